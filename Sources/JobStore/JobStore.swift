@@ -1,0 +1,105 @@
+public import Foundation
+public import WillItCompile
+
+/// Why a store operation did not happen. An outage is never reported as "not found".
+public enum JobStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The backing service cannot be reached or failed mid-operation (HTTP 503).
+    case unavailable(String)
+    /// `create` was given an id that already exists.
+    case duplicate(JobID)
+    /// A transition named a job that does not exist (or has expired).
+    case notFound(JobID)
+    /// Stored data could not be read back (a key written by something else).
+    case corrupt(key: String, reason: String)
+    /// The caller broke the operation's contract (for example a terminal status without a result).
+    case invalidArgument(String)
+    /// The store was closed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case let .unavailable(reason): "job store unavailable: \(reason)"
+        case let .duplicate(id): "job \(id) already exists"
+        case let .notFound(id): "job \(id) does not exist"
+        case let .corrupt(key, reason): "stored data at \(key) is unreadable: \(reason)"
+        case let .invalidArgument(reason): "invalid store operation: \(reason)"
+        case .closed: "job store is closed"
+        }
+    }
+}
+
+/// What a transition did.
+public enum TransitionOutcome: Sendable, Equatable {
+    case applied
+    /// The lifecycle forbids the move from the job's current status, which is unchanged.
+    /// This is how a late write (a "processing" after "completed") ends.
+    case refused(current: JobStatus)
+}
+
+/// How long a key has left to live.
+public enum KeyLifetime: Sendable, Equatable {
+    case missing
+    /// The key exists with no expiry (a bug for any key a job writes).
+    case persistent
+    case expires(in: Duration)
+}
+
+/// Where jobs and results live. Implementations are safe to call from many threads.
+///
+/// Every key a job writes (see `JobKeys`) expires after the store's TTL, counted
+/// from the job's latest write.
+public protocol JobStore: Sendable {
+    /// Stores a new job in its current status (normally `queued`).
+    /// - Throws: `.duplicate` if the id exists; `.unavailable` on an outage.
+    func create(_ job: CompilationJob) throws(JobStoreError)
+
+    /// The job, or nil when the id is unknown or expired.
+    /// - Throws: `.unavailable` on an outage (never nil for that).
+    func job(_ id: JobID) throws(JobStoreError) -> CompilationJob?
+
+    /// Moves a job to `status` at `date`, atomically with its status index and,
+    /// for a terminal status, its result. `processing` stamps `started_at`; a
+    /// terminal status stamps `completed_at`. Moves the lifecycle forbids are
+    /// refused and change nothing.
+    /// - Parameter result: required for a terminal status, nil otherwise.
+    /// - Throws: `.notFound` for an unknown job, `.invalidArgument` when `result`
+    ///   does not fit `status`, `.unavailable` on an outage.
+    func transition(
+        _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?
+    ) throws(JobStoreError) -> TransitionOutcome
+
+    /// The result of a finished job, or nil when there is none (yet, or any more).
+    func result(_ id: JobID) throws(JobStoreError) -> CompilationResult?
+
+    /// The ids in one status index.
+    func jobIDs(withStatus status: JobStatus) throws(JobStoreError) -> Set<JobID>
+
+    /// The remaining lifetime of one of the keys in `JobKeys`, for operators and tests.
+    func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime
+
+    /// Releases connections. Later calls throw `.closed`.
+    func close()
+}
+
+/// The key names of the data model, shared with the Go predecessor.
+public enum JobKeys {
+    public static func job(_ id: JobID) -> String { "job:\(id)" }
+    public static func result(_ id: JobID) -> String { "result:\(id)" }
+    public static let statusIndexPrefix = "job:index:status:"
+    public static func statusIndex(_ status: JobStatus) -> String { statusIndexPrefix + status.rawValue }
+}
+
+extension JobStore {
+    /// Checks the contract between a status and a result shared by every implementation.
+    func checkResultFits(_ status: JobStatus, _ result: CompilationResult?, id: JobID) throws(JobStoreError) {
+        if status.isTerminal, result == nil {
+            throw .invalidArgument("terminal status \(status.rawValue) needs a result")
+        }
+        if !status.isTerminal, result != nil {
+            throw .invalidArgument("status \(status.rawValue) takes no result")
+        }
+        if let result, result.jobID != id {
+            throw .invalidArgument("result for job \(result.jobID) given for job \(id)")
+        }
+    }
+}

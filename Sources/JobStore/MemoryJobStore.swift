@@ -1,0 +1,151 @@
+public import Foundation
+import Synchronization
+public import WillItCompile
+
+/// A `JobStore` in this process's memory, with the same keys, TTLs and
+/// transition rules as `RedisJobStore`. Nothing survives the process.
+public final class MemoryJobStore: JobStore {
+    private let state = Mutex(Keyspace())
+    private let ttl: TimeInterval
+    private let now: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - ttlHours: lifetime of every key, as `REDIS_JOB_TTL_HOURS`.
+    ///   - now: the clock; tests inject one they can advance.
+    public init(ttlHours: Int, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.ttl = TimeInterval(ttlHours) * 3600
+        self.now = now
+    }
+
+    public func create(_ job: CompilationJob) throws(JobStoreError) {
+        try withKeyspace { keys, now throws(JobStoreError) in
+            guard keys.get(JobKeys.job(job.id), now: now) == nil else { throw .duplicate(job.id) }
+            keys.set(JobKeys.job(job.id), .job(job), expiresAt: now + ttl)
+            keys.addToIndex(job.id, job.status, now: now, expiresAt: now + ttl)
+        }
+    }
+
+    public func job(_ id: JobID) throws(JobStoreError) -> CompilationJob? {
+        try withKeyspace { keys, now in
+            guard case let .job(job)? = keys.get(JobKeys.job(id), now: now) else { return nil }
+            return job
+        }
+    }
+
+    public func transition(
+        _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?
+    ) throws(JobStoreError) -> TransitionOutcome {
+        try checkResultFits(status, result, id: id)
+        return try withKeyspace { keys, now throws(JobStoreError) in
+            guard case let .job(job)? = keys.get(JobKeys.job(id), now: now) else { throw .notFound(id) }
+            guard let next = job.transitioned(to: status, at: date) else {
+                return .refused(current: job.status)
+            }
+            keys.set(JobKeys.job(id), .job(next), expiresAt: now + ttl)
+            keys.removeFromIndex(id, job.status, now: now)
+            keys.addToIndex(id, status, now: now, expiresAt: now + ttl)
+            if let result {
+                keys.set(JobKeys.result(id), .result(result), expiresAt: now + ttl)
+            }
+            return .applied
+        }
+    }
+
+    public func result(_ id: JobID) throws(JobStoreError) -> CompilationResult? {
+        try withKeyspace { keys, now in
+            guard case let .result(result)? = keys.get(JobKeys.result(id), now: now) else { return nil }
+            return result
+        }
+    }
+
+    public func jobIDs(withStatus status: JobStatus) throws(JobStoreError) -> Set<JobID> {
+        try withKeyspace { keys, now in
+            guard case let .index(ids)? = keys.get(JobKeys.statusIndex(status), now: now) else { return [] }
+            return ids
+        }
+    }
+
+    public func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime {
+        try withKeyspace { keys, now in
+            guard keys.get(key, now: now) != nil, let expiresAt = keys.entries[key]?.expiresAt else {
+                return .missing
+            }
+            return .expires(in: .milliseconds(Int64((expiresAt.timeIntervalSince(now) * 1000).rounded())))
+        }
+    }
+
+    public func close() {
+        state.withLock { $0 = Keyspace(closed: true) }
+    }
+
+    private func withKeyspace<T>(
+        _ body: (inout Keyspace, Date) throws(JobStoreError) -> T
+    ) throws(JobStoreError) -> T {
+        let now = now()
+        let outcome: Result<T, JobStoreError> = state.withLock { keys in
+            guard !keys.closed else { return .failure(.closed) }
+            keys.sweepIfDue(now: now)
+            do throws(JobStoreError) {
+                return .success(try body(&keys, now))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+}
+
+/// Redis-like keys with expiry. An expired key is gone for every reader at once;
+/// its memory is reclaimed by a sweep at most once a second, so a busy store
+/// does not scan every key on every call.
+private struct Keyspace {
+    enum Value {
+        case job(CompilationJob)
+        case result(CompilationResult)
+        case index(Set<JobID>)
+    }
+
+    struct Entry {
+        var value: Value
+        var expiresAt: Date
+    }
+
+    var entries: [String: Entry] = [:]
+    var closed = false
+    var lastSweep = Date.distantPast
+
+    mutating func get(_ key: String, now: Date) -> Value? {
+        guard let entry = entries[key] else { return nil }
+        guard entry.expiresAt > now else {
+            entries[key] = nil
+            return nil
+        }
+        return entry.value
+    }
+
+    mutating func set(_ key: String, _ value: Value, expiresAt: Date) {
+        entries[key] = Entry(value: value, expiresAt: expiresAt)
+    }
+
+    mutating func addToIndex(_ id: JobID, _ status: JobStatus, now: Date, expiresAt: Date) {
+        let key = JobKeys.statusIndex(status)
+        var ids: Set<JobID> = []
+        if case let .index(existing)? = get(key, now: now) { ids = existing }
+        ids.insert(id)
+        set(key, .index(ids), expiresAt: expiresAt)
+    }
+
+    mutating func removeFromIndex(_ id: JobID, _ status: JobStatus, now: Date) {
+        let key = JobKeys.statusIndex(status)
+        guard case var .index(ids)? = get(key, now: now) else { return }
+        ids.remove(id)
+        // Like Redis, an empty set is no key at all.
+        if ids.isEmpty { entries[key] = nil } else { entries[key]?.value = .index(ids) }
+    }
+
+    mutating func sweepIfDue(now: Date) {
+        guard now.timeIntervalSince(lastSweep) >= 1 else { return }
+        lastSweep = now
+        entries = entries.filter { $0.value.expiresAt > now }
+    }
+}

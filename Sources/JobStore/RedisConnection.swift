@@ -1,0 +1,178 @@
+import CHiredis
+import Foundation
+import WillItCompile
+
+/// A reply from Redis, copied out of hiredis's reply object (which is freed at once).
+enum RedisValue: Equatable {
+    case bulk([UInt8])
+    case status(String)
+    case integer(Int64)
+    case array([RedisValue])
+    case null
+    /// An error reply: the command reached Redis and was refused.
+    case error(String)
+
+    var text: String? {
+        switch self {
+        case let .bulk(bytes): String(decoding: bytes, as: UTF8.self)
+        case let .status(text): text
+        default: nil
+        }
+    }
+}
+
+/// Why a connection failed. The connection is unusable afterwards.
+enum RedisConnectionError: Error {
+    /// Redis closed the connection or reset it: typical of a restarted server.
+    /// A command sent on a connection that was idle in a pool most likely never ran.
+    case connectionLost(String)
+    /// Connecting, authenticating, a timeout, or any other I/O failure.
+    case failed(String)
+}
+
+/// One blocking hiredis connection. This file is the only place that touches hiredis.
+///
+/// Not thread-safe (neither is `redisContext`): one thread uses it at a time,
+/// which `RedisConnectionPool` guarantees.
+final class RedisConnection {
+    private let context: UnsafeMutablePointer<redisContext>
+    /// SHA1 of each script this connection has loaded, by script text.
+    private var loadedScripts: [String: String] = [:]
+
+    /// Connects, then authenticates and selects the database if configured.
+    init(configuration: RedisConfiguration) throws(RedisConnectionError) {
+        let connectTimeout = timeval(configuration.connectTimeout)
+        let candidate: UnsafeMutablePointer<redisContext>? = switch configuration.address {
+        case let .tcp(host, port): redisConnectWithTimeout(host, Int32(port), connectTimeout)
+        case let .unix(path): redisConnectUnixWithTimeout(path, connectTimeout)
+        }
+        guard let candidate else {
+            throw .failed("cannot connect to Redis at \(configuration.address): out of memory")
+        }
+        if candidate.pointee.err != 0 {
+            let reason = Self.errorText(candidate)
+            redisFree(candidate)
+            throw .failed("cannot connect to Redis at \(configuration.address): \(reason)")
+        }
+        // From here on `deinit` owns the context, also when a later step throws.
+        context = candidate
+        redisSetTimeout(context, timeval(configuration.commandTimeout))
+        if case .tcp = configuration.address { redisEnableKeepAlive(context) }
+        if let password = configuration.password {
+            let reply = try command(["AUTH", password])
+            if case let .error(message) = reply {
+                throw .failed("Redis at \(configuration.address) refused REDIS_PASSWORD: \(message)")
+            }
+        }
+        if configuration.database != 0 {
+            let reply = try command(["SELECT", String(configuration.database)])
+            if case let .error(message) = reply {
+                throw .failed("Redis at \(configuration.address) refused REDIS_DB=\(configuration.database): \(message)")
+            }
+        }
+    }
+
+    deinit {
+        redisFree(context)
+    }
+
+    func command(_ arguments: [String]) throws(RedisConnectionError) -> RedisValue {
+        try command(arguments.map { Array($0.utf8) })
+    }
+
+    /// Sends one command with binary-safe arguments (any bytes, NUL included)
+    /// through `redisCommandArgv`, and waits for its reply.
+    func command(_ arguments: [[UInt8]]) throws(RedisConnectionError) -> RedisValue {
+        // All arguments in one buffer, so every argv pointer stays valid for the call.
+        let lengths = arguments.map(\.count)
+        let buffer = arguments.flatMap { $0 }
+        let reply: UnsafeMutableRawPointer? = buffer.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+            var offset = 0
+            var argv: [UnsafePointer<CChar>?] = lengths.map { length in
+                defer { offset += length }
+                return (base + offset).assumingMemoryBound(to: CChar.self)
+            }
+            return argv.withUnsafeMutableBufferPointer { argvPointer in
+                lengths.withUnsafeBufferPointer { lengthPointer in
+                    redisCommandArgv(
+                        context, Int32(arguments.count), argvPointer.baseAddress, lengthPointer.baseAddress)
+                }
+            }
+        }
+        guard let reply else { throw failure() }
+        let typed = reply.assumingMemoryBound(to: redisReply.self)
+        defer { freeReplyObject(reply) }
+        return Self.value(of: typed.pointee)
+    }
+
+    /// Runs a Lua script by its SHA1, loading it on this connection first if needed.
+    func evaluate(_ script: String, keys: [[UInt8]], arguments: [[UInt8]]) throws(RedisConnectionError) -> RedisValue {
+        for attempt in 0..<2 {
+            let sha = try scriptSHA(script, reload: attempt > 0)
+            let reply = try command([Array("EVALSHA".utf8), Array(sha.utf8), Array(String(keys.count).utf8)] + keys + arguments)
+            // NOSCRIPT: the server's script cache was flushed since this connection loaded it.
+            guard case let .error(message) = reply, message.hasPrefix("NOSCRIPT") else { return reply }
+        }
+        return .error("NOSCRIPT: script could not be loaded")
+    }
+
+    private func scriptSHA(_ script: String, reload: Bool) throws(RedisConnectionError) -> String {
+        if !reload, let sha = loadedScripts[script] { return sha }
+        let reply = try command(["SCRIPT", "LOAD", script])
+        guard let sha = reply.text, case .bulk = reply else {
+            throw .failed("Redis refused to load a script: \(reply)")
+        }
+        loadedScripts[script] = sha
+        return sha
+    }
+
+    private func failure() -> RedisConnectionError {
+        let reason = Self.errorText(context)
+        switch context.pointee.err {
+        case REDIS_ERR_EOF:
+            return .connectionLost(reason)
+        case REDIS_ERR_IO where errno == ECONNRESET || errno == EPIPE:
+            return .connectionLost(reason)
+        default:
+            return .failed(reason)
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            let text = String(decoding: bytes, as: UTF8.self)
+            return text.isEmpty ? "error \(context.pointee.err)" : text
+        }
+    }
+
+    private static func value(of reply: redisReply) -> RedisValue {
+        func bytes() -> [UInt8] {
+            guard let str = reply.str, reply.len > 0 else { return [] }
+            return Array(UnsafeRawBufferPointer(start: str, count: Int(reply.len)))
+        }
+        switch reply.type {
+        case REDIS_REPLY_STRING:
+            return .bulk(bytes())
+        case REDIS_REPLY_STATUS:
+            return .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            return .error(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER:
+            return .integer(reply.integer)
+        case REDIS_REPLY_ARRAY:
+            guard let elements = reply.element else { return .array([]) }
+            return .array((0..<Int(reply.elements)).map { index in
+                elements[index].map { value(of: $0.pointee) } ?? .null
+            })
+        default:
+            return .null
+        }
+    }
+}
+
+private func timeval(_ duration: Duration) -> timeval {
+    let (seconds, attoseconds) = duration.components
+    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+}

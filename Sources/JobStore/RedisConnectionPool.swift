@@ -1,0 +1,111 @@
+import Foundation
+import WillItCompile
+
+/// Up to `poolSize` Redis connections shared by the threads of one process.
+///
+/// A connection that fails is discarded, never reused; the next call opens a
+/// new one, so the pool reconnects by itself after Redis restarts.
+final class RedisConnectionPool: @unchecked Sendable {
+    // @unchecked: every mutable property is read and written only while `condition` is locked,
+    // and a connection is handed to one caller at a time.
+    private let condition = NSCondition()
+    private var idle: [RedisConnection] = []
+    private var openCount = 0
+    private var closed = false
+    let configuration: RedisConfiguration
+
+    init(configuration: RedisConfiguration) {
+        self.configuration = configuration
+        // hiredis writes with write(2): on a connection Redis has closed that raises
+        // SIGPIPE, which would kill the whole process instead of failing one command.
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Runs `body` with a connection of its own.
+    ///
+    /// If a connection that sat idle in the pool turns out to be closed by the
+    /// server (Redis restarted), `body` runs once more on a fresh connection:
+    /// the command was never executed on the dead one.
+    /// - Throws: `.unavailable` when no connection can be had within the command
+    ///   timeout or Redis fails; `.closed` after `close()`.
+    func withConnection<T>(_ body: (RedisConnection) throws(RedisConnectionError) -> T) throws(JobStoreError) -> T {
+        var mayRetry = true
+        while true {
+            let (connection, reused) = try checkOut()
+            do {
+                let value = try body(connection)
+                checkIn(connection)
+                return value
+            } catch {
+                discard()
+                if case .connectionLost = error, reused, mayRetry {
+                    mayRetry = false
+                    continue
+                }
+                switch error {
+                case let .connectionLost(reason), let .failed(reason):
+                    throw .unavailable("Redis at \(configuration.address): \(reason)")
+                }
+            }
+        }
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        openCount -= idle.count
+        idle.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func checkOut() throws(JobStoreError) -> (RedisConnection, reused: Bool) {
+        let deadline = Date() + Double(configuration.commandTimeout.components.seconds)
+            + Double(configuration.commandTimeout.components.attoseconds) / 1e18
+        condition.lock()
+        while !closed, idle.isEmpty, openCount >= configuration.poolSize {
+            if !condition.wait(until: deadline) {
+                condition.unlock()
+                throw .unavailable("all \(configuration.poolSize) Redis connections (REDIS_POOL_SIZE) stayed busy for \(configuration.commandTimeout)")
+            }
+        }
+        if closed {
+            condition.unlock()
+            throw .closed
+        }
+        if let connection = idle.popLast() {
+            condition.unlock()
+            return (connection, true)
+        }
+        openCount += 1
+        condition.unlock()
+        // Connect outside the lock: other threads keep using idle connections meanwhile.
+        do {
+            return (try RedisConnection(configuration: configuration), false)
+        } catch {
+            discard()
+            switch error {
+            case let .connectionLost(reason), let .failed(reason): throw .unavailable(reason)
+            }
+        }
+    }
+
+    private func checkIn(_ connection: RedisConnection) {
+        condition.lock()
+        if closed {
+            openCount -= 1
+        } else {
+            idle.append(connection)
+        }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Forgets a checked-out connection (its `deinit` closes it).
+    private func discard() {
+        condition.lock()
+        openCount -= 1
+        condition.signal()
+        condition.unlock()
+    }
+}

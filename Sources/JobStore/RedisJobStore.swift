@@ -1,0 +1,298 @@
+public import Foundation
+public import WillItCompile
+
+/// A `JobStore` in Redis, in the predecessor's data model:
+///
+/// - `job:{id}` hash: `id`, `request` (JSON), `status`, `created_at`, `started_at`, `completed_at`
+/// - `result:{id}` hash: `job_id`, `success`, `compiled`, `stdout`, `stderr`, `exit_code`, `duration`, `error`
+/// - `job:index:status:{status}` set of ids; a job is in exactly one.
+///
+/// Every write of one operation runs in one Lua script, so readers never see a
+/// status index and a hash that disagree, and every key it touches gets the TTL.
+public final class RedisJobStore: JobStore {
+    private let pool: RedisConnectionPool
+    private let ttlSeconds: Int
+
+    /// Connects lazily: the first call that needs Redis opens a connection.
+    public init(configuration: RedisConfiguration) {
+        pool = RedisConnectionPool(configuration: configuration)
+        ttlSeconds = configuration.jobTTLSeconds
+    }
+
+    /// Round trip to Redis, for health checks.
+    /// - Throws: `.unavailable` naming the address and the cause.
+    public func ping() throws(JobStoreError) {
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["PING"])
+        }
+        try check(reply, doing: "PING")
+    }
+
+    public func create(_ job: CompilationJob) throws(JobStoreError) {
+        let id = job.id
+        let fields = try JobHash.fields(of: job)
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(
+                Scripts.create,
+                keys: [bytes(JobKeys.job(id)), bytes(JobKeys.statusIndex(job.status))],
+                arguments: [bytes(String(ttlSeconds)), bytes(id.description)] + fields)
+        }
+        try check(reply, doing: "create \(id)")
+        if reply == .integer(0) { throw .duplicate(id) }
+    }
+
+    public func job(_ id: JobID) throws(JobStoreError) -> CompilationJob? {
+        let key = JobKeys.job(id)
+        guard let hash = try hashAll(key) else { return nil }
+        return try JobHash.job(from: hash, key: key)
+    }
+
+    public func transition(
+        _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?
+    ) throws(JobStoreError) -> TransitionOutcome {
+        try checkResultFits(status, result, id: id)
+        var jobFields = [bytes("status"), bytes(status.rawValue)]
+        if status == .processing { jobFields += [bytes("started_at"), bytes(Timestamp.format(date))] }
+        if status.isTerminal { jobFields += [bytes("completed_at"), bytes(Timestamp.format(date))] }
+        let resultFields = result.map(ResultHash.fields(of:)) ?? []
+        let predecessors = status.allowedPredecessors.map(\.rawValue).joined(separator: ",")
+        let arguments = [
+            bytes(String(ttlSeconds)), bytes(id.description), bytes(status.rawValue),
+            bytes(JobKeys.statusIndexPrefix), bytes(predecessors), bytes(String(jobFields.count / 2)),
+        ] + jobFields + resultFields
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(
+                Scripts.transition, keys: [bytes(JobKeys.job(id)), bytes(JobKeys.result(id))],
+                arguments: arguments)
+        }
+        try check(reply, doing: "transition \(id) to \(status.rawValue)")
+        guard case let .array(items) = reply else {
+            throw .unavailable("unexpected reply to transition of \(id): \(reply)")
+        }
+        switch items.map(\.text) {
+        case ["applied"]:
+            return .applied
+        case ["missing"]:
+            throw .notFound(id)
+        case let texts where texts.count == 2 && texts[0] == "refused":
+            guard let current = texts[1].flatMap(JobStatus.init(rawValue:)) else {
+                throw .corrupt(key: JobKeys.job(id), reason: "unknown status \(texts[1] ?? "")")
+            }
+            return .refused(current: current)
+        default:
+            throw .unavailable("unexpected reply to transition of \(id): \(reply)")
+        }
+    }
+
+    public func result(_ id: JobID) throws(JobStoreError) -> CompilationResult? {
+        let key = JobKeys.result(id)
+        guard let hash = try hashAll(key) else { return nil }
+        return try ResultHash.result(from: hash, key: key)
+    }
+
+    public func jobIDs(withStatus status: JobStatus) throws(JobStoreError) -> Set<JobID> {
+        let key = JobKeys.statusIndex(status)
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["SMEMBERS", key])
+        }
+        try check(reply, doing: "SMEMBERS \(key)")
+        guard case let .array(members) = reply else {
+            throw .corrupt(key: key, reason: "not a set")
+        }
+        return Set(members.compactMap { $0.text.flatMap(JobID.init) })
+    }
+
+    public func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime {
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["PTTL", key])
+        }
+        try check(reply, doing: "PTTL \(key)")
+        switch reply {
+        case .integer(-2): return .missing
+        case .integer(-1): return .persistent
+        case let .integer(milliseconds): return .expires(in: .milliseconds(milliseconds))
+        default: throw .unavailable("unexpected reply to PTTL \(key): \(reply)")
+        }
+    }
+
+    public func close() {
+        pool.close()
+    }
+
+    /// HGETALL as a dictionary; nil when the key does not exist.
+    private func hashAll(_ key: String) throws(JobStoreError) -> [String: [UInt8]]? {
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["HGETALL", key])
+        }
+        try check(reply, doing: "HGETALL \(key)")
+        guard case let .array(items) = reply, items.count % 2 == 0 else {
+            throw .corrupt(key: key, reason: "not a hash")
+        }
+        guard !items.isEmpty else { return nil }
+        var hash: [String: [UInt8]] = [:]
+        for pair in stride(from: 0, to: items.count, by: 2) {
+            guard let field = items[pair].text, case let .bulk(value) = items[pair + 1] else {
+                throw .corrupt(key: key, reason: "not a hash")
+            }
+            hash[field] = value
+        }
+        return hash
+    }
+
+    /// Turns an error reply into `.unavailable`: Redis is up but will not serve
+    /// (out of memory, read-only replica, authentication required, …).
+    private func check(_ reply: RedisValue, doing operation: String) throws(JobStoreError) {
+        if case let .error(message) = reply {
+            throw .unavailable("Redis at \(pool.configuration.address) refused \(operation): \(message)")
+        }
+    }
+}
+
+private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// The Lua scripts behind each atomic operation.
+///
+/// Index keys are built inside the transition script from a prefix, because
+/// which index a job leaves is only known there. (This is not Redis Cluster
+/// safe; the service uses one Redis, as the architecture says.)
+private enum Scripts {
+    /// KEYS: job, index of its status. ARGV: ttl, id, then the job's field/value pairs.
+    /// Returns 1 when stored, 0 when the id already exists.
+    static let create = """
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        redis.call('SADD', KEYS[2], ARGV[2])
+        redis.call('EXPIRE', KEYS[2], ARGV[1])
+        return 1
+        """
+
+    /// KEYS: job, result. ARGV: ttl, id, new status, index prefix, allowed
+    /// previous statuses (comma-separated), n, n job field/value pairs, then the
+    /// result's field/value pairs (none for a non-terminal status).
+    /// Returns {'applied'}, {'missing'} or {'refused', current status}.
+    static let transition = """
+        local current = redis.call('HGET', KEYS[1], 'status')
+        if not current then return {'missing'} end
+        local allowed = false
+        for status in string.gmatch(ARGV[5], '[^,]+') do
+            if status == current then allowed = true end
+        end
+        if not allowed then return {'refused', current} end
+        local ttl, id, prefix = ARGV[1], ARGV[2], ARGV[4]
+        local lastJobField = 6 + 2 * tonumber(ARGV[6])
+        redis.call('HSET', KEYS[1], unpack(ARGV, 7, lastJobField))
+        redis.call('EXPIRE', KEYS[1], ttl)
+        redis.call('SREM', prefix .. current, id)
+        redis.call('SADD', prefix .. ARGV[3], id)
+        redis.call('EXPIRE', prefix .. ARGV[3], ttl)
+        if #ARGV > lastJobField then
+            redis.call('DEL', KEYS[2])
+            redis.call('HSET', KEYS[2], unpack(ARGV, lastJobField + 1))
+            redis.call('EXPIRE', KEYS[2], ttl)
+        end
+        return {'applied'}
+        """
+}
+
+/// `job:{id}` fields, as the predecessor wrote them with go-redis.
+enum JobHash {
+    static func fields(of job: CompilationJob) throws(JobStoreError) -> [[UInt8]] {
+        let request: Data
+        do {
+            request = try JSONEncoder().encode(job.request)
+        } catch {
+            throw .invalidArgument("request of job \(job.id) cannot be encoded: \(error)")
+        }
+        var fields: [[UInt8]] = [
+            bytes("id"), bytes(job.id.description),
+            bytes("request"), Array(request),
+            bytes("status"), bytes(job.status.rawValue),
+            bytes("created_at"), bytes(Timestamp.format(job.createdAt)),
+        ]
+        if let startedAt = job.startedAt {
+            fields += [bytes("started_at"), bytes(Timestamp.format(startedAt))]
+        }
+        if let completedAt = job.completedAt {
+            fields += [bytes("completed_at"), bytes(Timestamp.format(completedAt))]
+        }
+        return fields
+    }
+
+    static func job(from hash: [String: [UInt8]], key: String) throws(JobStoreError) -> CompilationJob {
+        let reader = HashReader(hash: hash, key: key)
+        let id = try reader.required("id", JobID.init)
+        let requestJSON = try reader.required("request") { $0 }
+        let request: CompilationRequest
+        do {
+            request = try JSONDecoder().decode(CompilationRequest.self, from: Data(requestJSON.utf8))
+        } catch {
+            throw .corrupt(key: key, reason: "field request: \(error)")
+        }
+        return CompilationJob(
+            id: id, request: request,
+            status: try reader.required("status") { JobStatus(rawValue: $0) },
+            createdAt: try reader.required("created_at", Timestamp.parse),
+            startedAt: reader.optional("started_at", Timestamp.parse),
+            completedAt: reader.optional("completed_at", Timestamp.parse))
+    }
+}
+
+/// `result:{id}` fields. Booleans are "1"/"0" and durations integer
+/// nanoseconds, as go-redis writes `bool` and `time.Duration`.
+enum ResultHash {
+    static func fields(of result: CompilationResult) -> [[UInt8]] {
+        [
+            bytes("job_id"), bytes(result.jobID.description),
+            bytes("success"), bytes(result.success ? "1" : "0"),
+            bytes("compiled"), bytes(result.compiled ? "1" : "0"),
+            bytes("stdout"), bytes(result.stdout),
+            bytes("stderr"), bytes(result.stderr),
+            bytes("exit_code"), bytes(String(result.exitCode)),
+            bytes("duration"), bytes(String(result.durationNanoseconds)),
+            bytes("error"), bytes(result.error),
+        ]
+    }
+
+    static func result(from hash: [String: [UInt8]], key: String) throws(JobStoreError) -> CompilationResult {
+        let reader = HashReader(hash: hash, key: key)
+        return CompilationResult(
+            jobID: try reader.required("job_id", JobID.init),
+            success: try reader.required("success", parseBool),
+            compiled: try reader.required("compiled", parseBool),
+            stdout: reader.optional("stdout") { $0 } ?? "",
+            stderr: reader.optional("stderr") { $0 } ?? "",
+            exitCode: try reader.required("exit_code") { Int($0) },
+            durationNanoseconds: try reader.required("duration") { Int64($0) },
+            error: reader.optional("error") { $0 } ?? "")
+    }
+
+    /// Accepts what Go's `strconv.ParseBool` accepts.
+    private static func parseBool(_ text: String) -> Bool? {
+        switch text {
+        case "1", "t", "T", "true", "TRUE", "True": true
+        case "0", "f", "F", "false", "FALSE", "False": false
+        default: nil
+        }
+    }
+}
+
+/// Typed access to hash fields; a missing or unparsable required field is `.corrupt`.
+private struct HashReader {
+    let hash: [String: [UInt8]]
+    let key: String
+
+    func optional<T>(_ field: String, _ parse: (String) -> T?) -> T? {
+        hash[field].flatMap { parse(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    func required<T>(_ field: String, _ parse: (String) -> T?) throws(JobStoreError) -> T {
+        guard let raw = hash[field] else {
+            throw .corrupt(key: key, reason: "field \(field) is missing")
+        }
+        guard let value = parse(String(decoding: raw, as: UTF8.self)) else {
+            throw .corrupt(key: key, reason: "field \(field) has an unreadable value")
+        }
+        return value
+    }
+}

@@ -1,0 +1,30 @@
+/// The verdict of a finished job, field for field the predecessor's result.
+public struct CompilationResult: Sendable, Equatable {
+    public var jobID: JobID
+    /// The job ran to a verdict; false only for `timeout` and `error`.
+    public var success: Bool
+    /// The code compiled (and linked).
+    public var compiled: Bool
+    public var stdout: String
+    public var stderr: String
+    /// The compiler's exit code; -1 when it never exited on its own.
+    public var exitCode: Int
+    /// Wall-clock compile time in nanoseconds.
+    public var durationNanoseconds: Int64
+    /// What went wrong on the service's side; empty otherwise.
+    public var error: String
+
+    public init(
+        jobID: JobID, success: Bool, compiled: Bool, stdout: String = "", stderr: String = "",
+        exitCode: Int, durationNanoseconds: Int64, error: String = ""
+    ) {
+        self.jobID = jobID
+        self.success = success
+        self.compiled = compiled
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitCode = exitCode
+        self.durationNanoseconds = durationNanoseconds
+        self.error = error
+    }
+}

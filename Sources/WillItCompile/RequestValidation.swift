@@ -1,0 +1,219 @@
+public import Foundation
+
+/// One thing wrong with a request: which field, what kind of problem, and a
+/// sentence for the client that says what is accepted.
+public struct ValidationProblem: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The body is not a JSON object.
+        case malformedBody
+        /// The field has the wrong JSON type.
+        case wrongType
+        case missing
+        /// Fields that exclude each other were both given.
+        case conflicting
+        case invalidBase64
+        case emptySource
+        /// The decoded source is larger than the configured limit (HTTP 413).
+        case tooLarge(limit: Int, actual: Int)
+        /// The value is not one of `accepted` (an empty list: the field takes no value here).
+        case unsupported(accepted: [String])
+    }
+
+    public let field: String
+    public let kind: Kind
+    public let message: String
+
+    public init(field: String, kind: Kind, message: String) {
+        self.field = field
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Every problem found in a request, never just the first.
+public struct RequestValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let problems: [ValidationProblem]
+
+    public init(problems: [ValidationProblem]) {
+        self.problems = problems
+    }
+
+    /// True when the only reason to refuse is the source size, which HTTP answers with 413.
+    public var isOnlyTooLarge: Bool {
+        problems.allSatisfy { if case .tooLarge = $0.kind { true } else { false } }
+    }
+
+    public var description: String { problems.map(\.message).joined(separator: " ") }
+}
+
+/// Turns a client's JSON body into a `CompilationRequest`, or says everything that is wrong.
+///
+/// Checks here need no toolchain: compilers, and whether a compiler supports a
+/// standard or target, are checked against the installed catalog by the caller.
+public struct RequestValidator: Sendable {
+    public static let acceptedArchitectures = ["x86_64", "arm64", "armhf", "riscv64"]
+    public static let architectureAliases = ["amd64": "x86_64", "aarch64": "arm64"]
+    public static let acceptedOperatingSystems = ["linux", "windows"]
+
+    /// Largest decoded source, in bytes.
+    public var maxSourceSize: Int
+
+    public init(maxSourceSize: Int) {
+        self.maxSourceSize = maxSourceSize
+    }
+
+    /// The raw fields of a request body, before any check.
+    private struct Body: Decodable {
+        var code: String?
+        var source_code: String?
+        var language: String?
+        var compiler: String?
+        var standard: String?
+        var architecture: String?
+        var os: String?
+    }
+
+    public func validate(json: Data) throws(RequestValidationError) -> CompilationRequest {
+        let body: Body
+        do {
+            body = try JSONDecoder().decode(Body.self, from: json)
+        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
+            let field = context.codingPath[0].stringValue
+            throw RequestValidationError(problems: [ValidationProblem(
+                field: field, kind: .wrongType,
+                message: "Field `\(field)` must be a string.")])
+        } catch {
+            throw RequestValidationError(problems: [ValidationProblem(
+                field: "body", kind: .malformedBody,
+                message: "The body must be a JSON object with `code` (Base64) or `source_code` (plain text) and `language`.")])
+        }
+        return try validate(body)
+    }
+
+    private func validate(_ body: Body) throws(RequestValidationError) -> CompilationRequest {
+        var problems: [ValidationProblem] = []
+        let source = checkSource(code: body.code, sourceCode: body.source_code, into: &problems)
+        let language = checkLanguage(body.language, into: &problems)
+        let standard = nonEmpty(body.standard)
+        if let language, let standard, !language.knownStandards.contains(standard) {
+            let accepted = language.knownStandards
+            let list = accepted.isEmpty
+                ? "\(language.rawValue) takes no standard; omit the field"
+                : "accepted for \(language.rawValue): \(accepted.joined(separator: ", "))"
+            problems.append(ValidationProblem(
+                field: "standard", kind: .unsupported(accepted: accepted),
+                message: "Unknown standard `\(standard)` (\(list))."))
+        }
+        let compiler = nonEmpty(body.compiler)
+        if let compiler, !Self.isToolchainName(compiler) {
+            problems.append(ValidationProblem(
+                field: "compiler", kind: .unsupported(accepted: []),
+                message: "Compiler `\(compiler)` is not a toolchain name (lower-case letters, digits, `.`, `-`, `+`, `_`, such as `gcc-12` or `clang-16`)."))
+        }
+        let architecture = nonEmpty(body.architecture).map { name in
+            Self.architectureAliases[name.lowercased()] ?? name.lowercased()
+        }
+        if let architecture, !Self.acceptedArchitectures.contains(architecture) {
+            problems.append(ValidationProblem(
+                field: "architecture", kind: .unsupported(accepted: Self.acceptedArchitectures),
+                message: "Unknown architecture `\(body.architecture ?? "")` (accepted: \(Self.acceptedArchitectures.joined(separator: ", ")))."))
+        }
+        let os = nonEmpty(body.os)?.lowercased()
+        if let os, !Self.acceptedOperatingSystems.contains(os) {
+            problems.append(ValidationProblem(
+                field: "os", kind: .unsupported(accepted: Self.acceptedOperatingSystems),
+                message: "Unknown os `\(body.os ?? "")` (accepted: \(Self.acceptedOperatingSystems.joined(separator: ", ")))."))
+        }
+        guard problems.isEmpty, let source, let language else {
+            throw RequestValidationError(problems: problems)
+        }
+        return CompilationRequest(
+            source: source, language: language, compiler: compiler, standard: standard,
+            architecture: architecture, os: os)
+    }
+
+    private func checkSource(code: String?, sourceCode: String?, into problems: inout [ValidationProblem]) -> [UInt8]? {
+        let field: String
+        let source: [UInt8]
+        switch (code, sourceCode) {
+        case (nil, nil):
+            problems.append(ValidationProblem(
+                field: "code", kind: .missing,
+                message: "The source is missing: send `code` (Base64) or `source_code` (plain text)."))
+            return nil
+        case (.some, .some):
+            problems.append(ValidationProblem(
+                field: "code", kind: .conflicting,
+                message: "Send either `code` (Base64) or `source_code` (plain text), not both."))
+            return nil
+        case let (.some(base64), nil):
+            field = "code"
+            // Like Go's base64.StdEncoding, line breaks are ignored; anything else must be Base64.
+            let compact = base64.filter { $0 != "\n" && $0 != "\r" }
+            // Reject before decoding a huge body: 4 Base64 characters carry 3 bytes.
+            if compact.utf8.count / 4 * 3 > maxSourceSize + 2 {
+                problems.append(tooLarge(field: field, size: compact.utf8.count / 4 * 3))
+                return nil
+            }
+            guard let data = Data(base64Encoded: compact) else {
+                problems.append(ValidationProblem(
+                    field: field, kind: .invalidBase64,
+                    message: "Field `code` is not valid Base64 (standard alphabet with `=` padding); send plain text in `source_code` instead."))
+                return nil
+            }
+            source = Array(data)
+        case let (nil, .some(text)):
+            field = "source_code"
+            source = Array(text.utf8)
+        }
+        if source.count > maxSourceSize {
+            problems.append(tooLarge(field: field, size: source.count))
+            return nil
+        }
+        if source.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+            problems.append(ValidationProblem(
+                field: field, kind: .emptySource,
+                message: "Field `\(field)` holds no source code."))
+            return nil
+        }
+        return source
+    }
+
+    private func tooLarge(field: String, size: Int) -> ValidationProblem {
+        ValidationProblem(
+            field: field, kind: .tooLarge(limit: maxSourceSize, actual: size),
+            message: "The source is \(size) bytes; at most \(maxSourceSize) bytes are accepted.")
+    }
+
+    private func checkLanguage(_ name: String?, into problems: inout [ValidationProblem]) -> Language? {
+        let accepted = Language.acceptedNames.joined(separator: ", ")
+        guard let name = nonEmpty(name) else {
+            problems.append(ValidationProblem(
+                field: "language", kind: .missing,
+                message: "Field `language` is required (accepted: \(accepted))."))
+            return nil
+        }
+        guard let language = Language(name: name) else {
+            problems.append(ValidationProblem(
+                field: "language", kind: .unsupported(accepted: Language.acceptedNames),
+                message: "Unknown language `\(name)` (accepted: \(accepted))."))
+            return nil
+        }
+        return language
+    }
+
+    private func nonEmpty(_ value: String?) -> String? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    private static func isToolchainName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != ".", first != "-", first != "+", first != "_"
+        else { return false }
+        return name.count <= 64 && name.unicodeScalars.allSatisfy { scalar in
+            ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || ".-+_".unicodeScalars.contains(scalar)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import JobStore
+import Testing
+import WillItCompile
+
+/// One suite, run against every `JobStore` implementation.
+@Suite struct JobStoreContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func storesAJobAndReadsItBackUnchanged(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        // Sources may hold any bytes: NUL, invalid UTF-8, CR LF.
+        let job = makeJob(source: [0x69, 0x6E, 0x74, 0x00, 0xFF, 0xC3, 0x28, 0x0D, 0x0A])
+        try store.create(job)
+        let read = try #require(try store.job(job.id))
+        #expect(read.id == job.id && read.request == job.request && read.status == .queued)
+        #expect(abs(read.createdAt.timeIntervalSince(job.createdAt)) < 1e-6)
+        #expect(read.startedAt == nil && read.completedAt == nil)
+        #expect(try store.jobIDs(withStatus: .queued).contains(job.id))
+        #expect(try store.result(job.id) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func refusesASecondJobWithTheSameId(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        #expect(throws: JobStoreError.duplicate(job.id)) { try store.create(job) }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func unknownIdsReadAsNothingAndCannotTransition(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let id = JobID()
+        #expect(try store.job(id) == nil)
+        #expect(try store.result(id) == nil)
+        #expect(throws: JobStoreError.notFound(id)) {
+            try store.transition(id, to: .processing, at: Date(), result: nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases, [JobStatus.completed, .failed, .timeout, .error])
+    func walksQueuedProcessingToEachVerdictKeepingTheIndexInStep(kind: StoreKind, verdict: JobStatus) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        try expectIndexed(job.id, only: .queued, in: store)
+
+        let started = Date()
+        #expect(try store.transition(job.id, to: .processing, at: started, result: nil) == .applied)
+        let processing = try #require(try store.job(job.id))
+        #expect(processing.status == .processing)
+        #expect(abs(try #require(processing.startedAt).timeIntervalSince(started)) < 1e-6)
+        try expectIndexed(job.id, only: .processing, in: store)
+
+        let finished = started + 0.25
+        let result = makeResult(for: job.id, status: verdict, stderr: "main.c:1: warning")
+        #expect(try store.transition(job.id, to: verdict, at: finished, result: result) == .applied)
+        let done = try #require(try store.job(job.id))
+        #expect(done.status == verdict)
+        #expect(abs(try #require(done.completedAt).timeIntervalSince(finished)) < 1e-6)
+        #expect(abs(try #require(done.startedAt).timeIntervalSince(started)) < 1e-6)
+        #expect(try store.result(job.id) == result)
+        try expectIndexed(job.id, only: verdict, in: store)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aJobMayFailStraightFromTheQueue(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        let result = makeResult(for: job.id, status: .error)
+        #expect(try store.transition(job.id, to: .error, at: Date(), result: result) == .applied)
+        let done = try #require(try store.job(job.id))
+        #expect(done.status == .error && done.startedAt == nil && done.completedAt != nil)
+        try expectIndexed(job.id, only: .error, in: store)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aLateProcessingWriteAfterCompletedLeavesTheJobCompleted(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+        let result = makeResult(for: job.id, status: .completed, stdout: "ok")
+        _ = try store.transition(job.id, to: .completed, at: Date(), result: result)
+
+        #expect(try store.transition(job.id, to: .processing, at: Date(), result: nil) == .refused(current: .completed))
+        #expect(try store.transition(job.id, to: .queued, at: Date(), result: nil) == .refused(current: .completed))
+        let otherVerdict = makeResult(for: job.id, status: .failed, stderr: "late")
+        #expect(try store.transition(job.id, to: .failed, at: Date(), result: otherVerdict) == .refused(current: .completed))
+
+        #expect(try store.job(job.id)?.status == .completed)
+        #expect(try store.result(job.id) == result)
+        try expectIndexed(job.id, only: .completed, in: store)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aResultMustMatchTheStatusAndTheJob(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        #expect(throws: JobStoreError.self) { try store.transition(job.id, to: .completed, at: Date(), result: nil) }
+        #expect(throws: JobStoreError.self) {
+            try store.transition(job.id, to: .processing, at: Date(), result: makeResult(for: job.id, status: .completed))
+        }
+        #expect(throws: JobStoreError.self) {
+            try store.transition(job.id, to: .failed, at: Date(), result: makeResult(for: JobID(), status: .failed))
+        }
+        #expect(try store.job(job.id)?.status == .queued)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func resultsKeepControlBytesUnicodeAndMultiMegabyteOutputs(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        let stdout = "NUL\u{0}inside, CR\r\n, ESC\u{1B}[31m, e\u{301}, 日本語, 🦀\u{0}"
+        let stderr = String(repeating: "main.c:1:1: error: expected ‘;’ before ‘}’ token\n", count: 80_000)
+        #expect(stderr.utf8.count > 4_000_000)
+        let result = makeResult(for: job.id, status: .failed, stdout: stdout, stderr: stderr)
+        _ = try store.transition(job.id, to: .failed, at: Date(), result: result)
+        let read = try #require(try store.result(job.id))
+        #expect(read.stdout == stdout)
+        #expect(read.stderr.utf8.count == stderr.utf8.count && read.stderr == stderr)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func everyKeyOfAJobCarriesTheConfiguredTTL(kind: StoreKind) throws {
+        let hours = 2
+        let store = try kind.makeStore(ttlHours: hours)
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+        _ = try store.transition(job.id, to: .timeout, at: Date(), result: makeResult(for: job.id, status: .timeout))
+        let limit = Duration.seconds(hours * 3600)
+        for key in [JobKeys.job(job.id), JobKeys.result(job.id), JobKeys.statusIndex(.timeout)] {
+            let lifetime = try store.lifetime(ofKey: key)
+            guard case let .expires(remaining) = lifetime else {
+                Issue.record("\(key): expected a TTL, found \(lifetime)")
+                continue
+            }
+            #expect(remaining <= limit && remaining > limit - .seconds(60), "\(key) expires in \(remaining)")
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentWritersFromManyThreadsLoseNothing(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let threads = 8, jobsPerThread = 40
+        let failures = ConcurrentFailures()
+        let ids = (0..<threads).map { _ in (0..<jobsPerThread).map { _ in makeJob() } }
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            for job in ids[thread] {
+                do {
+                    try store.create(job)
+                    _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+                    _ = try store.transition(job.id, to: .completed, at: Date(), result: makeResult(for: job.id, status: .completed))
+                } catch {
+                    failures.record("\(job.id): \(error)")
+                }
+            }
+        }
+        #expect(failures.all.isEmpty, "\(failures.all.prefix(3))")
+        let completed = try store.jobIDs(withStatus: .completed)
+        for job in ids.joined() {
+            #expect(try store.job(job.id)?.status == .completed)
+            #expect(completed.contains(job.id))
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func racingVerdictsOnOneJobLetExactlyOneWin(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        for _ in 0..<20 {
+            let job = makeJob()
+            try store.create(job)
+            let verdicts: [JobStatus] = [.completed, .failed, .timeout, .error, .processing, .processing]
+            let outcomes = ConcurrentFailures()
+            DispatchQueue.concurrentPerform(iterations: verdicts.count) { index in
+                let status = verdicts[index]
+                let result = status.isTerminal ? makeResult(for: job.id, status: status) : nil
+                let outcome = try? store.transition(job.id, to: status, at: Date(), result: result)
+                if status.isTerminal, outcome == .applied { outcomes.record(status.rawValue) }
+            }
+            #expect(outcomes.all.count == 1, "winners: \(outcomes.all)")
+            let final = try #require(try store.job(job.id)).status
+            #expect(outcomes.all == [final.rawValue])
+            try expectIndexed(job.id, only: final, in: store)
+        }
+    }
+
+    /// The job is in the index of `status` and in no other.
+    private func expectIndexed(_ id: JobID, only status: JobStatus, in store: any JobStore,
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for candidate in JobStatus.allCases {
+            let member = try store.jobIDs(withStatus: candidate).contains(id)
+            #expect(member == (candidate == status), "index \(candidate.rawValue)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
+/// Collects strings from many threads.
+final class ConcurrentFailures: @unchecked Sendable {
+    // @unchecked: `items` is only touched while `lock` is held.
+    private let lock = NSLock()
+    private var items: [String] = []
+
+    func record(_ item: String) {
+        lock.lock()
+        items.append(item)
+        lock.unlock()
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return items
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import JobStore
+import Testing
+import WillItCompile
+
+@Suite struct MemoryJobStoreTests {
+    @Test func everyKeyExpiresWhenItsTTLHasPassed() throws {
+        let clock = ManualClock()
+        let store = MemoryJobStore(ttlHours: 1) { clock.now }
+        let job = CompilationJob(request: CompilationRequest(source: [0x41], language: .c), createdAt: clock.now)
+        try store.create(job)
+        _ = try store.transition(job.id, to: .failed, at: clock.now, result: makeResult(for: job.id, status: .failed))
+
+        clock.advance(by: 3599)
+        #expect(try store.job(job.id) != nil)
+        #expect(try store.lifetime(ofKey: JobKeys.result(job.id)) == .expires(in: .seconds(1)))
+
+        clock.advance(by: 1)
+        #expect(try store.job(job.id) == nil)
+        #expect(try store.result(job.id) == nil)
+        #expect(try store.jobIDs(withStatus: .failed).isEmpty)
+        #expect(try store.lifetime(ofKey: JobKeys.job(job.id)) == .missing)
+    }
+
+    @Test func aTransitionRenewsTheTTL() throws {
+        let clock = ManualClock()
+        let store = MemoryJobStore(ttlHours: 1) { clock.now }
+        let job = CompilationJob(request: CompilationRequest(source: [0x41], language: .c), createdAt: clock.now)
+        try store.create(job)
+        clock.advance(by: 1800)
+        _ = try store.transition(job.id, to: .processing, at: clock.now, result: nil)
+        clock.advance(by: 1800)
+        #expect(try store.job(job.id)?.status == .processing)
+    }
+
+    @Test func aClosedStoreSaysSo() throws {
+        let store = MemoryJobStore(ttlHours: 1)
+        store.close()
+        #expect(throws: JobStoreError.closed) { try store.job(JobID()) }
+    }
+}

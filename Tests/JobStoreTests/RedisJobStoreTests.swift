@@ -1,0 +1,144 @@
+import Foundation
+@testable import JobStore
+import Testing
+import WillItCompile
+
+@Suite struct RedisJobStoreTests {
+    @Test func writesThePredecessorsFieldLayout() throws {
+        let configuration = try sharedRedisConfiguration()
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+        _ = try store.transition(job.id, to: .completed, at: Date(), result: makeResult(for: job.id, status: .completed))
+
+        // What `redis-cli HGETALL job:<id>` shows.
+        let connection = try RedisConnection(configuration: configuration)
+        let jobHash = try hash(JobKeys.job(job.id), on: connection)
+        #expect(Set(jobHash.keys) == ["id", "request", "status", "created_at", "started_at", "completed_at"])
+        #expect(jobHash["id"] == job.id.description && jobHash["status"] == "completed")
+        for field in ["created_at", "started_at", "completed_at"] {
+            let text = try #require(jobHash[field])
+            #expect(text.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z/) != nil, "\(field)=\(text)")
+        }
+        let request = try JSONSerialization.jsonObject(with: Data(try #require(jobHash["request"]).utf8)) as? [String: String]
+        #expect(request == ["code": Data(job.request.source).base64EncodedString(), "language": "c",
+                            "compiler": "gcc-12", "standard": "c11"])
+
+        let resultHash = try hash(JobKeys.result(job.id), on: connection)
+        #expect(resultHash == [
+            "job_id": job.id.description, "success": "1", "compiled": "1", "stdout": "", "stderr": "",
+            "exit_code": "0", "duration": "12345678", "error": "",
+        ])
+        #expect(try connection.command(["SISMEMBER", JobKeys.statusIndex(.completed), job.id.description]) == .integer(1))
+    }
+
+    @Test func commandArgumentsAndRepliesAreBinarySafe() throws {
+        let connection = try RedisConnection(configuration: try sharedRedisConfiguration())
+        let key = Array("wic:test:binary:\(UUID())".utf8)
+        let value: [UInt8] = [0x00, 0xFF, 0xFE, 0xC3, 0x28, 0x0D, 0x0A, 0x00] + Array(repeating: 0x80, count: 100_000)
+        #expect(try connection.command([Array("SET".utf8), key, value, Array("EX".utf8), Array("60".utf8)]) == .status("OK"))
+        #expect(try connection.command([Array("GET".utf8), key]) == .bulk(value))
+    }
+
+    @Test func aJobHashWrittenByAnotherProgramIsReadAsThePredecessorWroteIt() throws {
+        // go-redis writes bools as 1/0, time.Time as RFC3339Nano with trimmed zeros.
+        let configuration = try sharedRedisConfiguration()
+        let connection = try RedisConnection(configuration: configuration)
+        let id = JobID()
+        _ = try connection.command(["HSET", JobKeys.job(id), "id", id.description,
+                                    "request", #"{"code":"aW50IG1haW4oKXt9","language":"cpp","compiler":"gcc-13"}"#,
+                                    "status", "failed", "created_at", "2025-01-19T10:04:05.1Z",
+                                    "started_at", "0001-01-01T00:00:00Z", "completed_at", "2025-01-19T10:04:06Z"])
+        _ = try connection.command(["HSET", JobKeys.result(id), "job_id", id.description, "success", "true",
+                                    "compiled", "false", "stderr", "error: x", "exit_code", "1", "duration", "250000000"])
+        _ = try connection.command(["EXPIRE", JobKeys.job(id), "60"])
+        _ = try connection.command(["EXPIRE", JobKeys.result(id), "60"])
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let job = try #require(try store.job(id))
+        #expect(job.request.language == .cpp && job.request.source == Array("int main(){}".utf8))
+        #expect(job.status == .failed && job.startedAt == nil)
+        #expect(job.createdAt == Date(timeIntervalSince1970: 1_737_281_045.1))
+        let result = try #require(try store.result(id))
+        #expect(result.success && !result.compiled && result.stderr == "error: x" && result.stdout == "")
+        #expect(result.durationNanoseconds == 250_000_000)
+    }
+
+    @Test func aKeyOfTheWrongShapeIsReportedAsCorruptNotMissing() throws {
+        let configuration = try sharedRedisConfiguration()
+        let connection = try RedisConnection(configuration: configuration)
+        let id = JobID()
+        _ = try connection.command(["HSET", JobKeys.job(id), "id", id.description, "status", "queued"])
+        _ = try connection.command(["EXPIRE", JobKeys.job(id), "60"])
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        #expect(throws: JobStoreError.corrupt(key: JobKeys.job(id), reason: "field request is missing")) {
+            try store.job(id)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func reportsTheOutageWhileRedisIsDownThenReconnectsAndKeepsItsJobs() throws {
+        let server = try PrivateRedisServer()
+        let store = RedisJobStore(configuration: RedisConfiguration(enabled: true, address: server.address, poolSize: 4))
+        defer { store.close() }
+        let jobs = (0..<5).map { _ in makeJob() }
+        for job in jobs { try store.create(job) }
+        _ = try store.transition(jobs[0].id, to: .processing, at: Date(), result: nil)
+        _ = try store.transition(jobs[0].id, to: .completed, at: Date(), result: makeResult(for: jobs[0].id, status: .completed))
+
+        server.kill()
+        let started = Date()
+        let reason = outageReason { _ = try store.job(jobs[1].id) }
+        #expect(reason?.contains(server.socketPath) == true, "a read while Redis is down is an outage naming the address: \(reason ?? "none")")
+        #expect(throws: JobStoreError.self) { try store.create(makeJob()) }
+        #expect(Date().timeIntervalSince(started) < 2, "an outage is reported at once, not after a hang")
+
+        try server.start()
+        // The same store, no new object: it reconnects by itself.
+        for job in jobs {
+            #expect(try store.job(job.id)?.id == job.id)
+        }
+        #expect(try store.job(jobs[0].id)?.status == .completed)
+        #expect(try store.result(jobs[0].id)?.compiled == true)
+        #expect(try store.jobIDs(withStatus: .queued).isSuperset(of: jobs.dropFirst().map(\.id)))
+        let after = makeJob()
+        try store.create(after)
+        #expect(try store.job(after.id) != nil)
+    }
+
+    @Test func authenticatesAndSelectsTheConfiguredDatabase() throws {
+        let server = try PrivateRedisServer(extraArguments: ["--requirepass", "s3cret"])
+        let wrong = RedisJobStore(configuration: RedisConfiguration(address: server.address, password: "wrong"))
+        defer { wrong.close() }
+        let reason = outageReason { try wrong.ping() }
+        #expect(reason?.contains("REDIS_PASSWORD") == true, "\(reason ?? "no outage")")
+
+        let store = RedisJobStore(configuration: RedisConfiguration(address: server.address, password: "s3cret", database: 3))
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        let inDatabase3 = try RedisConnection(configuration: RedisConfiguration(address: server.address, password: "s3cret", database: 3))
+        #expect(try inDatabase3.command(["EXISTS", JobKeys.job(job.id)]) == .integer(1))
+        let inDatabase0 = try RedisConnection(configuration: RedisConfiguration(address: server.address, password: "s3cret"))
+        #expect(try inDatabase0.command(["EXISTS", JobKeys.job(job.id)]) == .integer(0))
+    }
+
+    @Test func aRedisThatNeverExistedIsAnOutageNamingTheAddress() throws {
+        let store = RedisJobStore(configuration: RedisConfiguration(address: .tcp(host: "127.0.0.1", port: 1)))
+        defer { store.close() }
+        let reason = outageReason { _ = try store.job(JobID()) }
+        #expect(reason?.contains("127.0.0.1:1") == true, "\(reason ?? "no outage")")
+    }
+
+    private func hash(_ key: String, on connection: RedisConnection) throws -> [String: String] {
+        guard case let .array(items) = try connection.command(["HGETALL", key]) else { return [:] }
+        var hash: [String: String] = [:]
+        for pair in stride(from: 0, to: items.count - 1, by: 2) {
+            hash[items[pair].text ?? ""] = items[pair + 1].text
+        }
+        return hash
+    }
+}

@@ -1,0 +1,56 @@
+import Testing
+import WillItCompile
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsMatchThePredecessor() throws {
+        let configuration = try ServiceConfiguration(environment: [:])
+        #expect(configuration.port == 8080)
+        #expect(configuration.redis == RedisConfiguration())
+        #expect(configuration.redis.enabled == false)
+        #expect(configuration.redis.address == .tcp(host: "localhost", port: 6379))
+        #expect(configuration.redis.poolSize == 20 && configuration.redis.jobTTLHours == 24)
+        #expect(configuration.worker.queueSize == 100 && configuration.worker.maxWorkers >= 1)
+        #expect(configuration.compilation.maxSourceSize == 1_048_576)
+    }
+
+    @Test func readsEveryVariable() throws {
+        let configuration = try ServiceConfiguration(environment: [
+            "PORT": "9000", "REDIS_ENABLED": "true", "REDIS_ADDR": "/run/redis.sock",
+            "REDIS_PASSWORD": "s3cret", "REDIS_DB": "2", "REDIS_POOL_SIZE": "5",
+            "REDIS_JOB_TTL_HOURS": "1", "REDIS_CONNECT_TIMEOUT_MS": "250", "REDIS_TIMEOUT_MS": "500",
+            "MAX_WORKERS": "3", "QUEUE_SIZE": "7", "MAX_SOURCE_SIZE": "1000", "COMPILATION_TIMEOUT_SECONDS": "5",
+        ])
+        #expect(configuration.port == 9000)
+        #expect(configuration.redis == RedisConfiguration(
+            enabled: true, address: .unix(path: "/run/redis.sock"), password: "s3cret", database: 2,
+            poolSize: 5, jobTTLHours: 1, connectTimeout: .milliseconds(250), commandTimeout: .milliseconds(500)))
+        #expect(configuration.worker == WorkerConfiguration(maxWorkers: 3, queueSize: 7))
+        #expect(configuration.compilation == CompilationConfiguration(maxSourceSize: 1000, timeoutSeconds: 5))
+    }
+
+    @Test(arguments: [
+        ("PORT", "http"), ("PORT", "0"), ("REDIS_ENABLED", "maybe"), ("REDIS_ADDR", "localhost"),
+        ("REDIS_ADDR", "host:99999"), ("REDIS_DB", "-1"), ("REDIS_POOL_SIZE", "0"),
+        ("REDIS_JOB_TTL_HOURS", "1.5"), ("MAX_WORKERS", "many"), ("QUEUE_SIZE", "0"),
+        ("MAX_SOURCE_SIZE", "1MB"), ("COMPILATION_TIMEOUT_SECONDS", "-3"),
+    ])
+    func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
+        #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration(environment: [variable: value])
+        }
+        do {
+            _ = try ServiceConfiguration(environment: [variable: value])
+        } catch {
+            #expect(error.variable == variable)
+            #expect(error.description.hasPrefix("\(variable)=\"\(value)\" is invalid: expected"))
+        }
+    }
+
+    @Test func redisAddressesTakeEveryDocumentedForm() {
+        #expect(RedisAddress("redis.example.com:6380") == .tcp(host: "redis.example.com", port: 6380))
+        #expect(RedisAddress("[::1]:6379") == .tcp(host: "::1", port: 6379))
+        #expect(RedisAddress("unix:/tmp/r.sock") == .unix(path: "/tmp/r.sock"))
+        #expect(RedisAddress("/tmp/r.sock") == .unix(path: "/tmp/r.sock"))
+        #expect(RedisAddress(":6379") == nil && RedisAddress("unix:") == nil)
+    }
+}

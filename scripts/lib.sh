@@ -1,0 +1,40 @@
+# Shared shell helpers for scripts/*. Source it; do not run it.
+
+# Debian packages every part of the project needs to build and test.
+WIC_PACKAGES=(redis-server libhiredis-dev libfcgi-dev pkg-config)
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Installs whichever of the given Debian packages are missing; `apt-get update` runs first,
+# once, and only when something is missing.
+install_missing_packages() {
+  local missing=() package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]}: run as root or install them with apt-get"
+  log "installing ${missing[*]}"
+  apt-get update -qq || die "apt-get update failed"
+  # policy-rc.d 101 keeps Debian's maintainer scripts from starting the system's own
+  # redis or nginx: the project runs private instances and never touches those.
+  local policy=/usr/sbin/policy-rc.d created_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  local status=$?
+  [ -n "$created_policy" ] && rm -f "$policy"
+  [ $status -eq 0 ] || die "apt-get install ${missing[*]} failed"
+}
+
+# Waits until `redis-cli -s SOCKET ping` answers PONG, at most $2 seconds.
+wait_for_redis() {
+  local socket=$1 limit=${2:-10} waited=0
+  until [ "$(redis-cli -s "$socket" ping 2>/dev/null)" = PONG ]; do
+    waited=$((waited + 1))
+    [ $waited -le $((limit * 20)) ] || return 1
+    sleep 0.05
+  done
+}
