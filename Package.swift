@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "WillItCompile", targets: ["WillItCompile"]),
         .library(name: "JobStore", targets: ["JobStore"]),
+        .executable(name: "will-it-compile-worker", targets: ["Worker"]),
     ],
     targets: [
         // libfcgi (Debian: libfcgi-dev). Used only by the responder.
@@ -36,6 +37,23 @@ let package = Package(
             dependencies: ["WillItCompile", "CHiredis"],
             swiftSettings: swiftSettings
         ),
+        // Unix-socket client of the worker, used by responders and tests.
+        .target(
+            name: "WorkerClient",
+            dependencies: ["WillItCompile"],
+            swiftSettings: swiftSettings
+        ),
+        // The worker daemon's parts: socket server, queue, sandbox, toolchain probe.
+        .target(
+            name: "WorkerService",
+            dependencies: ["WillItCompile", "JobStore", "WorkerClient"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Worker",
+            dependencies: ["WorkerService", "WillItCompile", "JobStore"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WillItCompileTests",
             dependencies: ["WillItCompile"],
@@ -44,6 +62,12 @@ let package = Package(
         .testTarget(
             name: "JobStoreTests",
             dependencies: ["JobStore", "WillItCompile"],
+            swiftSettings: swiftSettings
+        ),
+        // Drives the real worker daemon, sandbox and compilers.
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "WorkerClient", "WillItCompile", "JobStore"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,7 +1,14 @@
 # Shared shell helpers for scripts/*. Source it; do not run it.
 
-# Debian packages every part of the project needs to build and test.
-WIC_PACKAGES=(redis-server libhiredis-dev libfcgi-dev pkg-config)
+# Debian packages every part of the project needs to build, run and test:
+# libraries, servers, the sandbox, and the compilers of toolchains/catalog.json.
+WIC_PACKAGES=(
+  redis-server libhiredis-dev libfcgi-dev pkg-config util-linux bubblewrap
+  gcc-12 g++-12 clang-14 golang-go rustc
+)
+
+# The unprivileged user the worker, the responders and every sandbox run as.
+WIC_USER=willitcompile
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -37,4 +44,9 @@ wait_for_redis() {
     [ $waited -le $((limit * 20)) ] || return 1
     sleep 0.05
   done
+}
+
+# Runs a command as the service user (never root: bwrap run by root maps the sandbox to host root).
+as_service_user() {
+  if [ "$(id -un)" = "$WIC_USER" ]; then "$@"; else setpriv --reuid="$WIC_USER" --regid="$WIC_USER" --init-groups -- "$@"; fi
 }

@@ -3,7 +3,8 @@ public import WillItCompile
 
 /// A `JobStore` in Redis, in the predecessor's data model:
 ///
-/// - `job:{id}` hash: `id`, `request` (JSON), `status`, `created_at`, `started_at`, `completed_at`
+/// - `job:{id}` hash: `id`, `request` (JSON), `status`, `created_at`, `started_at`, `completed_at`,
+///   and `host` (the worker that owns the job; new, ignored by the predecessor)
 /// - `result:{id}` hash: `job_id`, `success`, `compiled`, `stdout`, `stderr`, `exit_code`, `duration`, `error`
 /// - `job:index:status:{status}` set of ids; a job is in exactly one.
 ///
@@ -216,6 +217,9 @@ enum JobHash {
         if let completedAt = job.completedAt {
             fields += [bytes("completed_at"), bytes(Timestamp.format(completedAt))]
         }
+        if let host = job.host {
+            fields += [bytes("host"), bytes(host)]
+        }
         return fields
     }
 
@@ -234,7 +238,8 @@ enum JobHash {
             status: try reader.required("status") { JobStatus(rawValue: $0) },
             createdAt: try reader.required("created_at", Timestamp.parse),
             startedAt: reader.optional("started_at", Timestamp.parse),
-            completedAt: reader.optional("completed_at", Timestamp.parse))
+            completedAt: reader.optional("completed_at", Timestamp.parse),
+            host: reader.optional("host") { $0 })
     }
 }
 

@@ -10,10 +10,12 @@ public struct CompilationJob: Sendable, Equatable {
     public var startedAt: Date?
     /// Set when the job reaches a terminal status.
     public var completedAt: Date?
+    /// The worker host that owns the job, so a restarted worker recovers only its own jobs.
+    public var host: String?
 
     public init(
         id: JobID = JobID(), request: CompilationRequest, status: JobStatus = .queued,
-        createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil
+        createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil, host: String? = nil
     ) {
         self.id = id
         self.request = request
@@ -21,6 +23,7 @@ public struct CompilationJob: Sendable, Equatable {
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.completedAt = completedAt
+        self.host = host
     }
 
     /// The job after moving to `next` at `date`, stamping `started_at` or
@@ -32,5 +35,44 @@ public struct CompilationJob: Sendable, Equatable {
         if next == .processing { job.startedAt = date }
         if next.isTerminal { job.completedAt = date }
         return job
+    }
+}
+
+/// JSON with the predecessor's snake_case names and RFC 3339 timestamps.
+extension CompilationJob: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case id, request, status, host
+        case createdAt = "created_at", startedAt = "started_at", completedAt = "completed_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func date(_ key: CodingKeys) throws -> Date? {
+            guard let text = try container.decodeIfPresent(String.self, forKey: key) else { return nil }
+            guard let date = Timestamp.parse(text) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "not RFC 3339: \(text)")
+            }
+            return date
+        }
+        guard let createdAt = try date(.createdAt) else {
+            throw DecodingError.keyNotFound(CodingKeys.createdAt, .init(codingPath: decoder.codingPath, debugDescription: "created_at is required"))
+        }
+        self.init(
+            id: try container.decode(JobID.self, forKey: .id),
+            request: try container.decode(CompilationRequest.self, forKey: .request),
+            status: try container.decode(JobStatus.self, forKey: .status),
+            createdAt: createdAt, startedAt: try date(.startedAt), completedAt: try date(.completedAt),
+            host: try container.decodeIfPresent(String.self, forKey: .host))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(request, forKey: .request)
+        try container.encode(status, forKey: .status)
+        try container.encode(Timestamp.format(createdAt), forKey: .createdAt)
+        try container.encodeIfPresent(startedAt.map(Timestamp.format), forKey: .startedAt)
+        try container.encodeIfPresent(completedAt.map(Timestamp.format), forKey: .completedAt)
+        try container.encodeIfPresent(host, forKey: .host)
     }
 }

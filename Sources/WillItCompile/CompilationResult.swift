@@ -28,3 +28,12 @@ public struct CompilationResult: Sendable, Equatable {
         self.error = error
     }
 }
+
+/// JSON exactly as the predecessor's result: `job_id`, `success`, `compiled`,
+/// `stdout`, `stderr`, `exit_code`, `duration` (nanoseconds), `error`.
+extension CompilationResult: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", success, compiled, stdout, stderr
+        case exitCode = "exit_code", durationNanoseconds = "duration", error
+    }
+}

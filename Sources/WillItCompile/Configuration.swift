@@ -80,16 +80,61 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var jobTTLSeconds: Int { jobTTLHours * 3600 }
 }
 
-/// The compile worker's capacity.
+/// The compile worker: capacity, where it listens, what it offers.
 public struct WorkerConfiguration: Sendable, Equatable {
     /// `MAX_WORKERS`: concurrent compiles (default: the number of cores).
     public var maxWorkers: Int
     /// `QUEUE_SIZE`: jobs waiting for a slot before submissions are refused (default 100).
     public var queueSize: Int
+    /// `WORKER_SOCKET`: the Unix socket responders reach the worker on (default `run/worker.sock`).
+    public var socketPath: String
+    /// `WORKER_HOST_ID`: names this host's jobs, so a restarted worker recovers only its own
+    /// (default: the host name).
+    public var hostID: String
+    /// `WORKER_CATALOG`: the toolchain catalog (default `toolchains/catalog.json`).
+    public var catalogPath: String
 
-    public init(maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100) {
+    public init(
+        maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100,
+        socketPath: String = "run/worker.sock", hostID: String = ProcessInfo.processInfo.hostName,
+        catalogPath: String = "toolchains/catalog.json"
+    ) {
         self.maxWorkers = maxWorkers
         self.queueSize = queueSize
+        self.socketPath = socketPath
+        self.hostID = hostID
+        self.catalogPath = catalogPath
+    }
+}
+
+/// Hard limits on one sandboxed compile. Every one is enforced on the whole sandbox.
+public struct SandboxConfiguration: Sendable, Equatable {
+    /// `SANDBOX_CPU_SECONDS`: CPU time of each process (default 30).
+    public var cpuSeconds: Int
+    /// `SANDBOX_MEMORY_MB`: address space of each process (default 2048; a toolchain may need more).
+    public var addressSpaceMegabytes: Int
+    /// `SANDBOX_FILE_SIZE_MB`: largest file a process may write (default 64).
+    public var fileSizeMegabytes: Int
+    /// `SANDBOX_PROCESSES`: processes and threads of the service user (default 256).
+    public var processes: Int
+    /// `SANDBOX_WORKSPACE_MB`: size of the workspace and of /tmp, each a fresh tmpfs (default 256).
+    public var workspaceMegabytes: Int
+    /// `SANDBOX_OUTPUT_LIMIT_BYTES`: stdout and stderr kept per compile, each (default 131072).
+    public var outputLimitBytes: Int
+    /// `SANDBOX_BWRAP`: the bubblewrap executable (default `/usr/bin/bwrap`).
+    public var bwrapPath: String
+
+    public init(
+        cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 256,
+        workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap"
+    ) {
+        self.cpuSeconds = cpuSeconds
+        self.addressSpaceMegabytes = addressSpaceMegabytes
+        self.fileSizeMegabytes = fileSizeMegabytes
+        self.processes = processes
+        self.workspaceMegabytes = workspaceMegabytes
+        self.outputLimitBytes = outputLimitBytes
+        self.bwrapPath = bwrapPath
     }
 }
 
@@ -114,15 +159,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var redis: RedisConfiguration
     public var worker: WorkerConfiguration
     public var compilation: CompilationConfiguration
+    public var sandbox: SandboxConfiguration
 
     public init(
         port: Int = 8080, redis: RedisConfiguration = .init(), worker: WorkerConfiguration = .init(),
-        compilation: CompilationConfiguration = .init()
+        compilation: CompilationConfiguration = .init(), sandbox: SandboxConfiguration = .init()
     ) {
         self.port = port
         self.redis = redis
         self.worker = worker
         self.compilation = compilation
+        self.sandbox = sandbox
     }
 
     /// Reads every variable; an unset or empty variable keeps its default.
@@ -145,12 +192,28 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 "REDIS_TIMEOUT_MS", default: 2000, in: 1...600_000)))
         worker = WorkerConfiguration(
             maxWorkers: try reader.integer("MAX_WORKERS", default: defaults.worker.maxWorkers, in: 1...1024),
-            queueSize: try reader.integer("QUEUE_SIZE", default: defaults.worker.queueSize, in: 1...1_000_000))
+            queueSize: try reader.integer("QUEUE_SIZE", default: defaults.worker.queueSize, in: 1...1_000_000),
+            socketPath: reader.string("WORKER_SOCKET") ?? defaults.worker.socketPath,
+            hostID: reader.string("WORKER_HOST_ID") ?? defaults.worker.hostID,
+            catalogPath: reader.string("WORKER_CATALOG") ?? defaults.worker.catalogPath)
         compilation = CompilationConfiguration(
             maxSourceSize: try reader.integer(
                 "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(64 << 20)),
             timeoutSeconds: try reader.integer(
                 "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600))
+        let sandboxDefaults = defaults.sandbox
+        sandbox = SandboxConfiguration(
+            cpuSeconds: try reader.integer("SANDBOX_CPU_SECONDS", default: compilation.timeoutSeconds, in: 1...3600),
+            addressSpaceMegabytes: try reader.integer(
+                "SANDBOX_MEMORY_MB", default: sandboxDefaults.addressSpaceMegabytes, in: 64...1_048_576),
+            fileSizeMegabytes: try reader.integer(
+                "SANDBOX_FILE_SIZE_MB", default: sandboxDefaults.fileSizeMegabytes, in: 1...65536),
+            processes: try reader.integer("SANDBOX_PROCESSES", default: sandboxDefaults.processes, in: 8...65536),
+            workspaceMegabytes: try reader.integer(
+                "SANDBOX_WORKSPACE_MB", default: sandboxDefaults.workspaceMegabytes, in: 1...65536),
+            outputLimitBytes: try reader.integer(
+                "SANDBOX_OUTPUT_LIMIT_BYTES", default: sandboxDefaults.outputLimitBytes, in: 1024...(64 << 20)),
+            bwrapPath: reader.string("SANDBOX_BWRAP") ?? sandboxDefaults.bwrapPath)
     }
 }
 

@@ -1,0 +1,205 @@
+public import Foundation
+
+/// What a responder (or an operator's tool) asks the worker over its Unix socket.
+/// The wire format is described in `docs/WORKER_PROTOCOL.md`.
+public enum WorkerRequest: Sendable, Equatable {
+    /// Is the worker alive, and can it reach its job store?
+    case ping
+    /// Store the job as queued and compile it. Replies `accepted`, `queueFull` or `failure`.
+    case submit(CompilationJob)
+    /// Counters, as `/api/v1/workers/stats`.
+    case stats
+    /// The toolchains the worker probed at start-up.
+    case toolchains
+    /// A job and its result from the worker's own store (memory mode).
+    case readJob(JobID)
+}
+
+public enum WorkerReply: Sendable, Equatable {
+    case pong
+    case accepted(JobID)
+    /// The queue is full; try again after this many seconds (HTTP 429 with `Retry-After`).
+    case queueFull(retryAfterSeconds: Int)
+    case stats(WorkerStats)
+    case toolchains([Toolchain])
+    /// nil job: unknown or expired id.
+    case job(CompilationJob?, CompilationResult?)
+    case failure(WorkerFailure)
+}
+
+/// A request the worker could not serve, with a reason for humans.
+public struct WorkerFailure: Sendable, Equatable, Codable, Error, CustomStringConvertible {
+    public enum Code: String, Sendable, Codable {
+        /// The frame was not a request this protocol knows.
+        case malformedRequest = "malformed_request"
+        /// The job names a toolchain, standard or target the worker cannot compile.
+        case unsupportedJob = "unsupported_job"
+        /// The job store did not answer (HTTP 503).
+        case storeUnavailable = "store_unavailable"
+        /// The job id exists already.
+        case duplicateJob = "duplicate_job"
+        /// The worker is shutting down and takes no new work (HTTP 503).
+        case shuttingDown = "shutting_down"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// Turns requests and replies into frames and back: a 4-byte big-endian payload
+/// length, then that many bytes of JSON.
+public enum WorkerCodec {
+    /// Largest payload either side accepts (a 1 MiB source is 1.4 MiB in Base64;
+    /// a result carries capped outputs).
+    public static let maxPayloadSize = 16 << 20
+
+    public static func frame(_ request: WorkerRequest) -> [UInt8] {
+        frame(payload: encode(RequestEnvelope(request)))
+    }
+
+    public static func frame(_ reply: WorkerReply) -> [UInt8] {
+        frame(payload: encode(ReplyEnvelope(reply)))
+    }
+
+    public static func decodeRequest(_ payload: [UInt8]) throws(WorkerFailure) -> WorkerRequest {
+        try decode(RequestEnvelope.self, payload).request()
+    }
+
+    public static func decodeReply(_ payload: [UInt8]) throws(WorkerFailure) -> WorkerReply {
+        try decode(ReplyEnvelope.self, payload).reply()
+    }
+
+    static func frame(payload: [UInt8]) -> [UInt8] {
+        let length = UInt32(payload.count)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + payload
+    }
+
+    private static func encode(_ value: some Encodable) -> [UInt8] {
+        // The envelopes hold only strings, numbers and nested Codable values: encoding cannot fail.
+        Array(try! JSONEncoder().encode(value))
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ payload: [UInt8]) throws(WorkerFailure) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(payload))
+        } catch {
+            throw WorkerFailure(.malformedRequest, "undecodable frame: \(error)")
+        }
+    }
+}
+
+/// Splits a byte stream into frame payloads. Feed it bytes as they arrive, in any pieces.
+public struct WorkerFrameDecoder: Sendable {
+    public enum Failure: Error, Equatable {
+        case frameTooLarge(Int)
+    }
+
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private let maxPayloadSize: Int
+
+    public init(maxPayloadSize: Int = WorkerCodec.maxPayloadSize) {
+        self.maxPayloadSize = maxPayloadSize
+    }
+
+    public mutating func append(_ bytes: some Sequence<UInt8>) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete payload, or nil until more bytes arrive.
+    /// - Throws: `.frameTooLarge` as soon as a header announces more than the limit,
+    ///   before its payload is read.
+    public mutating func next() throws(Failure) -> [UInt8]? {
+        guard buffer.count - start >= 4 else { return nil }
+        let length = buffer[start..<start + 4].reduce(0) { $0 << 8 | Int($1) }
+        guard length <= maxPayloadSize else { throw .frameTooLarge(length) }
+        guard buffer.count - start - 4 >= length else { return nil }
+        let payload = Array(buffer[start + 4..<start + 4 + length])
+        start += 4 + length
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        return payload
+    }
+
+    /// Bytes received but not yet returned as a frame.
+    public var pendingByteCount: Int { buffer.count - start }
+}
+
+/// The JSON object on the wire: `{"type": "...", ...fields of that type}`.
+private struct RequestEnvelope: Codable {
+    var type: String
+    var job: CompilationJob?
+    var id: JobID?
+
+    init(_ request: WorkerRequest) {
+        switch request {
+        case .ping: type = "ping"
+        case let .submit(job): type = "submit"; self.job = job
+        case .stats: type = "stats"
+        case .toolchains: type = "toolchains"
+        case let .readJob(id): type = "read_job"; self.id = id
+        }
+    }
+
+    func request() throws(WorkerFailure) -> WorkerRequest {
+        switch (type, job, id) {
+        case ("ping", _, _): return .ping
+        case let ("submit", job?, _): return .submit(job)
+        case ("stats", _, _): return .stats
+        case ("toolchains", _, _): return .toolchains
+        case let ("read_job", _, id?): return .readJob(id)
+        default: throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
+        }
+    }
+}
+
+private struct ReplyEnvelope: Codable {
+    var type: String
+    var id: JobID?
+    var retryAfterSeconds: Int?
+    var stats: WorkerStats?
+    var toolchains: [Toolchain]?
+    var job: CompilationJob?
+    var result: CompilationResult?
+    var failure: WorkerFailure?
+
+    private enum CodingKeys: String, CodingKey {
+        case type, id, stats, toolchains, job, result, failure
+        case retryAfterSeconds = "retry_after_seconds"
+    }
+
+    init(_ reply: WorkerReply) {
+        switch reply {
+        case .pong: type = "pong"
+        case let .accepted(id): type = "accepted"; self.id = id
+        case let .queueFull(seconds): type = "queue_full"; retryAfterSeconds = seconds
+        case let .stats(stats): type = "stats"; self.stats = stats
+        case let .toolchains(list): type = "toolchains"; toolchains = list
+        case let .job(job, result): type = "job"; self.job = job; self.result = result
+        case let .failure(failure): type = "failure"; self.failure = failure
+        }
+    }
+
+    func reply() throws(WorkerFailure) -> WorkerReply {
+        switch type {
+        case "pong": return .pong
+        case "accepted": if let id { return .accepted(id) }
+        case "queue_full": if let retryAfterSeconds { return .queueFull(retryAfterSeconds: retryAfterSeconds) }
+        case "stats": if let stats { return .stats(stats) }
+        case "toolchains": if let toolchains { return .toolchains(toolchains) }
+        case "job": return .job(job, result)
+        case "failure": if let failure { return .failure(failure) }
+        default: break
+        }
+        throw WorkerFailure(.malformedRequest, "unknown reply type \(type) or missing field")
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Glibc
+import JobStore
+import WillItCompile
+import WorkerService
+
+/// The compile worker daemon: reads configuration, probes toolchains, opens the
+/// job store, serves the socket, and shuts down gracefully on SIGTERM or SIGINT.
+func fail(_ message: String) -> Never {
+    log("error: \(message)")
+    exit(2)
+}
+
+// Handled by sigwait below, in this thread only: block them before any thread starts.
+var shutdownSignals = sigset_t()
+sigemptyset(&shutdownSignals)
+sigaddset(&shutdownSignals, SIGTERM)
+sigaddset(&shutdownSignals, SIGINT)
+pthread_sigmask(SIG_BLOCK, &shutdownSignals, nil)
+signal(SIGPIPE, SIG_IGN)
+
+let configuration: ServiceConfiguration
+do {
+    configuration = try ServiceConfiguration(environment: ProcessInfo.processInfo.environment)
+} catch {
+    fail(error.description)
+}
+if getuid() == 0 {
+    fail("refusing to run as root: bwrap run by root maps the sandbox to host root. Run the worker as the service user (scripts/setup creates `willitcompile`).")
+}
+
+let toolchains: [Toolchain]
+do {
+    toolchains = ToolchainProbe.probe(try ToolchainProbe.loadCatalog(at: configuration.worker.catalogPath))
+} catch {
+    fail(error.description)
+}
+if toolchains.isEmpty { fail("no toolchain of \(configuration.worker.catalogPath) is installed on this host") }
+for toolchain in toolchains {
+    log("toolchain \(toolchain.spec.language.rawValue)/\(toolchain.spec.id)\(toolchain.isDefault ? " (default)" : ""): \(toolchain.version)")
+}
+
+let store: any JobStore
+if configuration.redis.enabled {
+    store = RedisJobStore(configuration: configuration.redis)
+    log("jobs in Redis at \(configuration.redis.address), TTL \(configuration.redis.jobTTLHours) h")
+} else {
+    store = MemoryJobStore(ttlHours: configuration.redis.jobTTLHours)
+    log("REDIS_ENABLED=false: jobs live in this worker's memory; they are lost when it stops, and only this one host can serve them")
+}
+
+var scratchTemplate = Array("\(NSTemporaryDirectory())/wic-worker-XXXXXX".utf8CString)
+guard let scratch = mkdtemp(&scratchTemplate) else {
+    fail("cannot create a scratch directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+}
+let scratchDirectory = String(cString: scratch)
+defer { rmdir(scratchDirectory) }
+
+let timeout = Duration.seconds(configuration.compilation.timeoutSeconds)
+let daemon = WorkerDaemon(
+    configuration: configuration, store: store, toolchains: toolchains,
+    sandbox: Sandbox(configuration: configuration.sandbox, timeout: timeout, scratchDirectory: scratchDirectory))
+let server = SocketServer(path: configuration.worker.socketPath) { daemon.handle($0) }
+do {
+    try server.start()
+} catch {
+    fail(error.description)
+}
+daemon.start()
+log("listening on \(configuration.worker.socketPath): \(configuration.worker.maxWorkers) slot(s), queue of \(configuration.worker.queueSize), host \(configuration.worker.hostID)")
+
+var received: Int32 = 0
+sigwait(&shutdownSignals, &received)
+log("signal \(received): no new jobs; finishing the ones in hand")
+server.stop()
+daemon.shutDown(waitingAtMost: timeout + .seconds(5))
+store.close()
+log("stopped")
+exit(0)

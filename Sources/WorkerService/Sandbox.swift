@@ -1,0 +1,169 @@
+import Foundation
+import Glibc
+public import WillItCompile
+import WorkerClient
+
+/// What one sandboxed compile came to.
+public struct CompileVerdict: Sendable, Equatable {
+    public var status: JobStatus
+    public var result: CompilationResult
+}
+
+/// Runs one compile inside bubblewrap with hard limits (see docs/SANDBOX.md).
+///
+/// The sandbox sees only: read-only toolchain paths, a fresh size-limited tmpfs
+/// as `/work` holding the source, a fresh `/tmp`, `/proc`, `/dev/null` and
+/// `/dev/urandom`. No network, no host files, no variable of the worker's
+/// environment. Nothing compiled is ever run.
+public struct Sandbox: Sendable {
+    public let configuration: SandboxConfiguration
+    public let timeout: Duration
+    /// A 0700 directory of the worker's own where a source waits, unlinked, until bwrap copies it in.
+    let scratchDirectory: String
+
+    /// Paths every toolchain needs: compilers, assemblers, linkers, their libraries and headers.
+    static let commonBinds = ["/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/include", "/etc/ld.so.cache"]
+    static let workspace = "/work"
+    static let output = "/work/out"
+
+    public init(configuration: SandboxConfiguration, timeout: Duration, scratchDirectory: String) {
+        self.configuration = configuration
+        self.timeout = timeout
+        self.scratchDirectory = scratchDirectory
+    }
+
+    /// Compiles `job`'s source with `toolchain`. Never throws: a failure of the
+    /// service becomes an `error` verdict that says what happened.
+    public func compile(_ job: CompilationJob, with toolchain: Toolchain) -> CompileVerdict {
+        let started = ContinuousClock.now
+        func verdict(_ status: JobStatus, exitCode: Int, stdout: String = "", stderr: String = "", error: String = "") -> CompileVerdict {
+            let elapsed = ContinuousClock.now - started
+            let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            return CompileVerdict(status: status, result: CompilationResult(
+                jobID: job.id, success: status != .timeout && status != .error, compiled: status == .completed,
+                stdout: stdout, stderr: stderr, exitCode: exitCode, durationNanoseconds: nanoseconds, error: error))
+        }
+        guard FileManager.default.isExecutableFile(atPath: toolchain.spec.executable) else {
+            return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) is not installed on this host any more (\(toolchain.spec.executable) missing)")
+        }
+        let source: Int32
+        do {
+            source = try openUnlinkedSource(job)
+        } catch {
+            return verdict(.error, exitCode: -1, error: "could not prepare the workspace: \(error)")
+        }
+        defer { close(source) }
+
+        let outcome: ProcessOutcome
+        do {
+            outcome = try ProcessRunner.run(
+                executable: "/usr/bin/prlimit", arguments: arguments(for: job, toolchain: toolchain),
+                environment: [], input: source, wantsStatusPipe: true, timeout: timeout,
+                outputLimit: configuration.outputLimitBytes)
+        } catch {
+            return verdict(.error, exitCode: -1, error: "sandbox failed to start: \(error)")
+        }
+        let stdout = CompilerOutput.text(from: outcome.stdout.bytes, omittedByteCount: outcome.stdout.omitted)
+        let stderr = CompilerOutput.text(from: outcome.stderr.bytes, omittedByteCount: outcome.stderr.omitted)
+        let status = BwrapStatus(outcome.status)
+
+        switch outcome.termination {
+        case .timedOut:
+            return verdict(.timeout, exitCode: -1, stdout: stdout, stderr: stderr,
+                           error: "compilation exceeded the time limit of \(timeout)")
+        case let .signaled(signal):
+            return verdict(.error, exitCode: -1, stdout: stdout, stderr: stderr,
+                           error: "sandbox killed by signal \(signal)")
+        case let .exited(code):
+            guard status.childStarted else {
+                return verdict(.error, exitCode: Int(code), stdout: stdout, stderr: stderr,
+                               error: "sandbox failed to start: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            let exitCode = Int(status.exitCode ?? code)
+            switch exitCode {
+            case 0:
+                return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr)
+            case 128 + Int(SIGXCPU), 128 + Int(SIGKILL):
+                return verdict(.timeout, exitCode: exitCode, stdout: stdout, stderr: stderr,
+                               error: "compilation exceeded the CPU time limit of \(configuration.cpuSeconds) s")
+            default:
+                return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr)
+            }
+        }
+    }
+
+    /// prlimit's arguments, then bwrap's, then the compiler's.
+    func arguments(for job: CompilationJob, toolchain: Toolchain) -> [String] {
+        let megabyte = 1 << 20
+        let addressSpace = (toolchain.spec.addressSpaceMegabytes ?? configuration.addressSpaceMegabytes) * megabyte
+        var arguments = [
+            "--cpu=\(configuration.cpuSeconds)", "--as=\(addressSpace)",
+            "--fsize=\(configuration.fileSizeMegabytes * megabyte)", "--nproc=\(configuration.processes)",
+            "--core=0", "--nofile=256", "--",
+            configuration.bwrapPath,
+            "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            "--clearenv",
+            "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", Self.workspace,
+            "--setenv", "TMPDIR", "/tmp", "--setenv", "LANG", "C.UTF-8",
+        ]
+        for (name, value) in toolchain.spec.environment.sorted(by: { $0.key < $1.key }) {
+            arguments += ["--setenv", name, value]
+        }
+        for path in Self.commonBinds + toolchain.spec.binds {
+            arguments += ["--ro-bind-try", path, path]
+        }
+        arguments += [
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--proc", "/proc",
+            // Single device nodes, not `--dev`: bwrap's --dev makes a nested user
+            // namespace whose map hides the host uid from the sandbox.
+            "--dev-bind", "/dev/null", "/dev/null", "--dev-bind", "/dev/urandom", "/dev/urandom",
+            "--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", "/tmp",
+            "--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", Self.workspace,
+            "--file", "3", "\(Self.workspace)/\(toolchain.spec.sourceFile)",
+            "--chdir", Self.workspace,
+            "--json-status-fd", "4",
+            "--",
+        ]
+        return arguments + toolchain.spec.commandLine(
+            standard: job.request.standard, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
+    }
+
+    /// Writes the source to a file in the scratch directory, opens it, and
+    /// unlinks it: the descriptor is all that is left, and it goes with the process.
+    private func openUnlinkedSource(_ job: CompilationJob) throws -> Int32 {
+        let path = "\(scratchDirectory)/\(job.id).src"
+        let descriptor = try systemCall("create \(path)") { open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
+        unlink(path)
+        do {
+            var offset = 0
+            let source = job.request.source
+            while offset < source.count {
+                let written = try systemCall("write \(path)") {
+                    source.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, source.count - offset) }
+                }
+                offset += written
+            }
+            try systemCall("rewind \(path)") { lseek(descriptor, 0, SEEK_SET) }
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        return descriptor
+    }
+}
+
+/// bwrap's `--json-status-fd` stream: `{"child-pid": N}` once the sandbox is up,
+/// `{"exit-code": N}` when its command ended.
+struct BwrapStatus {
+    var childStarted = false
+    var exitCode: Int32?
+
+    init(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        childStarted = text.contains("\"child-pid\"")
+        if let range = text.range(of: #""exit-code"\s*:\s*(\d+)"#, options: .regularExpression) {
+            exitCode = Int32(text[range].split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
+        }
+    }
+}

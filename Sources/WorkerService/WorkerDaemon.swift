@@ -1,0 +1,235 @@
+import Foundation
+public import JobStore
+import Synchronization
+public import WillItCompile
+
+/// The worker's logic, without the socket: takes requests, keeps the bounded
+/// queue, runs `maxWorkers` compile slots, writes every transition to the store,
+/// and counts what happened.
+public final class WorkerDaemon: Sendable {
+    private struct Counters {
+        var active = 0
+        var processed = 0
+        var successful = 0
+        var failed = 0
+        var timeout = 0
+        var errors = 0
+        var compileSeconds = 0.0
+    }
+
+    private let configuration: ServiceConfiguration
+    private let store: any JobStore
+    public let toolchains: [Toolchain]
+    private let sandbox: Sandbox
+    private let queue: JobQueue
+    private let counters = Mutex(Counters())
+    private let shuttingDown = Atomic<Bool>(false)
+    private let slotsFinished = DispatchGroup()
+    private let startTime = Date()
+
+    public init(configuration: ServiceConfiguration, store: any JobStore, toolchains: [Toolchain], sandbox: Sandbox) {
+        self.configuration = configuration
+        self.store = store
+        self.toolchains = toolchains
+        self.sandbox = sandbox
+        self.queue = JobQueue(capacity: configuration.worker.queueSize)
+    }
+
+    /// Starts the compile slots, and recovery of this host's unfinished jobs in the background.
+    public func start() {
+        for slot in 0..<configuration.worker.maxWorkers {
+            slotsFinished.enter()
+            let thread = Thread { [self] in
+                while let job = queue.take() { process(job) }
+                slotsFinished.leave()
+            }
+            thread.name = "compile-slot-\(slot)"
+            thread.start()
+        }
+        let recovery = Thread { [self] in recoverUntilDone() }
+        recovery.name = "recovery"
+        recovery.start()
+    }
+
+    /// Refuses new work, lets running compiles finish (at most `limit`), and
+    /// leaves jobs that never started `queued` in the store for the next start.
+    public func shutDown(waitingAtMost limit: Duration) {
+        shuttingDown.store(true, ordering: .sequentiallyConsistent)
+        let left = queue.shutDown()
+        if !left.isEmpty {
+            log("shutting down: \(left.count) queued job(s) stay queued for the next start")
+        }
+        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        if slotsFinished.wait(timeout: .now() + seconds) == .timedOut {
+            log("shutting down: compiles still running after \(limit); they end with the process")
+        }
+    }
+
+    public func handle(_ request: WorkerRequest) -> WorkerReply {
+        switch request {
+        case .ping:
+            return .pong
+        case let .submit(job):
+            return submit(job)
+        case .stats:
+            return .stats(stats())
+        case .toolchains:
+            return .toolchains(toolchains)
+        case let .readJob(id):
+            do {
+                return .job(try store.job(id), try store.result(id))
+            } catch {
+                return .failure(WorkerFailure(.storeUnavailable, error.description))
+            }
+        }
+    }
+
+    public func stats() -> WorkerStats {
+        let queued = queue.count
+        return counters.withLock { counters in
+            WorkerStats(
+                maxWorkers: configuration.worker.maxWorkers, activeWorkers: counters.active, queuedJobs: queued,
+                totalProcessed: counters.processed, totalSuccessful: counters.successful,
+                totalFailed: counters.failed, totalTimeout: counters.timeout, totalErrors: counters.errors,
+                startTime: startTime, now: Date())
+        }
+    }
+
+    private func submit(_ submitted: CompilationJob) -> WorkerReply {
+        guard !shuttingDown.load(ordering: .sequentiallyConsistent) else {
+            return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
+        }
+        do {
+            _ = try toolchains.resolve(submitted.request)
+        } catch {
+            return .failure(WorkerFailure(.unsupportedJob, error.description))
+        }
+        var job = submitted
+        job.status = .queued
+        job.startedAt = nil
+        job.completedAt = nil
+        job.host = configuration.worker.hostID
+        guard queue.reserve() else {
+            return .queueFull(retryAfterSeconds: retryAfterSeconds())
+        }
+        do {
+            try store.create(job)
+        } catch {
+            queue.cancelReservation()
+            if case .duplicate = error {
+                return .failure(WorkerFailure(.duplicateJob, error.description))
+            }
+            return .failure(WorkerFailure(.storeUnavailable, error.description))
+        }
+        queue.push(reserved: job)
+        return .accepted(job.id)
+    }
+
+    /// Roughly when a slot frees up: the queue ahead divided among the slots,
+    /// times the average compile so far; at least 1 s, at most 60 s.
+    private func retryAfterSeconds() -> Int {
+        let (average, queued) = counters.withLock { counters in
+            (counters.processed > 0 ? counters.compileSeconds / Double(counters.processed) : 1.0, queue.count)
+        }
+        let estimate = average * Double(queued) / Double(configuration.worker.maxWorkers)
+        return min(60, max(1, Int(estimate.rounded(.up))))
+    }
+
+    private func process(_ job: CompilationJob) {
+        counters.withLock { $0.active += 1 }
+        defer { counters.withLock { $0.active -= 1 } }
+        do {
+            if case let .refused(current) = try store.transition(job.id, to: .processing, at: Date(), result: nil),
+               current.isTerminal {
+                return  // Finished already (a recovered job that had completed meanwhile).
+            }
+        } catch .notFound {
+            log("job \(job.id) vanished from the store before it started (expired?); skipped")
+            return
+        } catch {
+            // Compile anyway; the verdict write below retries, and recovery covers a longer outage.
+            log("job \(job.id): could not mark processing: \(error)")
+        }
+        let verdict: CompileVerdict
+        do {
+            let toolchain = try toolchains.resolve(job.request)
+            verdict = sandbox.compile(job, with: toolchain)
+        } catch {
+            verdict = CompileVerdict(status: .error, result: CompilationResult(
+                jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                error: "the requested toolchain is not available on this worker: \(error)"))
+        }
+        record(verdict)
+        writeVerdict(verdict, of: job)
+    }
+
+    private func record(_ verdict: CompileVerdict) {
+        counters.withLock { counters in
+            counters.processed += 1
+            counters.compileSeconds += Double(verdict.result.durationNanoseconds) / 1e9
+            switch verdict.status {
+            case .completed: counters.successful += 1
+            case .failed: counters.failed += 1
+            case .timeout: counters.timeout += 1
+            case .error, .queued, .processing: counters.errors += 1
+            }
+        }
+    }
+
+    /// Writes the verdict, retrying through a short store outage; after that the
+    /// job stays `processing` and the next start's recovery compiles it again.
+    private func writeVerdict(_ verdict: CompileVerdict, of job: CompilationJob) {
+        var delay = 0.1
+        for attempt in 1...6 {
+            do {
+                if case let .refused(current) = try store.transition(
+                    job.id, to: verdict.status, at: Date(), result: verdict.result) {
+                    log("job \(job.id): verdict \(verdict.status.rawValue) refused, job is already \(current.rawValue)")
+                }
+                return
+            } catch .notFound {
+                log("job \(job.id) vanished from the store before its verdict (expired?)")
+                return
+            } catch {
+                log("job \(job.id): writing the verdict failed (attempt \(attempt)): \(error)")
+                Thread.sleep(forTimeInterval: delay)
+                delay *= 2
+            }
+        }
+    }
+
+    /// Puts this host's `queued` and `processing` jobs back in the queue; retries
+    /// every 2 s while the store is unreachable.
+    private func recoverUntilDone() {
+        while !shuttingDown.load(ordering: .sequentiallyConsistent) {
+            do {
+                try recover()
+                return
+            } catch {
+                log("recovery waits for the store: \(error)")
+                Thread.sleep(forTimeInterval: 2)
+            }
+        }
+    }
+
+    private func recover() throws(JobStoreError) {
+        var recovered = 0
+        for status in [JobStatus.processing, .queued] {
+            for id in try store.jobIDs(withStatus: status) {
+                do {
+                    guard let job = try store.job(id), job.host == configuration.worker.hostID,
+                          !job.status.isTerminal else { continue }
+                    queue.pushRecovered(job)
+                    recovered += 1
+                } catch .corrupt(let key, let reason) {
+                    let result = CompilationResult(
+                        jobID: id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                        error: "the job could not be recovered after a worker restart: \(key) is unreadable (\(reason))")
+                    _ = try store.transition(id, to: .error, at: Date(), result: result)
+                    log("job \(id) ended as error: unreadable after restart (\(reason))")
+                }
+            }
+        }
+        if recovered > 0 { log("recovered \(recovered) unfinished job(s) of host \(configuration.worker.hostID)") }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import Glibc
+import JobStore
+import Testing
+import WillItCompile
+import WorkerClient
+
+/// The service user the worker runs as; scripts/setup creates it.
+let serviceUser = "willitcompile"
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The repository root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A real worker daemon, started as the service user on a socket in its own
+/// temporary directory, with its own TMPDIR (so its scratch space can be inspected).
+final class WorkerProcess {
+    let directory: URL
+    let socketPath: String
+    let environment: [String: String]
+    private(set) var process: Process?
+    var client: WorkerClient { WorkerClient(socketPath: socketPath, timeoutMilliseconds: 10_000) }
+    var logPath: String { directory.appendingPathComponent("worker.log").path }
+    var scratchParent: String { directory.appendingPathComponent("tmp").path }
+
+    /// - Parameter environment: added to (and overriding) the defaults below.
+    init(_ environment: [String: String] = [:], directory reuse: URL? = nil) throws {
+        directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("wic-worker-test-\(UUID().uuidString.prefix(8))")
+        socketPath = directory.appendingPathComponent("worker.sock").path
+        var defaults = [
+            "PATH": "/usr/bin:/bin",
+            "WORKER_SOCKET": socketPath,
+            "WORKER_CATALOG": repositoryRoot.appendingPathComponent("toolchains/catalog.json").path,
+            "WORKER_HOST_ID": "test-\(UUID().uuidString.prefix(8))",
+            "TMPDIR": directory.appendingPathComponent("tmp").path,
+            "MAX_WORKERS": "2",
+            "QUEUE_SIZE": "50",
+            "COMPILATION_TIMEOUT_SECONDS": "30",
+        ]
+        defaults.merge(environment) { $1 }
+        self.environment = defaults
+        if reuse == nil {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+            for path in [directory.path, scratchParent] {
+                try chownToServiceUser(path)
+            }
+        }
+        try start()
+    }
+
+    deinit {
+        stop(signal: SIGKILL)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var pid: Int32? { process?.processIdentifier }
+
+    func start() throws {
+        let worker = try Self.workerExecutable()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+        process.environment = environment
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        logFile.seekToEndOfFile()
+        process.standardOutput = logFile
+        process.standardError = logFile
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let deadline = Date() + 30
+        while Date() < deadline {
+            guard process.isRunning else {
+                throw HarnessError(description: "worker exited at start: \(log())")
+            }
+            if case .pong? = try? client.send(.ping) { return }
+            usleep(20_000)
+        }
+        throw HarnessError(description: "worker did not answer ping within 30 s: \(log())")
+    }
+
+    /// Sends `signal` and waits for the process to end.
+    func stop(signal: Int32 = SIGTERM) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "(no log)"
+    }
+
+    /// Submits a job and returns its id, or fails the test with the reply.
+    func submit(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
+                sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
+        let job = CompilationJob(
+            request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard),
+            createdAt: Date())
+        let reply = try client.send(.submit(job))
+        guard case let .accepted(id) = reply else {
+            throw HarnessError(description: "submit refused: \(reply)")
+        }
+        return id
+    }
+
+    /// Polls until the job is terminal; reads through `store`, or the worker's own memory store.
+    func waitForVerdict(_ id: JobID, store: (any JobStore)? = nil, within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
+        let deadline = Date() + seconds
+        while Date() < deadline {
+            if let store {
+                if let job = try store.job(id), job.status.isTerminal, let result = try store.result(id) {
+                    return (job, result)
+                }
+            } else if case let .job(job?, result?) = try client.send(.readJob(id)), job.status.isTerminal {
+                return (job, result)
+            }
+            usleep(20_000)
+        }
+        throw HarnessError(description: "job \(id) not terminal within \(seconds) s; worker log: \(log().suffix(2000))")
+    }
+
+    func compile(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
+                 within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
+        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard), within: seconds)
+    }
+
+    func stats() throws -> WorkerStats {
+        guard case let .stats(stats) = try client.send(.stats) else { throw HarnessError(description: "no stats") }
+        return stats
+    }
+
+    /// Processes whose parent is the worker (sandboxes in flight).
+    func children() -> [Int32] {
+        guard let pid else { return [] }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == pid
+        }
+    }
+
+    private static func workerExecutable() throws -> String {
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // The test bundle may sit inside a .xctest directory on some layouts.
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent("will-it-compile-worker").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        throw HarnessError(description: "will-it-compile-worker not built next to \(testBinary.path): run `swift build` (scripts/test does)")
+    }
+}
+
+func chownToServiceUser(_ path: String) throws {
+    guard let user = getpwnam(serviceUser) else {
+        throw HarnessError(description: "user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
+    }
+    guard chown(path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+        throw HarnessError(description: "chown \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+func serviceUserID() throws -> uid_t {
+    guard let user = getpwnam(serviceUser) else {
+        throw HarnessError(description: "user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
+    }
+    return user.pointee.pw_uid
+}
