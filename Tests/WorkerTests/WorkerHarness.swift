@@ -91,6 +91,28 @@ final class WorkerProcess {
         self.process = nil
     }
 
+    /// Runs a second worker with this one's environment (plus `overrides`) until it
+    /// exits, and returns its status and what it logged. For start-ups meant to fail.
+    func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true) throws -> (status: Int32, output: String) {
+        let process = Process()
+        let worker = try Self.workerExecutable()
+        if asServiceUser {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+        } else {
+            process.executableURL = URL(fileURLWithPath: worker)
+        }
+        process.environment = environment.merging(overrides) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
     func log() -> String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "(no log)"
     }

@@ -1,0 +1,202 @@
+import Foundation
+import Glibc
+import JobStore
+import Testing
+import WillItCompile
+import WorkerClient
+
+/// A C++ source that keeps gcc busy far longer than any test's time limit.
+let slowSource: String = {
+    var source = "constexpr long spin(int k) { long s = 0; for (int i = 0; i < 2000; ++i) for (int j = 0; j < 2000; ++j) s += (j + k) % 7; return s; }\n"
+    for k in 0..<40 { source += "static_assert(spin(\(k)) >= 0);\n" }
+    return source + "int main() {}\n"
+}()
+
+let quickSource = "int main(void) { return 0; }\n"
+
+/// Polls `condition` every 20 ms until it holds, failing after `seconds`.
+func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
+    let deadline = Date() + seconds
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(20_000)
+    }
+    throw HarnessError(description: "timed out after \(seconds) s waiting until \(what)")
+}
+
+@Suite(.serialized) struct WorkerDaemonTests {
+    @Test(.timeLimit(.minutes(2)))
+    func statsCountEveryVerdict() throws {
+        let worker = try WorkerProcess(["MAX_WORKERS": "2", "COMPILATION_TIMEOUT_SECONDS": "2"])
+        let before = try worker.stats()
+        #expect(before.maxWorkers == 2 && before.availableSlots == 2 && before.totalProcessed == 0)
+        #expect(try worker.compile(quickSource, language: .c).0.status == .completed)
+        #expect(try worker.compile("int main(void) { return }\n", language: .c).0.status == .failed)
+        #expect(try worker.compile(slowSource, language: .cpp).0.status == .timeout)
+        let stats = try worker.stats()
+        #expect(stats.totalProcessed == 3 && stats.totalSuccessful == 1 && stats.totalFailed == 1)
+        #expect(stats.totalTimeout == 1 && stats.totalErrors == 0)
+        #expect(stats.activeWorkers == 0 && stats.queuedJobs == 0 && stats.availableSlots == 2)
+        #expect(stats.uptimeSeconds > 0 && Timestamp.parse(stats.startTime) != nil)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aSandboxThatCannotStartIsTheServicesErrorSaidPlainly() throws {
+        let worker = try WorkerProcess(["SANDBOX_BWRAP": "/nonexistent/bwrap"])
+        let (job, result) = try worker.compile(quickSource, language: .c)
+        #expect(job.status == .error)
+        #expect(!result.success && !result.compiled)
+        #expect(result.error.contains("sandbox failed to start") && result.error.contains("/nonexistent/bwrap"), "\(result.error)")
+        #expect(try worker.stats().totalErrors == 1)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFullQueueRefusesAtOnceAndEveryAcceptedJobCompletes() throws {
+        let worker = try WorkerProcess(["MAX_WORKERS": "1", "QUEUE_SIZE": "2", "COMPILATION_TIMEOUT_SECONDS": "3"])
+        let slow = try worker.submit(slowSource, language: .cpp)
+        try waitUntil("the slow job occupies the only slot") { try worker.stats().activeWorkers == 1 }
+        var accepted: [JobID] = [slow]
+        var refused = 0
+        for _ in 0..<5 {
+            let started = Date()
+            let job = CompilationJob(request: CompilationRequest(source: Array(quickSource.utf8), language: .c), createdAt: Date())
+            switch try worker.client.send(.submit(job)) {
+            case let .accepted(id): accepted.append(id)
+            case let .queueFull(retryAfter):
+                refused += 1
+                #expect(retryAfter >= 1)
+            case let other: Issue.record("unexpected reply \(other)")
+            }
+            #expect(Date().timeIntervalSince(started) < 1, "a refusal is immediate, never a wait")
+        }
+        #expect(accepted.count == 3 && refused == 3)
+        for id in accepted {
+            #expect(try worker.waitForVerdict(id).0.status.isTerminal)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func afterSIGKILLARestartedWorkerFinishesEveryQueuedAndProcessingJob() throws {
+        let configuration = try redisConfiguration()
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let worker = try WorkerProcess([
+            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
+            "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "3",
+        ])
+        let slow = try worker.submit(slowSource, language: .cpp)
+        let quick = try (0..<3).map { _ in try worker.submit(quickSource, language: .c) }
+        try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }
+        let sandboxes = worker.children()
+        #expect(!sandboxes.isEmpty)
+
+        worker.stop(signal: SIGKILL)
+        // bwrap's --die-with-parent takes the sandbox down with the worker.
+        try waitUntil("the killed worker's sandboxes are gone", within: 10) {
+            sandboxes.allSatisfy { kill($0, 0) != 0 }
+        }
+        for id in quick { #expect(try store.job(id)?.status == .queued) }
+
+        // Same host id and socket path: the stale socket is replaced, the jobs recovered.
+        try worker.start()
+        #expect(try worker.waitForVerdict(slow, store: store, within: 30).0.status == .timeout)
+        for id in quick {
+            #expect(try worker.waitForVerdict(id, store: store, within: 30).0.status == .completed)
+        }
+        #expect(worker.log().contains("recovered 4 unfinished job(s)"), "\(worker.log())")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func sigtermFinishesTheRunningJobAndLeavesQueuedOnesForTheNextStart() throws {
+        let configuration = try redisConfiguration()
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let worker = try WorkerProcess([
+            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
+            "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "2",
+        ])
+        let slow = try worker.submit(slowSource, language: .cpp)
+        let queued = try worker.submit(quickSource, language: .c)
+        try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }
+        worker.stop(signal: SIGTERM)
+        #expect(try store.job(slow)?.status == .timeout, "the job in hand is finished before exit")
+        #expect(try store.job(queued)?.status == .queued)
+        #expect(!FileManager.default.fileExists(atPath: worker.socketPath), "the socket file is removed")
+        try worker.start()
+        #expect(try worker.waitForVerdict(queued, store: store).0.status == .completed)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aLiveWorkersSocketIsNotStolen() throws {
+        let first = try WorkerProcess()
+        let second = try first.runAnotherUntilExit()
+        #expect(second.status == 2)
+        #expect(second.output.contains("another worker is already listening"), "\(second.output)")
+        #expect(try first.client.send(.ping) == .pong)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func garbageTruncatedOversizedAndSlowPeersNeitherCrashNorBlockTheWorker() throws {
+        let worker = try WorkerProcess()
+        func reply(to bytes: [UInt8]) throws -> WorkerReply? {
+            let socket = try UnixSocket.connect(to: worker.socketPath)
+            try socket.setTimeout(milliseconds: 5000)
+            try socket.write(bytes)
+            var decoder = WorkerFrameDecoder()
+            while true {
+                if let payload = try decoder.next() { return try WorkerCodec.decodeReply(payload) }
+                let chunk = try socket.read()
+                if chunk.isEmpty { return nil }
+                decoder.append(chunk)
+            }
+        }
+        func isMalformed(_ reply: WorkerReply?) -> Bool {
+            if case let .failure(failure)? = reply { return failure.code == .malformedRequest }
+            return false
+        }
+        // Text where a header belongs announces a gigantic frame: refused before reading it.
+        #expect(isMalformed(try reply(to: Array("hello worker, here is some text\n".utf8))))
+        #expect(isMalformed(try reply(to: [0, 0, 0, 8] + Array("not json".utf8))))
+        #expect(isMalformed(try reply(to: [0, 0, 0, 19] + Array(#"{"type":"shutdown"}"#.utf8))))
+
+        // A truncated frame, then the peer leaves.
+        do {
+            let socket = try UnixSocket.connect(to: worker.socketPath)
+            try socket.write([0, 0, 1, 0, 0x7B])
+        }
+        // Slow peers hold their own connections only.
+        let slowPeers = try (0..<50).map { _ in
+            let socket = try UnixSocket.connect(to: worker.socketPath)
+            try socket.write([0, 0])
+            return socket
+        }
+        let started = Date()
+        #expect(try worker.client.send(.ping) == .pong)
+        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(try worker.compile(quickSource, language: .c).0.status == .completed)
+        withExtendedLifetime(slowPeers) {}
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theWorkerRefusesToRunAsRoot() throws {
+        let worker = try WorkerProcess()
+        let asRoot = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".root"], asServiceUser: false)
+        #expect(asRoot.status == 2)
+        #expect(asRoot.output.contains("refusing to run as root"), "\(asRoot.output)")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aMalformedVariableStopsStartUpNamingIt() throws {
+        let worker = try WorkerProcess()
+        let run = try worker.runAnotherUntilExit(["QUEUE_SIZE": "lots", "WORKER_SOCKET": worker.socketPath + ".bad"])
+        #expect(run.status == 2)
+        #expect(run.output.contains(#"QUEUE_SIZE="lots" is invalid"#), "\(run.output)")
+    }
+
+    private func redisConfiguration() throws -> RedisConfiguration {
+        guard let text = ProcessInfo.processInfo.environment["WIC_TEST_REDIS_ADDR"], let address = RedisAddress(text) else {
+            throw HarnessError(description: "WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test, which starts a private redis-server")
+        }
+        return RedisConfiguration(enabled: true, address: address)
+    }
+}
