@@ -46,11 +46,18 @@ enum ProcessRunner {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        // The child's descriptors 0-4 are filled from copies numbered 10 and up, so that no
+        // source is itself one of 0-4 (dup2 onto itself would keep close-on-exec set).
+        var mapping: [(source: Int32, target: Int32)] = [(stdout.write, 1), (stderr.write, 2)]
+        if let input { mapping.append((input, 3)) }
+        if let status { mapping.append((status.write, 4)) }
+        let copies = try mapping.map { entry throws(SystemCallError) in
+            try systemCall("duplicate descriptor") { fcntl(entry.source, F_DUPFD_CLOEXEC, 10) }
+        }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr.write, 2)
-        if let input { posix_spawn_file_actions_adddup2(&actions, input, 3) }
-        if let status { posix_spawn_file_actions_adddup2(&actions, status.write, 4) }
+        for (copy, entry) in zip(copies, mapping) {
+            posix_spawn_file_actions_adddup2(&actions, copy, entry.target)
+        }
         // Whatever else is open in the worker (sockets accepted a moment ago by another
         // thread, not yet close-on-exec) never reaches the child.
         GNUCalls.addCloseFrom(&actions, 5)
@@ -75,6 +82,8 @@ enum ProcessRunner {
                 posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
             }
         }
+        // The parent keeps only the read ends: end of stream then means the child is done.
+        copies.forEach { close($0) }
         stdout.closeWrite()
         stderr.closeWrite()
         status?.closeWrite()

@@ -29,7 +29,12 @@ import WillItCompile
     }
 
     func expectNothingLeftBehind() throws {
-        #expect(worker.children().isEmpty, "sandbox processes left: \(worker.children())")
+        // A sandbox being torn down may take a moment to vanish from /proc; one that stays is a leak.
+        try? waitUntil("the worker has no child process", within: 3) { worker.children().isEmpty }
+        let children = worker.children().map { pid in
+            "\(pid): " + ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "?").replacingOccurrences(of: "\u{0}", with: " ")
+        }
+        #expect(children.isEmpty, "sandbox processes left: \(children)")
         let scratch = try FileManager.default.contentsOfDirectory(atPath: worker.scratchParent)
         for directory in scratch {
             let left = try FileManager.default.contentsOfDirectory(atPath: "\(worker.scratchParent)/\(directory)")
