@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "WillItCompile", targets: ["WillItCompile"]),
         .library(name: "JobStore", targets: ["JobStore"]),
         .executable(name: "will-it-compile-worker", targets: ["Worker"]),
+        .executable(name: "will-it-compile-responder", targets: ["Responder"]),
     ],
     targets: [
         // libfcgi (Debian: libfcgi-dev). Used only by the responder.
@@ -52,6 +53,18 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: ["WorkerService", "WillItCompile", "JobStore"],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP API v1, independent of FastCGI.
+        .target(
+            name: "HTTPAPI",
+            dependencies: ["WillItCompile", "JobStore", "WorkerClient"],
+            swiftSettings: swiftSettings
+        ),
+        // FastCGI responder: the only place libfcgi is used.
+        .executableTarget(
+            name: "Responder",
+            dependencies: ["HTTPAPI", "CFastCGI", "WillItCompile", "JobStore", "WorkerClient"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,6 +4,7 @@
 # libraries, servers, the sandbox, and the compilers of toolchains/catalog.json.
 WIC_PACKAGES=(
   redis-server libhiredis-dev libfcgi-dev pkg-config util-linux bubblewrap
+  nginx spawn-fcgi multiwatch curl
   gcc-12 g++-12 clang-14 golang-go rustc
 )
 

@@ -3,6 +3,10 @@ public import WillItCompile
 /// Why a call to the worker failed: the worker is not there, or broke the protocol.
 public struct WorkerUnreachable: Error, Sendable, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// Talks to the worker daemon over its Unix socket, one connection per call.

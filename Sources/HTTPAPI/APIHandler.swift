@@ -1,0 +1,221 @@
+public import Foundation
+public import JobStore
+public import WillItCompile
+public import WorkerClient
+import Synchronization
+
+/// The HTTP API v1 of `ARCHITECTURE.md`, independent of how requests arrive
+/// (the responder feeds it from FastCGI). Safe to call from many threads.
+public final class APIHandler: Sendable {
+    private let configuration: ServiceConfiguration
+    private let worker: WorkerClient
+    /// A short-timeout client for health checks, which must answer fast.
+    private let healthProbe: WorkerClient
+    /// nil in memory mode: jobs are then read through the worker.
+    private let store: (any JobStore)?
+    private let validator: RequestValidator
+    private let toolchains: ToolchainCache
+
+    /// Largest body accepted: a source at the limit in Base64, plus room for the other fields.
+    public var maxBodySize: Int { configuration.compilation.maxSourceSize / 3 * 4 + 64 * 1024 }
+
+    public init(configuration: ServiceConfiguration, worker: WorkerClient, store: (any JobStore)?) {
+        self.configuration = configuration
+        self.worker = worker
+        self.healthProbe = WorkerClient(socketPath: worker.socketPath, timeoutMilliseconds: 1000)
+        self.store = store
+        self.validator = RequestValidator(maxSourceSize: configuration.compilation.maxSourceSize)
+        self.toolchains = ToolchainCache(worker: worker)
+    }
+
+    public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
+        switch path {
+        case "/api/v1/compile":
+            guard request.method == "POST" else { return methodNotAllowed("POST") }
+            return submit(request.body)
+        case _ where path.hasPrefix("/api/v1/compile/"):
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            return status(of: String(path.dropFirst("/api/v1/compile/".count)))
+        case "/api/v1/environments":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            return environments()
+        case "/health", "/api/v1/health":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            return health()
+        case "/api/v1/workers/stats":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            return workerStats()
+        default:
+            return .error(404, "not_found", "No endpoint at \(request.path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, GET /api/v1/environments, GET /api/v1/workers/stats, GET /health.")
+        }
+    }
+
+    // MARK: - Endpoints
+
+    private func submit(_ body: [UInt8]) -> HTTPResponse {
+        guard body.count <= maxBodySize else {
+            return .error(413, "source_too_large", "The body is \(body.count) bytes; at most \(maxBodySize) bytes are accepted (sources up to \(configuration.compilation.maxSourceSize) bytes).")
+        }
+        var request: CompilationRequest
+        do {
+            request = try validator.validate(json: Data(body))
+        } catch {
+            return invalid(error)
+        }
+        let installed: [Toolchain]
+        do {
+            installed = try toolchains.current()
+        } catch {
+            return workerUnavailable(error)
+        }
+        do {
+            let toolchain = try installed.resolve(request)
+            // Store what will really be used, so a result always says which compiler and standard made it.
+            request.compiler = toolchain.spec.id
+            request.standard = request.standard ?? toolchain.spec.defaultStandard
+        } catch {
+            return invalid(error)
+        }
+        let job = CompilationJob(request: request, createdAt: Date())
+        let reply: WorkerReply
+        do {
+            reply = try worker.send(.submit(job))
+        } catch {
+            return workerUnavailable(error)
+        }
+        switch reply {
+        case let .accepted(id):
+            return .json(202, SubmitResponse(jobID: id.description, status: JobStatus.queued.rawValue),
+                         headers: [("Location", "/api/v1/compile/\(id)")])
+        case let .queueFull(seconds):
+            return .error(429, "queue_full", "The compile queue is full (\(configuration.worker.queueSize) jobs); retry after \(seconds) s.",
+                          headers: [("Retry-After", String(seconds))])
+        case let .failure(failure):
+            switch failure.code {
+            case .storeUnavailable:
+                return .error(503, "redis_unavailable", "The job store is unavailable: \(failure.message)")
+            case .shuttingDown:
+                return .error(503, "worker_unavailable", "The compile worker is shutting down; retry shortly.", headers: [("Retry-After", "5")])
+            case .unsupportedJob:
+                toolchains.invalidate()
+                return .error(400, "invalid_request", failure.message)
+            case .malformedRequest, .duplicateJob:
+                return .error(500, "internal_error", "The compile worker refused the job: \(failure.message)")
+            }
+        default:
+            return .error(500, "internal_error", "The compile worker answered \(reply) to a submission.")
+        }
+    }
+
+    private func status(of idText: String) -> HTTPResponse {
+        guard let id = JobID(idText) else {
+            return .error(400, "invalid_job_id", "`\(idText)` is not a job id; job ids are UUIDs such as 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.")
+        }
+        let found: (CompilationJob, CompilationResult?)?
+        do {
+            found = try readJob(id)
+        } catch let error as JobStoreError {
+            return .error(503, "redis_unavailable", "The job store is unavailable: \(error)")
+        } catch {
+            return workerUnavailable(error)
+        }
+        guard let (job, result) = found else {
+            return .error(404, "job_not_found", "No job \(id): it never existed or expired after \(configuration.redis.jobTTLHours) h.")
+        }
+        return .json(200, JobResponse(job: job, result: job.status.isTerminal ? result : nil))
+    }
+
+    private func readJob(_ id: JobID) throws -> (CompilationJob, CompilationResult?)? {
+        if let store {
+            guard let job = try store.job(id) else { return nil }
+            return (job, job.status.isTerminal ? try store.result(id) : nil)
+        }
+        switch try worker.send(.readJob(id)) {
+        case let .job(job?, result): return (job, result)
+        case .job(nil, _): return nil
+        case let .failure(failure): throw WorkerUnreachable(description: failure.message)
+        case let other: throw WorkerUnreachable(description: "unexpected reply \(other)")
+        }
+    }
+
+    private func environments() -> HTTPResponse {
+        do {
+            return .json(200, EnvironmentsResponse(toolchains: try toolchains.current()))
+        } catch {
+            return workerUnavailable(error)
+        }
+    }
+
+    private func health() -> HTTPResponse {
+        if let store = store as? RedisJobStore {
+            do {
+                try store.ping()
+            } catch {
+                return .json(503, HealthResponse(status: "unhealthy", error: "redis_unavailable", message: "Redis is unavailable: \(error)"))
+            }
+        }
+        do {
+            guard case .pong = try healthProbe.send(.ping) else { throw WorkerUnreachable(description: "no pong") }
+        } catch {
+            return .json(503, HealthResponse(status: "unhealthy", error: "worker_unavailable", message: "The compile worker is unavailable: \(error)"))
+        }
+        return .json(200, HealthResponse(status: "healthy", time: Timestamp.format(Date()),
+                                         redis: store == nil ? "disabled" : "ok", worker: "ok"))
+    }
+
+    private func workerStats() -> HTTPResponse {
+        do {
+            guard case let .stats(stats) = try worker.send(.stats) else {
+                throw WorkerUnreachable(description: "the worker did not answer with statistics")
+            }
+            return .json(200, stats)
+        } catch {
+            return workerUnavailable(error)
+        }
+    }
+
+    // MARK: - Errors
+
+    private func invalid(_ error: RequestValidationError) -> HTTPResponse {
+        let details = error.problems.map { ErrorDetail(field: $0.field, message: $0.message) }
+        if error.isOnlyTooLarge {
+            return .error(413, "source_too_large", error.description, details: details)
+        }
+        return .error(400, "invalid_request", error.description, details: details)
+    }
+
+    private func workerUnavailable(_ error: any Error) -> HTTPResponse {
+        .error(503, "worker_unavailable", "The compile worker is unavailable: \(error)", headers: [("Retry-After", "5")])
+    }
+
+    private func methodNotAllowed(_ allowed: String) -> HTTPResponse {
+        .error(405, "method_not_allowed", "This endpoint accepts \(allowed) only.", headers: [("Allow", allowed)])
+    }
+}
+
+/// The worker's probed toolchains, asked for again at most every 30 s (a worker
+/// restarted with other compilers is noticed) or after the worker refused a job.
+final class ToolchainCache: Sendable {
+    private let worker: WorkerClient
+    private let cached = Mutex<(toolchains: [Toolchain], fetched: Date)?>(nil)
+
+    init(worker: WorkerClient) {
+        self.worker = worker
+    }
+
+    func current() throws -> [Toolchain] {
+        if let cached = cached.withLock({ $0 }), Date().timeIntervalSince(cached.fetched) < 30 {
+            return cached.toolchains
+        }
+        guard case let .toolchains(list) = try worker.send(.toolchains) else {
+            throw WorkerUnreachable(description: "the worker did not list its toolchains")
+        }
+        cached.withLock { $0 = (list, Date()) }
+        return list
+    }
+
+    func invalidate() {
+        cached.withLock { $0 = nil }
+    }
+}

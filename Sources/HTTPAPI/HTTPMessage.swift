@@ -1,0 +1,76 @@
+public import Foundation
+
+/// A request as the FastCGI layer hands it over: CGI parameters already parsed.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The path without the query string, e.g. `/api/v1/compile/…`.
+    public var path: String
+    public var body: [UInt8]
+    /// The client address as nginx saw it (`REMOTE_ADDR`), for logs.
+    public var remoteAddress: String
+
+    public init(method: String, path: String, body: [UInt8] = [], remoteAddress: String = "") {
+        self.method = method
+        self.path = path
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+}
+
+public struct HTTPResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public static func == (lhs: HTTPResponse, rhs: HTTPResponse) -> Bool {
+        lhs.status == rhs.status && lhs.body == rhs.body && lhs.headers.map { "\($0.0): \($0.1)" } == rhs.headers.map { "\($0.0): \($0.1)" }
+    }
+
+    /// A JSON body with `Content-Type: application/json; charset=utf-8`.
+    public static func json(_ status: Int, _ value: some Encodable, headers: [(String, String)] = []) -> HTTPResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(value)).map(Array.init) ?? Array(#"{"error":"internal_error","message":"response could not be encoded"}"#.utf8)
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: body)
+    }
+
+    /// The contract's error body: `{"error": "<machine_code>", "message": "<human sentence>"}`,
+    /// plus `details` (one entry per problem) where there are several.
+    public static func error(_ status: Int, _ code: String, _ message: String, details: [ErrorDetail]? = nil,
+                             headers: [(String, String)] = []) -> HTTPResponse {
+        json(status, ErrorBody(error: code, message: message, details: details), headers: headers)
+    }
+
+    /// The reason phrase of the status codes this service sends.
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 202: "Accepted"
+        case 400: "Bad Request"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 413: "Payload Too Large"
+        case 429: "Too Many Requests"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status \(status)"
+        }
+    }
+}
+
+public struct ErrorDetail: Codable, Sendable {
+    public var field: String
+    public var message: String
+}
+
+struct ErrorBody: Encodable {
+    var error: String
+    var message: String
+    var details: [ErrorDetail]?
+}

@@ -1,0 +1,68 @@
+import CFastCGI
+import HTTPAPI
+
+/// One libfcgi request slot, used by one thread. This file is the only place
+/// that touches libfcgi; only its thread-safe `FCGX_*_r` calls are used.
+final class FastCGIRequestSlot {
+    // Heap-allocated: libfcgi keeps pointers into the request between calls.
+    private let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+
+    /// Prepares a slot that accepts on the listening socket spawn-fcgi passed as descriptor 0.
+    init() {
+        FCGX_InitRequest(request, 0, 0)
+    }
+
+    deinit {
+        FCGX_Free(request, 1)
+        request.deallocate()
+    }
+
+    /// Initializes the library once per process, before any slot accepts.
+    static func initializeLibrary() -> Bool {
+        FCGX_Init() == 0
+    }
+
+    /// Waits for the next request; false when the listening socket is gone.
+    func accept() -> Bool {
+        FCGX_Accept_r(request) >= 0
+    }
+
+    func parameter(_ name: String) -> String? {
+        FCGX_GetParam(name, request.pointee.envp).map { String(cString: $0) }
+    }
+
+    /// Reads up to `limit` bytes of the body.
+    func readBody(limit: Int) -> [UInt8] {
+        var body: [UInt8] = []
+        var chunk = [CChar](repeating: 0, count: 65536)
+        while body.count < limit {
+            let count = FCGX_GetStr(&chunk, Int32(min(chunk.count, limit - body.count)), request.pointee.in)
+            if count <= 0 { break }
+            body += chunk.prefix(Int(count)).map { UInt8(bitPattern: $0) }
+        }
+        return body
+    }
+
+    /// Writes the CGI response: a `Status` header, the headers, then the body.
+    func write(_ response: HTTPResponse, includeBody: Bool) {
+        var head = "Status: \(response.status) \(HTTPResponse.reason(response.status))\r\n"
+        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(response.body.count)\r\n\r\n"
+        put(Array(head.utf8))
+        if includeBody { put(response.body) }
+    }
+
+    /// Ends the request; the slot is ready for the next `accept`.
+    func finish() {
+        FCGX_Finish_r(request)
+    }
+
+    private func put(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
+            }
+        }
+    }
+}
