@@ -83,5 +83,11 @@ let package = Package(
             dependencies: ["Worker", "WorkerClient", "WillItCompile", "JobStore"],
             swiftSettings: swiftSettings
         ),
+        // The whole stack through nginx, started by scripts/run.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Worker", "Responder"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -48,6 +48,15 @@ wait_for_redis() {
 }
 
 # Runs a command as the service user (never root: bwrap run by root maps the sandbox to host root).
+# A function runs in a subshell when put in the background: use setpriv directly there, so $! is the service.
 as_service_user() {
   if [ "$(id -un)" = "$WIC_USER" ]; then "$@"; else setpriv --reuid="$WIC_USER" --regid="$WIC_USER" --init-groups -- "$@"; fi
+}
+
+# True while process $1 runs. A zombie counts as gone: an orphaned service's zombie
+# may never be reaped where PID 1 does not reap (as in some VMs and containers).
+alive() {
+  local state
+  state=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }

@@ -141,7 +141,8 @@ public final class APIHandler: Sendable {
 
     private func environments() -> HTTPResponse {
         do {
-            return .json(200, EnvironmentsResponse(toolchains: try toolchains.current()))
+            // Asked afresh: what this host can compile right now, and nothing while the worker is down.
+            return .json(200, EnvironmentsResponse(toolchains: try toolchains.refresh()))
         } catch {
             return workerUnavailable(error)
         }
@@ -208,6 +209,11 @@ final class ToolchainCache: Sendable {
         if let cached = cached.withLock({ $0 }), Date().timeIntervalSince(cached.fetched) < 30 {
             return cached.toolchains
         }
+        return try refresh()
+    }
+
+    /// Asks the worker now and keeps the answer.
+    func refresh() throws -> [Toolchain] {
         guard case let .toolchains(list) = try worker.send(.toolchains) else {
             throw WorkerUnreachable(description: "the worker did not list its toolchains")
         }

@@ -1,4 +1,5 @@
 import CFastCGI
+import Glibc
 import HTTPAPI
 
 /// One libfcgi request slot, used by one thread. This file is the only place
@@ -20,6 +21,13 @@ final class FastCGIRequestSlot {
     /// Initializes the library once per process, before any slot accepts.
     static func initializeLibrary() -> Bool {
         FCGX_Init() == 0
+    }
+
+    /// Makes every `accept` in this process return false. The listening socket is
+    /// shared with the pool's other processes, which multiwatch stops at the same time.
+    static func stopAccepting() {
+        FCGX_ShutdownPending()
+        shutdown(0, Int32(SHUT_RDWR))
     }
 
     /// Waits for the next request; false when the listening socket is gone.

@@ -13,6 +13,12 @@ func fail(_ message: String) -> Never {
 }
 
 signal(SIGPIPE, SIG_IGN)
+// multiwatch stops its children with SIGUSR1 (SIGTERM on a second request); a
+// signal thread turns either into a graceful stop, so block them everywhere else.
+var stopSignals = sigset_t()
+sigemptyset(&stopSignals)
+for stopSignal in [SIGTERM, SIGUSR1, SIGINT] { sigaddset(&stopSignals, stopSignal) }
+pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 let environment = ProcessInfo.processInfo.environment
 let configuration: ServiceConfiguration
 let threadCount: Int
@@ -29,10 +35,23 @@ let handler = APIHandler(
     configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store)
 
 let loop = RequestLoop(handler: handler)
-for index in 1..<threadCount {
-    let thread = Thread { loop.run() }
+let loopsDone = DispatchGroup()
+for index in 0..<threadCount {
+    loopsDone.enter()
+    let thread = Thread {
+        loop.run()
+        loopsDone.leave()
+    }
     thread.name = "fcgi-\(index)"
     thread.start()
 }
-loop.run()
+
+var received: Int32 = 0
+sigwait(&stopSignals, &received)
+// Wakes every thread blocked in accept; requests in progress are answered first.
+FastCGIRequestSlot.stopAccepting()
+if loopsDone.wait(timeout: .now() + 10) == .timedOut {
+    FileHandle.standardError.write(Data("will-it-compile-responder: requests still running 10 s after signal \(received); exiting\n".utf8))
+}
+store?.close()
 exit(0)

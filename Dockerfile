@@ -1,0 +1,35 @@
+# will-it-compile: nginx, the FastCGI responder pool and the compile worker in one
+# image (Debian 12, like the machines it is developed on). Redis runs beside it
+# (docker-compose.yml). The sandbox needs unprivileged user namespaces: run the
+# container with a seccomp/AppArmor profile that allows them (see README).
+FROM swift:6.0-bookworm AS build
+WORKDIR /src
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libhiredis-dev libfcgi-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+COPY Package.swift ./
+COPY Sources ./Sources
+RUN swift build -c release --product will-it-compile-worker \
+    && swift build -c release --product will-it-compile-responder \
+    && cp "$(swift build -c release --show-bin-path)"/will-it-compile-* /usr/local/bin/
+
+FROM swift:6.0-bookworm-slim
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+        libhiredis0.14 libfcgi-bin libfcgi0ldbl nginx spawn-fcgi multiwatch curl bubblewrap util-linux \
+        gcc-12 g++-12 clang-14 golang-go rustc redis-tools \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin willitcompile
+WORKDIR /app
+COPY --from=build /usr/local/bin/will-it-compile-* /usr/local/bin/
+COPY toolchains ./toolchains
+COPY nginx ./nginx
+COPY scripts ./scripts
+RUN mkdir -p /app/run && chown willitcompile: /app/run
+ENV WIC_BIN_DIR=/usr/local/bin \
+    WIC_RUN_DIR=/app/run \
+    LISTEN_ADDR=0.0.0.0 \
+    PORT=8080 \
+    REDIS_ENABLED=true \
+    REDIS_ADDR=redis:6379
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+CMD ["scripts/run"]

@@ -1,0 +1,207 @@
+import Foundation
+import Glibc
+import Testing
+
+let slowCpp: String = {
+    var source = "constexpr long spin(int k) { long s = 0; for (int i = 0; i < 2000; ++i) for (int j = 0; j < 2000; ++j) s += (j + k) % 7; return s; }\\n"
+    for k in 0..<40 { source += "static_assert(spin(\(k)) >= 0);\\n" }
+    return source + "int main() {}\\n"
+}()
+
+/// The v1 API through nginx, against the real stack.
+@Suite(.serialized) struct APIEndToEndTests {
+    @Test(.timeLimit(.minutes(3)))
+    func everyEndpointAndErrorPathAnswersAsTheContractSays() throws {
+        let stack = try Stack(["MAX_SOURCE_SIZE": "2000"])
+
+        // The predecessor's flow: Base64 `code`, then poll.
+        let submitted = try stack.request("POST", "/api/v1/compile", body: #"{"code":"aW50IG1haW4oKXtyZXR1cm4gMDt9","language":"cpp"}"#)
+        #expect(submitted.status == 202)
+        #expect(submitted.headers["content-type"] == "application/json; charset=utf-8")
+        let id = try #require(submitted.json["job_id"] as? String)
+        #expect(submitted.json["status"] as? String == "queued")
+        #expect(submitted.headers["location"] == "/api/v1/compile/\(id)")
+        #expect(submitted.headers["server"] == "nginx", "no version in server tokens")
+
+        let done = try stack.compile(#"{"source_code":"int main(){return 0;}","language":"c++"}"#)
+        #expect(done["status"] as? String == "completed" && done["compiled"] as? Bool == true && done["success"] as? Bool == true)
+        #expect(done["exit_code"] as? Int == 0 && (done["duration"] as? Int ?? 0) > 0 && done["error"] as? String == "")
+        #expect(done["compiler"] as? String == "gcc-12" && done["standard"] as? String == "gnu++17")
+        for field in ["created_at", "started_at", "completed_at", "stdout", "stderr", "job_id"] { #expect(done[field] != nil, "\(field)") }
+
+        let bad = try stack.compile(#"{"source_code":"int main(){return 0}","language":"c"}"#)
+        #expect(bad["status"] as? String == "failed" && bad["compiled"] as? Bool == false && bad["success"] as? Bool == true)
+        #expect((bad["stderr"] as? String ?? "").contains("expected"))
+
+        let pending = try stack.request("GET", "/api/v1/compile/\(id)")
+        #expect(pending.status == 200 && pending.json["job_id"] as? String == id)
+
+        // 4xx, each with a JSON body naming the problem.
+        func expectError(_ reply: HTTPReply, _ status: Int, _ code: String, mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(reply.status == status, "\(reply.text)", sourceLocation: sourceLocation)
+            #expect(reply.json["error"] as? String == code, "\(reply.text)", sourceLocation: sourceLocation)
+            #expect(!(reply.json["message"] as? String ?? "").isEmpty, sourceLocation: sourceLocation)
+            for word in mentions {
+                #expect((reply.json["message"] as? String ?? "").contains(word), "\(word) in \(reply.text)", sourceLocation: sourceLocation)
+            }
+        }
+        expectError(try stack.request("POST", "/api/v1/compile", body: "{not json"), 400, "invalid_request", mentions: ["JSON"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"code":"!!!","language":"c"}"#), 400, "invalid_request", mentions: ["Base64"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"cobol"}"#), 400, "invalid_request", mentions: ["cobol", "cpp"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"c","compiler":"gcc-13"}"#), 400, "invalid_request", mentions: ["gcc-13", "gcc-12", "clang-14"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"cpp","compiler":"clang-14","standard":"c++23"}"#), 400, "invalid_request", mentions: ["c++23", "c++20"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"c","architecture":"arm64"}"#), 400, "invalid_request", mentions: ["x86_64"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"language":"c"}"#), 400, "invalid_request", mentions: ["source_code"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"\#(String(repeating: "x", count: 2500))","language":"c"}"#), 413, "source_too_large", mentions: ["2000"])
+        expectError(try stack.request("POST", "/api/v1/compile", bytes: [UInt8](repeating: 0x61, count: 200_000)), 413, "source_too_large")
+        expectError(try stack.request("GET", "/api/v1/compile/not-a-uuid"), 400, "invalid_job_id")
+        expectError(try stack.request("GET", "/api/v1/compile/\(UUID().uuidString.lowercased())"), 404, "job_not_found")
+        expectError(try stack.request("DELETE", "/api/v1/compile"), 405, "method_not_allowed")
+        expectError(try stack.request("GET", "/api/v2/anything"), 404, "not_found")
+        expectError(try stack.request("GET", "/index.html"), 404, "not_found")
+
+        let environments = try stack.request("GET", "/api/v1/environments")
+        #expect(environments.status == 200)
+        let perLanguage = environments.json["environments"] as? [[String: Any]] ?? []
+        #expect(Set(perLanguage.compactMap { $0["language"] as? String }).isSuperset(of: ["c", "cpp", "go", "rust"]))
+        let toolchains = environments.json["toolchains"] as? [[String: Any]] ?? []
+        #expect(toolchains.contains { ($0["id"] as? String) == "gcc-12" && ($0["version"] as? String ?? "").contains("12.2") })
+
+        let stats = try stack.request("GET", "/api/v1/workers/stats")
+        #expect(stats.status == 200 && stats.json["max_workers"] as? Int == 2 && (stats.json["total_processed"] as? Int ?? 0) >= 2)
+        let health = try stack.request("GET", "/health")
+        #expect(health.status == 200 && health.json["status"] as? String == "healthy" && health.json["time"] != nil)
+    }
+
+    struct LanguageCase: Sendable, CustomTestStringConvertible {
+        let language: String
+        let good: String
+        let bad: String
+        var testDescription: String { language }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func goodAndBadCodeInEveryInstalledLanguage() throws {
+        let stack = try Stack()
+        let cases = [
+            LanguageCase(language: "c", good: "#include <stdio.h>\\nint main(void){puts(\\\"hi\\\");}", bad: "int main(void){return x;}"),
+            LanguageCase(language: "cpp", good: "#include <vector>\\nint main(){std::vector<int> v; return (int)v.size();}", bad: "int main(){std::vector<int> v;}"),
+            LanguageCase(language: "go", good: "package main\\nfunc main(){}", bad: "package main\\nfunc main(){ undefined() }"),
+            LanguageCase(language: "rust", good: "fn main(){ println!(\\\"hi\\\"); }", bad: "fn main(){ let x: i32 = \\\"s\\\"; }"),
+        ]
+        for testCase in cases {
+            let good = try stack.compile(#"{"source_code":"\#(testCase.good)","language":"\#(testCase.language)"}"#)
+            #expect(good["status"] as? String == "completed", "\(testCase.language): \(good)")
+            let bad = try stack.compile(#"{"source_code":"\#(testCase.bad)","language":"\#(testCase.language)"}"#)
+            #expect(bad["status"] as? String == "failed", "\(testCase.language): \(bad)")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func redisDownIs503NamingItAndTheStackRecoversByItselfWhenRedisIsBack() throws {
+        let stack = try Stack()
+        let before = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
+        let id = try #require(before["job_id"] as? String)
+
+        try stack.kill("redis")
+        let started = Date()
+        let read = try stack.request("GET", "/api/v1/compile/\(id)")
+        #expect(read.status == 503 && read.json["error"] as? String == "redis_unavailable", "\(read.text)")
+        let submit = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#)
+        #expect(submit.status == 503 && submit.json["error"] as? String == "redis_unavailable", "\(submit.text)")
+        let health = try stack.request("GET", "/health")
+        #expect(health.status == 503 && health.json["error"] as? String == "redis_unavailable", "\(health.text)")
+        #expect(Date().timeIntervalSince(started) < 5, "fast, never a hang")
+
+        try stack.restartRedis()
+        try waitUntil("the stack is healthy again", within: 20) { try stack.request("GET", "/health").status == 200 }
+        #expect(try stack.request("GET", "/api/v1/compile/\(id)").json["status"] as? String == "completed")
+        #expect(try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)["status"] as? String == "completed")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func workerDownIs503NamingIt() throws {
+        let stack = try Stack()
+        let before = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
+        try stack.kill("worker")
+        for (method, path, body) in [("POST", "/api/v1/compile", #"{"source_code":"int main(){}","language":"c"}"#),
+                                     ("GET", "/api/v1/workers/stats", nil), ("GET", "/api/v1/environments", nil), ("GET", "/health", nil)] {
+            let reply = try stack.request(method, path, body: body)
+            #expect(reply.status == 503 && reply.json["error"] as? String == "worker_unavailable", "\(path): \(reply.text)")
+        }
+        // Results live in Redis: reads still work while the worker is down.
+        let id = try #require(before["job_id"] as? String)
+        #expect(try stack.request("GET", "/api/v1/compile/\(id)").status == 200)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aFullQueueIs429WithRetryAfter() throws {
+        let stack = try Stack(["MAX_WORKERS": "1", "QUEUE_SIZE": "1", "COMPILATION_TIMEOUT_SECONDS": "4"])
+        let slow = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"\#(slowCpp)","language":"cpp"}"#)
+        #expect(slow.status == 202, "\(slow.text)")
+        try waitUntil("the slow job is processing") {
+            try stack.request("GET", "/api/v1/workers/stats").json["active_workers"] as? Int == 1
+        }
+        let queued = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#)
+        #expect(queued.status == 202)
+        let refused = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#)
+        #expect(refused.status == 429 && refused.json["error"] as? String == "queue_full", "\(refused.text)")
+        #expect(Int(refused.headers["retry-after"] ?? "") ?? 0 >= 1)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func nginxRateLimitsSubmissionsPerClientWithAJSON429() throws {
+        let stack = try Stack(["RATE_LIMIT_PER_SECOND": "1", "RATE_LIMIT_BURST": "1"])
+        let replies = try (0..<6).map { _ in try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#) }
+        let limited = replies.filter { $0.status == 429 }
+        #expect(!limited.isEmpty)
+        #expect(limited.allSatisfy { $0.json["error"] as? String == "rate_limited" && $0.headers["retry-after"] == "1" })
+        #expect(try stack.request("GET", "/health").status == 200, "reads are not rate limited")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aResponderKilledWithSIGKILLIsReplacedAndNoRequestFails() throws {
+        let stack = try Stack(["FCGI_CHILDREN": "2"])
+        let multiwatch = try stack.pid(of: "responders")
+        let before = children(of: multiwatch)
+        #expect(before.count == 2)
+        Glibc.kill(before[0], SIGKILL)
+        var failures: [String] = []
+        for _ in 0..<50 {
+            let reply = try stack.request("GET", "/api/v1/workers/stats")
+            if reply.status != 200 { failures.append("\(reply.status) \(reply.text)") }
+        }
+        #expect(failures.isEmpty, "\(failures)")
+        try waitUntil("multiwatch restarted the responder") {
+            let now = children(of: multiwatch)
+            return now.count == 2 && !now.contains(before[0])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aJobIsStillReadableAfterEverythingButRedisRestarts() throws {
+        guard let redis = ProcessInfo.processInfo.environment["WIC_TEST_REDIS_ADDR"] else {
+            throw StackError(description: "WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test")
+        }
+        let stack = try Stack(["REDIS_ADDR": redis])
+        let done = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
+        let id = try #require(done["job_id"] as? String)
+        try stack.stop()
+        try stack.start()
+        let read = try stack.request("GET", "/api/v1/compile/\(id)")
+        #expect(read.status == 200 && read.json["status"] as? String == "completed", "\(read.text)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func withoutRedisTheWholeAPIWorksThroughTheWorker() throws {
+        let stack = try Stack(["REDIS_ENABLED": "false"])
+        #expect(!FileManager.default.fileExists(atPath: "\(stack.runDirectory)/redis.sock"))
+        let health = try stack.request("GET", "/health")
+        #expect(health.status == 200 && health.json["redis"] as? String == "disabled")
+        let good = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
+        #expect(good["status"] as? String == "completed")
+        let bad = try stack.compile(#"{"source_code":"fn main(){ x }","language":"rust"}"#)
+        #expect(bad["status"] as? String == "failed")
+        #expect(try stack.request("GET", "/api/v1/compile/\(UUID().uuidString)").status == 404)
+    }
+}
