@@ -25,6 +25,7 @@ COPY nginx ./nginx
 COPY scripts ./scripts
 RUN mkdir -p /app/run && chown willitcompile: /app/run
 ENV WIC_BIN_DIR=/usr/local/bin \
+    WIC_SKIP_SETUP=1 \
     WIC_RUN_DIR=/app/run \
     LISTEN_ADDR=0.0.0.0 \
     PORT=8080 \
