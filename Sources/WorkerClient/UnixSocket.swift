@@ -16,31 +16,27 @@ public final class UnixSocket: Sendable {
     /// Connects to `path`.
     /// - Throws: `SystemCallError` naming the path (ENOENT / ECONNREFUSED: nobody listens).
     public static func connect(to path: String) throws(SystemCallError) -> UnixSocket {
-        let socket = UnixSocket(descriptor: try systemCall("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
-        var address = try socketAddress(path)
-        try systemCall("connect to \(path)") {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(socket.descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+        let socket = try makeSocket()
+        try withAddress(of: path) { address, length throws(SystemCallError) in
+            try systemCall("connect to \(path)") { Glibc.connect(socket.descriptor, address, length) }
         }
         return socket
     }
 
     /// Binds and listens on `path`, which must not exist.
     public static func listen(at path: String, backlog: Int32 = 128) throws(SystemCallError) -> UnixSocket {
-        let socket = UnixSocket(descriptor: try systemCall("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
-        var address = try socketAddress(path)
-        try systemCall("bind \(path)") {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.bind(socket.descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
+        let socket = try makeSocket()
+        try withAddress(of: path) { address, length throws(SystemCallError) in
+            try systemCall("bind \(path)") { Glibc.bind(socket.descriptor, address, length) }
         }
         try systemCall("listen on \(path)") { Glibc.listen(socket.descriptor, backlog) }
         return socket
+    }
+
+    private static func makeSocket() throws(SystemCallError) -> UnixSocket {
+        UnixSocket(descriptor: try systemCall("socket") {
+            Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
     }
 
     /// Waits for the next connection.
@@ -82,16 +78,21 @@ public final class UnixSocket: Sendable {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
-    private static func socketAddress(_ path: String) throws(SystemCallError) -> sockaddr_un {
+    private static func withAddress(
+        of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemCallError) -> Void
+    ) throws(SystemCallError) {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
             throw SystemCallError("socket path \(path)", errno: ENAMETOOLONG)
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let result: Result<Void, SystemCallError> = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                Result { () throws(SystemCallError) in try body(address, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
         }
-        return address
+        try result.get()
     }
 }
