@@ -166,6 +166,7 @@ let slowCpp: String = {
         let before = children(of: multiwatch)
         #expect(before.count == 2)
         Glibc.kill(before[0], SIGKILL)
+        try waitUntil("the killed responder is gone") { !isRunning(before[0]) }
         var failures: [String] = []
         for _ in 0..<50 {
             let reply = try stack.request("GET", "/api/v1/workers/stats")
