@@ -16,7 +16,7 @@ struct JobResponse: Encodable {
     let result: CompilationResult?
 
     private enum CodingKeys: String, CodingKey {
-        case jobID = "job_id", status, language, compiler, standard, architecture, os
+        case jobID = "job_id", status, language, compiler, standard, architecture, os, flags
         case createdAt = "created_at", startedAt = "started_at", completedAt = "completed_at"
         case success, compiled, stdout, stderr, exitCode = "exit_code", duration, error
     }
@@ -30,6 +30,7 @@ struct JobResponse: Encodable {
         try container.encodeIfPresent(job.request.standard, forKey: .standard)
         try container.encode(job.request.architecture ?? "x86_64", forKey: .architecture)
         try container.encode(job.request.os ?? "linux", forKey: .os)
+        if !job.request.flags.isEmpty { try container.encode(job.request.flags, forKey: .flags) }
         try container.encode(Timestamp.format(job.createdAt), forKey: .createdAt)
         try container.encodeIfPresent(job.startedAt.map(Timestamp.format), forKey: .startedAt)
         try container.encodeIfPresent(job.completedAt.map(Timestamp.format), forKey: .completedAt)
@@ -69,10 +70,12 @@ struct EnvironmentsResponse: Encodable {
         var isDefault: Bool
         var oses: [String]
         var architectures: [String]
+        var acceptsFlags: Bool
+        var flags: String?
 
         private enum CodingKeys: String, CodingKey {
-            case id, language, version, standards, oses, architectures
-            case defaultStandard = "default_standard", isDefault = "default"
+            case id, language, version, standards, oses, architectures, flags
+            case defaultStandard = "default_standard", isDefault = "default", acceptsFlags = "accepts_flags"
         }
     }
 
@@ -95,11 +98,12 @@ struct EnvironmentsResponse: Encodable {
             ToolchainEntry(
                 id: toolchain.spec.id, language: toolchain.spec.language.rawValue, version: toolchain.version,
                 standards: toolchain.spec.standards, defaultStandard: toolchain.spec.defaultStandard,
-                isDefault: toolchain.isDefault, oses: ["linux"], architectures: ["x86_64"])
+                isDefault: toolchain.isDefault, oses: ["linux"], architectures: ["x86_64"],
+                acceptsFlags: toolchain.spec.flags != nil, flags: toolchain.spec.flags?.accepted)
         }
         defaults = [
             "compiler": "the language's default_compiler", "standard": "the compiler's default_standard",
-            "architecture": "x86_64", "os": "linux",
+            "architecture": "x86_64", "os": "linux", "flags": "none",
         ]
     }
 }

@@ -15,11 +15,14 @@ public struct CompilationRequest: Sendable, Equatable {
     public var architecture: String?
     /// nil means `linux`.
     public var os: String?
+    /// Extra compiler flags, checked against the toolchain's allowlist (`FlagFamily`).
+    public var flags: [String]
 
     public init(
         source: [UInt8], language: Language, compiler: String? = nil, standard: String? = nil,
-        architecture: String? = nil, os: String? = nil
+        architecture: String? = nil, os: String? = nil, flags: [String] = []
     ) {
+        self.flags = flags
         self.source = source
         self.language = language
         self.compiler = compiler
@@ -33,7 +36,7 @@ public struct CompilationRequest: Sendable, Equatable {
 /// which also keeps arbitrary bytes intact inside JSON.
 extension CompilationRequest: Codable {
     private enum CodingKeys: String, CodingKey {
-        case code, language, compiler, standard, architecture, os
+        case code, language, compiler, standard, architecture, os, flags
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,7 +58,8 @@ extension CompilationRequest: Codable {
         self.init(
             source: Array(source), language: language,
             compiler: try optional(.compiler), standard: try optional(.standard),
-            architecture: try optional(.architecture), os: try optional(.os))
+            architecture: try optional(.architecture), os: try optional(.os),
+            flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [])
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -66,5 +70,6 @@ extension CompilationRequest: Codable {
         try container.encodeIfPresent(standard, forKey: .standard)
         try container.encodeIfPresent(architecture, forKey: .architecture)
         try container.encodeIfPresent(os, forKey: .os)
+        if !flags.isEmpty { try container.encode(flags, forKey: .flags) }
     }
 }

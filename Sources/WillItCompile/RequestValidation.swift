@@ -73,6 +73,7 @@ public struct RequestValidator: Sendable {
         var standard: String?
         var architecture: String?
         var os: String?
+        var flags: [String]?
     }
 
     public func validate(json: Data) throws(RequestValidationError) -> CompilationRequest {
@@ -81,9 +82,10 @@ public struct RequestValidator: Sendable {
             body = try JSONDecoder().decode(Body.self, from: json)
         } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
             let field = context.codingPath[0].stringValue
+            let expected = field == "flags" ? "an array of strings" : "a string"
             throw RequestValidationError(problems: [ValidationProblem(
                 field: field, kind: .wrongType,
-                message: "Field `\(field)` must be a string.")])
+                message: "Field `\(field)` must be \(expected).")])
         } catch {
             throw RequestValidationError(problems: [ValidationProblem(
                 field: "body", kind: .malformedBody,
@@ -126,12 +128,18 @@ public struct RequestValidator: Sendable {
                 field: "os", kind: .unsupported(accepted: Self.acceptedOperatingSystems),
                 message: "Unknown os `\(body.os ?? "")` (accepted: \(Self.acceptedOperatingSystems.joined(separator: ", ")))."))
         }
+        let flags = body.flags ?? []
+        if flags.count > FlagFamily.maxCount {
+            problems.append(ValidationProblem(
+                field: "flags", kind: .unsupported(accepted: []),
+                message: "\(flags.count) flags given; at most \(FlagFamily.maxCount) are accepted."))
+        }
         guard problems.isEmpty, let source, let language else {
             throw RequestValidationError(problems: problems)
         }
         return CompilationRequest(
             source: source, language: language, compiler: compiler, standard: standard,
-            architecture: architecture, os: os)
+            architecture: architecture, os: os, flags: flags)
     }
 
     private func checkSource(code: String?, sourceCode: String?, into problems: inout [ValidationProblem]) -> [UInt8]? {

@@ -17,7 +17,7 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// How a standard becomes arguments; `{standard}` is replaced.
     public var standardArguments: [String]
     /// The compile command. `{executable}`, `{source}` and `{output}` are replaced;
-    /// the element `{standard_arguments}` expands to `standardArguments`.
+    /// the element `{standard_arguments}` expands to `standardArguments`, `{flags}` to the request's flags.
     public var command: [String]
     /// The source file's name in the workspace, e.g. `main.c`.
     public var sourceFile: String
@@ -29,17 +29,20 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     public var priority: Int
     /// Address-space limit in MiB where this toolchain needs another than the configured one.
     public var addressSpaceMegabytes: Int?
+    /// Which allowlist per-request flags are checked against; nil: no flags accepted.
+    public var flags: FlagFamily?
 
     private enum CodingKeys: String, CodingKey {
-        case id, language, executable, standards, command, binds, environment, priority
+        case id, language, executable, standards, command, binds, environment, priority, flags
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"
     }
 
     /// The argument vector for one compile.
-    public func commandLine(standard: String?, source: String, output: String) -> [String] {
+    public func commandLine(standard: String?, flags: [String] = [], source: String, output: String) -> [String] {
         command.flatMap { element -> [String] in
+            if element == "{flags}" { return flags }
             if element == "{standard_arguments}" {
                 guard let standard = standard ?? defaultStandard else { return [] }
                 return standardArguments.map { $0.replacingOccurrences(of: "{standard}", with: standard) }
@@ -107,6 +110,20 @@ extension [Toolchain] {
             problems.append(ValidationProblem(
                 field: "os", kind: .unsupported(accepted: ["linux"]),
                 message: "\(toolchain.spec.id) cannot build for `\(os)` on this host (accepted: linux)."))
+        }
+        if !request.flags.isEmpty {
+            if let family = toolchain.spec.flags {
+                for flag in request.flags {
+                    guard let reason = family.refusal(of: flag) else { continue }
+                    problems.append(ValidationProblem(
+                        field: "flags", kind: .unsupported(accepted: [family.accepted]),
+                        message: "Flag `\(flag)` is refused: \(reason). \(toolchain.spec.id) accepts: \(family.accepted)."))
+                }
+            } else {
+                problems.append(ValidationProblem(
+                    field: "flags", kind: .unsupported(accepted: []),
+                    message: "\(toolchain.spec.id) takes no extra flags; omit `flags`."))
+            }
         }
         guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
         return toolchain

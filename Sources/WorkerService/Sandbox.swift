@@ -126,7 +126,7 @@ public struct Sandbox: Sendable {
             "--",
         ]
         return arguments + toolchain.spec.commandLine(
-            standard: job.request.standard, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
+            standard: job.request.standard, flags: job.request.flags, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
     }
 
     /// Writes the source to a file in the scratch directory, opens it, and

@@ -63,6 +63,25 @@ import WillItCompile
         #expect(try worker.compile(cpp20, language: .cpp, standard: "c++17").0.status == .failed)
     }
 
+    @Test func werrorWithWallTurnsAWarningIntoAFailedCompile() throws {
+        let source = "int main(void) { int unused; return 0; }\n"
+        for compiler in ["gcc-12", "clang-14"] {
+            let (plain, _) = try worker.compile(source, language: .c, compiler: compiler)
+            #expect(plain.status == .completed)
+            let (strict, result) = try worker.compile(source, language: .c, compiler: compiler, flags: ["-Werror", "-Wall"])
+            #expect(strict.status == .failed, "\(compiler): \(result.stderr)")
+            #expect(result.stderr.contains("unused"), "\(result.stderr)")
+        }
+        let (rust, rustResult) = try worker.compile("fn main() { let x = 1; }\n", language: .rust, flags: ["-Dwarnings"])
+        #expect(rust.status == .failed, "\(rustResult.stderr)")
+    }
+
+    @Test func macrosFromFlagsReachThePreprocessor() throws {
+        let source = "#ifndef CHECKED\n#error CHECKED is not defined\n#endif\nint main(void) { return 0; }\n"
+        #expect(try worker.compile(source, language: .c).0.status == .failed)
+        #expect(try worker.compile(source, language: .c, flags: ["-DCHECKED=1"]).0.status == .completed)
+    }
+
     @Test func escapeSequencesAreStrippedAndOutputIsText() throws {
         let (_, result) = try worker.compile("int main(void) { return \"\u{1B}[31m\"; }\n", language: .c)
         #expect(!result.stderr.contains("\u{1B}"))

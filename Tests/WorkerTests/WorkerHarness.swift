@@ -119,9 +119,9 @@ final class WorkerProcess {
 
     /// Submits a job and returns its id, or fails the test with the reply.
     func submit(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
-                sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
+                flags: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
         let job = CompilationJob(
-            request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard),
+            request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard, flags: flags),
             createdAt: Date())
         let reply = try client.send(.submit(job))
         guard case let .accepted(id) = reply else {
@@ -147,8 +147,8 @@ final class WorkerProcess {
     }
 
     func compile(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
-                 within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
-        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard), within: seconds)
+                 flags: [String] = [], within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
+        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard, flags: flags), within: seconds)
     }
 
     func stats() throws -> WorkerStats {
