@@ -15,7 +15,7 @@ RUN swift build -c release --product will-it-compile-worker \
 FROM swift:6.0-bookworm-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
         libhiredis0.14 libfcgi-bin libfcgi0ldbl nginx spawn-fcgi multiwatch curl bubblewrap util-linux \
-        gcc-12 g++-12 clang-14 golang-go rustc redis-tools \
+        gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc redis-tools \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin willitcompile
 WORKDIR /app

@@ -5,7 +5,7 @@
 WIC_PACKAGES=(
   redis-server libhiredis-dev libfcgi-dev pkg-config util-linux bubblewrap
   nginx spawn-fcgi multiwatch curl
-  gcc-12 g++-12 clang-14 golang-go rustc
+  gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc
 )
 
 # The unprivileged user the worker, the responders and every sandbox run as.

@@ -29,11 +29,11 @@ public enum Language: String, CaseIterable, Codable, Sendable {
     public var knownStandards: [String] {
         switch self {
         case .c:
-            ["c89", "c90", "c99", "c11", "c17", "c18", "c2x", "c23",
-             "gnu89", "gnu90", "gnu99", "gnu11", "gnu17", "gnu18", "gnu2x", "gnu23"]
+            ["c89", "c90", "c99", "c11", "c17", "c18", "c2x", "c23", "c2y",
+             "gnu89", "gnu90", "gnu99", "gnu11", "gnu17", "gnu18", "gnu2x", "gnu23", "gnu2y"]
         case .cpp:
-            ["c++98", "c++03", "c++11", "c++14", "c++17", "c++20", "c++2b", "c++23", "c++26",
-             "gnu++98", "gnu++03", "gnu++11", "gnu++14", "gnu++17", "gnu++20", "gnu++2b", "gnu++23", "gnu++26"]
+            ["c++98", "c++03", "c++11", "c++14", "c++17", "c++20", "c++2b", "c++23", "c++2c", "c++26",
+             "gnu++98", "gnu++03", "gnu++11", "gnu++14", "gnu++17", "gnu++20", "gnu++2b", "gnu++23", "gnu++2c", "gnu++26"]
         case .go:
             []
         case .rust:
