@@ -18,7 +18,7 @@ struct JobResponse: Encodable {
     private enum CodingKeys: String, CodingKey {
         case jobID = "job_id", status, language, compiler, standard, architecture, os, flags
         case createdAt = "created_at", startedAt = "started_at", completedAt = "completed_at"
-        case success, compiled, stdout, stderr, exitCode = "exit_code", duration, error
+        case success, compiled, stdout, stderr, exitCode = "exit_code", duration, error, artifact
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -42,6 +42,7 @@ struct JobResponse: Encodable {
         try container.encode(result.exitCode, forKey: .exitCode)
         try container.encode(result.durationNanoseconds, forKey: .duration)
         try container.encode(result.error, forKey: .error)
+        if !result.artifact.isEmpty { try container.encode(result.artifact, forKey: .artifact) }
     }
 }
 
@@ -70,11 +71,12 @@ struct EnvironmentsResponse: Encodable {
         var isDefault: Bool
         var oses: [String]
         var architectures: [String]
+        var targets: [String]
         var acceptsFlags: Bool
         var flags: String?
 
         private enum CodingKeys: String, CodingKey {
-            case id, language, version, standards, oses, architectures, flags
+            case id, language, version, standards, oses, architectures, targets, flags
             case defaultStandard = "default_standard", isDefault = "default", acceptsFlags = "accepts_flags"
         }
     }
@@ -88,17 +90,17 @@ struct EnvironmentsResponse: Encodable {
         let languages = Language.allCases.filter { language in installed.contains { $0.spec.language == language } }
         environments = languages.map { language in
             let mine = installed.filter { $0.spec.language == language }
-            var standards: [String] = []
-            for standard in mine.flatMap(\.spec.standards) where !standards.contains(standard) { standards.append(standard) }
             return Environment(
-                language: language.rawValue, compilers: mine.map(\.spec.id), standards: standards,
-                oses: ["linux"], architectures: ["x86_64"], defaultCompiler: mine.first { $0.isDefault }?.spec.id)
+                language: language.rawValue, compilers: mine.map(\.spec.id), standards: unique(mine.flatMap(\.spec.standards)),
+                oses: unique(mine.flatMap(\.targets).map(\.os)), architectures: unique(mine.flatMap(\.targets).map(\.architecture)),
+                defaultCompiler: mine.first { $0.isDefault }?.spec.id)
         }
         toolchains = installed.map { toolchain in
             ToolchainEntry(
                 id: toolchain.spec.id, language: toolchain.spec.language.rawValue, version: toolchain.version,
                 standards: toolchain.spec.standards, defaultStandard: toolchain.spec.defaultStandard,
-                isDefault: toolchain.isDefault, oses: ["linux"], architectures: ["x86_64"],
+                isDefault: toolchain.isDefault, oses: unique(toolchain.targets.map(\.os)),
+                architectures: unique(toolchain.targets.map(\.architecture)), targets: toolchain.targets.map(\.name),
                 acceptsFlags: toolchain.spec.flags != nil, flags: toolchain.spec.flags?.accepted)
         }
         defaults = [
@@ -106,6 +108,12 @@ struct EnvironmentsResponse: Encodable {
             "architecture": "x86_64", "os": "linux", "flags": "none",
         ]
     }
+}
+
+/// The elements in first-seen order, each once.
+private func unique(_ values: [String]) -> [String] {
+    var seen: Set<String> = []
+    return values.filter { seen.insert($0).inserted }
 }
 
 struct HealthResponse: Encodable {

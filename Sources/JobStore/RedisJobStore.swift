@@ -256,6 +256,7 @@ enum ResultHash {
             bytes("exit_code"), bytes(String(result.exitCode)),
             bytes("duration"), bytes(String(result.durationNanoseconds)),
             bytes("error"), bytes(result.error),
+            bytes("artifact"), bytes(result.artifact),
         ]
     }
 
@@ -269,7 +270,8 @@ enum ResultHash {
             stderr: reader.optional("stderr") { $0 } ?? "",
             exitCode: try reader.required("exit_code") { Int($0) },
             durationNanoseconds: try reader.required("duration") { Int64($0) },
-            error: reader.optional("error") { $0 } ?? "")
+            error: reader.optional("error") { $0 } ?? "",
+            artifact: reader.optional("artifact") { $0 } ?? "")
     }
 
     /// Accepts what Go's `strconv.ParseBool` accepts.

@@ -13,11 +13,14 @@ public struct CompilationResult: Sendable, Equatable {
     public var durationNanoseconds: Int64
     /// What went wrong on the service's side; empty otherwise.
     public var error: String
+    /// What the compile produced, e.g. `ELF 64-bit executable, AArch64`; empty when nothing was.
+    public var artifact: String
 
     public init(
         jobID: JobID, success: Bool, compiled: Bool, stdout: String = "", stderr: String = "",
-        exitCode: Int, durationNanoseconds: Int64, error: String = ""
+        exitCode: Int, durationNanoseconds: Int64, error: String = "", artifact: String = ""
     ) {
+        self.artifact = artifact
         self.jobID = jobID
         self.success = success
         self.compiled = compiled
@@ -34,6 +37,20 @@ public struct CompilationResult: Sendable, Equatable {
 extension CompilationResult: Codable {
     private enum CodingKeys: String, CodingKey {
         case jobID = "job_id", success, compiled, stdout, stderr
-        case exitCode = "exit_code", durationNanoseconds = "duration", error
+        case exitCode = "exit_code", durationNanoseconds = "duration", error, artifact
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            jobID: try container.decode(JobID.self, forKey: .jobID),
+            success: try container.decode(Bool.self, forKey: .success),
+            compiled: try container.decode(Bool.self, forKey: .compiled),
+            stdout: try container.decodeIfPresent(String.self, forKey: .stdout) ?? "",
+            stderr: try container.decodeIfPresent(String.self, forKey: .stderr) ?? "",
+            exitCode: try container.decode(Int.self, forKey: .exitCode),
+            durationNanoseconds: try container.decode(Int64.self, forKey: .durationNanoseconds),
+            error: try container.decodeIfPresent(String.self, forKey: .error) ?? "",
+            artifact: try container.decodeIfPresent(String.self, forKey: .artifact) ?? "")
     }
 }

@@ -31,18 +31,23 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     public var addressSpaceMegabytes: Int?
     /// Which allowlist per-request flags are checked against; nil: no flags accepted.
     public var flags: FlagFamily?
+    /// Cross targets besides the host; each is offered only where its `requires` exist.
+    public var targets: [TargetSpec]?
 
     private enum CodingKeys: String, CodingKey {
-        case id, language, executable, standards, command, binds, environment, priority, flags
+        case id, language, executable, standards, command, binds, environment, priority, flags, targets
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"
     }
 
     /// The argument vector for one compile.
-    public func commandLine(standard: String?, flags: [String] = [], source: String, output: String) -> [String] {
+    public func commandLine(
+        standard: String?, flags: [String] = [], target: TargetSpec = .host, source: String, output: String
+    ) -> [String] {
         command.flatMap { element -> [String] in
             if element == "{flags}" { return flags }
+            if element == "{executable}" { return [target.executable ?? executable] + target.arguments }
             if element == "{standard_arguments}" {
                 guard let standard = standard ?? defaultStandard else { return [] }
                 return standardArguments.map { $0.replacingOccurrences(of: "{standard}", with: standard) }
@@ -55,6 +60,51 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     }
 }
 
+/// A target other than the host (x86_64 Linux) that a toolchain can build for.
+public struct TargetSpec: Sendable, Equatable, Codable {
+    /// As in requests: `arm64`, `armhf`, `riscv64`, `x86_64`.
+    public var architecture: String
+    /// `linux` or `windows`.
+    public var os: String
+    /// A cross driver to run instead of the toolchain's executable, e.g. `/usr/bin/aarch64-linux-gnu-gcc-12`.
+    public var executable: String?
+    /// Arguments placed right after the executable, e.g. `--target=aarch64-linux-gnu`.
+    public var arguments: [String]
+    /// Host paths the sandbox binds read-only for this target (its sysroot).
+    public var binds: [String]
+    /// Paths that must exist for the target to be offered (the cross libraries).
+    public var requires: [String]
+
+    private enum CodingKeys: String, CodingKey {
+        case architecture, os, executable, arguments, binds, requires
+    }
+
+    public static let host = TargetSpec(architecture: "x86_64", os: "linux", executable: nil, arguments: [], binds: [], requires: [])
+
+    public init(architecture: String, os: String, executable: String?, arguments: [String], binds: [String], requires: [String]) {
+        self.architecture = architecture
+        self.os = os
+        self.executable = executable
+        self.arguments = arguments
+        self.binds = binds
+        self.requires = requires
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            architecture: try container.decode(String.self, forKey: .architecture),
+            os: try container.decode(String.self, forKey: .os),
+            executable: try container.decodeIfPresent(String.self, forKey: .executable),
+            arguments: try container.decodeIfPresent([String].self, forKey: .arguments) ?? [],
+            binds: try container.decodeIfPresent([String].self, forKey: .binds) ?? [],
+            requires: try container.decodeIfPresent([String].self, forKey: .requires) ?? [])
+    }
+
+    /// `arm64/linux`, as error messages and listings name a target.
+    public var name: String { "\(architecture)/\(os)" }
+}
+
 /// A toolchain found on this host at start-up, with the version it reported.
 public struct Toolchain: Sendable, Equatable, Codable {
     public var spec: ToolchainSpec
@@ -62,15 +112,24 @@ public struct Toolchain: Sendable, Equatable, Codable {
     public var version: String
     /// The toolchain a request of this language gets when it names none.
     public var isDefault: Bool
+    /// What it can build for on this host: the host first, then the cross targets found.
+    public var targets: [TargetSpec]
 
-    public init(spec: ToolchainSpec, version: String, isDefault: Bool) {
+    public init(spec: ToolchainSpec, version: String, isDefault: Bool, targets: [TargetSpec] = [.host]) {
         self.spec = spec
         self.version = version
         self.isDefault = isDefault
+        self.targets = targets
     }
 
     private enum CodingKeys: String, CodingKey {
-        case spec, version, isDefault = "is_default"
+        case spec, version, isDefault = "is_default", targets
+    }
+
+    /// The target a request names (x86_64 and linux when it names none), if this toolchain builds for it.
+    public func target(architecture: String?, os: String?) -> TargetSpec? {
+        let wanted = (architecture ?? "x86_64", os ?? "linux")
+        return targets.first { $0.architecture == wanted.0 && $0.os == wanted.1 }
     }
 }
 
@@ -100,16 +159,13 @@ extension [Toolchain] {
                 field: "standard", kind: .unsupported(accepted: accepted),
                 message: "Standard `\(standard)` is not supported by \(toolchain.spec.id) (\(list))."))
         }
-        // Cross targets arrive with the cross toolchains; until then every toolchain builds for the host.
-        if let architecture = request.architecture, architecture != "x86_64" {
+        if toolchain.target(architecture: request.architecture, os: request.os) == nil {
+            let wanted = TargetSpec(architecture: request.architecture ?? "x86_64", os: request.os ?? "linux",
+                                    executable: nil, arguments: [], binds: [], requires: [])
+            let accepted = toolchain.targets.map(\.name)
             problems.append(ValidationProblem(
-                field: "architecture", kind: .unsupported(accepted: ["x86_64"]),
-                message: "\(toolchain.spec.id) cannot build for `\(architecture)` on this host (accepted: x86_64)."))
-        }
-        if let os = request.os, os != "linux" {
-            problems.append(ValidationProblem(
-                field: "os", kind: .unsupported(accepted: ["linux"]),
-                message: "\(toolchain.spec.id) cannot build for `\(os)` on this host (accepted: linux)."))
+                field: request.architecture != nil ? "architecture" : "os", kind: .unsupported(accepted: accepted),
+                message: "\(toolchain.spec.id) cannot build \(request.language.rawValue) for \(wanted.name) on this host (it builds for: \(accepted.joined(separator: ", ")))."))
         }
         if !request.flags.isEmpty {
             if let family = toolchain.spec.flags {

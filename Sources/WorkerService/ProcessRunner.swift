@@ -21,8 +21,10 @@ struct ProcessOutcome {
     var termination: Termination
     var stdout: CapturedStream
     var stderr: CapturedStream
-    /// What the child wrote to descriptor 4 (bwrap's `--json-status-fd`), uncapped but small.
+    /// What the child wrote to descriptor 4 (bwrap's `--json-status-fd`), at most 64 KiB.
     var status: [UInt8]
+    /// What the child wrote to descriptor 5 (the head of the compiled file), at most 4 KiB.
+    var artifactHead: [UInt8]
     var elapsed: Duration
 }
 
@@ -33,7 +35,7 @@ struct ProcessOutcome {
 enum ProcessRunner {
     /// - Parameters:
     ///   - input: a descriptor the child sees as 3 (the source file), or nil.
-    ///   - wantsStatusPipe: give the child a pipe as descriptor 4 and collect what it writes.
+    ///   - wantsStatusPipe: give the child pipes as descriptors 4 and 5 and collect what it writes.
     static func run(
         executable: String, arguments: [String], environment: [String], input: Int32?,
         wantsStatusPipe: Bool, timeout: Duration, outputLimit: Int
@@ -42,15 +44,17 @@ enum ProcessRunner {
         let stdout = try Pipe2()
         let stderr = try Pipe2()
         let status = wantsStatusPipe ? try Pipe2() : nil
+        let artifact = wantsStatusPipe ? try Pipe2() : nil
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        // The child's descriptors 0-4 are filled from copies numbered 10 and up, so that no
-        // source is itself one of 0-4 (dup2 onto itself would keep close-on-exec set).
+        // The child's descriptors 0-5 are filled from copies numbered 10 and up, so that no
+        // source is itself one of 0-5 (dup2 onto itself would keep close-on-exec set).
         var mapping: [(source: Int32, target: Int32)] = [(stdout.write, 1), (stderr.write, 2)]
         if let input { mapping.append((input, 3)) }
         if let status { mapping.append((status.write, 4)) }
+        if let artifact { mapping.append((artifact.write, 5)) }
         let copies = try mapping.map { entry throws(SystemCallError) in
             try systemCall("duplicate descriptor") { fcntl(entry.source, F_DUPFD_CLOEXEC, 10) }
         }
@@ -60,7 +64,7 @@ enum ProcessRunner {
         }
         // Whatever else is open in the worker (sockets accepted a moment ago by another
         // thread, not yet close-on-exec) never reaches the child.
-        GNUCalls.addCloseFrom(&actions, 5)
+        GNUCalls.addCloseFrom(&actions, 6)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -87,12 +91,14 @@ enum ProcessRunner {
         stdout.closeWrite()
         stderr.closeWrite()
         status?.closeWrite()
+        artifact?.closeWrite()
         guard spawnResult == 0 else { throw SystemCallError("spawn \(executable)", errno: spawnResult) }
 
         let deadline = started + timeout
-        var streams = [CapturedStream(), CapturedStream(), CapturedStream()]
+        var streams = [CapturedStream(), CapturedStream(), CapturedStream(), CapturedStream()]
         var open: [(descriptor: Int32, index: Int, limit: Int)] = [(stdout.read, 0, outputLimit), (stderr.read, 1, outputLimit)]
         if let status { open.append((status.read, 2, 1 << 16)) }
+        if let artifact { open.append((artifact.read, 3, 4096)) }
         var timedOut = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !open.isEmpty {
@@ -133,6 +139,7 @@ enum ProcessRunner {
         }
         return ProcessOutcome(
             termination: termination, stdout: streams[0], stderr: streams[1], status: streams[2].bytes,
+            artifactHead: streams[3].bytes,
             elapsed: ContinuousClock.now - started)
     }
 }

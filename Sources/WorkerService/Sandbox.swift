@@ -36,12 +36,17 @@ public struct Sandbox: Sendable {
     /// service becomes an `error` verdict that says what happened.
     public func compile(_ job: CompilationJob, with toolchain: Toolchain) -> CompileVerdict {
         let started = ContinuousClock.now
-        func verdict(_ status: JobStatus, exitCode: Int, stdout: String = "", stderr: String = "", error: String = "") -> CompileVerdict {
+        func verdict(_ status: JobStatus, exitCode: Int, stdout: String = "", stderr: String = "", error: String = "",
+                     artifact: String = "") -> CompileVerdict {
             let elapsed = ContinuousClock.now - started
             let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
             return CompileVerdict(status: status, result: CompilationResult(
                 jobID: job.id, success: status != .timeout && status != .error, compiled: status == .completed,
-                stdout: stdout, stderr: stderr, exitCode: exitCode, durationNanoseconds: nanoseconds, error: error))
+                stdout: stdout, stderr: stderr, exitCode: exitCode, durationNanoseconds: nanoseconds, error: error,
+                artifact: artifact))
+        }
+        guard let target = toolchain.target(architecture: job.request.architecture, os: job.request.os) else {
+            return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) cannot build for \(job.request.architecture ?? "x86_64")/\(job.request.os ?? "linux") on this host")
         }
         guard FileManager.default.isExecutableFile(atPath: toolchain.spec.executable) else {
             return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) is not installed on this host any more (\(toolchain.spec.executable) missing)")
@@ -57,7 +62,7 @@ public struct Sandbox: Sendable {
         let outcome: ProcessOutcome
         do {
             outcome = try ProcessRunner.run(
-                executable: "/usr/bin/prlimit", arguments: arguments(for: job, toolchain: toolchain),
+                executable: "/usr/bin/prlimit", arguments: arguments(for: job, toolchain: toolchain, target: target),
                 environment: [], input: source, wantsStatusPipe: true, timeout: timeout,
                 outputLimit: configuration.outputLimitBytes)
         } catch {
@@ -82,7 +87,8 @@ public struct Sandbox: Sendable {
             let exitCode = Int(status.exitCode ?? code)
             switch exitCode {
             case 0:
-                return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr)
+                return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr,
+                               artifact: ArtifactDescription.describe(outcome.artifactHead))
             case 128 + Int(SIGXCPU), 128 + Int(SIGKILL):
                 return verdict(.timeout, exitCode: exitCode, stdout: stdout, stderr: stderr,
                                error: "compilation exceeded the CPU time limit of \(configuration.cpuSeconds) s")
@@ -92,8 +98,16 @@ public struct Sandbox: Sendable {
         }
     }
 
+    /// After a successful compile, the first 4 KiB of the output (`out`, or `out.exe`
+    /// where MinGW adds the suffix) go to descriptor 5, so the result can say what was built.
+    static let reportArtifact = """
+        "$@"; status=$?
+        if [ $status -eq 0 ]; then for f in /work/out /work/out.exe; do [ -f "$f" ] && head -c 4096 "$f" >&5 && break; done; fi
+        exit $status
+        """
+
     /// prlimit's arguments, then bwrap's, then the compiler's.
-    func arguments(for job: CompilationJob, toolchain: Toolchain) -> [String] {
+    func arguments(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec = .host) -> [String] {
         let megabyte = 1 << 20
         let addressSpace = (toolchain.spec.addressSpaceMegabytes ?? configuration.addressSpaceMegabytes) * megabyte
         var arguments = [
@@ -109,7 +123,7 @@ public struct Sandbox: Sendable {
         for (name, value) in toolchain.spec.environment.sorted(by: { $0.key < $1.key }) {
             arguments += ["--setenv", name, value]
         }
-        for path in Self.commonBinds + toolchain.spec.binds {
+        for path in Self.commonBinds + toolchain.spec.binds + target.binds {
             arguments += ["--ro-bind-try", path, path]
         }
         arguments += [
@@ -125,8 +139,8 @@ public struct Sandbox: Sendable {
             "--json-status-fd", "4",
             "--",
         ]
-        return arguments + toolchain.spec.commandLine(
-            standard: job.request.standard, flags: job.request.flags, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
+        return arguments + ["/bin/sh", "-c", Self.reportArtifact, "sh"] + toolchain.spec.commandLine(
+            standard: job.request.standard, flags: job.request.flags, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
     }
 
     /// Writes the source to a file in the scratch directory, opens it, and

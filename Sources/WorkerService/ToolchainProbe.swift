@@ -38,7 +38,11 @@ public enum ToolchainProbe {
         }
         return found.map { spec, version in
             let best = found.filter { $0.0.language == spec.language }.map(\.0.priority).max()
-            return Toolchain(spec: spec, version: version, isDefault: spec.priority == best)
+            let crossTargets = (spec.targets ?? []).filter { target in
+                FileManager.default.isExecutableFile(atPath: target.executable ?? spec.executable)
+                    && target.requires.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+            }
+            return Toolchain(spec: spec, version: version, isDefault: spec.priority == best, targets: [.host] + crossTargets)
         }
     }
 }

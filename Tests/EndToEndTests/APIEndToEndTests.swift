@@ -50,7 +50,7 @@ let slowCpp: String = {
         expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"cobol"}"#), 400, "invalid_request", mentions: ["cobol", "cpp"])
         expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"c","compiler":"gcc-13"}"#), 400, "invalid_request", mentions: ["gcc-13", "gcc-12", "clang-14"])
         expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"cpp","compiler":"clang-14","standard":"c++23"}"#), 400, "invalid_request", mentions: ["c++23", "c++20"])
-        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"c","architecture":"arm64"}"#), 400, "invalid_request", mentions: ["x86_64"])
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"c","architecture":"sparc"}"#), 400, "invalid_request", mentions: ["arm64"])
         expectError(try stack.request("POST", "/api/v1/compile", body: #"{"language":"c"}"#), 400, "invalid_request", mentions: ["source_code"])
         expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c","flags":["-Wall","-fplugin=/tmp/x.so"]}"#), 400, "invalid_request", mentions: ["-fplugin=/tmp/x.so", "plugin"])
         let strict = try stack.compile(#"{"source_code":"int main(void){int unused; return 0;}","language":"c","flags":["-Werror","-Wall"]}"#)
@@ -69,6 +69,12 @@ let slowCpp: String = {
         #expect(Set(perLanguage.compactMap { $0["language"] as? String }).isSuperset(of: ["c", "cpp", "go", "rust"]))
         let toolchains = environments.json["toolchains"] as? [[String: Any]] ?? []
         #expect(toolchains.contains { ($0["id"] as? String) == "gcc-12" && ($0["version"] as? String ?? "").contains("12.2") })
+        let c = perLanguage.first { $0["language"] as? String == "c" } ?? [:]
+        #expect(Set(c["architectures"] as? [String] ?? []) == ["x86_64", "arm64", "armhf", "riscv64"])
+        #expect(Set(c["oses"] as? [String] ?? []) == ["linux", "windows"])
+        let arm = try stack.compile(#"{"source_code":"int main(void){return 0;}","language":"c","architecture":"aarch64"}"#)
+        #expect(arm["status"] as? String == "completed" && (arm["artifact"] as? String ?? "").contains("AArch64"), "\(arm)")
+        expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"x","language":"c","compiler":"clang-14","os":"windows"}"#), 400, "invalid_request", mentions: ["x86_64/windows", "x86_64/linux"])
 
         let stats = try stack.request("GET", "/api/v1/workers/stats")
         #expect(stats.status == 200 && stats.json["max_workers"] as? Int == 2 && (stats.json["total_processed"] as? Int ?? 0) >= 2)

@@ -29,7 +29,7 @@ import WillItCompile
         let resultHash = try hash(JobKeys.result(job.id), on: connection)
         #expect(resultHash == [
             "job_id": job.id.description, "success": "1", "compiled": "1", "stdout": "", "stderr": "",
-            "exit_code": "0", "duration": "12345678", "error": "",
+            "exit_code": "0", "duration": "12345678", "error": "", "artifact": "",
         ])
         #expect(try connection.command(["SISMEMBER", JobKeys.statusIndex(.completed), job.id.description]) == .integer(1))
     }
