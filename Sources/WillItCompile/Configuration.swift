@@ -123,11 +123,18 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public var outputLimitBytes: Int
     /// `SANDBOX_BWRAP`: the bubblewrap executable (default `/usr/bin/bwrap`).
     public var bwrapPath: String
+    /// `SANDBOX_PROGRAM_CACHE_DIR`: where per-program build caches live (default: `wic-program-cache` in TMPDIR).
+    public var programCacheDirectory: String
+    /// `SANDBOX_PROGRAM_CACHE_ENTRIES`: programs whose caches are kept; the least recently used go first (default 256).
+    public var programCacheEntries: Int
 
     public init(
         cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 256,
-        workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap"
+        workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap",
+        programCacheDirectory: String = NSTemporaryDirectory() + "/wic-program-cache", programCacheEntries: Int = 256
     ) {
+        self.programCacheDirectory = programCacheDirectory
+        self.programCacheEntries = programCacheEntries
         self.cpuSeconds = cpuSeconds
         self.addressSpaceMegabytes = addressSpaceMegabytes
         self.fileSizeMegabytes = fileSizeMegabytes
@@ -213,7 +220,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 "SANDBOX_WORKSPACE_MB", default: sandboxDefaults.workspaceMegabytes, in: 1...65536),
             outputLimitBytes: try reader.integer(
                 "SANDBOX_OUTPUT_LIMIT_BYTES", default: sandboxDefaults.outputLimitBytes, in: 1024...(64 << 20)),
-            bwrapPath: reader.string("SANDBOX_BWRAP") ?? sandboxDefaults.bwrapPath)
+            bwrapPath: reader.string("SANDBOX_BWRAP") ?? sandboxDefaults.bwrapPath,
+            programCacheDirectory: reader.string("SANDBOX_PROGRAM_CACHE_DIR") ?? sandboxDefaults.programCacheDirectory,
+            programCacheEntries: try reader.integer(
+                "SANDBOX_PROGRAM_CACHE_ENTRIES", default: sandboxDefaults.programCacheEntries, in: 0...1_000_000))
     }
 }
 

@@ -33,9 +33,14 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     public var flags: FlagFamily?
     /// Cross targets besides the host; each is offered only where its `requires` exist.
     public var targets: [TargetSpec]?
+    /// A sandbox path (e.g. Go's GOCACHE) backed by a persistent directory of the
+    /// worker's that only jobs with the very same program and settings share:
+    /// the second compile of a program is fast, and no job sees another program's build.
+    public var programCache: String?
 
     private enum CodingKeys: String, CodingKey {
         case id, language, executable, standards, command, binds, environment, priority, flags, targets
+        case programCache = "program_cache"
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"

@@ -59,10 +59,11 @@ public struct Sandbox: Sendable {
         }
         defer { close(source) }
 
+        let cache = toolchain.spec.programCache.flatMap { _ in programCache(for: job, toolchain: toolchain, target: target) }
         let outcome: ProcessOutcome
         do {
             outcome = try ProcessRunner.run(
-                executable: "/usr/bin/prlimit", arguments: arguments(for: job, toolchain: toolchain, target: target),
+                executable: "/usr/bin/prlimit", arguments: arguments(for: job, toolchain: toolchain, target: target, programCache: cache),
                 environment: [], input: source, wantsStatusPipe: true, timeout: timeout,
                 outputLimit: configuration.outputLimitBytes)
         } catch {
@@ -107,7 +108,7 @@ public struct Sandbox: Sendable {
         """
 
     /// prlimit's arguments, then bwrap's, then the compiler's.
-    func arguments(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec = .host) -> [String] {
+    func arguments(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec = .host, programCache: String? = nil) -> [String] {
         let megabyte = 1 << 20
         let addressSpace = (toolchain.spec.addressSpaceMegabytes ?? configuration.addressSpaceMegabytes) * megabyte
         var arguments = [
@@ -133,6 +134,11 @@ public struct Sandbox: Sendable {
             // namespace whose map hides the host uid from the sandbox.
             "--dev-bind", "/dev/null", "/dev/null", "--dev-bind", "/dev/urandom", "/dev/urandom",
             "--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", "/tmp",
+        ]
+        if let programCache, let mountPoint = toolchain.spec.programCache {
+            arguments += ["--bind", programCache, mountPoint]
+        }
+        arguments += [
             "--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", Self.workspace,
             "--file", "3", "\(Self.workspace)/\(toolchain.spec.sourceFile)",
             "--chdir", Self.workspace,
@@ -141,6 +147,37 @@ public struct Sandbox: Sendable {
         ]
         return arguments + ["/bin/sh", "-c", Self.reportArtifact, "sh"] + toolchain.spec.commandLine(
             standard: job.request.standard, flags: job.request.flags, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
+    }
+
+    /// The persistent cache directory of exactly this program with exactly these
+    /// settings (its SHA-256 names it), created if new and marked as just used;
+    /// the least recently used beyond the configured count are removed. nil when
+    /// caching is off or the directory cannot be made (the compile then runs uncached).
+    func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> String? {
+        guard configuration.programCacheEntries > 0 else { return nil }
+        let root = configuration.programCacheDirectory
+        let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
+                        target.name, job.request.flags.joined(separator: "\u{1}")].joined(separator: "\u{0}")
+        let key = SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source)
+        let directory = "\(root)/\(key)"
+        mkdir(root, 0o700)
+        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { return nil }
+        utimes(directory, nil)
+        evictProgramCaches(in: root)
+        return directory
+    }
+
+    private func evictProgramCaches(in root: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root),
+              names.count > configuration.programCacheEntries else { return }
+        let byAge = names.map { name -> (String, Date) in
+            let path = "\(root)/\(name)"
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+            return (path, modified ?? .distantPast)
+        }.sorted { $0.1 < $1.1 }
+        for (path, _) in byAge.prefix(names.count - configuration.programCacheEntries) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     /// Writes the source to a file in the scratch directory, opens it, and

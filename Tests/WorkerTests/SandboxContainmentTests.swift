@@ -36,7 +36,7 @@ import WillItCompile
         }
         #expect(children.isEmpty, "sandbox processes left: \(children)")
         let scratch = try FileManager.default.contentsOfDirectory(atPath: worker.scratchParent)
-        for directory in scratch {
+        for directory in scratch where directory.hasPrefix("wic-worker-") {
             let left = try FileManager.default.contentsOfDirectory(atPath: "\(worker.scratchParent)/\(directory)")
             #expect(left.isEmpty, "workspace files left: \(left)")
         }

@@ -82,6 +82,23 @@ import WillItCompile
         #expect(try worker.compile(source, language: .c, flags: ["-DCHECKED=1"]).0.status == .completed)
     }
 
+    @Test func goKeepsABuildCacheForEachProgramAndOnlyForIt() throws {
+        let cacheRoot = "\(worker.scratchParent)/wic-program-cache"
+        let programA = "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"a\") }\n"
+        let programB = "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"b\") }\n"
+        let first = try worker.compile(programA, language: .go).1
+        let second = try worker.compile(programA, language: .go).1
+        _ = try worker.compile(programB, language: .go)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: cacheRoot)
+        #expect(entries.count == 2, "one cache per program: \(entries)")
+        for entry in entries {
+            let files = FileManager.default.subpaths(atPath: "\(cacheRoot)/\(entry)") ?? []
+            #expect(!files.isEmpty, "the Go build filled its cache")
+        }
+        // Not asserted (speed belongs in benchmarks), but visible in the log when it regresses.
+        print("go compile, cold: \(first.durationNanoseconds / 1_000_000) ms, warm: \(second.durationNanoseconds / 1_000_000) ms")
+    }
+
     @Test func escapeSequencesAreStrippedAndOutputIsText() throws {
         let (_, result) = try worker.compile("int main(void) { return \"\u{1B}[31m\"; }\n", language: .c)
         #expect(!result.stderr.contains("\u{1B}"))
