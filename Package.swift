@@ -77,16 +77,22 @@ let package = Package(
             dependencies: ["JobStore", "WillItCompile"],
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the tests that start real processes.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         // Drives the real worker daemon, sandbox and compilers.
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "WorkerClient", "WillItCompile", "JobStore"],
+            dependencies: ["Worker", "WorkerClient", "WillItCompile", "JobStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // The whole stack through nginx, started by scripts/run.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Worker", "Responder"],
+            dependencies: ["Worker", "Responder", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

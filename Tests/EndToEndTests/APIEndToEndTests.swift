@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 let slowCpp: String = {
@@ -191,7 +192,7 @@ let slowCpp: String = {
     @Test(.timeLimit(.minutes(3)))
     func aJobIsStillReadableAfterEverythingButRedisRestarts() throws {
         guard let redis = ProcessInfo.processInfo.environment["WIC_TEST_REDIS_ADDR"] else {
-            throw StackError(description: "WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test")
+            throw StackError("WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test")
         }
         let stack = try Stack(["REDIS_ADDR": redis])
         let done = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)

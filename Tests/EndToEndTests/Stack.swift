@@ -1,12 +1,9 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
-struct StackError: Error, CustomStringConvertible {
-    let description: String
-}
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+typealias StackError = TestFailure
 
 /// A whole stack — nginx, spawn-fcgi + multiwatch + responders, worker, and a
 /// private redis unless told otherwise — started by `scripts/run --detach` on a
@@ -38,7 +35,7 @@ final class Stack {
 
     func start() throws {
         let (status, output) = try script("run", ["--detach"])
-        guard status == 0 else { throw StackError(description: "scripts/run --detach failed (\(status)):\n\(output)") }
+        guard status == 0 else { throw StackError("scripts/run --detach failed (\(status)):\n\(output)") }
     }
 
     func stop() throws {
@@ -48,7 +45,7 @@ final class Stack {
     func pid(of service: String) throws -> Int32 {
         let text = try String(contentsOfFile: "\(runDirectory)/pids/\(service)", encoding: .utf8)
         guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw StackError(description: "no pid for \(service)")
+            throw StackError("no pid for \(service)")
         }
         return pid
     }
@@ -82,7 +79,7 @@ final class Stack {
     func compile(_ body: String, within seconds: Double = 60) throws -> [String: Any] {
         let submitted = try request("POST", "/api/v1/compile", body: body)
         guard submitted.status == 202, let id = submitted.json["job_id"] as? String else {
-            throw StackError(description: "submit answered \(submitted.status): \(submitted.text)")
+            throw StackError("submit answered \(submitted.status): \(submitted.text)")
         }
         var last: HTTPReply?
         let deadline = Date() + seconds
@@ -92,7 +89,7 @@ final class Stack {
             if let status = reply.json["status"] as? String, !["queued", "processing"].contains(status) { return reply.json }
             usleep(30_000)
         }
-        throw StackError(description: "job \(id) not terminal within \(seconds) s: \(last?.text ?? "")")
+        throw StackError("job \(id) not terminal within \(seconds) s: \(last?.text ?? "")")
     }
 
     /// Runs a script until it exits, its output in a file: the services it starts
@@ -102,14 +99,12 @@ final class Stack {
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let pid = try spawn(repositoryRoot.appendingPathComponent("scripts/\(name)").path, arguments,
                             environment: environment, outputPath: outputPath)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
-        let exitStatus = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return (exitStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+        let status = waitForExit(pid)
+        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 
     private static func binaryDirectory() -> String {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        buildDirectory().path
     }
 }
 
@@ -124,7 +119,7 @@ struct HTTPReply {
 
     static func send(_ method: String, _ path: String, body: [UInt8]?, headers: [String: String], port: Int) throws -> HTTPReply {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw StackError(description: "socket: \(errno)") }
+        guard descriptor >= 0 else { throw StackError("socket: \(errno)") }
         defer { close(descriptor) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -135,7 +130,7 @@ struct HTTPReply {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw StackError(description: "connect to 127.0.0.1:\(port): errno \(errno)") }
+        guard connected == 0 else { throw StackError("connect to 127.0.0.1:\(port): errno \(errno)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -154,7 +149,7 @@ struct HTTPReply {
             response += buffer.prefix(count)
         }
         guard let split = response.firstRange(of: Array("\r\n\r\n".utf8)) else {
-            throw StackError(description: "no HTTP response from 127.0.0.1:\(port): \(String(decoding: response, as: UTF8.self))")
+            throw StackError("no HTTP response from 127.0.0.1:\(port): \(String(decoding: response, as: UTF8.self))")
         }
         let lines = String(decoding: response[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
         let status = Int(lines[0].split(separator: " ")[1]) ?? 0
@@ -195,63 +190,6 @@ func freePort() throws -> Int {
             bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
         }
     }
-    guard bound else { throw StackError(description: "no free port") }
+    guard bound else { throw StackError("no free port") }
     return Int(UInt16(bigEndian: address.sin_port))
-}
-
-func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
-    let deadline = Date() + seconds
-    while Date() < deadline {
-        if try condition() { return }
-        usleep(20_000)
-    }
-    throw StackError(description: "timed out after \(seconds) s waiting until \(what)")
-}
-
-/// Children of a process, from /proc.
-func children(of parent: Int32) -> [Int32] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { pid in
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 && Int32(fields[1]) == parent
-    }
-}
-
-/// True while the process runs; a zombie (never reaped where PID 1 does not reap) counts as gone.
-func isRunning(_ pid: Int32) -> Bool {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
-    let state = stat[stat.index(after: close)...].split(separator: " ").first
-    return state != "Z" && state != "X"
-}
-
-/// Starts a process with stdin from /dev/null, stdout and stderr appended to
-/// `outputPath`, a clean signal mask and default handlers (the test runner's
-/// threads block signals, and a service inheriting that mask would ignore SIGTERM).
-func spawn(_ executable: String, _ arguments: [String], environment: [String: String], outputPath: String) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (argv + envp).forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-    guard spawned == 0 else { throw StackError(description: "cannot run \(executable): errno \(spawned)") }
-    return pid
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import WillItCompile
 
@@ -42,7 +43,7 @@ import WillItCompile
             source: Array(source.utf8), language: target.language, compiler: target.compiler,
             architecture: target.architecture, os: target.os), createdAt: Date())
         guard case let .accepted(id) = try worker.client.send(.submit(job)) else {
-            throw HarnessError(description: "\(target.testDescription) was refused")
+            throw HarnessError("\(target.testDescription) was refused")
         }
         return try worker.waitForVerdict(id)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import WillItCompile
 
@@ -32,7 +33,7 @@ import WillItCompile
 
     func installed() throws -> [Toolchain] {
         guard case let .toolchains(list) = try worker.client.send(.toolchains) else {
-            throw HarnessError(description: "the worker did not list its toolchains")
+            throw HarnessError("the worker did not list its toolchains")
         }
         return list
     }

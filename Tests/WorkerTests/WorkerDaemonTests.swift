@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JobStore
+import TestSupport
 import Testing
 import WillItCompile
 import WorkerClient
@@ -13,16 +14,6 @@ let slowSource: String = {
 }()
 
 let quickSource = "int main(void) { return 0; }\n"
-
-/// Polls `condition` every 20 ms until it holds, failing after `seconds`.
-func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
-    let deadline = Date() + seconds
-    while Date() < deadline {
-        if try condition() { return }
-        usleep(20_000)
-    }
-    throw HarnessError(description: "timed out after \(seconds) s waiting until \(what)")
-}
 
 @Suite(.serialized) struct WorkerDaemonTests {
     @Test(.timeLimit(.minutes(2)))
@@ -195,7 +186,7 @@ func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () thro
 
     private func redisConfiguration() throws -> RedisConfiguration {
         guard let text = ProcessInfo.processInfo.environment["WIC_TEST_REDIS_ADDR"], let address = RedisAddress(text) else {
-            throw HarnessError(description: "WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test, which starts a private redis-server")
+            throw HarnessError("WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test, which starts a private redis-server")
         }
         return RedisConfiguration(enabled: true, address: address)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JobStore
+import TestSupport
 import Testing
 import WillItCompile
 import WorkerClient
@@ -8,12 +9,7 @@ import WorkerClient
 /// The service user the worker runs as; scripts/setup creates it.
 let serviceUser = "willitcompile"
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// The repository root, found from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+typealias HarnessError = TestFailure
 
 /// A real worker daemon, started as the service user on a socket in its own
 /// temporary directory, with its own TMPDIR (so its scratch space can be inspected).
@@ -75,12 +71,12 @@ final class WorkerProcess {
         let deadline = Date() + 30
         while Date() < deadline {
             guard process.isRunning else {
-                throw HarnessError(description: "worker exited at start: \(log())")
+                throw HarnessError("worker exited at start: \(log())")
             }
             if case .pong? = try? client.send(.ping) { return }
             usleep(20_000)
         }
-        throw HarnessError(description: "worker did not answer ping within 30 s: \(log())")
+        throw HarnessError("worker did not answer ping within 30 s: \(log())")
     }
 
     /// Sends `signal` and waits for the process to end.
@@ -125,7 +121,7 @@ final class WorkerProcess {
             createdAt: Date())
         let reply = try client.send(.submit(job))
         guard case let .accepted(id) = reply else {
-            throw HarnessError(description: "submit refused: \(reply)")
+            throw HarnessError("submit refused: \(reply)")
         }
         return id
     }
@@ -143,7 +139,7 @@ final class WorkerProcess {
             }
             usleep(20_000)
         }
-        throw HarnessError(description: "job \(id) not terminal within \(seconds) s; worker log: \(log().suffix(2000))")
+        throw HarnessError("job \(id) not terminal within \(seconds) s; worker log: \(log().suffix(2000))")
     }
 
     func compile(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
@@ -152,47 +148,39 @@ final class WorkerProcess {
     }
 
     func stats() throws -> WorkerStats {
-        guard case let .stats(stats) = try client.send(.stats) else { throw HarnessError(description: "no stats") }
+        guard case let .stats(stats) = try client.send(.stats) else { throw HarnessError("no stats") }
         return stats
     }
 
     /// Processes whose parent is the worker (sandboxes in flight).
     func children() -> [Int32] {
-        guard let pid else { return [] }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { child in
-            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 2 && Int32(fields[1]) == pid
-        }
+        pid.map { TestSupport.children(of: $0) } ?? []
     }
 
     private static func workerExecutable() throws -> String {
-        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var directory = testBinary.deletingLastPathComponent()
+        var directory = buildDirectory()
         // The test bundle may sit inside a .xctest directory on some layouts.
         for _ in 0..<3 {
             let candidate = directory.appendingPathComponent("will-it-compile-worker").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        throw HarnessError(description: "will-it-compile-worker not built next to \(testBinary.path): run `swift build` (scripts/test does)")
+        throw HarnessError("will-it-compile-worker not built next to the tests in \(buildDirectory().path): run `swift build` (scripts/test does)")
     }
 }
 
 func chownToServiceUser(_ path: String) throws {
     guard let user = getpwnam(serviceUser) else {
-        throw HarnessError(description: "user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
+        throw HarnessError("user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
     }
     guard chown(path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
-        throw HarnessError(description: "chown \(path): \(String(cString: strerror(errno)))")
+        throw HarnessError("chown \(path): \(String(cString: strerror(errno)))")
     }
 }
 
 func serviceUserID() throws -> uid_t {
     guard let user = getpwnam(serviceUser) else {
-        throw HarnessError(description: "user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
+        throw HarnessError("user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
     }
     return user.pointee.pw_uid
 }

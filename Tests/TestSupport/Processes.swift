@@ -1,0 +1,88 @@
+public import Foundation
+public import Glibc
+
+/// A test precondition or wait that did not hold, said plainly.
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// The repository root, found from this file's path.
+public let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The directory of the running test binary, where `swift build` put the executables too.
+public func buildDirectory() -> URL {
+    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+}
+
+/// Polls `condition` every 20 ms until it holds, failing after `seconds`.
+public func waitUntil(_ what: String, within seconds: Double = 20, _ condition: () throws -> Bool) throws {
+    let deadline = Date() + seconds
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(20_000)
+    }
+    throw TestFailure("timed out after \(seconds) s waiting until \(what)")
+}
+
+/// True while the process runs; a zombie (never reaped where PID 1 does not reap) counts as gone.
+public func isRunning(_ pid: Int32) -> Bool {
+    guard let fields = statFields(pid) else { return false }
+    return fields[0] != "Z" && fields[0] != "X"
+}
+
+/// Running children of a process, from /proc.
+public func children(of parent: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let fields = statFields(pid), fields.count > 2 else { return false }
+        return Int32(fields[1]) == parent && fields[0] != "Z"
+    }
+}
+
+/// The fields of /proc/PID/stat after the command name: state, parent, …
+private func statFields(_ pid: Int32) -> [Substring]? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(after: close)...].split(separator: " ")
+}
+
+/// Starts a process with stdin from /dev/null, stdout and stderr appended to
+/// `outputPath`, a clean signal mask and default handlers (the test runner's
+/// threads block signals, and a service inheriting that mask would ignore SIGTERM).
+public func spawn(_ executable: String, _ arguments: [String], environment: [String: String], outputPath: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    guard spawned == 0 else { throw TestFailure("cannot run \(executable): errno \(spawned)") }
+    return pid
+}
+
+/// Waits for a child and returns its exit status (128 + signal when killed).
+public func waitForExit(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1, errno == EINTR {}
+    return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+}
