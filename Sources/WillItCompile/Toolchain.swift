@@ -37,10 +37,15 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// worker's that only jobs with the very same program and settings share:
     /// the second compile of a program is fast, and no job sees another program's build.
     public var programCache: String?
+    /// Makes this entry a template for toolchains found at start-up: `rustup` looks in
+    /// the directory `discoverIn` for rustup toolchains, and `{toolchain}` in the
+    /// executable and binds becomes each one's directory.
+    public var discover: String?
+    public var discoverIn: String?
 
     private enum CodingKeys: String, CodingKey {
         case id, language, executable, standards, command, binds, environment, priority, flags, targets
-        case programCache = "program_cache"
+        case programCache = "program_cache", discover, discoverIn = "discover_in"
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"

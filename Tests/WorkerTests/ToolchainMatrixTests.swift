@@ -15,6 +15,7 @@ import WillItCompile
         "go/go-1.19": "golang-go", "go/gccgo-12": "gccgo-12", "rust/rustc-1.63": "rustc",
         "c/swift-clang-21": "the Swift toolchain in /opt/swift", "cpp/swift-clang-21": "the Swift toolchain in /opt/swift",
         "swift/swiftc-6": "the Swift toolchain in /opt/swift",
+        "rust/rustc-1.95": "rustup's stable toolchain of this machine's image (scripts/setup mirrors it)",
     ]
 
     static let trivial: [Language: String] = [
@@ -49,6 +50,9 @@ import WillItCompile
         }
         #expect(list.filter { $0.spec.language == .c && $0.isDefault }.map(\.spec.id) == ["gcc-12"], "the newest gcc is the C default")
         #expect(list.filter { $0.spec.language == .cpp && $0.isDefault }.map(\.spec.id) == ["gcc-12"])
+        #expect(list.filter { $0.spec.language == .rust && $0.isDefault }.map(\.spec.id) == ["rustc-1.95"], "the newest stable Rust is the default")
+        #expect(list.first { $0.spec.id == "rustc-1.95" }?.spec.standards == ["2015", "2018", "2021", "2024"])
+        #expect(list.first { $0.spec.id == "rustc-1.63" }?.spec.standards == ["2015", "2018", "2021"])
     }
 
     @Test(.timeLimit(.minutes(5)))
@@ -92,8 +96,10 @@ import WillItCompile
                     source: "template <class T> int f(T) { if constexpr (sizeof(T) > 0) return 0; else return 1; }\nint main() { return f(1); }\n"),
         FeatureCase(language: .cpp, compilers: ["gcc-12", "clang-16", "swift-clang-21"], needs: "c++20", below: "c++17",
                     source: "#include <concepts>\ntemplate <std::integral T> T twice(T x) { return 2 * x; }\nint main() { return twice(0); }\n"),
-        FeatureCase(language: .rust, compilers: ["rustc-1.63"], needs: "2021", below: "2018",
+        FeatureCase(language: .rust, compilers: ["rustc-1.63", "rustc-1.95"], needs: "2021", below: "2018",
                     source: "fn main() { let x: u8 = u8::try_from(300i32).unwrap_or(0); let _ = x; }\n"),
+        FeatureCase(language: .rust, compilers: ["rustc-1.95"], needs: "2024", below: "2021",
+                    source: "fn ready() -> impl IntoFuture<Output = ()> { async {} }\nfn main() { let _ = ready(); }\n"),
         FeatureCase(language: .swift, compilers: ["swiftc-6"], needs: "5", below: "6",
                     source: "final class Box { var n = 0 }\nstruct S: Sendable { let box = Box() }\nprint(S().box.n)\n"),
     ]
