@@ -40,6 +40,21 @@ for toolchain in toolchains {
     log("toolchain \(toolchain.spec.language.rawValue)/\(toolchain.spec.id)\(toolchain.isDefault ? " (default)" : ""): \(toolchain.version)")
 }
 
+// `--sandbox-command LANGUAGE`: print the exact command a compile of that language
+// runs (a JSON array), for scripts/bench to run the same sandbox without the service.
+if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-command" {
+    guard let language = Language(name: CommandLine.arguments[2]),
+          let toolchain = toolchains.find(language: language, id: nil) else {
+        fail("--sandbox-command needs a language with an installed toolchain, not \(CommandLine.arguments[2])")
+    }
+    let job = CompilationJob(request: CompilationRequest(source: [], language: language), createdAt: Date())
+    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds),
+                          scratchDirectory: NSTemporaryDirectory())
+    let data = try! JSONEncoder().encode(sandbox.command(for: job, with: toolchain))
+    print(String(decoding: data, as: UTF8.self))
+    exit(0)
+}
+
 let store: any JobStore
 if configuration.redis.enabled {
     store = RedisJobStore(configuration: configuration.redis)

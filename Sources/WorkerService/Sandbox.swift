@@ -107,6 +107,14 @@ public struct Sandbox: Sendable {
         exit $status
         """
 
+    /// The whole command one compile runs (without a program cache), for benchmarks
+    /// that run it directly: the source must be open as descriptor 3, and descriptors
+    /// 4 and 5 must be writable.
+    public func command(for job: CompilationJob, with toolchain: Toolchain) -> [String] {
+        let target = toolchain.target(architecture: job.request.architecture, os: job.request.os) ?? .host
+        return ["/usr/bin/prlimit"] + arguments(for: job, toolchain: toolchain, target: target)
+    }
+
     /// prlimit's arguments, then bwrap's, then the compiler's.
     func arguments(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec = .host, programCache: String? = nil) -> [String] {
         let megabyte = 1 << 20

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Benchmarks will-it-compile side by side with references, in one run on one
+machine, and reports ratios (absolute numbers on a shared machine drift).
+Run through scripts/bench, which installs what it needs; see docs/PERFORMANCE.md."""
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+USER = "willitcompile"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None):
+    """One HTTP exchange on a fresh connection: (status, headers, body, seconds)."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, dict(response.getheaders()), data, time.perf_counter() - started
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def wrk(url, seconds, connections):
+    output = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                            capture_output=True, text=True, check=True).stdout
+    def latency(label):
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {"requests_per_second": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1))
+    except (OSError, AttributeError):
+        return 0
+
+
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+class Bench:
+    def __init__(self, quick):
+        self.quick = quick
+        self.run_dir = os.path.join(REPO, "run", "bench")
+        self.bin_dir = os.environ.get("WIC_BIN_DIR") or subprocess.run(
+            ["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        self.port, self.ref_port, self.static_port = free_port(), free_port(), free_port()
+        self.max_workers = int(os.environ.get("MAX_WORKERS", os.cpu_count() or 2))
+        self.children = os.environ.get("FCGI_CHILDREN", "2")
+        self.threads = os.environ.get("FCGI_THREADS", "8")
+        self.results = {"quick": quick, "max_workers": self.max_workers, "fcgi_children": int(self.children),
+                        "fcgi_threads": int(self.threads)}
+        self.env = dict(os.environ, WIC_RUN_DIR=self.run_dir, WIC_BIN_DIR=self.bin_dir, PORT=str(self.port),
+                        RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000", QUEUE_SIZE="1000",
+                        MAX_WORKERS=str(self.max_workers), FCGI_CHILDREN=self.children, FCGI_THREADS=self.threads)
+        self.env.pop("REDIS_ADDR", None)
+        self.env.pop("REDIS_ENABLED", None)
+        self.reference_pids = []
+
+    # The stack, and the C reference beside it under the same spawn-fcgi/multiwatch/nginx settings.
+    def start(self):
+        subprocess.run([os.path.join(REPO, "scripts/run"), "--detach"], env=self.env, check=True)
+        reference_dir = os.path.join(self.run_dir, "reference")
+        os.makedirs(os.path.join(reference_dir, "nginx"), exist_ok=True)
+        os.makedirs(os.path.join(reference_dir, "logs"), exist_ok=True)
+        binary = os.path.join(reference_dir, "reference")
+        subprocess.run(["gcc", "-O2", "-o", binary, os.path.join(REPO, "bench/reference/reference.c"),
+                        "-lfcgi", "-lhiredis", "-lpthread"], check=True)
+        with open(os.path.join(reference_dir, "static.json"), "w") as static:
+            static.write(self.completed_job_json_placeholder())
+        substitutions = {"@LISTEN@": f"127.0.0.1:{self.ref_port}", "@FCGI_SOCKET@": os.path.join(reference_dir, "fcgi.sock"),
+                         "@BODY_LIMIT@": "1463636", "@RATE@": "100000", "@BURST@": "100000", "@RUN_DIR@": reference_dir}
+        for name in ["will-it-compile.conf", "nginx.conf", "fastcgi_params"]:
+            with open(os.path.join(REPO, "nginx", name)) as template:
+                text = template.read()
+            for key, value in substitutions.items():
+                text = text.replace(key, value)
+            if name == "nginx.conf":
+                static_server = (f"    server {{ listen 127.0.0.1:{self.static_port}; server_tokens off;\n"
+                                 f"        location = /static.json {{ alias {reference_dir}/static.json; default_type application/json; }} }}\n")
+                text = text.replace(f"include {reference_dir}/nginx/will-it-compile.conf;",
+                                    f"include {reference_dir}/nginx/will-it-compile.conf;\n{static_server}")
+            with open(os.path.join(reference_dir, "nginx", name), "w") as out:
+                out.write(text)
+        subprocess.run(["chown", "-R", f"{USER}:", reference_dir], check=True)
+        as_user = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"]
+        environment = dict(os.environ, REDIS_SOCKET=os.path.join(self.run_dir, "redis.sock"), FCGI_THREADS=self.threads)
+        log = open(os.path.join(reference_dir, "logs", "reference.log"), "a")
+        self.reference_pids.append(subprocess.Popen(
+            ["setsid"] + as_user + ["spawn-fcgi", "-n", "-s", os.path.join(reference_dir, "fcgi.sock"), "-M", "0660", "--",
+                                    "/usr/bin/multiwatch", "-f", self.children, "--", binary],
+            env=environment, stdout=log, stderr=log).pid)
+        self.reference_pids.append(subprocess.Popen(
+            ["setsid"] + as_user + ["nginx", "-e", os.path.join(reference_dir, "logs", "error.log"), "-p", os.path.join(reference_dir, "nginx"),
+                                    "-c", os.path.join(reference_dir, "nginx", "nginx.conf"), "-g", "daemon off;"],
+            stdout=log, stderr=log).pid)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if request(self.ref_port, "GET", "/api/v1/compile/none")[0] == 200 or request(self.static_port, "GET", "/static.json")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        time.sleep(0.2)
+
+    def stop(self):
+        for pid in self.reference_pids:
+            try:
+                os.kill(pid, 15)
+            except OSError:
+                pass
+        subprocess.run([os.path.join(REPO, "scripts/stop"), "--quiet", self.run_dir], env=self.env)
+
+    def completed_job_json_placeholder(self):
+        return "{}"
+
+    def compile(self, body):
+        """Submits, then reads as soon as the job is terminal: (seconds, final JSON)."""
+        started = time.perf_counter()
+        status, headers, data, _ = request(self.port, "POST", "/api/v1/compile", body)
+        while status == 429:
+            time.sleep(float(headers.get("Retry-After", "1")))
+            status, headers, data, _ = request(self.port, "POST", "/api/v1/compile", body)
+        job_id = json.loads(data)["job_id"]
+        while True:
+            _, _, data, _ = request(self.port, "GET", f"/api/v1/compile/{job_id}")
+            final = json.loads(data)
+            if final["status"] not in ("queued", "processing"):
+                return time.perf_counter() - started, final
+            time.sleep(0.001)
+
+    def sandbox_command(self, language):
+        output = subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
+                                 os.path.join(self.bin_dir, "will-it-compile-worker"), "--sandbox-command", language],
+                                env=dict(os.environ, WORKER_CATALOG=os.path.join(REPO, "toolchains/catalog.json")),
+                                capture_output=True, text=True, check=True).stdout
+        return json.loads(output)
+
+    def raw_compile(self, command, source):
+        """The worker's exact sandbox command, run directly as the service user with the
+        source on descriptor 3 (bash and setpriv add about 2 ms to this side): seconds."""
+        path = os.path.join("/tmp", f"wic-bench-raw-{os.getpid()}-{time.perf_counter_ns()}.c")
+        with open(path, "w") as out:
+            out.write(source)
+        os.chmod(path, 0o644)
+        wrapper = ["bash", "-c", 'exec "$@" 3<"$WIC_SOURCE" 4>/dev/null 5>/dev/null', "bash",
+                   "setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"] + command
+        started = time.perf_counter()
+        result = subprocess.run(wrapper, env=dict(os.environ, WIC_SOURCE=path), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - started
+        os.unlink(path)
+        if result.returncode != 0:
+            raise RuntimeError(f"raw sandboxed compile failed ({result.returncode})")
+        return elapsed
+
+    # 1. Read path
+    def read_path(self):
+        _, final = self.compile(json.dumps({"source_code": "int main(void){return 0;}", "language": "c"}))
+        job_id = final["job_id"]
+        _, _, body, _ = request(self.port, "GET", f"/api/v1/compile/{job_id}")
+        with open(os.path.join(self.run_dir, "reference", "static.json"), "wb") as static:
+            static.write(body)
+        seconds, connections = (3, 16) if self.quick else (15, 16)
+        ours = wrk(f"http://127.0.0.1:{self.port}/api/v1/compile/{job_id}", seconds, connections)
+        reference = wrk(f"http://127.0.0.1:{self.ref_port}/api/v1/compile/{job_id}", seconds, connections)
+        static = wrk(f"http://127.0.0.1:{self.static_port}/static.json", seconds, connections)
+        self.results["read_path"] = {"ours": ours, "c_reference": reference, "static_file": static,
+                                     "rps_ours_over_c": ours["requests_per_second"] / reference["requests_per_second"],
+                                     "p99_ours_over_c": ours["p99_ms"] / reference["p99_ms"],
+                                     "rps_ours_over_static": ours["requests_per_second"] / static["requests_per_second"]}
+
+    # 2. Submit path at a steady rate below compile capacity
+    def submit_path(self):
+        rate, seconds = 20, (3 if self.quick else 15)
+        def paced(port, make_body):
+            latencies = []
+            started = time.perf_counter()
+            for index in range(rate * seconds):
+                target = started + index / rate
+                time.sleep(max(0, target - time.perf_counter()))
+                status, _, _, elapsed = request(port, "POST", "/api/v1/compile", make_body(index))
+                if status == 202:
+                    latencies.append(elapsed * 1000)
+            return {"requests": len(latencies), "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99)}
+        nonce = time.time_ns()
+        ours = paced(self.port, lambda i: json.dumps({"source_code": f"int main(void){{return {i % 100};}} /* {nonce}-{i} */", "language": "c"}))
+        reference = paced(self.ref_port, lambda i: json.dumps({"source_code": f"int main(void){{return {i % 100};}}", "language": "c"}))
+        self.results["submit_path"] = {"rate_per_second": rate, "ours": ours, "c_reference": reference,
+                                       "p50_ours_over_c": ours["p50_ms"] / reference["p50_ms"]}
+        self.wait_until_idle()
+
+    def wait_until_idle(self):
+        while json.loads(request(self.port, "GET", "/api/v1/workers/stats")[2]).get("queued_jobs", 0) > 0 or \
+                json.loads(request(self.port, "GET", "/api/v1/workers/stats")[2]).get("active_workers", 0) > 0:
+            time.sleep(0.05)
+
+    # 3. Compile overhead
+    def compile_overhead(self):
+        count = 10 if self.quick else 50
+        sources = {"c": "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+                   "cpp": "#include <iostream>\nint main() { std::cout << \"hello\\n\"; }\n"}
+        self.results["compile_overhead"] = {}
+        for language, source in sources.items():
+            command = self.sandbox_command(language)
+            self.raw_compile(command, source)  # warm the page cache for both sides
+            service, raw = [], []
+            for _ in range(count):
+                seconds, final = self.compile(json.dumps({"source_code": source, "language": language}))
+                if final["status"] != "completed":
+                    raise RuntimeError(f"hello world did not compile: {final}")
+                service.append(seconds * 1000)
+                raw.append(self.raw_compile(command, source) * 1000)
+            self.results["compile_overhead"][language] = {
+                "runs": count, "service_median_ms": statistics.median(service), "service_p90_ms": percentile(service, 0.9),
+                "raw_median_ms": statistics.median(raw), "raw_p90_ms": percentile(raw, 0.9),
+                "ratio": statistics.median(service) / statistics.median(raw),
+                "overhead_ms": statistics.median(service) - statistics.median(raw)}
+
+    # 4. Saturation
+    def saturation(self):
+        count = 40 if self.quick else 200
+        nonce = time.time_ns()
+        sources = [f"int main(void) {{ return {i % 7}; }} /* {nonce}-{i} */\n" for i in range(count)]
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            finals = list(pool.map(lambda s: self.compile(json.dumps({"source_code": s, "language": "c"}))[1], sources))
+        service = time.perf_counter() - started
+        if any(f["status"] != "completed" for f in finals):
+            raise RuntimeError("a saturation job did not complete")
+        command = self.sandbox_command("c")
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            list(pool.map(lambda s: self.raw_compile(command, s), sources))
+        raw = time.perf_counter() - started
+        self.results["saturation"] = {"jobs": count, "service_seconds": service, "xargs_p_seconds": raw,
+                                      "throughput_ratio": raw / service}
+
+    # 5. Memory
+    def memory(self, label):
+        def pid(name):
+            with open(os.path.join(self.run_dir, "pids", name)) as f:
+                return int(f.read().strip())
+        responders = [rss_kib(p) / 1024 for p in children(pid("responders"))]
+        self.results.setdefault("memory_mb", {})[label] = {"responders": responders, "worker": rss_kib(pid("worker")) / 1024}
+
+    def report(self):
+        r = self.results
+        lines = ["", "will-it-compile benchmark" + (" (--quick)" if self.quick else ""), ""]
+        if "read_path" in r:
+            rp = r["read_path"]
+            lines.append("1. read path  GET /api/v1/compile/{id}      req/s      p50 ms   p99 ms")
+            for name in ["ours", "c_reference", "static_file"]:
+                v = rp[name]
+                lines.append(f"   {name:<40} {v['requests_per_second']:>9.0f} {v['p50_ms']:>9.2f} {v['p99_ms']:>8.2f}")
+            lines.append(f"   ours/C: req/s {rp['rps_ours_over_c']:.2f}x (target >= 0.9), p99 {rp['p99_ours_over_c']:.2f}x (target <= 1.5); ours/static: {rp['rps_ours_over_static']:.2f}x")
+        if "submit_path" in r:
+            sp = r["submit_path"]
+            lines.append(f"2. submit path at {sp['rate_per_second']}/s: ours p50 {sp['ours']['p50_ms']:.2f} ms p99 {sp['ours']['p99_ms']:.2f} ms (target p50 <= 1 ms); "
+                         f"C reference p50 {sp['c_reference']['p50_ms']:.2f} ms p99 {sp['c_reference']['p99_ms']:.2f} ms")
+        for language, v in r.get("compile_overhead", {}).items():
+            lines.append(f"3. compile overhead {language:<4} service median {v['service_median_ms']:.1f} ms (p90 {v['service_p90_ms']:.1f}), "
+                         f"raw sandbox {v['raw_median_ms']:.1f} ms (p90 {v['raw_p90_ms']:.1f}): ratio {v['ratio']:.2f} (target <= 1.10), +{v['overhead_ms']:.1f} ms (target <= 3)")
+        if "saturation" in r:
+            s = r["saturation"]
+            lines.append(f"4. saturation {s['jobs']} jobs: service {s['service_seconds']:.2f} s, xargs -P {self.max_workers} {s['xargs_p_seconds']:.2f} s: "
+                         f"throughput ratio {s['throughput_ratio']:.2f} (target >= 0.9)")
+        for label, m in r.get("memory_mb", {}).items():
+            lines.append(f"5. memory {label}: responders {', '.join(f'{x:.1f}' for x in m['responders'])} MB (target <= 20 each), worker {m['worker']:.1f} MB (target <= 50)")
+        print("\n".join(lines))
+        os.makedirs(os.path.join(REPO, "bench"), exist_ok=True)
+        with open(os.path.join(REPO, "bench", "results.json"), "w") as out:
+            json.dump(r, out, indent=2)
+        print(f"\nwrote bench/results.json")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs, under 2 minutes")
+    arguments = parser.parse_args()
+    bench = Bench(arguments.quick)
+    shutil.rmtree(bench.run_dir, ignore_errors=True)
+    bench.start()
+    try:
+        bench.memory("idle")
+        bench.read_path()
+        bench.submit_path()
+        bench.compile_overhead()
+        bench.saturation()
+        bench.memory("after the runs")
+    finally:
+        bench.stop()
+    bench.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
