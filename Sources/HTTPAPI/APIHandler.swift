@@ -128,8 +128,7 @@ public final class APIHandler: Sendable {
 
     private func readJob(_ id: JobID) throws -> (CompilationJob, CompilationResult?)? {
         if let store {
-            guard let job = try store.job(id) else { return nil }
-            return (job, job.status.isTerminal ? try store.result(id) : nil)
+            return try store.jobWithResult(id)
         }
         switch try worker.send(.readJob(id)) {
         case let .job(job?, result): return (job, result)

@@ -71,6 +71,10 @@ public protocol JobStore: Sendable {
     /// The result of a finished job, or nil when there is none (yet, or any more).
     func result(_ id: JobID) throws(JobStoreError) -> CompilationResult?
 
+    /// The job and, once it is terminal, its result: what a status read needs.
+    /// Stores that can fetch both in one round trip override this.
+    func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)?
+
     /// The ids in one status index.
     func jobIDs(withStatus status: JobStatus) throws(JobStoreError) -> Set<JobID>
 
@@ -90,6 +94,11 @@ public enum JobKeys {
 }
 
 extension JobStore {
+    public func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
+        guard let job = try job(id) else { return nil }
+        return (job, job.status.isTerminal ? try result(id) : nil)
+    }
+
     /// Checks the contract between a status and a result shared by every implementation.
     func checkResultFits(_ status: JobStatus, _ result: CompilationResult?, id: JobID) throws(JobStoreError) {
         if status.isTerminal, result == nil {

@@ -80,30 +80,40 @@ final class RedisConnection {
         try command(arguments.map { Array($0.utf8) })
     }
 
-    /// Sends one command with binary-safe arguments (any bytes, NUL included)
-    /// through `redisCommandArgv`, and waits for its reply.
+    /// Sends one command with binary-safe arguments (any bytes, NUL included) and waits for its reply.
     func command(_ arguments: [[UInt8]]) throws(RedisConnectionError) -> RedisValue {
-        // All arguments in one buffer, so every argv pointer stays valid for the call.
-        let lengths = arguments.map(\.count)
-        let buffer = arguments.flatMap { $0 }
-        let reply: UnsafeMutableRawPointer? = buffer.withUnsafeBufferPointer { bytes in
-            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-            var offset = 0
-            var argv: [UnsafePointer<CChar>?] = lengths.map { length in
-                defer { offset += length }
-                return (base + offset).assumingMemoryBound(to: CChar.self)
-            }
-            return argv.withUnsafeMutableBufferPointer { argvPointer in
-                lengths.withUnsafeBufferPointer { lengthPointer in
-                    redisCommandArgv(
-                        context, Int32(arguments.count), argvPointer.baseAddress, lengthPointer.baseAddress)
+        try pipeline([arguments])[0]
+    }
+
+    /// Sends several commands in one write and reads their replies in order: one round
+    /// trip. Arguments go through `redisAppendCommandArgv`, binary-safe (any bytes, NUL included).
+    func pipeline(_ commands: [[[UInt8]]]) throws(RedisConnectionError) -> [RedisValue] {
+        for arguments in commands {
+            let lengths = arguments.map(\.count)
+            let buffer = arguments.flatMap { $0 }
+            let status: Int32 = buffer.withUnsafeBufferPointer { bytes in
+                let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                var offset = 0
+                var argv: [UnsafePointer<CChar>?] = lengths.map { length in
+                    defer { offset += length }
+                    return (base + offset).assumingMemoryBound(to: CChar.self)
+                }
+                return argv.withUnsafeMutableBufferPointer { argvPointer in
+                    lengths.withUnsafeBufferPointer { lengthPointer in
+                        redisAppendCommandArgv(context, Int32(arguments.count), argvPointer.baseAddress, lengthPointer.baseAddress)
+                    }
                 }
             }
+            guard status == REDIS_OK else { throw failure() }
         }
-        guard let reply else { throw failure() }
-        let typed = reply.assumingMemoryBound(to: redisReply.self)
-        defer { freeReplyObject(reply) }
-        return Self.value(of: typed.pointee)
+        var replies: [RedisValue] = []
+        for _ in commands {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure() }
+            replies.append(Self.value(of: reply.assumingMemoryBound(to: redisReply.self).pointee))
+            freeReplyObject(reply)
+        }
+        return replies
     }
 
     /// Runs a Lua script by its SHA1, loading it on this connection first if needed.

@@ -85,6 +85,19 @@ public final class RedisJobStore: JobStore {
         }
     }
 
+    /// Both hashes in one pipelined round trip.
+    public func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
+        let jobKey = JobKeys.job(id), resultKey = JobKeys.result(id)
+        let replies = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.pipeline([[bytes("HGETALL"), bytes(jobKey)], [bytes("HGETALL"), bytes(resultKey)]])
+        }
+        for reply in replies { try check(reply, doing: "HGETALL of \(id)") }
+        guard let jobHash = try hash(from: replies[0], key: jobKey) else { return nil }
+        let job = try JobHash.job(from: jobHash, key: jobKey)
+        guard job.status.isTerminal, let resultHash = try hash(from: replies[1], key: resultKey) else { return (job, nil) }
+        return (job, try ResultHash.result(from: resultHash, key: resultKey))
+    }
+
     public func result(_ id: JobID) throws(JobStoreError) -> CompilationResult? {
         let key = JobKeys.result(id)
         guard let hash = try hashAll(key) else { return nil }
@@ -126,6 +139,11 @@ public final class RedisJobStore: JobStore {
             try connection.command(["HGETALL", key])
         }
         try check(reply, doing: "HGETALL \(key)")
+        return try hash(from: reply, key: key)
+    }
+
+    /// An HGETALL reply as a dictionary; nil when the key does not exist.
+    private func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> [String: [UInt8]]? {
         guard case let .array(items) = reply, items.count % 2 == 0 else {
             throw .corrupt(key: key, reason: "not a hash")
         }

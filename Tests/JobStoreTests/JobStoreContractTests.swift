@@ -21,6 +21,21 @@ import WillItCompile
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aStatusReadGetsTheResultOnlyOnceTheJobIsTerminal(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        #expect(try store.jobWithResult(job.id) == nil)
+        try store.create(job)
+        let pending = try #require(try store.jobWithResult(job.id))
+        #expect(pending.0.status == .queued && pending.1 == nil)
+        let result = makeResult(for: job.id, status: .failed, stderr: "e")
+        _ = try store.transition(job.id, to: .failed, at: Date(), result: result)
+        let done = try #require(try store.jobWithResult(job.id))
+        #expect(done.0.status == .failed && done.1 == result)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func refusesASecondJobWithTheSameId(kind: StoreKind) throws {
         let store = try kind.makeStore()
         defer { store.close() }
