@@ -115,7 +115,9 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public var addressSpaceMegabytes: Int
     /// `SANDBOX_FILE_SIZE_MB`: largest file a process may write (default 64).
     public var fileSizeMegabytes: Int
-    /// `SANDBOX_PROCESSES`: processes and threads of the service user (default 256).
+    /// `SANDBOX_PROCESSES`: processes and threads of the service user (default 1024). The kernel
+    /// counts every process and thread of that user on the host (the worker's, the responders',
+    /// every sandbox's), so it must leave room for the stack itself.
     public var processes: Int
     /// `SANDBOX_WORKSPACE_MB`: size of the workspace and of /tmp, each a fresh tmpfs (default 256).
     public var workspaceMegabytes: Int
@@ -129,7 +131,7 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public var programCacheEntries: Int
 
     public init(
-        cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 256,
+        cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 1024,
         workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap",
         programCacheDirectory: String = NSTemporaryDirectory() + "/wic-program-cache", programCacheEntries: Int = 256
     ) {

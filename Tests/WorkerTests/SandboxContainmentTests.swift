@@ -23,6 +23,7 @@ import WillItCompile
     func compileHostile(_ source: String, language: Language = .c) throws -> (CompilationJob, CompilationResult) {
         let started = Date()
         let verdict = try worker.compile(source, language: language, within: timeoutSeconds + 15)
+        #expect(verdict.0.status != .error, "the service itself failed: \(verdict.1.error)")
         #expect(Date().timeIntervalSince(started) < timeoutSeconds + 10, "bounded by the time limit")
         #expect(try worker.client.send(.ping) == .pong)
         try expectNothingLeftBehind()
@@ -83,8 +84,8 @@ import WillItCompile
 
     @Test(.timeLimit(.minutes(1)), arguments: ["/dev/zero", "/dev/urandom", "/dev/sda", "/dev/tty"])
     func deviceFilesEndAsFailedOrTimeout(path: String) throws {
-        let (job, _) = try compileHostile("#include \"\(path)\"\nint main(void) { return 0; }\n")
-        #expect(job.status == .failed || job.status == .timeout, "\(job.status)")
+        let (job, result) = try compileHostile("#include \"\(path)\"\nint main(void) { return 0; }\n")
+        #expect(job.status == .failed || job.status == .timeout, "\(job.status): \(result.error) \(result.stderr.suffix(300))")
     }
 
     @Test(.timeLimit(.minutes(1)))
