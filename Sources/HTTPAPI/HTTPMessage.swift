@@ -6,14 +6,11 @@ public struct HTTPRequest: Sendable {
     /// The path without the query string, e.g. `/api/v1/compile/…`.
     public var path: String
     public var body: [UInt8]
-    /// The client address as nginx saw it (`REMOTE_ADDR`), for logs.
-    public var remoteAddress: String
 
-    public init(method: String, path: String, body: [UInt8] = [], remoteAddress: String = "") {
+    public init(method: String, path: String, body: [UInt8] = []) {
         self.method = method
         self.path = path
         self.body = body
-        self.remoteAddress = remoteAddress
     }
 }
 

@@ -69,7 +69,6 @@ guard let scratch = mkdtemp(&scratchTemplate) else {
     fail("cannot create a scratch directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
 }
 let scratchDirectory = String(cString: scratch)
-defer { rmdir(scratchDirectory) }
 
 let timeout = Duration.seconds(configuration.compilation.timeoutSeconds)
 let daemon = WorkerDaemon(
@@ -90,5 +89,6 @@ log("signal \(received): no new jobs; finishing the ones in hand")
 server.stop()
 daemon.shutDown(waitingAtMost: timeout + .seconds(5))
 store.close()
+rmdir(scratchDirectory)
 log("stopped")
 exit(0)

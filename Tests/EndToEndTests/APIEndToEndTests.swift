@@ -3,12 +3,6 @@ import Glibc
 import TestSupport
 import Testing
 
-let slowCpp: String = {
-    var source = "constexpr long spin(int k) { long s = 0; for (int i = 0; i < 2000; ++i) for (int j = 0; j < 2000; ++j) s += (j + k) % 7; return s; }\\n"
-    for k in 0..<40 { source += "static_assert(spin(\(k)) >= 0);\\n" }
-    return source + "int main() {}\\n"
-}()
-
 /// The v1 API through nginx, against the real stack.
 @Suite(.serialized) struct APIEndToEndTests {
     @Test(.timeLimit(.minutes(3)))
@@ -147,7 +141,8 @@ let slowCpp: String = {
     @Test(.timeLimit(.minutes(2)))
     func aFullQueueIs429WithRetryAfter() throws {
         let stack = try Stack(["MAX_WORKERS": "1", "QUEUE_SIZE": "1", "COMPILATION_TIMEOUT_SECONDS": "4"])
-        let slow = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"\#(slowCpp)","language":"cpp"}"#)
+        let slowBody = String(decoding: try JSONSerialization.data(withJSONObject: ["source_code": slowCompileSource, "language": "cpp"]), as: UTF8.self)
+        let slow = try stack.request("POST", "/api/v1/compile", body: slowBody)
         #expect(slow.status == 202, "\(slow.text)")
         try waitUntil("the slow job is processing") {
             try stack.request("GET", "/api/v1/workers/stats").json["active_workers"] as? Int == 1

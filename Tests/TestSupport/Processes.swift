@@ -86,3 +86,11 @@ public func waitForExit(_ pid: pid_t) -> Int32 {
     while waitpid(pid, &status, 0) == -1, errno == EINTR {}
     return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
 }
+
+/// A C++ source that keeps gcc busy far longer than any test's time limit: each
+/// assertion spends about 4 s of constant evaluation before gcc gives up on it.
+public let slowCompileSource: String = {
+    var source = "constexpr long spin(int k) { long s = 0; for (int i = 0; i < 2000; ++i) for (int j = 0; j < 2000; ++j) s += (j + k) % 7; return s; }\n"
+    for k in 0..<40 { source += "static_assert(spin(\(k)) >= 0);\n" }
+    return source + "int main() {}\n"
+}()

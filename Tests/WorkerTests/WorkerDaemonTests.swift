@@ -6,13 +6,6 @@ import Testing
 import WillItCompile
 import WorkerClient
 
-/// A C++ source that keeps gcc busy far longer than any test's time limit.
-let slowSource: String = {
-    var source = "constexpr long spin(int k) { long s = 0; for (int i = 0; i < 2000; ++i) for (int j = 0; j < 2000; ++j) s += (j + k) % 7; return s; }\n"
-    for k in 0..<40 { source += "static_assert(spin(\(k)) >= 0);\n" }
-    return source + "int main() {}\n"
-}()
-
 let quickSource = "int main(void) { return 0; }\n"
 
 @Suite(.serialized) struct WorkerDaemonTests {
@@ -23,7 +16,7 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(before.maxWorkers == 2 && before.availableSlots == 2 && before.totalProcessed == 0)
         #expect(try worker.compile(quickSource, language: .c).0.status == .completed)
         #expect(try worker.compile("int main(void) { return }\n", language: .c).0.status == .failed)
-        #expect(try worker.compile(slowSource, language: .cpp).0.status == .timeout)
+        #expect(try worker.compile(slowCompileSource, language: .cpp).0.status == .timeout)
         let stats = try worker.stats()
         #expect(stats.totalProcessed == 3 && stats.totalSuccessful == 1 && stats.totalFailed == 1)
         #expect(stats.totalTimeout == 1 && stats.totalErrors == 0)
@@ -44,7 +37,7 @@ let quickSource = "int main(void) { return 0; }\n"
     @Test(.timeLimit(.minutes(1)))
     func aFullQueueRefusesAtOnceAndEveryAcceptedJobCompletes() throws {
         let worker = try WorkerProcess(["MAX_WORKERS": "1", "QUEUE_SIZE": "2", "COMPILATION_TIMEOUT_SECONDS": "3"])
-        let slow = try worker.submit(slowSource, language: .cpp)
+        let slow = try worker.submit(slowCompileSource, language: .cpp)
         try waitUntil("the slow job occupies the only slot") { try worker.stats().activeWorkers == 1 }
         var accepted: [JobID] = [slow]
         var refused = 0
@@ -68,14 +61,9 @@ let quickSource = "int main(void) { return 0; }\n"
 
     @Test(.timeLimit(.minutes(2)))
     func afterSIGKILLARestartedWorkerFinishesEveryQueuedAndProcessingJob() throws {
-        let configuration = try redisConfiguration()
-        let store = RedisJobStore(configuration: configuration)
+        let (worker, store) = try redisBackedWorker(timeoutSeconds: 3)
         defer { store.close() }
-        let worker = try WorkerProcess([
-            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
-            "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "3",
-        ])
-        let slow = try worker.submit(slowSource, language: .cpp)
+        let slow = try worker.submit(slowCompileSource, language: .cpp)
         let quick = try (0..<3).map { _ in try worker.submit(quickSource, language: .c) }
         try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }
         let sandboxes = worker.children()
@@ -99,14 +87,9 @@ let quickSource = "int main(void) { return 0; }\n"
 
     @Test(.timeLimit(.minutes(2)))
     func sigtermFinishesTheRunningJobAndLeavesQueuedOnesForTheNextStart() throws {
-        let configuration = try redisConfiguration()
-        let store = RedisJobStore(configuration: configuration)
+        let (worker, store) = try redisBackedWorker(timeoutSeconds: 2)
         defer { store.close() }
-        let worker = try WorkerProcess([
-            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
-            "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "2",
-        ])
-        let slow = try worker.submit(slowSource, language: .cpp)
+        let slow = try worker.submit(slowCompileSource, language: .cpp)
         let queued = try worker.submit(quickSource, language: .c)
         try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }
         worker.stop(signal: SIGTERM)
@@ -182,6 +165,16 @@ let quickSource = "int main(void) { return 0; }\n"
         let run = try worker.runAnotherUntilExit(["QUEUE_SIZE": "lots", "WORKER_SOCKET": worker.socketPath + ".bad"])
         #expect(run.status == 2)
         #expect(run.output.contains(#"QUEUE_SIZE="lots" is invalid"#), "\(run.output)")
+    }
+
+    /// A one-slot worker on the shared test Redis, and a store reading the same Redis.
+    private func redisBackedWorker(timeoutSeconds: Int) throws -> (WorkerProcess, RedisJobStore) {
+        let configuration = try redisConfiguration()
+        let worker = try WorkerProcess([
+            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
+            "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": String(timeoutSeconds),
+        ])
+        return (worker, RedisJobStore(configuration: configuration))
     }
 
     private func redisConfiguration() throws -> RedisConfiguration {
