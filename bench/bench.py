@@ -42,17 +42,35 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def wrk(url, seconds, connections):
+def cpu_ticks(pids):
+    """User plus system CPU time of the processes, in clock ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total
+
+
+def wrk(url, seconds, connections, responders=()):
+    """wrk's figures, plus the CPU time the responder processes spent per request."""
+    before = cpu_ticks(responders)
     output = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
                             capture_output=True, text=True, check=True).stdout
+    spent = cpu_ticks(responders) - before
     def latency(label):
         match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
         value, unit = float(match.group(1)), match.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     return {"requests_per_second": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+            "non_2xx": int(errors.group(1)) if errors else 0,
+            "responder_cpu_us_per_request": spent / os.sysconf("SC_CLK_TCK") * 1e6 / max(requests, 1)}
 
 
 def rss_kib(pid):
@@ -200,10 +218,19 @@ class Bench:
         _, _, body, _ = request(self.port, "GET", f"/api/v1/compile/{job_id}")
         with open(os.path.join(self.run_dir, "reference", "static.json"), "wb") as static:
             static.write(body)
-        seconds, connections = (3, 16) if self.quick else (15, 16)
-        ours = wrk(f"http://127.0.0.1:{self.port}/api/v1/compile/{job_id}", seconds, connections)
-        reference = wrk(f"http://127.0.0.1:{self.ref_port}/api/v1/compile/{job_id}", seconds, connections)
-        static = wrk(f"http://127.0.0.1:{self.static_port}/static.json", seconds, connections)
+        # Alternating rounds, median of each: the machine's speed drifts within a run.
+        rounds, seconds, connections = (3, 2, 16) if self.quick else (5, 5, 16)
+        urls = {"ours": f"http://127.0.0.1:{self.port}/api/v1/compile/{job_id}",
+                "reference": f"http://127.0.0.1:{self.ref_port}/api/v1/compile/{job_id}",
+                "static": f"http://127.0.0.1:{self.static_port}/static.json"}
+        responders = {"ours": children(self.pid("responders")), "reference": children(self.reference_pids[0]), "static": []}
+        samples = {name: [] for name in urls}
+        for _ in range(rounds):
+            for name, url in urls.items():
+                samples[name].append(wrk(url, seconds, connections, responders[name]))
+        def median_run(runs):
+            return sorted(runs, key=lambda run: run["requests_per_second"])[len(runs) // 2]
+        ours, reference, static = (median_run(samples[name]) for name in urls)
         self.results["read_path"] = {"ours": ours, "c_reference": reference, "static_file": static,
                                      "rps_ours_over_c": ours["requests_per_second"] / reference["requests_per_second"],
                                      "p99_ours_over_c": ours["p99_ms"] / reference["p99_ms"],
@@ -276,22 +303,23 @@ class Bench:
                                       "throughput_ratio": raw / service}
 
     # 5. Memory
+    def pid(self, name):
+        with open(os.path.join(self.run_dir, "pids", name)) as f:
+            return int(f.read().strip())
+
     def memory(self, label):
-        def pid(name):
-            with open(os.path.join(self.run_dir, "pids", name)) as f:
-                return int(f.read().strip())
-        responders = [rss_kib(p) / 1024 for p in children(pid("responders"))]
-        self.results.setdefault("memory_mb", {})[label] = {"responders": responders, "worker": rss_kib(pid("worker")) / 1024}
+        responders = [rss_kib(p) / 1024 for p in children(self.pid("responders"))]
+        self.results.setdefault("memory_mb", {})[label] = {"responders": responders, "worker": rss_kib(self.pid("worker")) / 1024}
 
     def report(self):
         r = self.results
         lines = ["", "will-it-compile benchmark" + (" (--quick)" if self.quick else ""), ""]
         if "read_path" in r:
             rp = r["read_path"]
-            lines.append("1. read path  GET /api/v1/compile/{id}      req/s      p50 ms   p99 ms")
+            lines.append("1. read path  GET /api/v1/compile/{id}      req/s      p50 ms   p99 ms  responder CPU us/req")
             for name in ["ours", "c_reference", "static_file"]:
                 v = rp[name]
-                lines.append(f"   {name:<40} {v['requests_per_second']:>9.0f} {v['p50_ms']:>9.2f} {v['p99_ms']:>8.2f}")
+                lines.append(f"   {name:<40} {v['requests_per_second']:>9.0f} {v['p50_ms']:>9.2f} {v['p99_ms']:>8.2f} {v['responder_cpu_us_per_request']:>9.1f}")
             lines.append(f"   ours/C: req/s {rp['rps_ours_over_c']:.2f}x (target >= 0.9), p99 {rp['p99_ours_over_c']:.2f}x (target <= 1.5); ours/static: {rp['rps_ours_over_static']:.2f}x")
         if "submit_path" in r:
             sp = r["submit_path"]
@@ -313,19 +341,22 @@ class Bench:
         print(f"\nwrote bench/results.json")
 
 
+SECTIONS = ["read-path", "submit-path", "compile-overhead", "saturation"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, under 2 minutes")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS, metavar="SECTION",
+                        help=f"run only these sections: {', '.join(SECTIONS)}")
     arguments = parser.parse_args()
     bench = Bench(arguments.quick)
     shutil.rmtree(bench.run_dir, ignore_errors=True)
     bench.start()
     try:
         bench.memory("idle")
-        bench.read_path()
-        bench.submit_path()
-        bench.compile_overhead()
-        bench.saturation()
+        for section in arguments.only:
+            getattr(bench, section.replace("-", "_"))()
         bench.memory("after the runs")
     finally:
         bench.stop()

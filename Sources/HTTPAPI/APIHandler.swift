@@ -123,7 +123,7 @@ public final class APIHandler: Sendable {
         guard let (job, result) = found else {
             return .error(404, "job_not_found", "No job \(id): it never existed or expired after \(configuration.redis.jobTTLHours) h.")
         }
-        return .json(200, JobResponse(job: job, result: job.status.isTerminal ? result : nil))
+        return .json(200, body: JobResponse(job: job, result: job.status.isTerminal ? result : nil).body)
     }
 
     private func readJob(_ id: JobID) throws -> (CompilationJob, CompilationResult?)? {

@@ -34,7 +34,12 @@ public struct HTTPResponse: Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(value)).map(Array.init) ?? Array(#"{"error":"internal_error","message":"response could not be encoded"}"#.utf8)
-        return HTTPResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: body)
+        return json(status, body: body, headers: headers)
+    }
+
+    /// A JSON body already written.
+    public static func json(_ status: Int, body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: body)
     }
 
     /// The contract's error body: `{"error": "<machine_code>", "message": "<human sentence>"}`,

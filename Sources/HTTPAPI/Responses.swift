@@ -10,39 +10,40 @@ struct SubmitResponse: Encodable {
 }
 
 /// `GET /api/v1/compile/{id}`: the job's state, and once it is terminal the
-/// predecessor's result fields at top level.
-struct JobResponse: Encodable {
+/// predecessor's result fields at top level. Written with `JSONObjectWriter`
+/// (members in name order, as every other body's sorted keys): this is the
+/// body clients poll.
+struct JobResponse {
     let job: CompilationJob
     let result: CompilationResult?
 
-    private enum CodingKeys: String, CodingKey {
-        case jobID = "job_id", status, language, compiler, standard, architecture, os, flags
-        case createdAt = "created_at", startedAt = "started_at", completedAt = "completed_at"
-        case success, compiled, stdout, stderr, exitCode = "exit_code", duration, error, artifact
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(job.id.description, forKey: .jobID)
-        try container.encode(job.status.rawValue, forKey: .status)
-        try container.encode(job.request.language.rawValue, forKey: .language)
-        try container.encodeIfPresent(job.request.compiler, forKey: .compiler)
-        try container.encodeIfPresent(job.request.standard, forKey: .standard)
-        try container.encode(job.request.architecture ?? "x86_64", forKey: .architecture)
-        try container.encode(job.request.os ?? "linux", forKey: .os)
-        if !job.request.flags.isEmpty { try container.encode(job.request.flags, forKey: .flags) }
-        try container.encode(Timestamp.format(job.createdAt), forKey: .createdAt)
-        try container.encodeIfPresent(job.startedAt.map(Timestamp.format), forKey: .startedAt)
-        try container.encodeIfPresent(job.completedAt.map(Timestamp.format), forKey: .completedAt)
-        guard let result else { return }
-        try container.encode(result.success, forKey: .success)
-        try container.encode(result.compiled, forKey: .compiled)
-        try container.encode(result.stdout, forKey: .stdout)
-        try container.encode(result.stderr, forKey: .stderr)
-        try container.encode(result.exitCode, forKey: .exitCode)
-        try container.encode(result.durationNanoseconds, forKey: .duration)
-        try container.encode(result.error, forKey: .error)
-        if !result.artifact.isEmpty { try container.encode(result.artifact, forKey: .artifact) }
+    var body: [UInt8] {
+        let request = job.request
+        var json = JSONObjectWriter(reservingCapacity: 512 + (result.map { $0.stdout.utf8.count + $0.stderr.utf8.count } ?? 0))
+        json.member("architecture", request.architecture ?? "x86_64")
+        if let result, !result.artifact.isEmpty { json.member("artifact", result.artifact) }
+        if let result { json.member("compiled", result.compiled) }
+        if let compiler = request.compiler { json.member("compiler", compiler) }
+        if let completedAt = job.completedAt { json.member("completed_at", Timestamp.format(completedAt)) }
+        json.member("created_at", Timestamp.format(job.createdAt))
+        if let result {
+            json.member("duration", result.durationNanoseconds)
+            json.member("error", result.error)
+            json.member("exit_code", result.exitCode)
+        }
+        if !request.flags.isEmpty { json.member("flags", request.flags) }
+        json.member("job_id", job.id.description)
+        json.member("language", request.language.rawValue)
+        json.member("os", request.os ?? "linux")
+        if let standard = request.standard { json.member("standard", standard) }
+        if let startedAt = job.startedAt { json.member("started_at", Timestamp.format(startedAt)) }
+        json.member("status", job.status.rawValue)
+        if let result {
+            json.member("stderr", result.stderr)
+            json.member("stdout", result.stdout)
+            json.member("success", result.success)
+        }
+        return json.finish()
     }
 }
 

@@ -72,7 +72,9 @@ public protocol JobStore: Sendable {
     func result(_ id: JobID) throws(JobStoreError) -> CompilationResult?
 
     /// The job and, once it is terminal, its result: what a status read needs.
-    /// Stores that can fetch both in one round trip override this.
+    /// The request comes without its source (`source` is empty): no status read
+    /// shows it, and decoding it would cost every poll. Stores that can fetch
+    /// both in one round trip override this.
     func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)?
 
     /// The ids in one status index.
@@ -95,7 +97,8 @@ public enum JobKeys {
 
 extension JobStore {
     public func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
-        guard let job = try job(id) else { return nil }
+        guard var job = try job(id) else { return nil }
+        job.request.source = []
         return (job, job.status.isTerminal ? try result(id) : nil)
     }
 

@@ -45,7 +45,7 @@ public final class RedisJobStore: JobStore {
     public func job(_ id: JobID) throws(JobStoreError) -> CompilationJob? {
         let key = JobKeys.job(id)
         guard let hash = try hashAll(key) else { return nil }
-        return try JobHash.job(from: hash, key: key)
+        return try JobHash.job(from: hash, key: key, withSource: true)
     }
 
     public func transition(
@@ -93,7 +93,7 @@ public final class RedisJobStore: JobStore {
         }
         for reply in replies { try check(reply, doing: "HGETALL of \(id)") }
         guard let jobHash = try hash(from: replies[0], key: jobKey) else { return nil }
-        let job = try JobHash.job(from: jobHash, key: jobKey)
+        let job = try JobHash.job(from: jobHash, key: jobKey, withSource: false)
         guard job.status.isTerminal, let resultHash = try hash(from: replies[1], key: resultKey) else { return (job, nil) }
         return (job, try ResultHash.result(from: resultHash, key: resultKey))
     }
@@ -134,7 +134,7 @@ public final class RedisJobStore: JobStore {
     }
 
     /// HGETALL as a dictionary; nil when the key does not exist.
-    private func hashAll(_ key: String) throws(JobStoreError) -> [String: [UInt8]]? {
+    private func hashAll(_ key: String) throws(JobStoreError) -> RedisHash? {
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.command(["HGETALL", key])
         }
@@ -142,20 +142,21 @@ public final class RedisJobStore: JobStore {
         return try hash(from: reply, key: key)
     }
 
-    /// An HGETALL reply as a dictionary; nil when the key does not exist.
-    private func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> [String: [UInt8]]? {
+    /// An HGETALL reply as a hash; nil when the key does not exist.
+    private func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> RedisHash? {
         guard case let .array(items) = reply, items.count % 2 == 0 else {
             throw .corrupt(key: key, reason: "not a hash")
         }
         guard !items.isEmpty else { return nil }
-        var hash: [String: [UInt8]] = [:]
+        var pairs: [(field: [UInt8], value: [UInt8])] = []
+        pairs.reserveCapacity(items.count / 2)
         for pair in stride(from: 0, to: items.count, by: 2) {
-            guard let field = items[pair].text, case let .bulk(value) = items[pair + 1] else {
+            guard case let .bulk(field) = items[pair], case let .bulk(value) = items[pair + 1] else {
                 throw .corrupt(key: key, reason: "not a hash")
             }
-            hash[field] = value
+            pairs.append((field, value))
         }
-        return hash
+        return RedisHash(pairs: pairs)
     }
 
     /// Turns an error reply into `.unavailable`: Redis is up but will not serve
@@ -241,13 +242,13 @@ enum JobHash {
         return fields
     }
 
-    static func job(from hash: [String: [UInt8]], key: String) throws(JobStoreError) -> CompilationJob {
+    static func job(from hash: RedisHash, key: String, withSource: Bool) throws(JobStoreError) -> CompilationJob {
         let reader = HashReader(hash: hash, key: key)
         let id = try reader.required("id", JobID.init)
-        let requestJSON = try reader.required("request") { $0 }
+        guard let requestJSON = hash["request"] else { throw .corrupt(key: key, reason: "field request is missing") }
         let request: CompilationRequest
         do {
-            request = try JSONDecoder().decode(CompilationRequest.self, from: Data(requestJSON.utf8))
+            request = try CompilationRequest(storedJSON: requestJSON, withSource: withSource)
         } catch {
             throw .corrupt(key: key, reason: "field request: \(error)")
         }
@@ -278,7 +279,7 @@ enum ResultHash {
         ]
     }
 
-    static func result(from hash: [String: [UInt8]], key: String) throws(JobStoreError) -> CompilationResult {
+    static func result(from hash: RedisHash, key: String) throws(JobStoreError) -> CompilationResult {
         let reader = HashReader(hash: hash, key: key)
         return CompilationResult(
             jobID: try reader.required("job_id", JobID.init),
@@ -302,9 +303,19 @@ enum ResultHash {
     }
 }
 
+/// The field/value pairs of an HGETALL reply. A job hash has under ten fields,
+/// so a linear search beats building a dictionary on every status read.
+struct RedisHash {
+    let pairs: [(field: [UInt8], value: [UInt8])]
+
+    subscript(field: String) -> [UInt8]? {
+        pairs.first { $0.field.elementsEqual(field.utf8) }?.value
+    }
+}
+
 /// Typed access to hash fields; a missing or unparsable required field is `.corrupt`.
 private struct HashReader {
-    let hash: [String: [UInt8]]
+    let hash: RedisHash
     let key: String
 
     func optional<T>(_ field: String, _ parse: (String) -> T?) -> T? {

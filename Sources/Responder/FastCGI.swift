@@ -39,16 +39,18 @@ final class FastCGIRequestSlot {
         FCGX_GetParam(name, request.pointee.envp).map { String(cString: $0) }
     }
 
-    /// Reads up to `limit` bytes of the body.
+    /// Reads up to `limit` bytes of the body, straight into the array it returns.
     func readBody(limit: Int) -> [UInt8] {
-        var body: [UInt8] = []
-        var chunk = [CChar](repeating: 0, count: 65536)
-        while body.count < limit {
-            let count = FCGX_GetStr(&chunk, Int32(min(chunk.count, limit - body.count)), request.pointee.in)
-            if count <= 0 { break }
-            body += chunk.prefix(Int(count)).map { UInt8(bitPattern: $0) }
+        [UInt8](unsafeUninitializedCapacity: limit) { buffer, count in
+            count = 0
+            while count < limit {
+                let read = buffer.baseAddress!.advanced(by: count).withMemoryRebound(to: CChar.self, capacity: limit - count) {
+                    FCGX_GetStr($0, Int32(limit - count), request.pointee.in)
+                }
+                if read <= 0 { break }
+                count += Int(read)
+            }
         }
-        return body
     }
 
     /// Writes the CGI response: a `Status` header, the headers, then the body.

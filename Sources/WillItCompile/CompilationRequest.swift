@@ -73,3 +73,53 @@ extension CompilationRequest: Codable {
         if !flags.isEmpty { try container.encode(flags, forKey: .flags) }
     }
 }
+
+extension CompilationRequest {
+    /// Reads the stored JSON shape (as `Codable` writes it, or the predecessor
+    /// did) with `JSONValue` instead of `JSONDecoder`: this runs on every status read.
+    /// - Parameter withSource: false leaves `source` empty and skips the Base64
+    ///   decode, for reads that never show the source.
+    /// - Throws: `StoredRequestError` naming the field that is wrong.
+    public init(storedJSON bytes: [UInt8], withSource: Bool) throws(StoredRequestError) {
+        let json: JSONValue
+        do {
+            json = try JSONValue(parsing: bytes)
+        } catch {
+            throw StoredRequestError(description: error.description)
+        }
+        guard case .object = json else { throw StoredRequestError(description: "not a JSON object") }
+        guard let code = json["code"]?.string else { throw StoredRequestError(description: "code is missing or not a string") }
+        var source: [UInt8] = []
+        if withSource {
+            guard let decoded = Data(base64Encoded: code) else { throw StoredRequestError(description: "code is not Base64") }
+            source = Array(decoded)
+        }
+        guard let languageName = json["language"]?.string, let language = Language(name: languageName) else {
+            throw StoredRequestError(description: "language is missing or unknown")
+        }
+        func optional(_ key: String) throws(StoredRequestError) -> String? {
+            switch json[key] {
+            case nil, .null: return nil
+            case let .string(text): return text.isEmpty ? nil : text
+            default: throw StoredRequestError(description: "\(key) is not a string")
+            }
+        }
+        var flags: [String] = []
+        switch json["flags"] {
+        case nil, .null: break
+        case let .array(values):
+            for value in values {
+                guard let flag = value.string else { throw StoredRequestError(description: "flags holds a non-string") }
+                flags.append(flag)
+            }
+        default: throw StoredRequestError(description: "flags is not an array")
+        }
+        self.init(
+            source: source, language: language, compiler: try optional("compiler"), standard: try optional("standard"),
+            architecture: try optional("architecture"), os: try optional("os"), flags: flags)
+    }
+}
+
+public struct StoredRequestError: Error, CustomStringConvertible {
+    public let description: String
+}

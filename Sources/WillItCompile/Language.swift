@@ -11,6 +11,10 @@ public enum Language: String, CaseIterable, Codable, Sendable {
     /// Accepts the canonical names and the predecessor's alias `c++` for `cpp`.
     /// Matching ignores case and surrounding blanks.
     public init?(name: String) {
+        if let exact = Language(rawValue: name) {
+            self = exact
+            return
+        }
         let normalized = name.trimmingCharacters(in: .whitespaces).lowercased()
         if normalized == "c++" {
             self = .cpp

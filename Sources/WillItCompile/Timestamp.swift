@@ -13,9 +13,27 @@ public enum Timestamp {
             nanos -= 1_000_000_000
         }
         let civil = gmtime(epochSeconds: Int(seconds))
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ",
-            civil.year, civil.month, civil.day, civil.hour, civil.minute, civil.second, nanos)
+        // Digits by hand: `String(format:)` goes through CoreFoundation and
+        // dominated the cost of a status read, which formats three of these.
+        return String(unsafeUninitializedCapacity: 30) { out in
+            var position = 0
+            func put(_ value: Int, digits: Int) {
+                var rest = value
+                for offset in stride(from: digits - 1, through: 0, by: -1) {
+                    out[position + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                position += digits
+            }
+            func put(_ character: Unicode.Scalar) {
+                out[position] = UInt8(ascii: character)
+                position += 1
+            }
+            put(civil.year, digits: 4); put("-"); put(civil.month, digits: 2); put("-"); put(civil.day, digits: 2)
+            put("T"); put(civil.hour, digits: 2); put(":"); put(civil.minute, digits: 2); put(":")
+            put(civil.second, digits: 2); put("."); put(nanos, digits: 9); put("Z")
+            return position
+        }
     }
 
     /// Parses RFC 3339 with 0–9 fractional digits and a `Z` or `±hh:mm` offset.

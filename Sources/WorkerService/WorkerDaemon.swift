@@ -77,7 +77,8 @@ public final class WorkerDaemon: Sendable {
             return .toolchains(toolchains)
         case let .readJob(id):
             do {
-                return .job(try store.job(id), try store.result(id))
+                let found = try store.jobWithResult(id)
+                return .job(found?.0, found?.1)
             } catch {
                 return .failure(WorkerFailure(.storeUnavailable, error.description))
             }
