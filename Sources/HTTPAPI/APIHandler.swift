@@ -15,13 +15,27 @@ public final class APIHandler: Sendable {
     private let store: (any JobStore)?
     private let validator: RequestValidator
     private let toolchains: ToolchainCache
+    /// A client for memory-mode long polls, whose timeout covers the longest wait.
+    private let waitingWorker: WorkerClient
+    /// Long polls in progress in this process, and how many may be: each holds a
+    /// responder thread, so some threads always stay free for quick requests.
+    private let waitingRequests = Atomic<Int>(0)
+    private let maxWaitingRequests: Int
+
+    /// The longest `wait` a status read accepts (nginx's `fastcgi_read_timeout` is longer).
+    public static let maxWait = Duration.seconds(30)
 
     /// Largest body accepted: a source at the limit in Base64, plus room for the other fields.
     public var maxBodySize: Int { configuration.compilation.maxSourceSize / 3 * 4 + 64 * 1024 }
 
-    public init(configuration: ServiceConfiguration, worker: WorkerClient, store: (any JobStore)?) {
+    /// - Parameter maxWaitingRequests: how many long polls (`?wait=`) may run at
+    ///   once; more answer at once with the job as it is.
+    public init(configuration: ServiceConfiguration, worker: WorkerClient, store: (any JobStore)?, maxWaitingRequests: Int) {
         self.configuration = configuration
         self.worker = worker
+        self.waitingWorker = WorkerClient(
+            socketPath: worker.socketPath, timeoutMilliseconds: worker.timeoutMilliseconds + Self.maxWait.roundedUpMilliseconds)
+        self.maxWaitingRequests = maxWaitingRequests
         self.healthProbe = WorkerClient(socketPath: worker.socketPath, timeoutMilliseconds: 1000)
         self.store = store
         self.validator = RequestValidator(maxSourceSize: configuration.compilation.maxSourceSize)
@@ -36,7 +50,7 @@ public final class APIHandler: Sendable {
             return submit(request.body)
         case _ where path.hasPrefix("/api/v1/compile/"):
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
-            return status(of: String(path.dropFirst("/api/v1/compile/".count)))
+            return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitText: request.queryValue("wait"))
         case "/api/v1/environments":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
             return environments()
@@ -108,13 +122,20 @@ public final class APIHandler: Sendable {
         }
     }
 
-    private func status(of idText: String) -> HTTPResponse {
+    private func status(of idText: String, waitText: String?) -> HTTPResponse {
         guard let id = JobID(idText) else {
             return .error(400, "invalid_job_id", "`\(idText)` is not a job id; job ids are UUIDs such as 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.")
         }
+        var wait = Duration.zero
+        if let waitText {
+            guard let seconds = Double(waitText), seconds.isFinite, seconds >= 0, seconds <= Self.maxWait.timeInterval else {
+                return .error(400, "invalid_wait", "`wait=\(waitText)` is not a wait; give seconds from 0 to \(Self.maxWait.components.seconds), e.g. `?wait=10`, to be answered as soon as the job is finished.")
+            }
+            wait = .milliseconds(Int64((seconds * 1000).rounded(.up)))
+        }
         let found: (CompilationJob, CompilationResult?)?
         do {
-            found = try readJob(id)
+            found = try readJob(id, wait: wait)
         } catch let error as JobStoreError {
             return .error(503, "redis_unavailable", "The job store is unavailable: \(error)")
         } catch {
@@ -126,11 +147,23 @@ public final class APIHandler: Sendable {
         return .json(200, body: JobResponse(job: job, result: job.status.isTerminal ? result : nil).body)
     }
 
-    private func readJob(_ id: JobID) throws -> (CompilationJob, CompilationResult?)? {
-        if let store {
-            return try store.jobWithResult(id)
+    /// The job, after waiting up to `wait` for its verdict when a waiting slot is free.
+    private func readJob(_ id: JobID, wait: Duration) throws -> (CompilationJob, CompilationResult?)? {
+        guard wait > .zero else { return try fetchJob(id, waitingUpTo: .zero) }
+        guard waitingRequests.add(1, ordering: .relaxed).newValue <= maxWaitingRequests else {
+            waitingRequests.subtract(1, ordering: .relaxed)
+            return try fetchJob(id, waitingUpTo: .zero)
         }
-        switch try worker.send(.readJob(id)) {
+        defer { waitingRequests.subtract(1, ordering: .relaxed) }
+        return try fetchJob(id, waitingUpTo: wait)
+    }
+
+    private func fetchJob(_ id: JobID, waitingUpTo wait: Duration) throws -> (CompilationJob, CompilationResult?)? {
+        if let store {
+            return wait > .zero ? try store.jobWithResult(id, waitingUpTo: wait) : try store.jobWithResult(id)
+        }
+        let client = wait > .zero ? waitingWorker : worker
+        switch try client.send(.readJob(id, waitMilliseconds: wait.roundedUpMilliseconds)) {
         case let .job(job?, result): return (job, result)
         case .job(nil, _): return nil
         case let .failure(failure): throw WorkerUnreachable(description: failure.message)

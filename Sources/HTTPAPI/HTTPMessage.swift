@@ -5,12 +5,27 @@ public struct HTTPRequest: Sendable {
     public var method: String
     /// The path without the query string, e.g. `/api/v1/compile/…`.
     public var path: String
+    /// The query string without `?`, e.g. `wait=10`; empty when there is none.
+    public var query: String
     public var body: [UInt8]
 
-    public init(method: String, path: String, body: [UInt8] = []) {
+    public init(method: String, path: String, query: String = "", body: [UInt8] = []) {
         self.method = method
         self.path = path
+        self.query = query
         self.body = body
+    }
+
+    /// The value of the first `name=value` pair of the query string named `name`, percent-decoded.
+    public func queryValue(_ name: String) -> String? {
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0] == name {
+                let value = parts.count > 1 ? String(parts[1]) : ""
+                return value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? value
+            }
+        }
+        return nil
     }
 }
 

@@ -77,6 +77,11 @@ public protocol JobStore: Sendable {
     /// both in one round trip override this.
     func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)?
 
+    /// `jobWithResult` once the job is terminal or `timeout` has passed, whichever
+    /// comes first: a long poll. An unknown or already terminal job answers at once.
+    /// The verdict is noticed the moment it is stored, without polling.
+    func jobWithResult(_ id: JobID, waitingUpTo timeout: Duration) throws(JobStoreError) -> (CompilationJob, CompilationResult?)?
+
     /// The ids in one status index.
     func jobIDs(withStatus status: JobStatus) throws(JobStoreError) -> Set<JobID>
 
@@ -93,6 +98,8 @@ public enum JobKeys {
     public static func result(_ id: JobID) -> String { "result:\(id)" }
     public static let statusIndexPrefix = "job:index:status:"
     public static func statusIndex(_ status: JobStatus) -> String { statusIndexPrefix + status.rawValue }
+    /// The pub/sub channel on which a job's terminal status is published (not a key).
+    public static func verdictChannel(_ id: JobID) -> String { "job:verdict:\(id)" }
 }
 
 extension JobStore {

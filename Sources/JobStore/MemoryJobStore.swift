@@ -6,6 +6,8 @@ public import WillItCompile
 /// transition rules as `RedisJobStore`. Nothing survives the process.
 public final class MemoryJobStore: JobStore {
     private let state = Mutex(Keyspace())
+    /// Broadcast after every move to a terminal status, for long polls.
+    private let verdictStored = NSCondition()
     private let ttl: TimeInterval
     private let now: @Sendable () -> Date
 
@@ -36,7 +38,7 @@ public final class MemoryJobStore: JobStore {
         _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?
     ) throws(JobStoreError) -> TransitionOutcome {
         try checkResultFits(status, result, id: id)
-        return try withKeyspace { keys, now throws(JobStoreError) in
+        let outcome = try withKeyspace { keys, now throws(JobStoreError) -> TransitionOutcome in
             guard case let .job(job)? = keys.get(JobKeys.job(id), now: now) else { throw .notFound(id) }
             guard let next = job.transitioned(to: status, at: date) else {
                 return .refused(current: job.status)
@@ -48,6 +50,27 @@ public final class MemoryJobStore: JobStore {
                 keys.set(JobKeys.result(id), .result(result), expiresAt: now + ttl)
             }
             return .applied
+        }
+        if outcome == .applied, status.isTerminal {
+            verdictStored.lock()
+            verdictStored.broadcast()
+            verdictStored.unlock()
+        }
+        return outcome
+    }
+
+    public func jobWithResult(
+        _ id: JobID, waitingUpTo timeout: Duration
+    ) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
+        let deadline = Date() + timeout.timeInterval
+        // Holding the condition's lock from the check to the wait: a verdict
+        // stored in between broadcasts only once this thread waits.
+        verdictStored.lock()
+        defer { verdictStored.unlock() }
+        while true {
+            let found = try jobWithResult(id)
+            guard let (job, _) = found, !job.status.isTerminal else { return found }
+            if !verdictStored.wait(until: deadline) { return try jobWithResult(id) }
         }
     }
 

@@ -116,6 +116,21 @@ final class RedisConnection {
         return replies
     }
 
+    /// Waits up to `timeout` for the next message on a connection that has
+    /// subscribed (`SUBSCRIBE`), sending nothing. nil when the time passed; the
+    /// connection is unusable afterwards either way, so callers close it.
+    func nextMessage(timeout: Duration) throws(RedisConnectionError) -> RedisValue? {
+        // hiredis reads a zero timeout as "block forever".
+        redisSetTimeout(context, timeval(max(timeout, .milliseconds(1))))
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+            if context.pointee.err == REDIS_ERR_IO, errno == EAGAIN || errno == EWOULDBLOCK { return nil }
+            throw failure()
+        }
+        defer { freeReplyObject(reply) }
+        return Self.value(of: reply.assumingMemoryBound(to: redisReply.self).pointee)
+    }
+
     /// Runs a Lua script by its SHA1, loading it on this connection first if needed.
     func evaluate(_ script: String, keys: [[UInt8]], arguments: [[UInt8]]) throws(RedisConnectionError) -> RedisValue {
         for attempt in 0..<2 {

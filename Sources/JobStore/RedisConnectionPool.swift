@@ -60,8 +60,7 @@ final class RedisConnectionPool: @unchecked Sendable {
     }
 
     private func checkOut() throws(JobStoreError) -> (RedisConnection, reused: Bool) {
-        let deadline = Date() + Double(configuration.commandTimeout.components.seconds)
-            + Double(configuration.commandTimeout.components.attoseconds) / 1e18
+        let deadline = Date() + configuration.commandTimeout.timeInterval
         condition.lock()
         while !closed, idle.isEmpty, openCount >= configuration.poolSize {
             if !condition.wait(until: deadline) {

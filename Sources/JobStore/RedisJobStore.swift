@@ -59,7 +59,8 @@ public final class RedisJobStore: JobStore {
         let predecessors = status.allowedPredecessors.map(\.rawValue).joined(separator: ",")
         let arguments = [
             bytes(String(ttlSeconds)), bytes(id.description), bytes(status.rawValue),
-            bytes(JobKeys.statusIndexPrefix), bytes(predecessors), bytes(String(jobFields.count / 2)),
+            bytes(JobKeys.statusIndexPrefix), bytes(predecessors), bytes(JobKeys.verdictChannel(id)),
+            bytes(String(jobFields.count / 2)),
         ] + jobFields + resultFields
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(
@@ -96,6 +97,38 @@ public final class RedisJobStore: JobStore {
         let job = try JobHash.job(from: jobHash, key: jobKey, withSource: false)
         guard job.status.isTerminal, let resultHash = try hash(from: replies[1], key: resultKey) else { return (job, nil) }
         return (job, try ResultHash.result(from: resultHash, key: resultKey))
+    }
+
+    /// Subscribes to the job's verdict channel on a connection of its own (a
+    /// subscribed connection can do nothing else), reads again to close the race
+    /// with a verdict stored before the subscription, then waits for the message.
+    public func jobWithResult(
+        _ id: JobID, waitingUpTo timeout: Duration
+    ) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
+        let deadline = ContinuousClock.now + timeout
+        let first = try jobWithResult(id)
+        guard let (job, _) = first, !job.status.isTerminal, timeout > .zero else { return first }
+        let address = pool.configuration.address
+        do {
+            let subscriber = try RedisConnection(configuration: pool.configuration)
+            let reply = try subscriber.command(["SUBSCRIBE", JobKeys.verdictChannel(id)])
+            if case let .error(message) = reply {
+                throw JobStoreError.unavailable("Redis at \(address) refused SUBSCRIBE: \(message)")
+            }
+            let second = try jobWithResult(id)
+            guard let (job, _) = second, !job.status.isTerminal else { return second }
+            _ = try subscriber.nextMessage(timeout: deadline - ContinuousClock.now)
+        } catch let error as RedisConnectionError {
+            switch error {
+            case let .connectionLost(reason), let .failed(reason):
+                throw .unavailable("Redis at \(address): \(reason)")
+            }
+        } catch let error as JobStoreError {
+            throw error
+        } catch {
+            throw .unavailable("Redis at \(address): \(error)")
+        }
+        return try jobWithResult(id)
     }
 
     public func result(_ id: JobID) throws(JobStoreError) -> CompilationResult? {
@@ -188,8 +221,9 @@ private enum Scripts {
         """
 
     /// KEYS: job, result. ARGV: ttl, id, new status, index prefix, allowed
-    /// previous statuses (comma-separated), n, n job field/value pairs, then the
-    /// result's field/value pairs (none for a non-terminal status).
+    /// previous statuses (comma-separated), verdict channel, n, n job field/value
+    /// pairs, then the result's field/value pairs (none for a non-terminal status).
+    /// A terminal status is published on the verdict channel, for long polls.
     /// Returns {'applied'}, {'missing'} or {'refused', current status}.
     static let transition = """
         local current = redis.call('HGET', KEYS[1], 'status')
@@ -200,8 +234,8 @@ private enum Scripts {
         end
         if not allowed then return {'refused', current} end
         local ttl, id, prefix = ARGV[1], ARGV[2], ARGV[4]
-        local lastJobField = 6 + 2 * tonumber(ARGV[6])
-        redis.call('HSET', KEYS[1], unpack(ARGV, 7, lastJobField))
+        local lastJobField = 7 + 2 * tonumber(ARGV[7])
+        redis.call('HSET', KEYS[1], unpack(ARGV, 8, lastJobField))
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SREM', prefix .. current, id)
         redis.call('SADD', prefix .. ARGV[3], id)
@@ -210,6 +244,7 @@ private enum Scripts {
             redis.call('DEL', KEYS[2])
             redis.call('HSET', KEYS[2], unpack(ARGV, lastJobField + 1))
             redis.call('EXPIRE', KEYS[2], ttl)
+            redis.call('PUBLISH', ARGV[6], ARGV[3])
         end
         return {'applied'}
         """

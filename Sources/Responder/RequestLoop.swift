@@ -17,7 +17,8 @@ struct RequestLoop: Sendable {
                 response = .error(413, "source_too_large", "The body is \(length) bytes; at most \(handler.maxBodySize) bytes are accepted.")
             } else {
                 let body = length > 0 ? slot.readBody(limit: length) : []
-                response = handler.handle(HTTPRequest(method: method, path: path, body: body))
+                let query = slot.parameter("QUERY_STRING") ?? ""
+                response = handler.handle(HTTPRequest(method: method, path: path, query: query, body: body))
             }
             slot.write(response, includeBody: method != "HEAD")
             slot.finish()

@@ -31,8 +31,10 @@ do {
 guard FastCGIRequestSlot.initializeLibrary() else { fail("FCGX_Init failed") }
 
 let store: (any JobStore)? = configuration.redis.enabled ? RedisJobStore(configuration: configuration.redis) : nil
+// Long polls may hold all threads but two, which stay for quick requests.
 let handler = APIHandler(
-    configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store)
+    configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store,
+    maxWaitingRequests: max(1, threadCount - 2))
 
 let loop = RequestLoop(handler: handler)
 let loopsDone = DispatchGroup()

@@ -11,8 +11,9 @@ public enum WorkerRequest: Sendable, Equatable {
     case stats
     /// The toolchains the worker probed at start-up.
     case toolchains
-    /// A job and its result from the worker's own store (memory mode).
-    case readJob(JobID)
+    /// A job and its result from the worker's own store (memory mode), once the
+    /// job is terminal or after `waitMilliseconds`, whichever comes first.
+    case readJob(JobID, waitMilliseconds: Int = 0)
 }
 
 public enum WorkerReply: Sendable, Equatable {
@@ -139,6 +140,11 @@ private struct RequestEnvelope: Codable {
     var type: String
     var job: CompilationJob?
     var id: JobID?
+    var waitMilliseconds: Int?
+
+    private enum CodingKeys: String, CodingKey {
+        case type, job, id, waitMilliseconds = "wait_ms"
+    }
 
     init(_ request: WorkerRequest) {
         switch request {
@@ -146,7 +152,7 @@ private struct RequestEnvelope: Codable {
         case let .submit(job): type = "submit"; self.job = job
         case .stats: type = "stats"
         case .toolchains: type = "toolchains"
-        case let .readJob(id): type = "read_job"; self.id = id
+        case let .readJob(id, wait): type = "read_job"; self.id = id; waitMilliseconds = wait > 0 ? wait : nil
         }
     }
 
@@ -156,7 +162,7 @@ private struct RequestEnvelope: Codable {
         case let ("submit", job?, _): return .submit(job)
         case ("stats", _, _): return .stats
         case ("toolchains", _, _): return .toolchains
-        case let ("read_job", _, id?): return .readJob(id)
+        case let ("read_job", _, id?): return .readJob(id, waitMilliseconds: max(0, waitMilliseconds ?? 0))
         default: throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
         }
     }

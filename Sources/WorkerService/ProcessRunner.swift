@@ -109,7 +109,7 @@ enum ProcessRunner {
                 break
             }
             var pollSet = open.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-            let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let milliseconds = Int32(clamping: remaining.roundedUpMilliseconds)
             let ready = poll(&pollSet, nfds_t(pollSet.count), milliseconds)
             if ready < 0, errno != EINTR { break }
             var closed: Set<Int32> = []

@@ -59,8 +59,7 @@ public final class WorkerDaemon: Sendable {
         if !left.isEmpty {
             log("shutting down: \(left.count) queued job(s) stay queued for the next start")
         }
-        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
-        if slotsFinished.wait(timeout: .now() + seconds) == .timedOut {
+        if slotsFinished.wait(timeout: .now() + limit.timeInterval) == .timedOut {
             log("shutting down: compiles still running after \(limit); they end with the process")
         }
     }
@@ -75,9 +74,10 @@ public final class WorkerDaemon: Sendable {
             return .stats(stats())
         case .toolchains:
             return .toolchains(toolchains)
-        case let .readJob(id):
+        case let .readJob(id, wait):
             do {
-                let found = try store.jobWithResult(id)
+                // Bounded here too: the socket is not the HTTP API's only possible client.
+                let found = try store.jobWithResult(id, waitingUpTo: .milliseconds(min(wait, 60_000)))
                 return .job(found?.0, found?.1)
             } catch {
                 return .failure(WorkerFailure(.storeUnavailable, error.description))

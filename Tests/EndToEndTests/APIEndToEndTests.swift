@@ -101,6 +101,40 @@ import Testing
         }
     }
 
+    /// `GET …?wait=` with Redis (pub/sub) and without (the worker's memory store).
+    @Test(.timeLimit(.minutes(3)), arguments: ["true", "false"])
+    func aLongPollAnswersWhenTheVerdictIsStored(redisEnabled: String) throws {
+        let stack = try Stack(["REDIS_ENABLED": redisEnabled])
+        // Two constant evaluations over gcc's operation limit: refused after a few seconds.
+        let seconds = slowCompileSource.split(separator: "\n").prefix(3).joined(separator: "\n") + "\nint main() {}\n"
+        let body = try JSONSerialization.data(withJSONObject: ["source_code": seconds, "language": "cpp"])
+        let submitted = try stack.request("POST", "/api/v1/compile", bytes: Array(body))
+        let id = try #require(submitted.json["job_id"] as? String, "\(submitted.text)")
+
+        // A short wait ends at its timeout with the job as it is: the compile takes seconds.
+        var started = Date()
+        let early = try stack.request("GET", "/api/v1/compile/\(id)?wait=0.3")
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+        #expect(early.status == 200 && ["queued", "processing"].contains(early.json["status"] as? String), "\(early.text)")
+
+        started = Date()
+        let done = try stack.request("GET", "/api/v1/compile/\(id)?wait=30")
+        #expect(Date().timeIntervalSince(started) < 25, "answered by the verdict, not the 30 s timeout")
+        #expect(done.status == 200 && done.json["status"] as? String == "failed", "\(done.text)")
+        #expect((done.json["stderr"] as? String ?? "").contains("constexpr"))
+
+        started = Date()
+        #expect(try stack.request("GET", "/api/v1/compile/\(id)?wait=30").json["status"] as? String == "failed")
+        #expect(try stack.request("GET", "/api/v1/compile/\(UUID().uuidString)?wait=30").status == 404)
+        #expect(Date().timeIntervalSince(started) < 5, "finished and unknown jobs answer at once")
+
+        for bad in ["abc", "-1", "31", "nan", ""] {
+            let reply = try stack.request("GET", "/api/v1/compile/\(id)?wait=\(bad)")
+            #expect(reply.status == 400 && reply.json["error"] as? String == "invalid_wait", "wait=\(bad): \(reply.text)")
+            #expect((reply.json["message"] as? String ?? "").contains("from 0 to 30"))
+        }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func redisDownIs503NamingItAndTheStackRecoversByItselfWhenRedisIsBack() throws {
         let stack = try Stack()

@@ -75,7 +75,7 @@ final class Stack {
         try HTTPReply.send(method, path, body: bytes, headers: [:], port: port)
     }
 
-    /// Submits and polls until the job is terminal.
+    /// Submits, then long-polls (`?wait=`) until the job is terminal.
     func compile(_ body: String, within seconds: Double = 60) throws -> [String: Any] {
         let submitted = try request("POST", "/api/v1/compile", body: body)
         guard submitted.status == 202, let id = submitted.json["job_id"] as? String else {
@@ -84,10 +84,10 @@ final class Stack {
         var last: HTTPReply?
         let deadline = Date() + seconds
         while Date() < deadline {
-            let reply = try request("GET", "/api/v1/compile/\(id)")
+            let reply = try request("GET", "/api/v1/compile/\(id)?wait=30")
             last = reply
             if let status = reply.json["status"] as? String, !["queued", "processing"].contains(status) { return reply.json }
-            usleep(30_000)
+            usleep(30_000)  // every waiting slot was taken: the answer came at once
         }
         throw StackError("job \(id) not terminal within \(seconds) s: \(last?.text ?? "")")
     }

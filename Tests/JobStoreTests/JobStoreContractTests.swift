@@ -215,6 +215,51 @@ import WillItCompile
         }
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func aLongPollAnswersAtOnceForUnknownAndFinishedJobs(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let started = ContinuousClock.now
+        #expect(try store.jobWithResult(JobID(), waitingUpTo: .seconds(20)) == nil)
+        let job = makeJob()
+        try store.create(job)
+        _ = try store.transition(job.id, to: .failed, at: Date(), result: makeResult(for: job.id, status: .failed))
+        #expect(try store.jobWithResult(job.id, waitingUpTo: .seconds(20))?.0.status == .failed)
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aLongPollOnAnUnfinishedJobEndsAtItsTimeoutWithTheJobAsItIs(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        let started = ContinuousClock.now
+        let found = try #require(try store.jobWithResult(job.id, waitingUpTo: .milliseconds(300)))
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        #expect(found.0.status == .queued && found.1 == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aLongPollWakesWhenTheVerdictIsStoredNotAtItsTimeout(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        let result = makeResult(for: job.id, status: .completed)
+        let verdict = Thread {
+            // Whether this lands before or after the poll starts waiting, the poll must see it.
+            Thread.sleep(forTimeInterval: 0.2)
+            _ = try? store.transition(job.id, to: .processing, at: Date(), result: nil)
+            _ = try? store.transition(job.id, to: .completed, at: Date(), result: result)
+        }
+        verdict.start()
+        let started = ContinuousClock.now
+        let found = try #require(try store.jobWithResult(job.id, waitingUpTo: .seconds(20)))
+        #expect(ContinuousClock.now - started < .seconds(10), "woken by the verdict, not by the 20 s timeout")
+        #expect(found.0.status == .completed && found.1 == result)
+    }
+
     /// The job is in the index of `status` and in no other.
     private func expectIndexed(_ id: JobID, only status: JobStatus, in store: any JobStore,
                                sourceLocation: SourceLocation = #_sourceLocation) throws {
