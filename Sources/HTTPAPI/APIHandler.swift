@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import JobStore
 public import WillItCompile
 public import WorkerClient
@@ -100,7 +100,7 @@ public final class APIHandler: Sendable {
         }
         switch reply {
         case let .accepted(id):
-            return .json(202, SubmitResponse(jobID: id.description, status: JobStatus.queued.rawValue),
+            return .json(202, body: SubmitResponse(jobID: id, status: .queued).body,
                          headers: [("Location", "/api/v1/compile/\(id)")])
         case let .queueFull(seconds):
             return .error(429, "queue_full", "The compile queue is full (\(configuration.worker.queueSize) jobs); retry after \(seconds) s.",

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A request as the FastCGI layer hands it over: CGI parameters already parsed.
 public struct HTTPRequest: Sendable {
@@ -22,11 +22,28 @@ public struct HTTPRequest: Sendable {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             if parts[0] == name {
                 let value = parts.count > 1 ? String(parts[1]) : ""
-                return value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? value
+                return percentDecoded(value.replacing("+", with: " ")) ?? value
             }
         }
         return nil
     }
+}
+
+/// `%XX` escapes decoded; nil for a malformed escape or bytes that are not UTF-8.
+func percentDecoded(_ text: String) -> String? {
+    var bytes: [UInt8] = []
+    var input = text.utf8.makeIterator()
+    while let byte = input.next() {
+        guard byte == UInt8(ascii: "%") else {
+            bytes.append(byte)
+            continue
+        }
+        guard let high = input.next().flatMap({ Character(Unicode.Scalar($0)).hexDigitValue }),
+              let low = input.next().flatMap({ Character(Unicode.Scalar($0)).hexDigitValue })
+        else { return nil }
+        bytes.append(UInt8(high << 4 | low))
+    }
+    return String(validating: bytes, as: UTF8.self)
 }
 
 public struct HTTPResponse: Sendable, Equatable {

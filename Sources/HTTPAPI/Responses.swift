@@ -1,11 +1,15 @@
 import WillItCompile
 
-struct SubmitResponse: Encodable {
-    var jobID: String
-    var status: String
+/// `POST /api/v1/compile` accepted: `{"job_id","status"}`.
+struct SubmitResponse {
+    var jobID: JobID
+    var status: JobStatus
 
-    private enum CodingKeys: String, CodingKey {
-        case jobID = "job_id", status
+    var body: [UInt8] {
+        var json = JSONObjectWriter(reservingCapacity: 80)
+        json.member("job_id", jobID.description)
+        json.member("status", status.rawValue)
+        return json.finish()
     }
 }
 

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import WillItCompile
 
 /// Why a store operation did not happen. An outage is never reported as "not found".

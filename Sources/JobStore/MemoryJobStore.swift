@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 import Synchronization
 public import WillItCompile
 
@@ -7,7 +7,7 @@ public import WillItCompile
 public final class MemoryJobStore: JobStore {
     private let state = Mutex(Keyspace())
     /// Broadcast after every move to a terminal status, for long polls.
-    private let verdictStored = NSCondition()
+    private let verdictStored = Condition()
     private let ttl: TimeInterval
     private let now: @Sendable () -> Date
 
@@ -62,7 +62,7 @@ public final class MemoryJobStore: JobStore {
     public func jobWithResult(
         _ id: JobID, waitingUpTo timeout: Duration
     ) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
-        let deadline = Date() + timeout.timeInterval
+        let deadline = ContinuousClock.now + timeout
         // Holding the condition's lock from the check to the wait: a verdict
         // stored in between broadcasts only once this thread waits.
         verdictStored.lock()

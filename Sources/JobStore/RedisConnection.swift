@@ -1,5 +1,6 @@
 import CHiredis
-import Foundation
+import FoundationEssentials
+import Glibc
 import WillItCompile
 
 /// A reply from Redis, copied out of hiredis's reply object (which is freed at once).

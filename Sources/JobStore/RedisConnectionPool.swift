@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import WillItCompile
 
 /// Up to `poolSize` Redis connections shared by the threads of one process.
@@ -8,7 +9,7 @@ import WillItCompile
 final class RedisConnectionPool: @unchecked Sendable {
     // @unchecked: every mutable property is read and written only while `condition` is locked,
     // and a connection is handed to one caller at a time.
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var idle: [RedisConnection] = []
     private var openCount = 0
     private var closed = false
@@ -60,7 +61,7 @@ final class RedisConnectionPool: @unchecked Sendable {
     }
 
     private func checkOut() throws(JobStoreError) -> (RedisConnection, reused: Bool) {
-        let deadline = Date() + configuration.commandTimeout.timeInterval
+        let deadline = ContinuousClock.now + configuration.commandTimeout
         condition.lock()
         while !closed, idle.isEmpty, openCount >= configuration.poolSize {
             if !condition.wait(until: deadline) {

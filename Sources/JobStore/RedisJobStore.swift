@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import WillItCompile
 
 /// A `JobStore` in Redis, in the predecessor's data model:

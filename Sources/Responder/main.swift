@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Glibc
 import HTTPAPI
 import JobStore
@@ -7,9 +8,33 @@ import WorkerClient
 
 /// A FastCGI responder: started by spawn-fcgi (listening socket on descriptor 0),
 /// kept alive by multiwatch, serving the API with `FCGI_THREADS` threads.
+/// Only FoundationEssentials is linked, not Foundation: that keeps each of the
+/// pool's processes several megabytes smaller.
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("will-it-compile-responder: error: \(message)\n".utf8))
+    printToStandardError("error: \(message)")
     exit(2)
+}
+
+func printToStandardError(_ line: String) {
+    let bytes = Array("will-it-compile-responder: \(line)\n".utf8)
+    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// Runs `body` on a new detached thread.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let status = pthread_create(&thread, nil, { raw in
+        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+        box.body()
+        return nil
+    }, box)
+    guard status == 0 else { fail("cannot start a thread: \(String(cString: strerror(status)))") }
+    pthread_detach(thread)
 }
 
 signal(SIGPIPE, SIG_IGN)
@@ -38,14 +63,12 @@ let handler = APIHandler(
 
 let loop = RequestLoop(handler: handler)
 let loopsDone = DispatchGroup()
-for index in 0..<threadCount {
+for _ in 0..<threadCount {
     loopsDone.enter()
-    let thread = Thread {
+    startThread {
         loop.run()
         loopsDone.leave()
     }
-    thread.name = "fcgi-\(index)"
-    thread.start()
 }
 
 var received: Int32 = 0
@@ -53,7 +76,7 @@ sigwait(&stopSignals, &received)
 // Wakes every thread blocked in accept; requests in progress are answered first.
 FastCGIRequestSlot.stopAccepting()
 if loopsDone.wait(timeout: .now() + 10) == .timedOut {
-    FileHandle.standardError.write(Data("will-it-compile-responder: requests still running 10 s after signal \(received); exiting\n".utf8))
+    printToStandardError("requests still running 10 s after signal \(received); exiting")
 }
 store?.close()
 exit(0)

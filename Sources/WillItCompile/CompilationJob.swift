@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A job as stored: the request, where it is in its lifecycle, and when things happened.
 public struct CompilationJob: Sendable, Equatable {

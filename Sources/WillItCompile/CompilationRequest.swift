@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A validated request: the source as bytes and a language the service knows.
 /// Only `RequestValidator` makes one from client input; the store keeps it in

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A configuration variable had a value that cannot be used. Start-up stops with it.
 public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -133,7 +133,7 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public init(
         cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 1024,
         workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap",
-        programCacheDirectory: String = NSTemporaryDirectory() + "/wic-program-cache", programCacheEntries: Int = 256
+        programCacheDirectory: String = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/wic-program-cache", programCacheEntries: Int = 256
     ) {
         self.programCacheDirectory = programCacheDirectory
         self.programCacheEntries = programCacheEntries
@@ -239,7 +239,7 @@ public struct EnvironmentReader: Sendable {
 
     /// The trimmed value, or nil when unset or empty.
     public func string(_ name: String) -> String? {
-        guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty
+        guard let value = environment[name]?.trimmingBlanks, !value.isEmpty
         else { return nil }
         return value
     }

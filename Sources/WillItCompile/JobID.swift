@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// A job's identifier: a UUID, written in lower case on the wire and in Redis keys.
 public struct JobID: Hashable, Sendable, CustomStringConvertible, Codable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A source language the service knows how to compile.
 public enum Language: String, CaseIterable, Codable, Sendable {
@@ -15,7 +15,7 @@ public enum Language: String, CaseIterable, Codable, Sendable {
             self = exact
             return
         }
-        let normalized = name.trimmingCharacters(in: .whitespaces).lowercased()
+        let normalized = name.trimmingBlanks.lowercased()
         if normalized == "c++" {
             self = .cpp
         } else if let language = Language(rawValue: normalized) {

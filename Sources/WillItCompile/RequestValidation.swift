@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// One thing wrong with a request: which field, what kind of problem, and a
 /// sentence for the client that says what is accepted.
@@ -213,7 +213,7 @@ public struct RequestValidator: Sendable {
     }
 
     private func nonEmpty(_ value: String?) -> String? {
-        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        guard let value = value?.trimmingBlanks, !value.isEmpty else { return nil }
         return value
     }
 

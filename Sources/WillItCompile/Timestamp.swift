@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// RFC 3339 timestamps with nanoseconds in UTC, the format the Go predecessor
 /// wrote (`time.RFC3339Nano`), e.g. `2025-01-19T10:04:05.123456789Z`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One compiler as the catalog (`toolchains/catalog.json`) describes it.
 /// The catalog is data: adding a compiler is an edit there, not here.
@@ -60,12 +60,12 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
             if element == "{executable}" { return [target.executable ?? executable] + target.arguments }
             if element == "{standard_arguments}" {
                 guard let standard = standard ?? defaultStandard else { return [] }
-                return standardArguments.map { $0.replacingOccurrences(of: "{standard}", with: standard) }
+                return standardArguments.map { $0.replacing( "{standard}", with: standard) }
             }
             return [element
-                .replacingOccurrences(of: "{executable}", with: executable)
-                .replacingOccurrences(of: "{source}", with: source)
-                .replacingOccurrences(of: "{output}", with: output)]
+                .replacing( "{executable}", with: executable)
+                .replacing( "{source}", with: source)
+                .replacing( "{output}", with: output)]
         }
     }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The worker's counters, in the predecessor's `/api/v1/workers/stats` shape.
 public struct WorkerStats: Sendable, Equatable, Codable {

@@ -68,9 +68,11 @@ public final class UnixSocket: Sendable {
 
     /// Up to `maximum` bytes; empty at end of stream.
     public func read(maximum: Int = 65536) throws(SystemCallError) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: maximum)
-        let count = try systemCall("read") { buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, maximum, 0) } }
-        return Array(buffer.prefix(count))
+        // Uninitialised: zeroing `maximum` bytes on every read cost more than the read.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maximum, alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try systemCall("read") { recv(descriptor, buffer.baseAddress, maximum, 0) }
+        return Array(buffer[..<count])
     }
 
     /// Stops both directions, waking a thread blocked on this socket.

@@ -1,3 +1,5 @@
+import Glibc
+import Synchronization
 public import WillItCompile
 
 /// Why a call to the worker failed: the worker is not there, or broke the protocol.
@@ -9,12 +11,15 @@ public struct WorkerUnreachable: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Talks to the worker daemon over its Unix socket, one connection per call.
-/// Safe to use from many threads.
+/// Talks to the worker daemon over its Unix socket. Safe to use from many threads.
+///
+/// Connections are kept and reused (the worker serves any number of requests on
+/// one), which saves a connect and the worker's thread start on every call.
 public struct WorkerClient: Sendable {
     public let socketPath: String
     /// Bounds connect-to-reply; a stuck worker becomes an error, never a hang.
     public let timeoutMilliseconds: Int
+    private let idle = IdleConnections()
 
     public init(socketPath: String, timeoutMilliseconds: Int = 5000) {
         self.socketPath = socketPath
@@ -22,27 +27,87 @@ public struct WorkerClient: Sendable {
     }
 
     /// Sends one request and waits for its reply.
+    ///
+    /// A kept connection the worker has closed in the meantime (it restarted)
+    /// fails before any reply: the request is then sent once more on a new one.
     /// - Throws: `WorkerUnreachable` naming the socket when the worker cannot be reached in time.
     public func send(_ request: WorkerRequest) throws(WorkerUnreachable) -> WorkerReply {
+        let frame: [UInt8]
         do {
-            let socket = try UnixSocket.connect(to: socketPath)
+            frame = try WorkerCodec.frame(request)
+        } catch {
+            throw WorkerUnreachable(description: "request for the worker cannot be encoded: \(error)")
+        }
+        if let kept = idle.take() {
+            switch exchange(frame, on: kept) {
+            case let .reply(reply): return reply
+            case .closedBeforeReply: break
+            case let .failed(reason): throw WorkerUnreachable(description: "worker at \(socketPath) \(reason)")
+            }
+        }
+        let socket: UnixSocket
+        do {
+            socket = try UnixSocket.connect(to: socketPath)
+        } catch {
+            throw WorkerUnreachable(description: "worker at \(socketPath) unreachable: \(error)")
+        }
+        switch exchange(frame, on: socket) {
+        case let .reply(reply): return reply
+        case .closedBeforeReply: throw WorkerUnreachable(description: "worker at \(socketPath) closed the connection without a reply")
+        case let .failed(reason): throw WorkerUnreachable(description: "worker at \(socketPath) \(reason)")
+        }
+    }
+
+    private enum Exchange {
+        case reply(WorkerReply)
+        case closedBeforeReply
+        case failed(String)
+    }
+
+    /// One request and its reply; the connection goes back to `idle` only after a clean reply.
+    private func exchange(_ frame: [UInt8], on socket: UnixSocket) -> Exchange {
+        var received = false
+        do {
             try socket.setTimeout(milliseconds: timeoutMilliseconds)
-            try socket.write(WorkerCodec.frame(request))
+            try socket.write(frame)
             var decoder = WorkerFrameDecoder()
             while true {
                 if let payload = try decoder.next() {
-                    return try WorkerCodec.decodeReply(payload)
+                    let reply = try WorkerCodec.decodeReply(payload)
+                    if decoder.pendingByteCount == 0 { idle.put(socket) }
+                    return .reply(reply)
                 }
                 let bytes = try socket.read()
-                if bytes.isEmpty {
-                    throw WorkerUnreachable(description: "worker at \(socketPath) closed the connection without a reply")
-                }
+                if bytes.isEmpty { return received ? .failed("closed the connection mid-reply") : .closedBeforeReply }
+                received = true
                 decoder.append(bytes)
             }
-        } catch let error as WorkerUnreachable {
-            throw error
+        } catch let error as SystemCallError where !received && (error.errno == EPIPE || error.errno == ECONNRESET) {
+            return .closedBeforeReply
         } catch {
-            throw WorkerUnreachable(description: "worker at \(socketPath) unreachable: \(error)")
+            return .failed("failed: \(error)")
+        }
+    }
+}
+
+/// Connections that answered cleanly, newest last. One idle longer than the
+/// worker's own idle timeout would be closed by it, so such are dropped instead.
+private final class IdleConnections: Sendable {
+    private let connections = Mutex<[(socket: UnixSocket, since: ContinuousClock.Instant)]>([])
+    private static let maxIdle = Duration.seconds(10)
+    private static let maxKept = 64
+
+    func take() -> UnixSocket? {
+        connections.withLock { kept in
+            let now = ContinuousClock.now
+            kept.removeAll { now - $0.since > Self.maxIdle }
+            return kept.popLast()?.socket
+        }
+    }
+
+    func put(_ socket: UnixSocket) {
+        connections.withLock { kept in
+            if kept.count < Self.maxKept { kept.append((socket, ContinuousClock.now)) }
         }
     }
 }
