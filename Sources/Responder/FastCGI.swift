@@ -9,8 +9,10 @@ final class FastCGIRequestSlot {
     private let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
 
     /// Prepares a slot that accepts on the listening socket spawn-fcgi passed as descriptor 0.
+    /// A signal that interrupts its `accept` makes `accept` return false: that is how
+    /// this process stops without touching the socket the pool's other processes share.
     init() {
-        FCGX_InitRequest(request, 0, 0)
+        FCGX_InitRequest(request, 0, FCGI_FAIL_ACCEPT_ON_INTR)
     }
 
     deinit {
@@ -23,11 +25,10 @@ final class FastCGIRequestSlot {
         FCGX_Init() == 0
     }
 
-    /// Makes every `accept` in this process return false. The listening socket is
-    /// shared with the pool's other processes, which multiwatch stops at the same time.
+    /// Makes libfcgi refuse further requests in this process; each thread's `accept`
+    /// then returns false once a signal interrupts it (see `init`).
     static func stopAccepting() {
         FCGX_ShutdownPending()
-        shutdown(0, Int32(SHUT_RDWR))
     }
 
     /// Waits for the next request; false when the listening socket is gone.

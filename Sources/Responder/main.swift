@@ -1,6 +1,7 @@
 import Dispatch
 import FoundationEssentials
 import Glibc
+import Synchronization
 import HTTPAPI
 import JobStore
 import WillItCompile
@@ -20,8 +21,9 @@ func printToStandardError(_ line: String) {
     _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
-/// Runs `body` on a new detached thread.
-func startThread(_ body: @escaping @Sendable () -> Void) {
+/// Runs `body` on a new thread. Not detached: `pthread_kill` stays safe on a
+/// thread that has ended, which the stop relies on.
+func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
     final class Box: Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -34,7 +36,7 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
         return nil
     }, box)
     guard status == 0 else { fail("cannot start a thread: \(String(cString: strerror(status)))") }
-    pthread_detach(thread)
+    return thread
 }
 
 signal(SIGPIPE, SIG_IGN)
@@ -44,6 +46,11 @@ var stopSignals = sigset_t()
 sigemptyset(&stopSignals)
 for stopSignal in [SIGTERM, SIGUSR1, SIGINT] { sigaddset(&stopSignals, stopSignal) }
 pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+// SIGUSR2 interrupts a request thread's accept at stop time. Its handler does
+// nothing; installed without SA_RESTART, so accept fails with EINTR.
+var interrupt = sigaction()
+interrupt.__sigaction_handler.sa_handler = { _ in }
+sigaction(SIGUSR2, &interrupt, nil)
 let environment = ProcessInfo.processInfo.environment
 let configuration: ServiceConfiguration
 let threadCount: Int
@@ -63,19 +70,32 @@ let handler = APIHandler(
 
 let loop = RequestLoop(handler: handler)
 let loopsDone = DispatchGroup()
-for _ in 0..<threadCount {
+let stopping = Atomic<Bool>(false)
+let threads = (0..<threadCount).map { _ in
     loopsDone.enter()
-    startThread {
+    return startThread {
         loop.run()
+        // Accepting failed for another reason than a stop: a process without request
+        // threads must go, so that multiwatch starts a fresh one.
+        if !stopping.load(ordering: .sequentiallyConsistent) {
+            fail("accepting FastCGI requests failed: \(String(cString: strerror(errno)))")
+        }
         loopsDone.leave()
     }
 }
 
 var received: Int32 = 0
 sigwait(&stopSignals, &received)
-// Wakes every thread blocked in accept; requests in progress are answered first.
+// Only this process stops: the listening socket stays open for the pool's others.
+// Requests in progress are answered first; a thread that finishes one after the
+// interrupt went out is interrupted again on the next round.
+stopping.store(true, ordering: .sequentiallyConsistent)
 FastCGIRequestSlot.stopAccepting()
-if loopsDone.wait(timeout: .now() + 10) == .timedOut {
+let deadline = DispatchTime.now() + 10
+repeat {
+    for thread in threads { pthread_kill(thread, SIGUSR2) }
+} while loopsDone.wait(timeout: min(deadline, .now() + .milliseconds(50))) == .timedOut && DispatchTime.now() < deadline
+if DispatchTime.now() >= deadline {
     printToStandardError("requests still running 10 s after signal \(received); exiting")
 }
 store?.close()

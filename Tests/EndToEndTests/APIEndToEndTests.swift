@@ -198,13 +198,15 @@ import Testing
         #expect(try stack.request("GET", "/health").status == 200, "reads are not rate limited")
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func aResponderKilledWithSIGKILLIsReplacedAndNoRequestFails() throws {
+    /// SIGTERM stops one responder gracefully; it must not stop the others, which
+    /// share its listening socket.
+    @Test(.timeLimit(.minutes(2)), arguments: [SIGKILL, SIGTERM])
+    func aResponderKilledIsReplacedAndNoRequestFails(signal: Int32) throws {
         let stack = try Stack(["FCGI_CHILDREN": "2"])
         let multiwatch = try stack.pid(of: "responders")
         let before = children(of: multiwatch)
         #expect(before.count == 2)
-        Glibc.kill(before[0], SIGKILL)
+        Glibc.kill(before[0], signal)
         try waitUntil("the killed responder is gone") { !isRunning(before[0]) }
         var failures: [String] = []
         for _ in 0..<50 {
