@@ -13,10 +13,12 @@ public final class UnixSocket: Sendable {
         close(descriptor)
     }
 
-    /// Connects to `path`.
+    /// Connects to `path`; with `timeoutMilliseconds`, that timeout bounds the connect
+    /// (a listener whose backlog is full blocks it) and every later read and write.
     /// - Throws: `SystemCallError` naming the path (ENOENT / ECONNREFUSED: nobody listens).
-    public static func connect(to path: String) throws(SystemCallError) -> UnixSocket {
+    public static func connect(to path: String, timeoutMilliseconds: Int? = nil) throws(SystemCallError) -> UnixSocket {
         let socket = try makeSocket()
+        if let timeoutMilliseconds { try socket.setTimeout(milliseconds: timeoutMilliseconds) }
         try withAddress(of: path) { address, length throws(SystemCallError) in
             try systemCall("connect to \(path)") { Glibc.connect(socket.descriptor, address, length) }
         }

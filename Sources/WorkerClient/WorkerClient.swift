@@ -28,39 +28,42 @@ public struct WorkerClient: Sendable {
 
     /// Sends one request and waits for its reply.
     ///
-    /// A kept connection the worker has closed in the meantime (it restarted)
-    /// fails before any reply: the request is then sent once more on a new one.
+    /// A kept connection the worker has closed in the meantime (it restarted, or
+    /// closed it as idle) fails without the request having been read: the request
+    /// is then sent once more on a new connection. A connection closed after the
+    /// worker read the request is retried only for requests that may run twice,
+    /// never for `submit`.
     /// - Throws: `WorkerUnreachable` naming the socket when the worker cannot be reached in time.
     public func send(_ request: WorkerRequest) throws(WorkerUnreachable) -> WorkerReply {
-        let frame: [UInt8]
-        do {
-            frame = try WorkerCodec.frame(request)
-        } catch {
-            throw WorkerUnreachable(description: "request for the worker cannot be encoded: \(error)")
-        }
+        let frame = WorkerCodec.frame(request)
         if let kept = idle.take() {
             switch exchange(frame, on: kept) {
             case let .reply(reply): return reply
-            case .closedBeforeReply: break
+            case .notRead: break
+            case .closedAfterReading where request.mayRunTwice: break
+            case .closedAfterReading: throw WorkerUnreachable(description: "worker at \(socketPath) closed the connection without a reply")
             case let .failed(reason): throw WorkerUnreachable(description: "worker at \(socketPath) \(reason)")
             }
         }
         let socket: UnixSocket
         do {
-            socket = try UnixSocket.connect(to: socketPath)
+            socket = try UnixSocket.connect(to: socketPath, timeoutMilliseconds: timeoutMilliseconds)
         } catch {
             throw WorkerUnreachable(description: "worker at \(socketPath) unreachable: \(error)")
         }
         switch exchange(frame, on: socket) {
         case let .reply(reply): return reply
-        case .closedBeforeReply: throw WorkerUnreachable(description: "worker at \(socketPath) closed the connection without a reply")
+        case .notRead, .closedAfterReading: throw WorkerUnreachable(description: "worker at \(socketPath) closed the connection without a reply")
         case let .failed(reason): throw WorkerUnreachable(description: "worker at \(socketPath) \(reason)")
         }
     }
 
     private enum Exchange {
         case reply(WorkerReply)
-        case closedBeforeReply
+        /// The worker was gone before it read the request (EPIPE on write, ECONNRESET on read).
+        case notRead
+        /// End of stream before any reply byte: the worker read the request, then closed.
+        case closedAfterReading
         case failed(String)
     }
 
@@ -68,7 +71,6 @@ public struct WorkerClient: Sendable {
     private func exchange(_ frame: [UInt8], on socket: UnixSocket) -> Exchange {
         var received = false
         do {
-            try socket.setTimeout(milliseconds: timeoutMilliseconds)
             try socket.write(frame)
             var decoder = WorkerFrameDecoder()
             while true {
@@ -78,15 +80,23 @@ public struct WorkerClient: Sendable {
                     return .reply(reply)
                 }
                 let bytes = try socket.read()
-                if bytes.isEmpty { return received ? .failed("closed the connection mid-reply") : .closedBeforeReply }
+                if bytes.isEmpty { return received ? .failed("closed the connection mid-reply") : .closedAfterReading }
                 received = true
                 decoder.append(bytes)
             }
         } catch let error as SystemCallError where !received && (error.errno == EPIPE || error.errno == ECONNRESET) {
-            return .closedBeforeReply
+            return .notRead
         } catch {
             return .failed("failed: \(error)")
         }
+    }
+}
+
+extension WorkerRequest {
+    /// Whether sending the request again after a lost reply is harmless: all but
+    /// `submit`, whose second copy would be refused as a duplicate of the first.
+    var mayRunTwice: Bool {
+        if case .submit = self { false } else { true }
     }
 }
 

@@ -18,7 +18,8 @@ final class WorkerProcess {
     let socketPath: String
     let environment: [String: String]
     private(set) var process: Process?
-    var client: WorkerClient { WorkerClient(socketPath: socketPath, timeoutMilliseconds: 10_000) }
+    /// One client for the worker's whole life, so its kept connections meet restarts.
+    let client: WorkerClient
     var logPath: String { directory.appendingPathComponent("worker.log").path }
     var scratchParent: String { directory.appendingPathComponent("tmp").path }
 
@@ -26,6 +27,7 @@ final class WorkerProcess {
     init(_ environment: [String: String] = [:], directory reuse: URL? = nil) throws {
         directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("wic-worker-test-\(UUID().uuidString.prefix(8))")
         socketPath = directory.appendingPathComponent("worker.sock").path
+        client = WorkerClient(socketPath: socketPath, timeoutMilliseconds: 10_000)
         var defaults = [
             "PATH": "/usr/bin:/bin",
             "WORKER_SOCKET": socketPath,
