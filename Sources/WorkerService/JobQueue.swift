@@ -9,6 +9,9 @@ final class JobQueue: @unchecked Sendable {
     // @unchecked: all state is guarded by `condition`.
     private let condition = NSCondition()
     private var jobs: [CompilationJob] = []
+    /// Ids of the jobs waiting here or being compiled, so a recovered job already
+    /// in hand (submitted while recovery listed the store) is not queued twice.
+    private var present: Set<JobID> = []
     private var head = 0
     private var reserved = 0
     private var isShutDown = false
@@ -44,15 +47,26 @@ final class JobQueue: @unchecked Sendable {
         condition.lock()
         reserved -= 1
         jobs.append(job)
+        present.insert(job.id)
         condition.signal()
         condition.unlock()
     }
 
-    /// Adds a job whatever the capacity: recovered jobs were accepted once already.
-    func pushRecovered(_ job: CompilationJob) {
+    /// Adds a job whatever the capacity (recovered jobs were accepted once already),
+    /// unless it is here or in hand already; false then.
+    func pushRecovered(_ job: CompilationJob) -> Bool {
         condition.lock()
+        defer { condition.unlock() }
+        guard present.insert(job.id).inserted else { return false }
         jobs.append(job)
         condition.signal()
+        return true
+    }
+
+    /// A job `take` handed out is finished.
+    func done(_ id: JobID) {
+        condition.lock()
+        present.remove(id)
         condition.unlock()
     }
 
@@ -78,6 +92,7 @@ final class JobQueue: @unchecked Sendable {
         isShutDown = true
         let left = Array(jobs[head...])
         jobs = []
+        present = []
         head = 0
         condition.broadcast()
         return left

@@ -138,7 +138,10 @@ public final class WorkerDaemon: Sendable {
 
     private func process(_ job: CompilationJob) {
         counters.withLock { $0.active += 1 }
-        defer { counters.withLock { $0.active -= 1 } }
+        defer {
+            counters.withLock { $0.active -= 1 }
+            queue.done(job.id)
+        }
         do {
             if case let .refused(current) = try store.transition(job.id, to: .processing, at: Date(), result: nil),
                current.isTerminal {
@@ -220,8 +223,7 @@ public final class WorkerDaemon: Sendable {
                 do {
                     guard let job = try store.job(id), job.host == configuration.worker.hostID,
                           !job.status.isTerminal else { continue }
-                    queue.pushRecovered(job)
-                    recovered += 1
+                    if queue.pushRecovered(job) { recovered += 1 }
                 } catch .corrupt(let key, let reason) {
                     let result = CompilationResult(
                         jobID: id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
