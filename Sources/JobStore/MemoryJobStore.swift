@@ -8,6 +8,8 @@ public final class MemoryJobStore: JobStore {
     private let state = Mutex(Keyspace())
     /// Broadcast after every move to a terminal status, for long polls.
     private let verdictStored = Condition()
+    /// Long polls waiting on `verdictStored`, for tests.
+    private let waiting = Atomic<Int>(0)
     private let ttl: TimeInterval
     private let now: @Sendable () -> Date
 
@@ -62,6 +64,7 @@ public final class MemoryJobStore: JobStore {
     public func jobWithResult(
         _ id: JobID, waitingUpTo timeout: Duration
     ) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
+        guard timeout > .zero else { return try jobWithResult(id) }
         let deadline = ContinuousClock.now + timeout
         // Holding the condition's lock from the check to the wait: a verdict
         // stored in between broadcasts only once this thread waits.
@@ -70,8 +73,19 @@ public final class MemoryJobStore: JobStore {
         while true {
             let found = try jobWithResult(id)
             guard let (job, _) = found, !job.status.isTerminal else { return found }
-            if !verdictStored.wait(until: deadline) { return try jobWithResult(id) }
+            waiting.add(1, ordering: .sequentiallyConsistent)
+            let woken = verdictStored.wait(until: deadline)
+            waiting.subtract(1, ordering: .sequentiallyConsistent)
+            if !woken { return try jobWithResult(id) }
         }
+    }
+
+    /// How many long polls are waiting for a verdict right now.
+    var waitingLongPolls: Int {
+        // Under the lock, a poll counted here is inside `wait`: a verdict stored now wakes it.
+        verdictStored.lock()
+        defer { verdictStored.unlock() }
+        return waiting.load(ordering: .sequentiallyConsistent)
     }
 
     public func result(_ id: JobID) throws(JobStoreError) -> CompilationResult? {
@@ -153,7 +167,10 @@ private struct Keyspace {
     mutating func addToIndex(_ id: JobID, _ status: JobStatus, now: Date, expiresAt: Date) {
         let key = JobKeys.statusIndex(status)
         var ids: Set<JobID> = []
-        if case let .index(existing)? = get(key, now: now) { ids = existing }
+        if case let .index(existing)? = get(key, now: now) {
+            ids = existing
+            entries[key] = nil  // the set is then this function's alone: inserting does not copy it
+        }
         ids.insert(id)
         set(key, .index(ids), expiresAt: expiresAt)
     }
@@ -161,14 +178,25 @@ private struct Keyspace {
     mutating func removeFromIndex(_ id: JobID, _ status: JobStatus, now: Date) {
         let key = JobKeys.statusIndex(status)
         guard case var .index(ids)? = get(key, now: now) else { return }
+        let expiresAt = entries[key]!.expiresAt
+        entries[key] = nil  // as in addToIndex: removing does not copy the set
         ids.remove(id)
         // Like Redis, an empty set is no key at all.
-        if ids.isEmpty { entries[key] = nil } else { entries[key]?.value = .index(ids) }
+        if !ids.isEmpty { set(key, .index(ids), expiresAt: expiresAt) }
     }
 
     mutating func sweepIfDue(now: Date) {
         guard now.timeIntervalSince(lastSweep) >= 1 else { return }
         lastSweep = now
         entries = entries.filter { $0.value.expiresAt > now }
+        // Every write renews an index's expiry, so a busy index would keep the ids
+        // of long-expired jobs for ever: drop those whose job is gone.
+        for (key, entry) in entries {
+            guard case let .index(ids) = entry.value else { continue }
+            let live = ids.filter { entries[JobKeys.job($0)] != nil }
+            if live.count != ids.count {
+                entries[key] = live.isEmpty ? nil : Entry(value: .index(live), expiresAt: entry.expiresAt)
+            }
+        }
     }
 }

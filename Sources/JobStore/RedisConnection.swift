@@ -29,6 +29,13 @@ enum RedisConnectionError: Error {
     case connectionLost(String)
     /// Connecting, authenticating, a timeout, or any other I/O failure.
     case failed(String)
+
+    /// What the store reports for it: Redis at `address` is unavailable, and why.
+    func storeError(address: RedisAddress) -> JobStoreError {
+        switch self {
+        case let .connectionLost(reason), let .failed(reason): .unavailable("Redis at \(address): \(reason)")
+        }
+    }
 }
 
 /// One blocking hiredis connection. This file is the only place that touches hiredis.

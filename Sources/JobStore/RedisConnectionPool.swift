@@ -25,8 +25,9 @@ final class RedisConnectionPool: @unchecked Sendable {
     /// Runs `body` with a connection of its own.
     ///
     /// If a connection that sat idle in the pool turns out to be closed by the
-    /// server (Redis restarted), `body` runs once more on a fresh connection:
-    /// the command was never executed on the dead one.
+    /// server (Redis restarted), every idle connection is dropped (they all went
+    /// to the same server) and `body` runs once more on a fresh connection: the
+    /// command was never executed on the dead one.
     /// - Throws: `.unavailable` when no connection can be had within the command
     ///   timeout or Redis fails; `.closed` after `close()`.
     func withConnection<T>(_ body: (RedisConnection) throws(RedisConnectionError) -> T) throws(JobStoreError) -> T {
@@ -38,15 +39,13 @@ final class RedisConnectionPool: @unchecked Sendable {
                 checkIn(connection)
                 return value
             } catch {
-                discard()
                 if case .connectionLost = error, reused, mayRetry {
+                    discard(withIdle: true)
                     mayRetry = false
                     continue
                 }
-                switch error {
-                case let .connectionLost(reason), let .failed(reason):
-                    throw .unavailable("Redis at \(configuration.address): \(reason)")
-                }
+                discard()
+                throw error.storeError(address: configuration.address)
             }
         }
     }
@@ -84,9 +83,7 @@ final class RedisConnectionPool: @unchecked Sendable {
             return (try RedisConnection(configuration: configuration), false)
         } catch {
             discard()
-            switch error {
-            case let .connectionLost(reason), let .failed(reason): throw .unavailable(reason)
-            }
+            throw error.storeError(address: configuration.address)
         }
     }
 
@@ -101,11 +98,26 @@ final class RedisConnectionPool: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Forgets a checked-out connection (its `deinit` closes it).
-    private func discard() {
+    /// Forgets a checked-out connection (its `deinit` closes it) and, with
+    /// `withIdle`, every idle one too.
+    private func discard(withIdle: Bool = false) {
         condition.lock()
         openCount -= 1
-        condition.signal()
+        if withIdle {
+            openCount -= idle.count
+            idle.removeAll()
+        }
+        condition.broadcast()
         condition.unlock()
+    }
+
+    /// A connection outside the pool, for a caller that puts it in a state no
+    /// one else could use (a subscription); closed when the caller drops it.
+    func dedicatedConnection() throws(JobStoreError) -> RedisConnection {
+        do {
+            return try RedisConnection(configuration: configuration)
+        } catch {
+            throw error.storeError(address: configuration.address)
+        }
     }
 }

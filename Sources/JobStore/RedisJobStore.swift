@@ -109,24 +109,21 @@ public final class RedisJobStore: JobStore {
         let first = try jobWithResult(id)
         guard let (job, _) = first, !job.status.isTerminal, timeout > .zero else { return first }
         let address = pool.configuration.address
-        do {
-            let subscriber = try RedisConnection(configuration: pool.configuration)
-            let reply = try subscriber.command(["SUBSCRIBE", JobKeys.verdictChannel(id)])
-            if case let .error(message) = reply {
-                throw JobStoreError.unavailable("Redis at \(address) refused SUBSCRIBE: \(message)")
-            }
-            let second = try jobWithResult(id)
-            guard let (job, _) = second, !job.status.isTerminal else { return second }
-            _ = try subscriber.nextMessage(timeout: deadline - ContinuousClock.now)
-        } catch let error as RedisConnectionError {
-            switch error {
-            case let .connectionLost(reason), let .failed(reason):
-                throw .unavailable("Redis at \(address): \(reason)")
-            }
-        } catch let error as JobStoreError {
-            throw error
+        let channel = JobKeys.verdictChannel(id)
+        let subscriber = try pool.dedicatedConnection()
+        let reply: RedisValue
+        do throws(RedisConnectionError) {
+            reply = try subscriber.command(["SUBSCRIBE", channel])
         } catch {
-            throw .unavailable("Redis at \(address): \(error)")
+            throw error.storeError(address: address)
+        }
+        try check(reply, doing: "SUBSCRIBE \(channel)")
+        let second = try jobWithResult(id)
+        guard let (job, _) = second, !job.status.isTerminal else { return second }
+        do throws(RedisConnectionError) {
+            _ = try subscriber.nextMessage(timeout: deadline - ContinuousClock.now)
+        } catch {
+            throw error.storeError(address: address)
         }
         return try jobWithResult(id)
     }

@@ -1,5 +1,6 @@
 import Foundation
-import JobStore
+@testable import JobStore
+import Synchronization
 import Testing
 import WillItCompile
 
@@ -121,12 +122,15 @@ import WillItCompile
         defer { store.close() }
         let job = makeJob()
         try store.create(job)
-        #expect(throws: JobStoreError.self) { try store.transition(job.id, to: .completed, at: Date(), result: nil) }
-        #expect(throws: JobStoreError.self) {
+        #expect(throws: JobStoreError.invalidArgument("terminal status completed needs a result")) {
+            try store.transition(job.id, to: .completed, at: Date(), result: nil)
+        }
+        #expect(throws: JobStoreError.invalidArgument("status processing takes no result")) {
             try store.transition(job.id, to: .processing, at: Date(), result: makeResult(for: job.id, status: .completed))
         }
-        #expect(throws: JobStoreError.self) {
-            try store.transition(job.id, to: .failed, at: Date(), result: makeResult(for: JobID(), status: .failed))
+        let other = JobID()
+        #expect(throws: JobStoreError.invalidArgument("result for job \(other) given for job \(job.id)")) {
+            try store.transition(job.id, to: .failed, at: Date(), result: makeResult(for: other, status: .failed))
         }
         #expect(try store.job(job.id)?.status == .queued)
     }
@@ -247,16 +251,29 @@ import WillItCompile
         let job = makeJob()
         try store.create(job)
         let result = makeResult(for: job.id, status: .completed)
+        let failures = ConcurrentFailures()
+        let verdictStoredAt = Mutex<ContinuousClock.Instant?>(nil)
         let verdict = Thread {
-            // Whether this lands before or after the poll starts waiting, the poll must see it.
-            Thread.sleep(forTimeInterval: 0.2)
-            _ = try? store.transition(job.id, to: .processing, at: Date(), result: nil)
-            _ = try? store.transition(job.id, to: .completed, at: Date(), result: result)
+            do {
+                // Stored only once the poll waits, so the wake-up is what is tested.
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try !kind.hasLongPollWaiting(in: store, on: job.id) {
+                    guard ContinuousClock.now < deadline else { throw MissingTestDependency(description: "the poll never waited") }
+                    Thread.sleep(forTimeInterval: 0.005)
+                }
+                _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+                verdictStoredAt.withLock { $0 = ContinuousClock.now }
+                _ = try store.transition(job.id, to: .completed, at: Date(), result: result)
+            } catch {
+                failures.record("storing the verdict: \(error)")
+            }
         }
         verdict.start()
-        let started = ContinuousClock.now
         let found = try #require(try store.jobWithResult(job.id, waitingUpTo: .seconds(20)))
-        #expect(ContinuousClock.now - started < .seconds(10), "woken by the verdict, not by the 20 s timeout")
+        let answered = ContinuousClock.now
+        #expect(failures.all.isEmpty, "\(failures.all)")
+        let stored = try #require(verdictStoredAt.withLock { $0 })
+        #expect(answered - stored < .seconds(2), "woken by the verdict, not by the 20 s timeout")
         #expect(found.0.status == .completed && found.1 == result)
     }
 

@@ -33,6 +33,25 @@ import WillItCompile
         #expect(try store.job(job.id)?.status == .processing)
     }
 
+    /// Each new verdict renews the index's TTL, so only pruning keeps expired jobs out of it.
+    @Test func aBusyIndexForgetsJobsThatExpired() throws {
+        let clock = ManualClock()
+        let store = MemoryJobStore(ttlHours: 1) { clock.now }
+        func finishedJob() throws -> JobID {
+            let job = CompilationJob(request: CompilationRequest(source: [0x41], language: .c), createdAt: clock.now)
+            try store.create(job)
+            _ = try store.transition(job.id, to: .failed, at: clock.now, result: makeResult(for: job.id, status: .failed))
+            return job.id
+        }
+        let old = try finishedJob()
+        clock.advance(by: 3000)
+        let recent = try finishedJob()
+        clock.advance(by: 1000)
+        _ = try store.job(recent)  // any call after the old job expired sweeps
+        #expect(try store.jobIDs(withStatus: .failed) == [recent])
+        #expect(try store.job(old) == nil)
+    }
+
     @Test func aClosedStoreSaysSo() throws {
         let store = MemoryJobStore(ttlHours: 1)
         store.close()

@@ -93,7 +93,8 @@ import WillItCompile
         let started = Date()
         let reason = outageReason { _ = try store.job(jobs[1].id) }
         #expect(reason?.contains(server.socketPath) == true, "a read while Redis is down is an outage naming the address: \(reason ?? "none")")
-        #expect(throws: JobStoreError.self) { try store.create(makeJob()) }
+        let createReason = outageReason { try store.create(makeJob()) }
+        #expect(createReason?.contains(server.socketPath) == true, "a write while Redis is down is an outage too: \(createReason ?? "none")")
         #expect(Date().timeIntervalSince(started) < 2, "an outage is reported at once, not after a hang")
 
         try server.start()
@@ -107,6 +108,30 @@ import WillItCompile
         let after = makeJob()
         try store.create(after)
         #expect(try store.job(after.id) != nil)
+    }
+
+    /// After a restart every idle connection is dead; the first call must not fail
+    /// because its one retry happened to pick another dead one.
+    @Test(.timeLimit(.minutes(1)))
+    func aCallAfterARestartSucceedsWhateverNumberOfDeadConnectionsSatIdle() throws {
+        let server = try PrivateRedisServer()
+        let pool = RedisConnectionPool(configuration: RedisConfiguration(enabled: true, address: server.address, poolSize: 4))
+        defer { pool.close() }
+        // Nested calls hold three connections at once; all three then sit idle.
+        func hold(_ depth: Int) throws(JobStoreError) {
+            guard depth > 0 else { return }
+            var inner: JobStoreError?
+            try pool.withConnection { connection throws(RedisConnectionError) in
+                _ = try connection.command(["PING"])
+                do throws(JobStoreError) { try hold(depth - 1) } catch { inner = error }
+            }
+            if let inner { throw inner }
+        }
+        try hold(3)
+        server.kill()
+        try server.start()
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in try connection.command(["PING"]) }
+        #expect(reply == .status("PONG"))
     }
 
     @Test func authenticatesAndSelectsTheConfiguredDatabase() throws {

@@ -23,6 +23,24 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+extension StoreKind {
+    /// Whether a long poll on `id` is waiting for its verdict right now (so a
+    /// verdict stored next must wake it rather than be found by its first read).
+    func hasLongPollWaiting(in store: any JobStore, on id: JobID) throws -> Bool {
+        switch self {
+        case .memory:
+            return (store as! MemoryJobStore).waitingLongPolls > 0
+        case .redis:
+            let connection = try RedisConnection(configuration: try sharedRedisConfiguration())
+            let reply = try connection.command(["PUBSUB", "NUMSUB", JobKeys.verdictChannel(id)])
+            guard case let .array(items) = reply, items.count == 2, case let .integer(subscribers) = items[1] else {
+                throw MissingTestDependency(description: "unexpected PUBSUB NUMSUB reply \(reply)")
+            }
+            return subscribers > 0
+        }
+    }
+}
+
 struct MissingTestDependency: Error, CustomStringConvertible {
     let description: String
 }
