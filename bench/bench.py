@@ -4,7 +4,6 @@ machine, and reports ratios (absolute numbers on a shared machine drift).
 Run through scripts/bench, which installs what it needs; see docs/PERFORMANCE.md."""
 import argparse
 import concurrent.futures
-import http.client
 import json
 import os
 import re
@@ -161,7 +160,8 @@ class Bench:
         self.threads = os.environ.get("FCGI_THREADS", "8")
         self.results = {"quick": quick, "max_workers": self.max_workers, "fcgi_children": int(self.children),
                         "fcgi_threads": int(self.threads)}
-        self.env = dict(os.environ, WIC_RUN_DIR=self.run_dir, WIC_BIN_DIR=self.bin_dir, PORT=str(self.port),
+        # scripts/bench has run scripts/setup already.
+        self.env = dict(os.environ, WIC_SKIP_SETUP="1", WIC_RUN_DIR=self.run_dir, WIC_BIN_DIR=self.bin_dir, PORT=str(self.port),
                         RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000", QUEUE_SIZE="1000",
                         MAX_WORKERS=str(self.max_workers), FCGI_CHILDREN=self.children, FCGI_THREADS=self.threads)
         self.env.pop("REDIS_ADDR", None)
@@ -178,9 +178,12 @@ class Bench:
         subprocess.run(["gcc", "-O2", "-o", binary, os.path.join(REPO, "bench/reference/reference.c"),
                         "-lfcgi", "-lhiredis", "-lpthread"], check=True)
         with open(os.path.join(reference_dir, "static.json"), "w") as static:
-            static.write(self.completed_job_json_placeholder())
+            static.write("{}")  # replaced by a completed job's body in read_path
+        # The same body limit as the stack's nginx, which scripts/run derived from MAX_SOURCE_SIZE.
+        with open(os.path.join(self.run_dir, "nginx", "will-it-compile.conf")) as rendered:
+            body_limit = re.search(r"client_max_body_size (\d+);", rendered.read()).group(1)
         substitutions = {"@LISTEN@": f"127.0.0.1:{self.ref_port}", "@FCGI_SOCKET@": os.path.join(reference_dir, "fcgi.sock"),
-                         "@BODY_LIMIT@": "1463636", "@RATE@": "100000", "@BURST@": "100000", "@RUN_DIR@": reference_dir}
+                         "@BODY_LIMIT@": body_limit, "@RATE@": "100000", "@BURST@": "100000", "@RUN_DIR@": reference_dir}
         for name in ["will-it-compile.conf", "nginx.conf", "fastcgi_params"]:
             with open(os.path.join(REPO, "nginx", name)) as template:
                 text = template.read()
@@ -205,14 +208,18 @@ class Bench:
             ["setsid"] + as_user + ["nginx", "-e", os.path.join(reference_dir, "logs", "error.log"), "-p", os.path.join(reference_dir, "nginx"),
                                     "-c", os.path.join(reference_dir, "nginx", "nginx.conf"), "-g", "daemon off;"],
             stdout=log, stderr=log).pid)
+        # Ready when the reference responder answers (its 404 for an unknown job,
+        # not nginx's 502) and the static file is served.
         deadline = time.time() + 30
-        while time.time() < deadline:
+        while True:
             try:
-                if request(self.ref_port, "GET", "/api/v1/compile/none")[0] == 200 or request(self.static_port, "GET", "/static.json")[0] == 200:
+                if request(self.ref_port, "GET", "/api/v1/compile/none")[0] == 404 and request(self.static_port, "GET", "/static.json")[0] == 200:
                     break
             except OSError:
-                time.sleep(0.05)
-        time.sleep(0.2)
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"the C reference did not start; see {reference_dir}/logs")
+            time.sleep(0.05)
 
     def stop(self):
         for pid in self.reference_pids:
@@ -221,9 +228,6 @@ class Bench:
             except OSError:
                 pass
         subprocess.run([os.path.join(REPO, "scripts/stop"), "--quiet", self.run_dir], env=self.env)
-
-    def completed_job_json_placeholder(self):
-        return "{}"
 
     def compile(self, body, connection=None):
         """Submits, then long-polls until the job is terminal: (seconds, final JSON)."""
@@ -262,11 +266,11 @@ class Bench:
                    "setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"] + command
         started = time.perf_counter()
         result = subprocess.run(wrapper, env=dict(os.environ, WIC_SOURCE=path), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         elapsed = time.perf_counter() - started
         os.unlink(path)
         if result.returncode != 0:
-            raise RuntimeError(f"raw sandboxed compile failed ({result.returncode})")
+            raise RuntimeError(f"raw sandboxed compile failed ({result.returncode}): {result.stderr.decode(errors='replace')[-2000:]}")
         return elapsed
 
     # 1. Read path
@@ -316,8 +320,10 @@ class Bench:
         self.wait_until_idle()
 
     def wait_until_idle(self):
-        while json.loads(request(self.port, "GET", "/api/v1/workers/stats")[2]).get("queued_jobs", 0) > 0 or \
-                json.loads(request(self.port, "GET", "/api/v1/workers/stats")[2]).get("active_workers", 0) > 0:
+        while True:
+            stats = json.loads(request(self.port, "GET", "/api/v1/workers/stats")[2])
+            if stats.get("queued_jobs", 0) == 0 and stats.get("active_workers", 0) == 0:
+                return
             time.sleep(0.05)
 
     # 3. Compile overhead

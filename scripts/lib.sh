@@ -33,8 +33,9 @@ install_missing_packages() {
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  local status=$?
+  # `|| status=$?`: under `set -e` a bare failure would exit here and leave policy-rc.d behind.
+  local status=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
   [ -n "$created_policy" ] && rm -f "$policy"
   [ $status -eq 0 ] || die "apt-get install ${missing[*]} failed"
 }

@@ -26,7 +26,14 @@ public final class APIHandler: Sendable {
     public static let maxWait = Duration.seconds(30)
 
     /// Largest body accepted: a source at the limit in Base64, plus room for the other fields.
-    public var maxBodySize: Int { configuration.compilation.maxSourceSize / 3 * 4 + 64 * 1024 }
+    private var maxBodySize: Int { configuration.compilation.maxSourceSize / 3 * 4 + 64 * 1024 }
+
+    /// The 413 for a body of `length` bytes, or nil when it fits. The responder
+    /// asks before reading a body, so one over the limit is never buffered.
+    public func bodyTooLarge(length: Int) -> HTTPResponse? {
+        guard length > maxBodySize else { return nil }
+        return .error(413, "source_too_large", "The body is \(length) bytes; at most \(maxBodySize) bytes are accepted (sources up to \(configuration.compilation.maxSourceSize) bytes).")
+    }
 
     /// - Parameter maxWaitingRequests: how many long polls (`?wait=`) may run at
     ///   once; more answer at once with the job as it is.
@@ -49,16 +56,16 @@ public final class APIHandler: Sendable {
             guard request.method == "POST" else { return methodNotAllowed("POST") }
             return submit(request.body)
         case _ where path.hasPrefix("/api/v1/compile/"):
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitText: request.queryValue("wait"))
         case "/api/v1/environments":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return environments()
         case "/health", "/api/v1/health":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return health()
         case "/api/v1/workers/stats":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return workerStats()
         default:
             return .error(404, "not_found", "No endpoint at \(request.path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, GET /api/v1/environments, GET /api/v1/workers/stats, GET /health.")
@@ -68,9 +75,7 @@ public final class APIHandler: Sendable {
     // MARK: - Endpoints
 
     private func submit(_ body: [UInt8]) -> HTTPResponse {
-        guard body.count <= maxBodySize else {
-            return .error(413, "source_too_large", "The body is \(body.count) bytes; at most \(maxBodySize) bytes are accepted (sources up to \(configuration.compilation.maxSourceSize) bytes).")
-        }
+        if let tooLarge = bodyTooLarge(length: body.count) { return tooLarge }
         var request: CompilationRequest
         do {
             request = try validator.validate(json: Data(body))

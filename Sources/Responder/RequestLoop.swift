@@ -12,9 +12,8 @@ struct RequestLoop: Sendable {
             let path = String(uri.prefix { $0 != "?" })
             let length = Int(slot.parameter("CONTENT_LENGTH") ?? "") ?? 0
             let response: HTTPResponse
-            if length > handler.maxBodySize {
-                // Refused before reading: a body over the limit is never buffered.
-                response = .error(413, "source_too_large", "The body is \(length) bytes; at most \(handler.maxBodySize) bytes are accepted.")
+            if let tooLarge = handler.bodyTooLarge(length: length) {
+                response = tooLarge
             } else {
                 let body = length > 0 ? slot.readBody(limit: length) : []
                 let query = slot.parameter("QUERY_STRING") ?? ""

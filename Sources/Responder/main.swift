@@ -63,10 +63,11 @@ do {
 guard FastCGIRequestSlot.initializeLibrary() else { fail("FCGX_Init failed") }
 
 let store: (any JobStore)? = configuration.redis.enabled ? RedisJobStore(configuration: configuration.redis) : nil
-// Long polls may hold all threads but two, which stay for quick requests.
+// Long polls may hold all threads but two, which stay for quick requests (with
+// FCGI_THREADS of 2 or less, `?wait=` answers at once).
 let handler = APIHandler(
     configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store,
-    maxWaitingRequests: max(1, threadCount - 2))
+    maxWaitingRequests: max(0, threadCount - 2))
 
 let loop = RequestLoop(handler: handler)
 let loopsDone = DispatchGroup()

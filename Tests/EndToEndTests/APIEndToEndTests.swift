@@ -55,6 +55,9 @@ import Testing
         expectError(try stack.request("GET", "/api/v1/compile/not-a-uuid"), 400, "invalid_job_id")
         expectError(try stack.request("GET", "/api/v1/compile/\(UUID().uuidString.lowercased())"), 404, "job_not_found")
         expectError(try stack.request("DELETE", "/api/v1/compile"), 405, "method_not_allowed")
+        let notAllowed = try stack.request("PUT", "/api/v1/environments")
+        expectError(notAllowed, 405, "method_not_allowed", mentions: ["GET, HEAD"])
+        #expect(notAllowed.headers["allow"] == "GET, HEAD")
         expectError(try stack.request("GET", "/api/v2/anything"), 404, "not_found")
         expectError(try stack.request("GET", "/index.html"), 404, "not_found")
 
@@ -196,6 +199,9 @@ import Testing
         #expect(!limited.isEmpty)
         #expect(limited.allSatisfy { $0.json["error"] as? String == "rate_limited" && $0.headers["retry-after"] == "1" })
         #expect(try stack.request("GET", "/health").status == 200, "reads are not rate limited")
+        for _ in 0..<5 { #expect(try stack.request("GET", "/api/v1/environments").status == 200, "API reads are not rate limited") }
+        let slashed = try (0..<6).map { _ in try stack.request("POST", "/api/v1/compile/", body: #"{"source_code":"int main(){}","language":"c"}"#) }
+        #expect(slashed.contains { $0.status == 429 }, "another spelling of the submit path is limited too")
     }
 
     /// SIGTERM stops one responder gracefully; it must not stop the others, which
