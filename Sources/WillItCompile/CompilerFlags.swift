@@ -34,64 +34,79 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     public var accepted: String {
         switch self {
         case .cc:
-            "-O0..-O3, -Os, -Og, -Oz, -Ofast; -W<warning> and -Wno-<warning> (not -Wl, -Wa, -Wp); -Werror[=…]; -w; -pedantic[-errors]; -D<macro>[=value]; -U<macro>; -f<feature> and -fno-<feature> (not -fplugin…, -fprofile…, -fdump…); -march=, -mtune=, -mcpu= and other -m<option>; -g, -g0..-g3; -I/-L/-iquote/-isystem inside the workspace (relative, no ..); -pthread; -s; -c; -v; -static"
+            "-O, -O0..-O3, -Os, -Og, -Oz, -Ofast; -W<warning> and -Wno-<warning> (not -Wl, -Wa, -Wp); -Werror[=…]; -w; -pedantic[-errors]; -ansi; -D<macro>[=value]; -U<macro>; -f<feature> and -fno-<feature> (not -fplugin…, -fpass-plugin…, -fprofile…, -fdump…; a path in a value must be inside the workspace); -march=, -mtune=, -mcpu= and other -m<option>; -g, -g0..-g3; -I/-L/-iquote/-isystem/-idirafter inside the workspace (relative, no ..); -pthread; -s; -c; -v; -static"
         case .rustc:
-            "-O; -g; -C<option>=… for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, incremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=…; --cfg=…; --crate-type=bin|lib|rlib|staticlib"
+            "-O; -g; -C<option>=… (one word) for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, strip, force-frame-pointers, incremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=…; --cfg=…; --crate-type=bin|lib|rlib|staticlib"
         case .go:
             "-trimpath; -tags=<tag,…>; -gcflags=<flags without paths>; -ldflags=-s / -w; -a; -v"
         }
     }
 
+    private static let ccRefusedPrefixes: [(prefix: String, reason: String)] = [
+        ("-fplugin", "loads a compiler plugin"), ("-fpass-plugin", "loads a compiler plugin"),
+        ("-specs", "reads a specs file"), ("--specs", "reads a specs file"),
+        ("-wrapper", "runs another program"), ("-B", "changes where the compiler finds its programs"),
+        ("--sysroot", "changes the system root"), ("-isysroot", "changes the system root"),
+        ("-Xclang", "passes options past the driver (-Xclang -load loads code)"),
+        ("-Xlinker", "passes options to the linker"), ("-Xassembler", "passes options to the assembler"),
+        ("-Xpreprocessor", "passes options to the preprocessor"), ("-Wl,", "passes options to the linker"),
+        ("-Wa,", "passes options to the assembler"), ("-Wp,", "passes options to the preprocessor"),
+        ("-load", "loads code"), ("-include", "includes a host file"), ("-imacros", "includes a host file"),
+        ("-fprofile", "reads or writes profile files"), ("-fauto-profile", "reads profile files"),
+        ("-fdump", "writes dump files"), ("-o", "the output is fixed by the service"),
+        ("-std", "use the `standard` field"), ("--target", "use the `architecture` and `os` fields"),
+        ("-target", "use the `architecture` and `os` fields"), ("-x", "the language is fixed by the `language` field"),
+        ("-save-temps=", "writes files outside the workspace"), ("-M", "writes dependency files"),
+        ("--param", "tunes compiler internals"), ("-fuse-ld", "picks another linker program"),
+        ("-fmacro-prefix-map", "rewrites paths"), ("-ffile-prefix-map", "rewrites paths"),
+        ("-fdebug-prefix-map", "rewrites paths"),
+    ]
+
+    private static let ccExactFlags: Set<String> = [
+        "-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Oz", "-Ofast", "-O", "-w", "-pedantic", "-pedantic-errors",
+        "-g", "-g0", "-g1", "-g2", "-g3", "-pthread", "-s", "-c", "-v", "-static", "-ansi", "-Werror",
+    ]
+
     private func ccRefusal(_ flag: String) -> String? {
-        let refusedPrefixes: [(String, String)] = [
-            ("-fplugin", "loads a compiler plugin"), ("-specs", "reads a specs file"), ("--specs", "reads a specs file"),
-            ("-wrapper", "runs another program"), ("-B", "changes where the compiler finds its programs"),
-            ("--sysroot", "changes the system root"), ("-isysroot", "changes the system root"),
-            ("-Xclang", "passes options past the driver (-Xclang -load loads code)"),
-            ("-Xlinker", "passes options to the linker"), ("-Xassembler", "passes options to the assembler"),
-            ("-Xpreprocessor", "passes options to the preprocessor"), ("-Wl,", "passes options to the linker"),
-            ("-Wa,", "passes options to the assembler"), ("-Wp,", "passes options to the preprocessor"),
-            ("-load", "loads code"), ("-include", "includes a host file"), ("-imacros", "includes a host file"),
-            ("-fprofile", "reads or writes profile files"), ("-fauto-profile", "reads profile files"),
-            ("-fdump", "writes dump files"), ("-o", "the output is fixed by the service"),
-            ("-std", "use the `standard` field"), ("--target", "use the `architecture` and `os` fields"),
-            ("-target", "use the `architecture` and `os` fields"), ("-x", "the language is fixed by the `language` field"),
-            ("-save-temps=", "writes files outside the workspace"), ("-M", "writes dependency files"),
-            ("--param", "tunes compiler internals"), ("-fuse-ld", "picks another linker program"),
-            ("-fmacro-prefix-map", "rewrites paths"), ("-ffile-prefix-map", "rewrites paths"),
-            ("-fdebug-prefix-map", "rewrites paths"),
-        ]
-        for (prefix, reason) in refusedPrefixes where flag.hasPrefix(prefix) {
+        for (prefix, reason) in Self.ccRefusedPrefixes where flag.hasPrefix(prefix) {
             return reason
         }
         for prefix in ["-I", "-L", "-iquote", "-isystem", "-idirafter"] where flag.hasPrefix(prefix) {
-            let path = String(flag.dropFirst(prefix.count))
-            guard !path.isEmpty, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+            guard isInsideWorkspace(String(flag.dropFirst(prefix.count))) else {
                 return "\(prefix) must name a directory inside the workspace (relative, without ..)"
             }
             return nil
         }
-        let accepted: [(String) -> Bool] = [
-            { ["-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Oz", "-Ofast", "-O", "-w", "-pedantic", "-pedantic-errors",
-               "-g", "-g0", "-g1", "-g2", "-g3", "-pthread", "-s", "-c", "-v", "-static", "-ansi", "-Werror"].contains($0) },
-            { $0.hasPrefix("-W") && $0.count > 2 },
-            { $0.hasPrefix("-D") && $0.count > 2 },
-            { $0.hasPrefix("-U") && $0.count > 2 },
-            { $0.hasPrefix("-f") && $0.count > 2 },
-            { $0.hasPrefix("-m") && $0.count > 2 },
-        ]
-        return accepted.contains { $0(flag) } ? nil : "not an accepted flag"
+        if Self.ccExactFlags.contains(flag) { return nil }
+        guard flag.count > 2, ["-W", "-D", "-U", "-f", "-m"].contains(String(flag.prefix(2))) else {
+            return "not an accepted flag"
+        }
+        // -f and -m values may name files (-fsanitize-ignorelist=, -fmodule-map-file=,
+        // -fcrash-diagnostics-dir=, …): only inside the workspace.
+        if flag.hasPrefix("-f") || flag.hasPrefix("-m"), let equals = flag.firstIndex(of: "="),
+           flag[flag.index(after: equals)...].contains("/") || flag.contains(".."),
+           !isInsideWorkspace(String(flag[flag.index(after: equals)...])) {
+            return "a path in \(flag[..<equals]) must be inside the workspace (relative, without ..)"
+        }
+        return nil
+    }
+
+    /// A non-empty relative path that does not climb out with `..`.
+    private func isInsideWorkspace(_ path: String) -> Bool {
+        !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/").contains("..")
     }
 
     private func rustcRefusal(_ flag: String) -> String? {
         if flag == "-O" || flag == "-g" { return nil }
         if flag.hasPrefix("-C") {
             let option = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            guard !option.isEmpty else { return "write -C and its option as one word, e.g. -Copt-level=2" }
             let safe = ["opt-level", "debuginfo", "overflow-checks", "debug-assertions", "panic", "target-cpu",
                         "target-feature", "codegen-units", "lto", "incremental", "strip", "force-frame-pointers"]
-            guard safe.contains(option), flag.contains("=") else {
+            guard safe.contains(option) else {
                 return "-C\(option) is not accepted (linker, link-args and plugins are not)"
             }
+            guard flag.contains("=") else { return "-C\(option) needs a value: -C\(option)=…" }
             if option == "incremental" { return flag == "-Cincremental=no" ? nil : "incremental builds write outside the workspace" }
             return nil
         }

@@ -207,7 +207,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
             catalogPath: reader.string("WORKER_CATALOG") ?? defaults.worker.catalogPath)
         compilation = CompilationConfiguration(
             maxSourceSize: try reader.integer(
-                "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(64 << 20)),
+                // Bounded so that a job, its source in Base64, fits one worker frame (`WorkerCodec.maxPayloadSize`).
+                "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(8 << 20)),
             timeoutSeconds: try reader.integer(
                 "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600))
         let sandboxDefaults = defaults.sandbox
@@ -221,7 +222,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
             workspaceMegabytes: try reader.integer(
                 "SANDBOX_WORKSPACE_MB", default: sandboxDefaults.workspaceMegabytes, in: 1...65536),
             outputLimitBytes: try reader.integer(
-                "SANDBOX_OUTPUT_LIMIT_BYTES", default: sandboxDefaults.outputLimitBytes, in: 1024...(64 << 20)),
+                // Bounded so that a result, both outputs JSON-escaped (up to 6 bytes per byte), fits one worker frame.
+                "SANDBOX_OUTPUT_LIMIT_BYTES", default: sandboxDefaults.outputLimitBytes, in: 1024...(1 << 20)),
             bwrapPath: reader.string("SANDBOX_BWRAP") ?? sandboxDefaults.bwrapPath,
             programCacheDirectory: reader.string("SANDBOX_PROGRAM_CACHE_DIR") ?? sandboxDefaults.programCacheDirectory,
             programCacheEntries: try reader.integer(

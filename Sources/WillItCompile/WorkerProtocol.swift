@@ -57,8 +57,9 @@ public struct WorkerFailure: Sendable, Equatable, Codable, Error, CustomStringCo
 /// Turns requests and replies into frames and back: a 4-byte big-endian payload
 /// length, then that many bytes of JSON.
 public enum WorkerCodec {
-    /// Largest payload either side accepts (a 1 MiB source is 1.4 MiB in Base64;
-    /// a result carries capped outputs).
+    /// Largest payload either side accepts. `ServiceConfiguration` bounds
+    /// MAX_SOURCE_SIZE (8 MiB, 10.7 MiB in Base64) and SANDBOX_OUTPUT_LIMIT_BYTES
+    /// (1 MiB per stream, at most 12 MiB escaped) so that every job and result fits.
     public static let maxPayloadSize = 16 << 20
 
     public static func frame(_ request: WorkerRequest) -> [UInt8] {

@@ -2,21 +2,32 @@ import Testing
 import WillItCompile
 
 @Suite struct CompilerFlagsTests {
+    /// Each is refused by a rule of its own, not merely for being unknown: the reason says which.
     @Test(arguments: [
-        "-fplugin=/tmp/evil.so", "-fplugin-arg-x", "-specs=/etc/x", "--specs=x", "-wrapper", "@/etc/passwd", "@flags.txt",
-        "-B/tmp", "-I/etc", "-I../..", "-Isub/../../etc", "-L/usr/lib", "--sysroot=/", "-isysroot/", "-load",
-        "-Xclang", "-Xlinker", "-Wl,-plugin=/x.so", "-Wa,-x", "-Wp,-x", "-include", "-imacros", "-o", "-std=c11",
-        "--target=aarch64", "-fprofile-use=/x", "-fdump-tree-all", "-x", "-MF", "--param", "-fuse-ld=gold",
-        "-save-temps=obj", "has space", "", "-Xclang-load", "plain", "-fmacro-prefix-map=a=b",
+        "-fplugin=/tmp/evil.so", "-fplugin-arg-x", "-fpass-plugin=/tmp/evil.so", "-specs=/etc/x", "--specs=x", "-wrapper",
+        "@/etc/passwd", "@flags.txt", "-B/tmp", "-I/etc", "-I../..", "-Isub/../../etc", "-L/usr/lib", "--sysroot=/",
+        "-isysroot/", "-load", "-Xclang", "-Xlinker", "-Wl,-plugin=/x.so", "-Wa,-x", "-Wp,-x", "-include", "-imacros",
+        "-o", "-std=c11", "--target=aarch64", "-fprofile-use=/x", "-fdump-tree-all", "-x", "-MF", "--param",
+        "-fuse-ld=gold", "-save-temps=obj", "-Xclang-load", "-fmacro-prefix-map=a=b",
+        "-fsanitize-ignorelist=/etc/passwd", "-fmodule-map-file=../x.modulemap", "-fcrash-diagnostics-dir=/tmp",
+        "has space", "",
     ])
-    func refusesWhatLoadsCodeOrReadsHostFiles(flag: String) {
-        #expect(FlagFamily.cc.refusal(of: flag) != nil, "\(flag) must be refused")
+    func refusesWhatLoadsCodeOrReadsHostFiles(flag: String) throws {
+        let reason = try #require(FlagFamily.cc.refusal(of: flag), "\(flag) must be refused")
+        #expect(reason != "not an accepted flag", "\(flag) is refused by its own rule: \(reason)")
+    }
+
+    @Test func refusesWhatItDoesNotKnow() {
+        for flag in ["plain", "-", "--help", "-Q"] {
+            #expect(FlagFamily.cc.refusal(of: flag) == "not an accepted flag", "\(flag)")
+        }
     }
 
     @Test(arguments: [
         "-O0", "-O2", "-O3", "-Os", "-Og", "-Ofast", "-Wall", "-Wextra", "-Werror", "-Werror=format", "-Wno-unused",
         "-pedantic", "-pedantic-errors", "-w", "-DNDEBUG", "-DX=1", "-UX", "-fno-exceptions", "-fno-rtti",
         "-fsanitize=address", "-march=x86-64-v2", "-mtune=generic", "-mavx2", "-g", "-g3", "-Iinclude", "-pthread",
+        "-fsanitize=address,undefined", "-fsanitize-ignorelist=ignore.txt", "-ansi", "-O",
     ])
     func acceptsTheCommonFlags(flag: String) {
         #expect(FlagFamily.cc.refusal(of: flag) == nil, "\(flag) must be accepted")
@@ -29,6 +40,8 @@ import WillItCompile
         for flag in ["-Clinker=/bin/sh", "-Clink-arg=-x", "-Zunstable-options", "-L/usr", "-lfoo", "--extern=x", "--edition=2018", "-Cincremental=/tmp"] {
             #expect(FlagFamily.rustc.refusal(of: flag) != nil, "\(flag)")
         }
+        #expect(FlagFamily.rustc.refusal(of: "-Copt-level") == "-Copt-level needs a value: -Copt-level=…")
+        #expect(FlagFamily.rustc.refusal(of: "-C") == "write -C and its option as one word, e.g. -Copt-level=2")
     }
 
     @Test func goFlagsKeepToBuildOptions() {

@@ -32,7 +32,8 @@ import WillItCompile
         ("PORT", "http"), ("PORT", "0"), ("REDIS_ENABLED", "maybe"), ("REDIS_ADDR", "localhost"),
         ("REDIS_ADDR", "host:99999"), ("REDIS_DB", "-1"), ("REDIS_POOL_SIZE", "0"),
         ("REDIS_JOB_TTL_HOURS", "1.5"), ("MAX_WORKERS", "many"), ("QUEUE_SIZE", "0"),
-        ("MAX_SOURCE_SIZE", "1MB"), ("COMPILATION_TIMEOUT_SECONDS", "-3"),
+        ("MAX_SOURCE_SIZE", "1MB"), ("MAX_SOURCE_SIZE", "9437184"), ("SANDBOX_OUTPUT_LIMIT_BYTES", "2097152"),
+        ("COMPILATION_TIMEOUT_SECONDS", "-3"),
     ])
     func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) {
