@@ -41,25 +41,16 @@ extension CompilationRequest: Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        let code = try container.decode(String.self, forKey: .code)
-        guard let source = Data(base64Encoded: code) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .code, in: container, debugDescription: "not Base64")
+        func text(_ key: CodingKeys) throws -> String? { try container.decodeIfPresent(String.self, forKey: key) }
+        do {
+            try self.init(
+                code: try container.decode(String.self, forKey: .code), decodingSource: true,
+                languageName: try container.decode(String.self, forKey: .language),
+                compiler: try text(.compiler), standard: try text(.standard), architecture: try text(.architecture),
+                os: try text(.os), flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [])
+        } catch let error as StoredRequestError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
-        let languageName = try container.decode(String.self, forKey: .language)
-        guard let language = Language(name: languageName) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .language, in: container, debugDescription: "unknown language \(languageName)")
-        }
-        func optional(_ key: CodingKeys) throws -> String? {
-            let value = try container.decodeIfPresent(String.self, forKey: key)
-            return value?.isEmpty == true ? nil : value
-        }
-        self.init(
-            source: Array(source), language: language,
-            compiler: try optional(.compiler), standard: try optional(.standard),
-            architecture: try optional(.architecture), os: try optional(.os),
-            flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [])
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -88,19 +79,10 @@ extension CompilationRequest {
             throw StoredRequestError(description: error.description)
         }
         guard case .object = json else { throw StoredRequestError(description: "not a JSON object") }
-        guard let code = json["code"]?.string else { throw StoredRequestError(description: "code is missing or not a string") }
-        var source: [UInt8] = []
-        if withSource {
-            guard let decoded = Data(base64Encoded: code) else { throw StoredRequestError(description: "code is not Base64") }
-            source = Array(decoded)
-        }
-        guard let languageName = json["language"]?.string, let language = Language(name: languageName) else {
-            throw StoredRequestError(description: "language is missing or unknown")
-        }
-        func optional(_ key: String) throws(StoredRequestError) -> String? {
+        func text(_ key: String) throws(StoredRequestError) -> String? {
             switch json[key] {
             case nil, .null: return nil
-            case let .string(text): return text.isEmpty ? nil : text
+            case let .string(text): return text
             default: throw StoredRequestError(description: "\(key) is not a string")
             }
         }
@@ -114,9 +96,32 @@ extension CompilationRequest {
             }
         default: throw StoredRequestError(description: "flags is not an array")
         }
+        guard let code = try text("code") else { throw StoredRequestError(description: "code is missing") }
+        guard let languageName = try text("language") else { throw StoredRequestError(description: "language is missing") }
+        try self.init(
+            code: code, decodingSource: withSource, languageName: languageName, compiler: try text("compiler"),
+            standard: try text("standard"), architecture: try text("architecture"), os: try text("os"), flags: flags)
+    }
+
+    /// The stored shape's rules, shared by both readers: the source in Base64 in
+    /// `code`, the language by name, and an empty string (the predecessor's
+    /// "not given") read as absent.
+    private init(
+        code: String, decodingSource: Bool, languageName: String, compiler: String?, standard: String?,
+        architecture: String?, os: String?, flags: [String]
+    ) throws(StoredRequestError) {
+        var source: [UInt8] = []
+        if decodingSource {
+            guard let decoded = Data(base64Encoded: code) else { throw StoredRequestError(description: "code is not Base64") }
+            source = Array(decoded)
+        }
+        guard let language = Language(name: languageName) else {
+            throw StoredRequestError(description: "unknown language \(languageName); known: \(Language.acceptedNames.joined(separator: ", "))")
+        }
+        func given(_ text: String?) -> String? { text?.isEmpty == true ? nil : text }
         self.init(
-            source: source, language: language, compiler: try optional("compiler"), standard: try optional("standard"),
-            architecture: try optional("architecture"), os: try optional("os"), flags: flags)
+            source: source, language: language, compiler: given(compiler), standard: given(standard),
+            architecture: given(architecture), os: given(os), flags: flags)
     }
 }
 

@@ -19,7 +19,8 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible, Codable {
 
     private static func parse(_ bytes: some Collection<UInt8>) -> JobID? {
         guard bytes.count == 36 else { return nil }
-        var raw = [UInt8](repeating: 0, count: 16)
+        // The 32 hex digits as two 64-bit halves: no allocation on this hot path.
+        var halves: (UInt64, UInt64) = (0, 0)
         var nibbles = 0
         for (offset, byte) in bytes.enumerated() {
             if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
@@ -33,16 +34,19 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible, Codable {
             case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
             default: return nil
             }
-            raw[nibbles / 2] |= nibbles % 2 == 0 ? value << 4 : value
+            if nibbles < 16 { halves.0 = halves.0 << 4 | UInt64(value) } else { halves.1 = halves.1 << 4 | UInt64(value) }
             nibbles += 1
         }
-        return JobID(UUID(uuid: (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
-                                 raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15])))
+        func byte(_ half: UInt64, _ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: half >> (56 - 8 * index)) }
+        let (high, low) = halves
+        return JobID(UUID(uuid: (byte(high, 0), byte(high, 1), byte(high, 2), byte(high, 3), byte(high, 4), byte(high, 5),
+                                 byte(high, 6), byte(high, 7), byte(low, 0), byte(low, 1), byte(low, 2), byte(low, 3),
+                                 byte(low, 4), byte(low, 5), byte(low, 6), byte(low, 7))))
     }
 
     /// Lower-case 8-4-4-4-12 hex, written by hand for the same reason.
     public var description: String {
-        let hex = Array("0123456789abcdef".utf8)
+        func hex(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10 }
         return withUnsafeBytes(of: uuid.uuid) { raw in
             String(unsafeUninitializedCapacity: 36) { out in
                 var position = 0
@@ -51,8 +55,8 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible, Codable {
                         out[position] = UInt8(ascii: "-")
                         position += 1
                     }
-                    out[position] = hex[Int(byte >> 4)]
-                    out[position + 1] = hex[Int(byte & 0x0F)]
+                    out[position] = hex(byte >> 4)
+                    out[position + 1] = hex(byte & 0x0F)
                     position += 2
                 }
                 return position

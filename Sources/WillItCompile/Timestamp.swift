@@ -61,7 +61,8 @@ public enum Timestamp {
               let day = number(2), expect("Tt"), let hour = number(2), expect(":"),
               let minute = number(2), expect(":"), let second = number(2)
         else { return nil }
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day), hour < 24, minute < 60,
+              second < 61
         else { return nil }
         var fraction = 0.0
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
@@ -73,7 +74,7 @@ public enum Timestamp {
                 scale /= 10
                 index += 1
             }
-            guard index > start else { return nil }
+            guard index > start, index - start <= 9 else { return nil }
         }
         var offsetSeconds = 0
         if expect("Zz") {
@@ -81,7 +82,8 @@ public enum Timestamp {
         } else if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
             let sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
             index += 1
-            guard let offsetHours = number(2), expect(":"), let offsetMinutes = number(2) else { return nil }
+            guard let offsetHours = number(2), expect(":"), let offsetMinutes = number(2), offsetHours < 24, offsetMinutes < 60
+            else { return nil }
             offsetSeconds = sign * (offsetHours * 3600 + offsetMinutes * 60)
         } else {
             return nil
@@ -90,6 +92,14 @@ public enum Timestamp {
         let days = daysFromCivil(year: year, month: month, day: day)
         let epoch = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
         return Date(timeIntervalSince1970: Double(epoch) + fraction)
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     // Howard Hinnant's civil-calendar algorithms: exact for the proleptic

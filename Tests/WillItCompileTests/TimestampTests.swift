@@ -18,6 +18,13 @@ import WillItCompile
         #expect(Timestamp.parse("2025-01-19T05:04:05-05:00") == Date(timeIntervalSince1970: 1_737_281_045))
     }
 
+    @Test func acceptsTheLastDayOfEachMonthIncludingLeapDays() {
+        #expect(Timestamp.parse("2024-02-29T00:00:00Z") != nil)
+        #expect(Timestamp.parse("2000-02-29T00:00:00Z") != nil)
+        #expect(Timestamp.parse("1900-02-29T00:00:00Z") == nil)
+        #expect(Timestamp.parse("2025-12-31T23:59:59.999999999Z") != nil)
+    }
+
     @Test func roundTripsToTheMicrosecond() throws {
         let date = Date(timeIntervalSince1970: 1_800_000_000.123456)
         let parsed = try #require(Timestamp.parse(Timestamp.format(date)))
@@ -25,7 +32,9 @@ import WillItCompile
     }
 
     @Test(arguments: ["", "2025-01-19", "2025-01-19T10:04:05", "2025-13-19T10:04:05Z",
-                      "2025-01-19T10:04:05.Z", "2025-01-19T10:04:05Zjunk", "0001-01-01T00:00:00Z"])
+                      "2025-01-19T10:04:05.Z", "2025-01-19T10:04:05Zjunk", "0001-01-01T00:00:00Z",
+                      "2025-02-29T10:04:05Z", "2025-04-31T10:04:05Z", "2025-01-19T10:04:05+99:99",
+                      "2025-01-19T10:04:05.1234567890Z"])
     func rejectsMalformedTextAndGoZeroTime(text: String) {
         #expect(Timestamp.parse(text) == nil)
     }
