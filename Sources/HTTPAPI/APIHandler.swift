@@ -22,8 +22,14 @@ public final class APIHandler: Sendable {
     private let waitingRequests = Atomic<Int>(0)
     private let maxWaitingRequests: Int
 
+    /// Set when the process stops: long polls then answer at their next slice.
+    private let stopping = Atomic<Bool>(false)
+
     /// The longest `wait` a status read accepts (nginx's `fastcgi_read_timeout` is longer).
     public static let maxWait = Duration.seconds(30)
+    /// A long poll waits in slices this long, so a stopping process answers its
+    /// polls (with the job as it is) within one slice instead of cutting them off.
+    static let longPollSlice = Duration.seconds(1)
 
     /// Largest body accepted: a source at the limit in Base64, plus room for the other fields.
     private var maxBodySize: Int { configuration.compilation.maxSourceSize / 3 * 4 + 64 * 1024 }
@@ -160,7 +166,19 @@ public final class APIHandler: Sendable {
             return try fetchJob(id, waitingUpTo: .zero)
         }
         defer { waitingRequests.subtract(1, ordering: .relaxed) }
-        return try fetchJob(id, waitingUpTo: wait)
+        let deadline = ContinuousClock.now + wait
+        var found = try fetchJob(id, waitingUpTo: min(wait, Self.longPollSlice))
+        while let (job, _) = found, !job.status.isTerminal, !stopping.load(ordering: .relaxed) {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            found = try fetchJob(id, waitingUpTo: min(remaining, Self.longPollSlice))
+        }
+        return found
+    }
+
+    /// Makes long polls in progress answer within one slice: the process is stopping.
+    public func stopLongPolls() {
+        stopping.store(true, ordering: .relaxed)
     }
 
     private func fetchJob(_ id: JobID, waitingUpTo wait: Duration) throws -> (CompilationJob, CompilationResult?)? {

@@ -1,12 +1,23 @@
 import HTTPAPI
+import Synchronization
+
+/// Whether a request thread is waiting in `accept`: only such a thread may be
+/// interrupted at stop time (a signal would also cut short a long poll's wait).
+final class AcceptState: Sendable {
+    let accepting = Atomic<Bool>(false)
+}
 
 /// One thread's accept–handle–respond loop over its own libfcgi request slot.
 struct RequestLoop: Sendable {
     let handler: APIHandler
 
-    func run() {
+    func run(_ state: AcceptState) {
         let slot = FastCGIRequestSlot()
-        while slot.accept() {
+        while true {
+            state.accepting.store(true, ordering: .sequentiallyConsistent)
+            let accepted = slot.accept()
+            state.accepting.store(false, ordering: .sequentiallyConsistent)
+            guard accepted else { return }
             let method = slot.parameter("REQUEST_METHOD") ?? "GET"
             let uri = slot.parameter("DOCUMENT_URI") ?? slot.parameter("REQUEST_URI") ?? "/"
             let path = String(uri.prefix { $0 != "?" })

@@ -72,10 +72,11 @@ let handler = APIHandler(
 let loop = RequestLoop(handler: handler)
 let loopsDone = DispatchGroup()
 let stopping = Atomic<Bool>(false)
-let threads = (0..<threadCount).map { _ in
+let acceptStates = (0..<threadCount).map { _ in AcceptState() }
+let threads = acceptStates.map { state in
     loopsDone.enter()
     return startThread {
-        loop.run()
+        loop.run(state)
         // Accepting failed for another reason than a stop: a process without request
         // threads must go, so that multiwatch starts a fresh one.
         if !stopping.load(ordering: .sequentiallyConsistent) {
@@ -88,13 +89,16 @@ let threads = (0..<threadCount).map { _ in
 var received: Int32 = 0
 sigwait(&stopSignals, &received)
 // Only this process stops: the listening socket stays open for the pool's others.
-// Requests in progress are answered first; a thread that finishes one after the
-// interrupt went out is interrupted again on the next round.
+// Requests in progress are answered first (long polls at their next slice); a
+// thread that reaches accept after a round is interrupted on the next one.
 stopping.store(true, ordering: .sequentiallyConsistent)
 FastCGIRequestSlot.stopAccepting()
+handler.stopLongPolls()
 let deadline = DispatchTime.now() + 10
 repeat {
-    for thread in threads { pthread_kill(thread, SIGUSR2) }
+    for (thread, state) in zip(threads, acceptStates) where state.accepting.load(ordering: .sequentiallyConsistent) {
+        pthread_kill(thread, SIGUSR2)
+    }
 } while loopsDone.wait(timeout: min(deadline, .now() + .milliseconds(50))) == .timedOut && DispatchTime.now() < deadline
 if DispatchTime.now() >= deadline {
     printToStandardError("requests still running 10 s after signal \(received); exiting")

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import TestSupport
 import Testing
 
@@ -108,11 +109,7 @@ import Testing
     @Test(.timeLimit(.minutes(3)), arguments: ["true", "false"])
     func aLongPollAnswersWhenTheVerdictIsStored(redisEnabled: String) throws {
         let stack = try Stack(["REDIS_ENABLED": redisEnabled])
-        // Two constant evaluations over gcc's operation limit: refused after a few seconds.
-        let seconds = slowCompileSource.split(separator: "\n").prefix(3).joined(separator: "\n") + "\nint main() {}\n"
-        let body = try JSONSerialization.data(withJSONObject: ["source_code": seconds, "language": "cpp"])
-        let submitted = try stack.request("POST", "/api/v1/compile", bytes: Array(body))
-        let id = try #require(submitted.json["job_id"] as? String, "\(submitted.text)")
+        let id = try stack.submitFewSecondsCompile()
 
         // A short wait ends at its timeout with the job as it is: the compile takes seconds.
         var started = Date()
@@ -136,6 +133,29 @@ import Testing
             #expect(reply.status == 400 && reply.json["error"] as? String == "invalid_wait", "wait=\(bad): \(reply.text)")
             #expect((reply.json["message"] as? String ?? "").contains("from 0 to 30"))
         }
+    }
+
+    /// A responder told to stop answers its long polls with the job as it is,
+    /// rather than leaving nginx to answer 502 for them.
+    @Test(.timeLimit(.minutes(2)))
+    func aStoppingResponderAnswersItsLongPollsInsteadOfCuttingThemOff() throws {
+        let stack = try Stack(["FCGI_CHILDREN": "1"])
+        let id = try stack.submitFewSecondsCompile()
+        let answer = Mutex<HTTPReply?>(nil)
+        let port = stack.port
+        let poll = Thread {
+            let reply = try? HTTPReply.send("GET", "/api/v1/compile/\(id)?wait=30", body: nil, headers: [:], port: port)
+            answer.withLock { $0 = reply }
+        }
+        poll.start()
+        try waitUntil("the long poll waits for the verdict") { try stack.verdictSubscribers(id) > 0 }
+        let responder = try #require(children(of: try stack.pid(of: "responders")).first)
+        Glibc.kill(responder, SIGTERM)
+        let signalled = Date()
+        try waitUntil("the long poll is answered", within: 10) { answer.withLock { $0 != nil } }
+        #expect(Date().timeIntervalSince(signalled) < 5)
+        let reply = try #require(answer.withLock { $0 })
+        #expect(reply.status == 200 && ["queued", "processing"].contains(reply.json["status"] as? String), "\(reply.text)")
     }
 
     @Test(.timeLimit(.minutes(3)))

@@ -58,6 +58,34 @@ final class Stack {
         try waitUntil("\(service) exits", within: 30) { !isRunning(pid) }
     }
 
+    /// Submits a C++ source that gcc refuses after a few seconds (two constant
+    /// evaluations over its operation limit); returns the job id.
+    func submitFewSecondsCompile() throws -> String {
+        let source = slowCompileSource.split(separator: "\n").prefix(3).joined(separator: "\n") + "\nint main() {}\n"
+        let body = try JSONSerialization.data(withJSONObject: ["source_code": source, "language": "cpp"])
+        let submitted = try request("POST", "/api/v1/compile", bytes: Array(body))
+        guard submitted.status == 202, let id = submitted.json["job_id"] as? String else {
+            throw StackError("submit answered \(submitted.status): \(submitted.text)")
+        }
+        return id
+    }
+
+    /// How many long polls are subscribed to the job's verdict in the stack's private Redis.
+    func verdictSubscribers(_ id: String) throws -> Int {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        process.arguments = ["-s", "\(runDirectory)/redis.sock", "PUBSUB", "NUMSUB", "job:verdict:\(id)"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let count = text.split(separator: "\n").last.flatMap({ Int($0) }) else {
+            throw StackError("redis-cli PUBSUB NUMSUB answered \(process.terminationStatus): \(text)")
+        }
+        return count
+    }
+
     /// Starts the private redis-server again exactly as scripts/run does.
     func restartRedis() throws {
         let pid = try spawn("/usr/bin/setpriv", [
