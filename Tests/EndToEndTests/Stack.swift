@@ -110,6 +110,11 @@ final class Stack {
         guard submitted.status == 202, let id = submitted.json["job_id"] as? String else {
             throw StackError("submit answered \(submitted.status): \(submitted.text)")
         }
+        return try verdict(of: id, within: seconds)
+    }
+
+    /// Long-polls (`?wait=`) until the job is terminal.
+    func verdict(of id: String, within seconds: Double = 60) throws -> [String: Any] {
         var last: HTTPReply?
         let deadline = Date() + seconds
         while Date() < deadline {

@@ -96,11 +96,7 @@ import Testing
             submitted.append((expectation, id))
         }
         for (expectation, id) in submitted {
-            var final: [String: Any] = [:]
-            try waitUntil("\(expectation.name) finishes", within: 300) {
-                final = try stack.request("GET", "/api/v1/compile/\(id)").json
-                return !["queued", "processing"].contains(final["status"] as? String ?? "queued")
-            }
+            let final = try stack.verdict(of: id, within: 300)
             let status = final["status"] as? String
             #expect(status == (expectation.compiles ? "completed" : "failed"),
                     "\(expectation.name): \(status ?? "?") \((final["stderr"] as? String ?? "").prefix(300)) \(final["error"] ?? "")")

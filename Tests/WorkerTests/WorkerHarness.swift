@@ -128,18 +128,22 @@ final class WorkerProcess {
         return id
     }
 
-    /// Polls until the job is terminal; reads through `store`, or the worker's own memory store.
+    /// Long-polls until the job is terminal; reads through `store`, or the worker's own memory store.
     func waitForVerdict(_ id: JobID, store: (any JobStore)? = nil, within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
         let deadline = Date() + seconds
         while Date() < deadline {
+            // Slices well inside the client's 10 s timeout.
+            let wait = Duration.milliseconds(Int64(min(5, deadline.timeIntervalSinceNow) * 1000) + 1)
+            let found: (CompilationJob, CompilationResult?)?
             if let store {
-                if let job = try store.job(id), job.status.isTerminal, let result = try store.result(id) {
-                    return (job, result)
-                }
-            } else if case let .job(job?, result?) = try client.send(.readJob(id)), job.status.isTerminal {
-                return (job, result)
+                found = try store.jobWithResult(id, waitingUpTo: wait)
+            } else {
+                let reply = try client.send(.readJob(id, waitMilliseconds: wait.roundedUpMilliseconds))
+                guard case let .job(job, result) = reply else { throw HarnessError("read_job answered \(reply)") }
+                found = job.map { ($0, result) }
             }
-            usleep(20_000)
+            guard let (job, result) = found else { throw HarnessError("job \(id) is not in the store") }
+            if job.status.isTerminal, let result { return (job, result) }
         }
         throw HarnessError("job \(id) not terminal within \(seconds) s; worker log: \(log().suffix(2000))")
     }
