@@ -92,7 +92,7 @@ public final class RedisJobStore: JobStore {
         let replies = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.pipeline([[bytes("HGETALL"), bytes(jobKey)], [bytes("HGETALL"), bytes(resultKey)]])
         }
-        for reply in replies { try check(reply, doing: "HGETALL of \(id)") }
+        for (reply, key) in zip(replies, [jobKey, resultKey]) { try check(reply, doing: "HGETALL \(key)", on: key) }
         guard let jobHash = try hash(from: replies[0], key: jobKey) else { return nil }
         let job = try JobHash.job(from: jobHash, key: jobKey, withSource: false)
         guard job.status.isTerminal, let resultHash = try hash(from: replies[1], key: resultKey) else { return (job, nil) }
@@ -139,7 +139,7 @@ public final class RedisJobStore: JobStore {
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.command(["SMEMBERS", key])
         }
-        try check(reply, doing: "SMEMBERS \(key)")
+        try check(reply, doing: "SMEMBERS \(key)", on: key)
         guard case let .array(members) = reply else {
             throw .corrupt(key: key, reason: "not a set")
         }
@@ -168,7 +168,7 @@ public final class RedisJobStore: JobStore {
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.command(["HGETALL", key])
         }
-        try check(reply, doing: "HGETALL \(key)")
+        try check(reply, doing: "HGETALL \(key)", on: key)
         return try hash(from: reply, key: key)
     }
 
@@ -191,8 +191,12 @@ public final class RedisJobStore: JobStore {
 
     /// Turns an error reply into `.unavailable`: Redis is up but will not serve
     /// (out of memory, read-only replica, authentication required, …).
-    private func check(_ reply: RedisValue, doing operation: String) throws(JobStoreError) {
+    /// A WRONGTYPE reply about `key` is no outage: the key holds something else (`.corrupt`).
+    private func check(_ reply: RedisValue, doing operation: String, on key: String? = nil) throws(JobStoreError) {
         if case let .error(message) = reply {
+            if let key, message.hasPrefix("WRONGTYPE") {
+                throw .corrupt(key: key, reason: "it holds another type of value than \(operation) reads (\(message))")
+            }
             throw .unavailable("Redis at \(pool.configuration.address) refused \(operation): \(message)")
         }
     }
@@ -358,8 +362,9 @@ private struct HashReader {
         guard let raw = hash[field] else {
             throw .corrupt(key: key, reason: "field \(field) is missing")
         }
-        guard let value = parse(String(decoding: raw, as: UTF8.self)) else {
-            throw .corrupt(key: key, reason: "field \(field) has an unreadable value")
+        let text = String(decoding: raw, as: UTF8.self)
+        guard let value = parse(text) else {
+            throw .corrupt(key: key, reason: "field \(field) has an unreadable value \"\(text.prefix(80))\"")
         }
         return value
     }

@@ -77,6 +77,17 @@ import WillItCompile
         #expect(throws: JobStoreError.corrupt(key: JobKeys.job(id), reason: "field request is missing")) {
             try store.job(id)
         }
+        // A key of another type altogether is corrupt too, not an outage.
+        let other = JobID()
+        _ = try connection.command(["SET", JobKeys.job(other), "not a hash", "EX", "60"])
+        for read in [{ _ = try store.job(other) }, { _ = try store.jobWithResult(other) }] as [() throws -> Void] {
+            do {
+                try read()
+                Issue.record("a string at \(JobKeys.job(other)) was read as a job")
+            } catch let JobStoreError.corrupt(key, reason) {
+                #expect(key == JobKeys.job(other) && reason.contains("WRONGTYPE"), "\(reason)")
+            }
+        }
     }
 
     @Test(.timeLimit(.minutes(1)))
