@@ -45,7 +45,8 @@ for toolchain in toolchains {
 if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-command" {
     guard let language = Language(name: CommandLine.arguments[2]),
           let toolchain = toolchains.find(language: language, id: nil) else {
-        fail("--sandbox-command needs a language with an installed toolchain, not \(CommandLine.arguments[2])")
+        let installed = Language.allCases.filter { language in toolchains.contains { $0.spec.language == language } }
+        fail("--sandbox-command needs a language with an installed toolchain (\(installed.map(\.rawValue).joined(separator: ", "))), not \(CommandLine.arguments[2])")
     }
     let job = CompilationJob(request: CompilationRequest(source: [], language: language), createdAt: Date())
     let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds),
