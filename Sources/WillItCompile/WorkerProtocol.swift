@@ -128,9 +128,16 @@ public struct WorkerFrameDecoder: Sendable {
         if start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
+        } else if start > 1 << 16, start > buffer.count / 2 {
+            // A peer that keeps frames coming never drains the buffer: drop what was read.
+            buffer.removeFirst(start)
+            start = 0
         }
         return payload
     }
+
+    /// Bytes held, including those already returned but not yet dropped.
+    var bufferedByteCount: Int { buffer.count }
 
     /// Bytes received but not yet returned as a frame.
     public var pendingByteCount: Int { buffer.count - start }

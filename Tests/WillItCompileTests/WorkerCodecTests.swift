@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import WillItCompile
+@testable import WillItCompile
 
 @Suite struct WorkerCodecTests {
     static let job = CompilationJob(
@@ -44,6 +44,19 @@ import WillItCompile
             while let payload = try decoder.next() { decoded.append(try WorkerCodec.decodeRequest(payload)) }
         }
         #expect(decoded == [.ping, .submit(Self.job), .stats])
+    }
+
+    /// A peer whose frames always overlap the buffer's end never lets it drain.
+    @Test func aStreamThatNeverDrainsKeepsTheBufferSmall() throws {
+        var decoder = WorkerFrameDecoder()
+        let frame = WorkerCodec.frame(.ping)
+        decoder.append(frame.prefix(2))
+        for _ in 0..<50_000 {
+            decoder.append(frame.dropFirst(2) + frame.prefix(2))
+            #expect(try decoder.next().map { try WorkerCodec.decodeRequest($0) } == .ping)
+        }
+        #expect(decoder.pendingByteCount == 2)
+        #expect(decoder.bufferedByteCount < 1 << 18, "\(decoder.bufferedByteCount) bytes kept")
     }
 
     @Test func aTruncatedFrameYieldsNothingYet() throws {
