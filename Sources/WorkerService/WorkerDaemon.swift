@@ -138,8 +138,9 @@ public final class WorkerDaemon: Sendable {
 
     private func process(_ job: CompilationJob) {
         counters.withLock { $0.active += 1 }
+        var counted = false
         defer {
-            counters.withLock { $0.active -= 1 }
+            if !counted { counters.withLock { $0.active -= 1 } }
             queue.done(job.id)
         }
         do {
@@ -163,12 +164,16 @@ public final class WorkerDaemon: Sendable {
                 jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
                 error: "the requested toolchain is not available on this worker: \(error)"))
         }
+        // Counted, and the slot freed, before anyone can read the verdict: a client
+        // that has its verdict never sees stats that still show the compile running.
         record(verdict)
+        counted = true
         writeVerdict(verdict, of: job)
     }
 
     private func record(_ verdict: CompileVerdict) {
         counters.withLock { counters in
+            counters.active -= 1
             counters.processed += 1
             counters.compileSeconds += Double(verdict.result.durationNanoseconds) / 1e9
             switch verdict.status {
