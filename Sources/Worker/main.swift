@@ -49,8 +49,7 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-comm
         fail("--sandbox-command needs a language with an installed toolchain (\(installed.map(\.rawValue).joined(separator: ", "))), not \(CommandLine.arguments[2])")
     }
     let job = CompilationJob(request: CompilationRequest(source: [], language: language), createdAt: Date())
-    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds),
-                          scratchDirectory: NSTemporaryDirectory())
+    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds))
     let data = try! JSONEncoder().encode(sandbox.command(for: job, with: toolchain))
     print(String(decoding: data, as: UTF8.self))
     exit(0)
@@ -65,16 +64,10 @@ if configuration.redis.enabled {
     log("REDIS_ENABLED=false: jobs live in this worker's memory; they are lost when it stops, and only this one host can serve them")
 }
 
-var scratchTemplate = Array("\(NSTemporaryDirectory())/wic-worker-XXXXXX".utf8CString)
-guard let scratch = mkdtemp(&scratchTemplate) else {
-    fail("cannot create a scratch directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
-}
-let scratchDirectory = String(cString: scratch)
-
 let timeout = Duration.seconds(configuration.compilation.timeoutSeconds)
 let daemon = WorkerDaemon(
     configuration: configuration, store: store, toolchains: toolchains,
-    sandbox: Sandbox(configuration: configuration.sandbox, timeout: timeout, scratchDirectory: scratchDirectory))
+    sandbox: Sandbox(configuration: configuration.sandbox, timeout: timeout))
 let server = SocketServer(path: configuration.worker.socketPath) { daemon.handle($0) }
 do {
     try server.start()
@@ -90,6 +83,5 @@ log("signal \(received): no new jobs; finishing the ones in hand")
 server.stop()
 daemon.shutDown(waitingAtMost: timeout + .seconds(5))
 store.close()
-rmdir(scratchDirectory)
 log("stopped")
 exit(0)

@@ -175,13 +175,17 @@ private func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer
 }
 
 /// glibc functions Swift's Glibc module does not show (they need `_GNU_SOURCE`),
-/// looked up once by name. Both exist in every glibc since 2.34 (Debian 12 has 2.36).
-private enum GNUCalls {
+/// looked up once by name. All exist in every glibc since 2.34 (Debian 12 has 2.36).
+enum GNUCalls {
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
 
     static let addCloseFrom: AddCloseFrom = lookup("posix_spawn_file_actions_addclosefrom_np")
     static let pipe2: Pipe2 = lookup("pipe2")
+    static let memfdCreate: MemfdCreate = lookup("memfd_create")
+    /// `MFD_CLOEXEC` from <sys/mman.h>.
+    static let memfdCloseOnExec: Int32 = 1
 
     private static func lookup<T>(_ name: String) -> T {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else {

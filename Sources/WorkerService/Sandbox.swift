@@ -18,18 +18,15 @@ public struct CompileVerdict: Sendable, Equatable {
 public struct Sandbox: Sendable {
     public let configuration: SandboxConfiguration
     public let timeout: Duration
-    /// A 0700 directory of the worker's own where a source waits, unlinked, until bwrap copies it in.
-    let scratchDirectory: String
 
     /// Paths every toolchain needs: compilers, assemblers, linkers, their libraries and headers.
     static let commonBinds = ["/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/include", "/etc/ld.so.cache"]
     static let workspace = "/work"
     static let output = "/work/out"
 
-    public init(configuration: SandboxConfiguration, timeout: Duration, scratchDirectory: String) {
+    public init(configuration: SandboxConfiguration, timeout: Duration) {
         self.configuration = configuration
         self.timeout = timeout
-        self.scratchDirectory = scratchDirectory
     }
 
     /// Compiles `job`'s source with `toolchain`. Never throws: a failure of the
@@ -53,7 +50,7 @@ public struct Sandbox: Sendable {
         }
         let source: Int32
         do {
-            source = try openUnlinkedSource(job)
+            source = try openSource(job)
         } catch {
             return verdict(.error, exitCode: -1, error: "could not prepare the workspace: \(error)")
         }
@@ -188,22 +185,21 @@ public struct Sandbox: Sendable {
         }
     }
 
-    /// Writes the source to a file in the scratch directory, opens it, and
-    /// unlinks it: the descriptor is all that is left, and it goes with the process.
-    private func openUnlinkedSource(_ job: CompilationJob) throws -> Int32 {
-        let path = "\(scratchDirectory)/\(job.id).src"
-        let descriptor = try systemCall("create \(path)") { open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
-        unlink(path)
+    /// The source in an anonymous memory file (memfd): bwrap copies it into the
+    /// workspace from the descriptor, and nothing of it is ever on the host's disk,
+    /// so a worker killed mid-compile leaves no file behind.
+    private func openSource(_ job: CompilationJob) throws(SystemCallError) -> Int32 {
+        let descriptor = try systemCall("create the source's memory file") { GNUCalls.memfdCreate("source", UInt32(GNUCalls.memfdCloseOnExec)) }
         do {
             var offset = 0
             let source = job.request.source
             while offset < source.count {
-                let written = try systemCall("write \(path)") {
+                let written = try systemCall("write the source") {
                     source.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, source.count - offset) }
                 }
                 offset += written
             }
-            try systemCall("rewind \(path)") { lseek(descriptor, 0, SEEK_SET) }
+            try systemCall("rewind the source") { lseek(descriptor, 0, SEEK_SET) }
         } catch {
             close(descriptor)
             throw error

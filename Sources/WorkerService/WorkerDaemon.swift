@@ -185,11 +185,14 @@ public final class WorkerDaemon: Sendable {
         }
     }
 
-    /// Writes the verdict, retrying through a short store outage; after that the
-    /// job stays `processing` and the next start's recovery compiles it again.
+    /// Writes the verdict, retrying for as long as the store is unreachable (every
+    /// 2 s at most): an accepted job must get its verdict, and a worker that gave up
+    /// would leave it `processing` until some later restart. Once the worker is
+    /// shutting down it stops trying; the next start's recovery compiles the job again.
     private func writeVerdict(_ verdict: CompileVerdict, of job: CompilationJob) {
         var delay = 0.1
-        for attempt in 1...6 {
+        var attempt = 1
+        while true {
             do {
                 if case let .refused(current) = try store.transition(
                     job.id, to: verdict.status, at: Date(), result: verdict.result) {
@@ -200,9 +203,16 @@ public final class WorkerDaemon: Sendable {
                 log("job \(job.id) vanished from the store before its verdict (expired?)")
                 return
             } catch {
-                log("job \(job.id): writing the verdict failed (attempt \(attempt)): \(error)")
+                if attempt == 1 || attempt.isMultiple(of: 10) {
+                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying: \(error)")
+                }
+                if shuttingDown.load(ordering: .sequentiallyConsistent) {
+                    log("job \(job.id): shutting down with its verdict unwritten; the next start compiles it again")
+                    return
+                }
                 Thread.sleep(forTimeInterval: delay)
-                delay *= 2
+                delay = min(delay * 2, 2)
+                attempt += 1
             }
         }
     }

@@ -96,6 +96,31 @@ final class Stack {
         try "\(pid)\n".write(toFile: "\(runDirectory)/pids/redis", atomically: true, encoding: .utf8)
     }
 
+    /// SIGKILLs the worker, runs `pausing` while it is down, and starts it again with
+    /// the very command line and environment scripts/run gave it (read from /proc
+    /// before the kill). Returns the pids of the sandboxes the killed worker had running.
+    @discardableResult
+    func killAndRestartWorker(pausing: () throws -> Void = {}) throws -> [Int32] {
+        let pid = try pid(of: "worker")
+        let argv = try nulSeparated("/proc/\(pid)/cmdline")
+        let environment = Dictionary(try nulSeparated("/proc/\(pid)/environ").compactMap { entry -> (String, String)? in
+            guard let equals = entry.firstIndex(of: "=") else { return nil }
+            return (String(entry[..<equals]), String(entry[entry.index(after: equals)...]))
+        }, uniquingKeysWith: { $1 })
+        let sandboxes = children(of: pid)
+        try kill("worker")
+        try pausing()
+        let restarted = try spawn("/usr/bin/setpriv", ["--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--"] + argv,
+                                  environment: environment, outputPath: "\(runDirectory)/logs/worker.log")
+        try "\(restarted)\n".write(toFile: "\(runDirectory)/pids/worker", atomically: true, encoding: .utf8)
+        return sandboxes
+    }
+
+    private func nulSeparated(_ path: String) throws -> [String] {
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        return bytes.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> HTTPReply {
         try HTTPReply.send(method, path, body: body.map { Array($0.utf8) }, headers: headers, port: port)
     }

@@ -44,6 +44,24 @@ public func children(of parent: Int32) -> [Int32] {
     }
 }
 
+/// Children of a process that have exited but were never reaped.
+public func zombieChildren(of parent: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let fields = statFields(pid), fields.count > 2 else { return false }
+        return Int32(fields[1]) == parent && fields[0] == "Z"
+    }
+}
+
+/// A process's resident memory (kB) and open descriptors, from /proc.
+public func residentKilobytesAndDescriptors(of pid: Int32) -> (rss: Int, descriptors: Int)? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) }),
+          let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
+    return (kilobytes, descriptors.count)
+}
+
 /// The fields of /proc/PID/stat after the command name: state, parent, …
 private func statFields(_ pid: Int32) -> [Substring]? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
