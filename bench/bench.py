@@ -166,6 +166,8 @@ class Bench:
                         MAX_WORKERS=str(self.max_workers), FCGI_CHILDREN=self.children, FCGI_THREADS=self.threads)
         self.env.pop("REDIS_ADDR", None)
         self.env.pop("REDIS_ENABLED", None)
+        # The saturation run is one client submitting every job: no per-client share in its way.
+        self.env["MAX_JOBS_PER_CLIENT"] = "1000"
         self.reference_pids = []
 
     # The stack, and the C reference beside it under the same spawn-fcgi/multiwatch/nginx settings.

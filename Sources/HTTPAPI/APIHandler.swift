@@ -60,7 +60,7 @@ public final class APIHandler: Sendable {
         switch path {
         case "/api/v1/compile":
             guard request.method == "POST" else { return methodNotAllowed("POST") }
-            return submit(request.body)
+            return submit(request.body, from: client(of: request))
         case _ where path.hasPrefix("/api/v1/compile/"):
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitText: request.queryValue("wait"))
@@ -80,7 +80,14 @@ public final class APIHandler: Sendable {
 
     // MARK: - Endpoints
 
-    private func submit(_ body: [UInt8]) -> HTTPResponse {
+    /// Whose share of compile capacity a request counts against: its address. A
+    /// missing or unusable address (nginx without the project's `fastcgi_params`)
+    /// gives nil, which the worker counts as one share for all such requests.
+    private func client(of request: HTTPRequest) -> ClientIdentity? {
+        request.clientAddress.flatMap(ClientIdentity.init)
+    }
+
+    private func submit(_ body: [UInt8], from client: ClientIdentity?) -> HTTPResponse {
         if let tooLarge = bodyTooLarge(length: body.count) { return tooLarge }
         var request: CompilationRequest
         do {
@@ -105,7 +112,7 @@ public final class APIHandler: Sendable {
         let job = CompilationJob(request: request, createdAt: Date())
         let reply: WorkerReply
         do {
-            reply = try worker.send(.submit(job))
+            reply = try worker.send(.submit(job, client: client))
         } catch {
             return workerUnavailable(error)
         }
@@ -115,6 +122,9 @@ public final class APIHandler: Sendable {
                          headers: [("Location", "/api/v1/compile/\(id)")])
         case let .queueFull(seconds):
             return .error(429, "queue_full", "The compile queue is full (\(configuration.worker.queueSize) jobs); retry after \(seconds) s.",
+                          headers: [("Retry-After", String(seconds))])
+        case let .tooManyJobs(share, seconds):
+            return .error(429, "too_many_jobs", "This client already has \(share.jobs) jobs queued or compiling (\(share.waiting) of them waiting for a slot); at most \(share.limit) per client are accepted. Retry after \(seconds) s, once one of them is finished.",
                           headers: [("Retry-After", String(seconds))])
         case let .failure(failure):
             switch failure.code {

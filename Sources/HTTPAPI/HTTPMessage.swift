@@ -8,12 +8,15 @@ public struct HTTPRequest: Sendable {
     /// The query string without `?`, e.g. `wait=10`; empty when there is none.
     public var query: String
     public var body: [UInt8]
+    /// The client's address as the front end saw it (`REMOTE_ADDR`); nil when it did not say.
+    public var clientAddress: String?
 
-    public init(method: String, path: String, query: String = "", body: [UInt8] = []) {
+    public init(method: String, path: String, query: String = "", body: [UInt8] = [], clientAddress: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.body = body
+        self.clientAddress = clientAddress
     }
 
     /// The value of the first `name=value` pair of the query string named `name`, percent-decoded.

@@ -28,7 +28,8 @@ struct RequestLoop: Sendable {
             } else {
                 let body = length > 0 ? slot.readBody(limit: length) : []
                 let query = slot.parameter("QUERY_STRING") ?? ""
-                response = handler.handle(HTTPRequest(method: method, path: path, query: query, body: body))
+                response = handler.handle(HTTPRequest(
+                    method: method, path: path, query: query, body: body, clientAddress: slot.parameter("REMOTE_ADDR")))
             }
             slot.write(response, includeBody: method != "HEAD")
             slot.finish()

@@ -86,6 +86,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var maxWorkers: Int
     /// `QUEUE_SIZE`: jobs waiting for a slot before submissions are refused (default 100).
     public var queueSize: Int
+    /// `MAX_JOBS_PER_CLIENT`: jobs one client may have queued or compiling at once (default 20),
+    /// so that no client can fill the queue and every slot alone.
+    public var maxJobsPerClient: Int
     /// `WORKER_SOCKET`: the Unix socket responders reach the worker on (default `run/worker.sock`).
     public var socketPath: String
     /// `WORKER_HOST_ID`: names this host's jobs, so a restarted worker recovers only its own
@@ -95,12 +98,13 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var catalogPath: String
 
     public init(
-        maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100,
+        maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100, maxJobsPerClient: Int = 20,
         socketPath: String = "run/worker.sock", hostID: String = ProcessInfo.processInfo.hostName,
         catalogPath: String = "toolchains/catalog.json"
     ) {
         self.maxWorkers = maxWorkers
         self.queueSize = queueSize
+        self.maxJobsPerClient = maxJobsPerClient
         self.socketPath = socketPath
         self.hostID = hostID
         self.catalogPath = catalogPath
@@ -202,6 +206,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         worker = WorkerConfiguration(
             maxWorkers: try reader.integer("MAX_WORKERS", default: defaults.worker.maxWorkers, in: 1...1024),
             queueSize: try reader.integer("QUEUE_SIZE", default: defaults.worker.queueSize, in: 1...1_000_000),
+            maxJobsPerClient: try reader.integer(
+                "MAX_JOBS_PER_CLIENT", default: defaults.worker.maxJobsPerClient, in: 1...1_000_000),
             socketPath: reader.string("WORKER_SOCKET") ?? defaults.worker.socketPath,
             hostID: reader.string("WORKER_HOST_ID") ?? defaults.worker.hostID,
             catalogPath: reader.string("WORKER_CATALOG") ?? defaults.worker.catalogPath)

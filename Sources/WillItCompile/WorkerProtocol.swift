@@ -5,8 +5,10 @@ public import FoundationEssentials
 public enum WorkerRequest: Sendable, Equatable {
     /// Is the worker alive, and can it reach its job store?
     case ping
-    /// Store the job as queued and compile it. Replies `accepted`, `queueFull` or `failure`.
-    case submit(CompilationJob)
+    /// Store the job as queued and compile it, counted against `client`'s share
+    /// (nil: the one share of every job submitted without an identity).
+    /// Replies `accepted`, `queueFull`, `tooManyJobs` or `failure`.
+    case submit(CompilationJob, client: ClientIdentity? = nil)
     /// Counters, as `/api/v1/workers/stats`.
     case stats
     /// The toolchains the worker probed at start-up.
@@ -21,11 +23,29 @@ public enum WorkerReply: Sendable, Equatable {
     case accepted(JobID)
     /// The queue is full; try again after this many seconds (HTTP 429 with `Retry-After`).
     case queueFull(retryAfterSeconds: Int)
+    /// The client holds its share of queued and running jobs already (HTTP 429 with `Retry-After`).
+    case tooManyJobs(ClientShare, retryAfterSeconds: Int)
     case stats(WorkerStats)
     case toolchains([Toolchain])
     /// nil job: unknown or expired id.
     case job(CompilationJob?, CompilationResult?)
     case failure(WorkerFailure)
+}
+
+/// How many of a client's jobs the worker holds, and how many it may hold.
+public struct ClientShare: Sendable, Equatable, Codable {
+    /// Queued (waiting or being stored) or compiling.
+    public var jobs: Int
+    /// Of those, still waiting for a compile slot.
+    public var waiting: Int
+    /// `MAX_JOBS_PER_CLIENT`.
+    public var limit: Int
+
+    public init(jobs: Int, waiting: Int, limit: Int) {
+        self.jobs = jobs
+        self.waiting = waiting
+        self.limit = limit
+    }
 }
 
 /// A request the worker could not serve, with a reason for humans.
@@ -147,17 +167,19 @@ public struct WorkerFrameDecoder: Sendable {
 private struct RequestEnvelope: Codable {
     var type: String
     var job: CompilationJob?
+    /// A `ClientIdentity`, checked when the request is built from the envelope.
+    var client: String?
     var id: JobID?
     var waitMilliseconds: Int?
 
     private enum CodingKeys: String, CodingKey {
-        case type, job, id, waitMilliseconds = "wait_ms"
+        case type, job, client, id, waitMilliseconds = "wait_ms"
     }
 
     init(_ request: WorkerRequest) {
         switch request {
         case .ping: type = "ping"
-        case let .submit(job): type = "submit"; self.job = job
+        case let .submit(job, client): type = "submit"; self.job = job; self.client = client?.rawValue
         case .stats: type = "stats"
         case .toolchains: type = "toolchains"
         case let .readJob(id, wait): type = "read_job"; self.id = id; waitMilliseconds = wait > 0 ? wait : nil
@@ -167,7 +189,12 @@ private struct RequestEnvelope: Codable {
     func request() throws(WorkerFailure) -> WorkerRequest {
         switch (type, job, id) {
         case ("ping", _, _): return .ping
-        case let ("submit", job?, _): return .submit(job)
+        case let ("submit", job?, _):
+            guard let client else { return .submit(job, client: nil) }
+            guard let identity = ClientIdentity(client) else {
+                throw WorkerFailure(.malformedRequest, "client `\(client.prefix(80))` is not a client identity; expected \(ClientIdentity.accepted)")
+            }
+            return .submit(job, client: identity)
         case ("stats", _, _): return .stats
         case ("toolchains", _, _): return .toolchains
         case let ("read_job", _, id?): return .readJob(id, waitMilliseconds: max(0, waitMilliseconds ?? 0))
@@ -180,6 +207,7 @@ private struct ReplyEnvelope: Codable {
     var type: String
     var id: JobID?
     var retryAfterSeconds: Int?
+    var share: ClientShare?
     var stats: WorkerStats?
     var toolchains: [Toolchain]?
     var job: CompilationJob?
@@ -187,7 +215,7 @@ private struct ReplyEnvelope: Codable {
     var failure: WorkerFailure?
 
     private enum CodingKeys: String, CodingKey {
-        case type, id, stats, toolchains, job, result, failure
+        case type, id, share, stats, toolchains, job, result, failure
         case retryAfterSeconds = "retry_after_seconds"
     }
 
@@ -196,6 +224,7 @@ private struct ReplyEnvelope: Codable {
         case .pong: type = "pong"
         case let .accepted(id): type = "accepted"; self.id = id
         case let .queueFull(seconds): type = "queue_full"; retryAfterSeconds = seconds
+        case let .tooManyJobs(share, seconds): type = "too_many_jobs"; self.share = share; retryAfterSeconds = seconds
         case let .stats(stats): type = "stats"; self.stats = stats
         case let .toolchains(list): type = "toolchains"; toolchains = list
         case let .job(job, result): type = "job"; self.job = job; self.result = result
@@ -208,6 +237,8 @@ private struct ReplyEnvelope: Codable {
         case "pong": return .pong
         case "accepted": if let id { return .accepted(id) }
         case "queue_full": if let retryAfterSeconds { return .queueFull(retryAfterSeconds: retryAfterSeconds) }
+        case "too_many_jobs":
+            if let share, let retryAfterSeconds { return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds) }
         case "stats": if let stats { return .stats(stats) }
         case "toolchains": if let toolchains { return .toolchains(toolchains) }
         case "job": return .job(job, result)

@@ -30,17 +30,44 @@ public final class SocketServer: Sendable {
     /// A socket file left by a crashed worker is replaced; a live worker's is not.
     public func start() throws(StartError) {
         try removeStaleSocket()
-        let socket: UnixSocket
-        do {
-            socket = try UnixSocket.listen(at: path)
-        } catch {
-            throw StartError(description: "cannot listen on WORKER_SOCKET \(path): \(error)")
-        }
-        chmod(path, 0o660)
+        let socket = try listenWithFinalMode()
         listener.withLock { $0 = socket }
         let thread = Thread { [self] in acceptLoop(socket) }
         thread.name = "accept"
         thread.start()
+    }
+
+    /// Binds in a fresh private (0700) directory next to `path`, gives the socket its
+    /// mode there, then links it to `path`: at `path` it never exists with a wider mode,
+    /// and nobody can connect before it has its mode. A bind at `path` would create the
+    /// file with the process's umask and leave it so until a `chmod`.
+    private func listenWithFinalMode() throws(StartError) -> UnixSocket {
+        let parent = (path as NSString).deletingLastPathComponent
+        var template = Array("\(parent.isEmpty ? "." : parent)/.wsXXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else {
+            throw StartError(description: "cannot create a private directory next to WORKER_SOCKET \(path): \(String(cString: strerror(errno)))")
+        }
+        let directory = String(cString: created)
+        let privatePath = directory + "/s"
+        defer {
+            unlink(privatePath)
+            rmdir(directory)
+        }
+        let socket: UnixSocket
+        do {
+            socket = try UnixSocket.listen(at: privatePath)
+        } catch {
+            throw StartError(description: "cannot listen on WORKER_SOCKET \(path) (bound first as \(privatePath)): \(error)")
+        }
+        guard chmod(privatePath, 0o660) == 0 else {
+            throw StartError(description: "cannot set the mode of the worker socket \(privatePath): \(String(cString: strerror(errno)))")
+        }
+        // link, not rename: it never replaces a file another worker put there meanwhile.
+        guard link(privatePath, path) == 0 else {
+            let reason = errno == EEXIST ? "another process created it meanwhile" : String(cString: strerror(errno))
+            throw StartError(description: "cannot put the worker socket at WORKER_SOCKET \(path): \(reason)")
+        }
+        return socket
     }
 
     /// Stops accepting and removes the socket file. Open connections finish their request.

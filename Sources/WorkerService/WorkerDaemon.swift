@@ -4,8 +4,8 @@ import Synchronization
 public import WillItCompile
 
 /// The worker's logic, without the socket: takes requests, keeps the bounded
-/// queue, runs `maxWorkers` compile slots, writes every transition to the store,
-/// and counts what happened.
+/// queue with each client's share, runs `maxWorkers` compile slots, writes every
+/// transition to the store, and counts what happened.
 public final class WorkerDaemon: Sendable {
     private struct Counters {
         var active = 0
@@ -32,7 +32,7 @@ public final class WorkerDaemon: Sendable {
         self.store = store
         self.toolchains = toolchains
         self.sandbox = sandbox
-        self.queue = JobQueue(capacity: configuration.worker.queueSize)
+        self.queue = JobQueue(capacity: configuration.worker.queueSize, perOwnerLimit: configuration.worker.maxJobsPerClient)
     }
 
     /// Starts the compile slots, and recovery of this host's unfinished jobs in the background.
@@ -68,8 +68,8 @@ public final class WorkerDaemon: Sendable {
         switch request {
         case .ping:
             return .pong
-        case let .submit(job):
-            return submit(job)
+        case let .submit(job, client):
+            return submit(job, from: client)
         case .stats:
             return .stats(stats())
         case .toolchains:
@@ -96,7 +96,7 @@ public final class WorkerDaemon: Sendable {
         }
     }
 
-    private func submit(_ submitted: CompilationJob) -> WorkerReply {
+    private func submit(_ submitted: CompilationJob, from client: ClientIdentity?) -> WorkerReply {
         guard !shuttingDown.load(ordering: .sequentiallyConsistent) else {
             return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
         }
@@ -110,30 +110,36 @@ public final class WorkerDaemon: Sendable {
         job.startedAt = nil
         job.completedAt = nil
         job.host = configuration.worker.hostID
-        guard queue.reserve() else {
-            return .queueFull(retryAfterSeconds: retryAfterSeconds())
+        let owner = JobOwner.client(client)
+        switch queue.reserve(for: owner) {
+        case .granted:
+            break
+        case .queueFull:
+            return .queueFull(retryAfterSeconds: retryAfterSeconds(compiles: Double(queue.count) / Double(configuration.worker.maxWorkers)))
+        case let .ownerLimit(share):
+            // A place frees when one of its jobs ends, and the fair share brings its first one to a slot soon.
+            return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds(compiles: 1))
         }
         do {
             try store.create(job)
         } catch {
-            queue.cancelReservation()
+            queue.cancelReservation(for: owner)
             if case .duplicate = error {
                 return .failure(WorkerFailure(.duplicateJob, error.description))
             }
             return .failure(WorkerFailure(.storeUnavailable, error.description))
         }
-        queue.push(reserved: job)
+        queue.push(reserved: job, for: owner)
         return .accepted(job.id)
     }
 
-    /// Roughly when a slot frees up: the queue ahead divided among the slots,
-    /// times the average compile so far; at least 1 s, at most 60 s.
-    private func retryAfterSeconds() -> Int {
-        let (average, queued) = counters.withLock { counters in
-            (counters.processed > 0 ? counters.compileSeconds / Double(counters.processed) : 1.0, queue.count)
+    /// Roughly how long `compiles` compiles take, at the average so far; at least 1 s, at most 60 s.
+    /// A full queue frees a place after its jobs divided among the slots.
+    private func retryAfterSeconds(compiles: Double) -> Int {
+        let average = counters.withLock { counters in
+            counters.processed > 0 ? counters.compileSeconds / Double(counters.processed) : 1.0
         }
-        let estimate = average * Double(queued) / Double(configuration.worker.maxWorkers)
-        return min(60, max(1, Int(estimate.rounded(.up))))
+        return min(60, max(1, Int((average * compiles).rounded(.up))))
     }
 
     private func process(_ job: CompilationJob) {
@@ -164,9 +170,11 @@ public final class WorkerDaemon: Sendable {
                 jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
                 error: "the requested toolchain is not available on this worker: \(error)"))
         }
-        // Counted, and the slot freed, before anyone can read the verdict: a client
-        // that has its verdict never sees stats that still show the compile running.
+        // Counted, the slot freed and the job no longer held against its client, before
+        // anyone can read the verdict: a client that has its verdict never sees stats that
+        // still show the compile running, nor is refused for holding that job.
         record(verdict)
+        queue.release(job.id)
         counted = true
         writeVerdict(verdict, of: job)
     }

@@ -121,8 +121,11 @@ final class Stack {
         return bytes.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> HTTPReply {
-        try HTTPReply.send(method, path, body: body.map { Array($0.utf8) }, headers: headers, port: port)
+    /// - Parameter client: the loopback address the request comes from (all of 127/8 is
+    ///   local), so that tests can be several clients.
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:],
+                 from client: String = "127.0.0.1") throws -> HTTPReply {
+        try HTTPReply.send(method, path, body: body.map { Array($0.utf8) }, headers: headers, port: port, from: client)
     }
 
     func request(_ method: String, _ path: String, bytes: [UInt8]) throws -> HTTPReply {
@@ -168,7 +171,7 @@ final class Stack {
     }
 }
 
-/// One HTTP/1.1 exchange over a fresh TCP connection to 127.0.0.1.
+/// One HTTP/1.1 exchange over a fresh TCP connection to 127.0.0.1, from 127.0.0.1 unless told otherwise.
 struct HTTPReply {
     let status: Int
     let headers: [String: String]
@@ -177,10 +180,18 @@ struct HTTPReply {
     var text: String { String(decoding: body, as: UTF8.self) }
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
 
-    static func send(_ method: String, _ path: String, body: [UInt8]?, headers: [String: String], port: Int) throws -> HTTPReply {
+    static func send(_ method: String, _ path: String, body: [UInt8]?, headers: [String: String], port: Int,
+                     from client: String = "127.0.0.1") throws -> HTTPReply {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw StackError("socket: \(errno)") }
         defer { close(descriptor) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(client)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw StackError("bind to \(client): errno \(errno)") }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()

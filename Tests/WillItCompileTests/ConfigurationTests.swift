@@ -10,6 +10,7 @@ import WillItCompile
         #expect(configuration.redis.address == .tcp(host: "localhost", port: 6379))
         #expect(configuration.redis.poolSize == 20 && configuration.redis.jobTTLHours == 24)
         #expect(configuration.worker.queueSize == 100 && configuration.worker.maxWorkers >= 1)
+        #expect(configuration.worker.maxJobsPerClient == 20)
         #expect(configuration.compilation.maxSourceSize == 1_048_576)
     }
 
@@ -18,13 +19,13 @@ import WillItCompile
             "PORT": "9000", "REDIS_ENABLED": "true", "REDIS_ADDR": "/run/redis.sock",
             "REDIS_PASSWORD": "s3cret", "REDIS_DB": "2", "REDIS_POOL_SIZE": "5",
             "REDIS_JOB_TTL_HOURS": "1", "REDIS_CONNECT_TIMEOUT_MS": "250", "REDIS_TIMEOUT_MS": "500",
-            "MAX_WORKERS": "3", "QUEUE_SIZE": "7", "MAX_SOURCE_SIZE": "1000", "COMPILATION_TIMEOUT_SECONDS": "5",
+            "MAX_WORKERS": "3", "QUEUE_SIZE": "7", "MAX_JOBS_PER_CLIENT": "4", "MAX_SOURCE_SIZE": "1000", "COMPILATION_TIMEOUT_SECONDS": "5",
         ])
         #expect(configuration.port == 9000)
         #expect(configuration.redis == RedisConfiguration(
             enabled: true, address: .unix(path: "/run/redis.sock"), password: "s3cret", database: 2,
             poolSize: 5, jobTTLHours: 1, connectTimeout: .milliseconds(250), commandTimeout: .milliseconds(500)))
-        #expect(configuration.worker == WorkerConfiguration(maxWorkers: 3, queueSize: 7))
+        #expect(configuration.worker == WorkerConfiguration(maxWorkers: 3, queueSize: 7, maxJobsPerClient: 4))
         #expect(configuration.compilation == CompilationConfiguration(maxSourceSize: 1000, timeoutSeconds: 5))
     }
 
@@ -32,6 +33,7 @@ import WillItCompile
         ("PORT", "http"), ("PORT", "0"), ("REDIS_ENABLED", "maybe"), ("REDIS_ADDR", "localhost"),
         ("REDIS_ADDR", "host:99999"), ("REDIS_DB", "-1"), ("REDIS_POOL_SIZE", "0"),
         ("REDIS_JOB_TTL_HOURS", "1.5"), ("MAX_WORKERS", "many"), ("QUEUE_SIZE", "0"),
+        ("MAX_JOBS_PER_CLIENT", "0"), ("MAX_JOBS_PER_CLIENT", "lots"),
         ("MAX_SOURCE_SIZE", "1MB"), ("MAX_SOURCE_SIZE", "9437184"), ("SANDBOX_OUTPUT_LIMIT_BYTES", "2097152"),
         ("COMPILATION_TIMEOUT_SECONDS", "-3"),
     ])

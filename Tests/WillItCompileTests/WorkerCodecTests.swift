@@ -7,10 +7,13 @@ import Testing
         request: CompilationRequest(source: [0, 0xFF, 0x41], language: .cpp, compiler: "gcc-12", standard: "c++20"),
         createdAt: Date(timeIntervalSince1970: 1_800_000_000.25), host: "h1")
 
-    static let requests: [WorkerRequest] = [.ping, .submit(job), .stats, .toolchains, .readJob(JobID())]
+    static let requests: [WorkerRequest] = [
+        .ping, .submit(job), .submit(job, client: ClientIdentity("2001:db8::7")!), .stats, .toolchains, .readJob(JobID()),
+    ]
 
     static let replies: [WorkerReply] = [
         .pong, .accepted(JobID()), .queueFull(retryAfterSeconds: 3),
+        .tooManyJobs(ClientShare(jobs: 20, waiting: 18, limit: 20), retryAfterSeconds: 4),
         .stats(WorkerStats(maxWorkers: 2, activeWorkers: 1, queuedJobs: 0, totalProcessed: 5, totalSuccessful: 3,
                            totalFailed: 1, totalTimeout: 1, totalErrors: 0, startTime: Date(timeIntervalSince1970: 0),
                            now: Date(timeIntervalSince1970: 3723.5))),
@@ -76,9 +79,37 @@ import Testing
         #expect(throws: WorkerFailure.self) { try WorkerCodec.decodeRequest(payload) }
     }
 
+    /// A submit from a responder that names no client (an older one, or an operator's tool) still decodes.
+    @Test func aSubmitWithoutAClientDecodesAsOneWithoutIdentity() throws {
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(WorkerCodec.frame(.submit(Self.job)).dropFirst(4))) as? [String: Any])
+        #expect(object["client"] == nil)
+        object["client"] = "10.0.0.1"
+        let named = try WorkerCodec.decodeRequest(Array(try JSONSerialization.data(withJSONObject: object)))
+        #expect(named == .submit(Self.job, client: ClientIdentity("10.0.0.1")))
+    }
+
+    @Test(arguments: ["", "10.0.0.1 ", "a/b", "x\u{0}", "ünicode", String(repeating: "a", count: 65), "key\nline"])
+    func aClientThatIsNoIdentityIsAMalformedRequestSayingWhatIsAccepted(_ client: String) throws {
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(WorkerCodec.frame(.submit(Self.job)).dropFirst(4))) as? [String: Any])
+        object["client"] = client
+        let payload = Array(try JSONSerialization.data(withJSONObject: object))
+        do throws(WorkerFailure) {
+            _ = try WorkerCodec.decodeRequest(payload)
+            Issue.record("accepted client \(client.debugDescription)")
+        } catch {
+            #expect(error.code == .malformedRequest)
+            #expect(error.message.contains("1 to 64 characters of A-Z a-z 0-9 . : _ -"), "\(error.message)")
+        }
+    }
+
+    @Test(arguments: ["127.0.0.1", "::1", "2001:db8:85a3::8a2e:370:7334", "::ffff:192.0.2.128", "key-Ab_3.x", String(repeating: "a", count: 64)])
+    func addressesAndKeyIdsAreIdentities(_ text: String) {
+        #expect(ClientIdentity(text)?.rawValue == text)
+    }
+
     @Test func statsUseThePredecessorsNamesAndGoDurations() throws {
-        guard case let .stats(stats) = Self.replies[3] else {
-            Issue.record("fixture 3 must be stats")
+        guard case let .stats(stats) = Self.replies[4] else {
+            Issue.record("fixture 4 must be stats")
             return
         }
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats)) as? [String: Any]

@@ -60,6 +60,42 @@ let quickSource = "int main(void) { return 0; }\n"
         }
     }
 
+    /// Each client holds at most MAX_JOBS_PER_CLIENT jobs, queued or compiling, and
+    /// has a place back as soon as it can read a verdict. Memory mode (this harness's).
+    @Test(.timeLimit(.minutes(1)))
+    func aClientHoldsAtMostItsShareAndHasAPlaceBackWithEachVerdict() throws {
+        let worker = try WorkerProcess(["MAX_WORKERS": "1", "MAX_JOBS_PER_CLIENT": "2", "COMPILATION_TIMEOUT_SECONDS": "3"])
+        let flooder = ClientIdentity("127.0.0.2")!
+        func submit(_ source: String, _ language: Language, as client: ClientIdentity?) throws -> WorkerReply {
+            let job = CompilationJob(request: CompilationRequest(source: Array(source.utf8), language: language), createdAt: Date())
+            return try worker.client.send(.submit(job, client: client))
+        }
+        guard case let .accepted(slow) = try submit(slowCompileSource, .cpp, as: flooder) else {
+            throw HarnessError("the first job was refused")
+        }
+        try waitUntil("the slow job occupies the only slot") { try worker.stats().activeWorkers == 1 }
+        guard case let .accepted(queued) = try submit(quickSource, .c, as: flooder) else {
+            throw HarnessError("the second job was refused")
+        }
+        let started = Date()
+        guard case let .tooManyJobs(share, retryAfter) = try submit(quickSource, .c, as: flooder) else {
+            throw HarnessError("a third job of the same client was not refused as too many")
+        }
+        #expect(Date().timeIntervalSince(started) < 1, "a refusal is immediate, never a wait")
+        #expect(share == ClientShare(jobs: 2, waiting: 1, limit: 2) && retryAfter >= 1)
+        guard case let .accepted(other) = try submit(quickSource, .c, as: ClientIdentity("127.0.0.1")),
+              case let .accepted(unnamed) = try submit(quickSource, .c, as: nil) else {
+            throw HarnessError("another client's job was refused")
+        }
+        #expect(try worker.waitForVerdict(slow).0.status == .timeout)
+        guard case let .accepted(again) = try submit(quickSource, .c, as: flooder) else {
+            throw HarnessError("the client was refused after it had the verdict of one of its two jobs")
+        }
+        for id in [queued, other, unnamed, again] {
+            #expect(try worker.waitForVerdict(id).0.status == .completed)
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func afterSIGKILLARestartedWorkerFinishesEveryQueuedAndProcessingJob() throws {
         let (worker, store) = try redisBackedWorker(timeoutSeconds: 3)
@@ -108,6 +144,24 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(second.status == 2)
         #expect(second.output.contains("another worker is already listening"), "\(second.output)")
         #expect(try first.client.send(.ping) == .pong)
+    }
+
+    /// The socket's name appears once, already with mode 0660, and its mode is never
+    /// changed afterwards: there is no moment when it has the mode of the umask.
+    @Test(.timeLimit(.minutes(1)))
+    func theSocketAppearsWithItsFinalMode() throws {
+        let worker = try WorkerProcess()
+        worker.stop(signal: SIGTERM)  // removes the socket file
+        let watch = try DirectoryWatch(worker.directory.path)
+        try worker.start()  // returns once the worker answers on its socket
+        let socketName = URL(fileURLWithPath: worker.socketPath).lastPathComponent
+        let events = try watch.events().filter { $0.name == socketName }
+        #expect(events.map(\.mask) == [UInt32(IN_CREATE)], "events on \(socketName): \(events)")
+        var info = stat()
+        #expect(lstat(worker.socketPath, &info) == 0)
+        #expect(info.st_mode & S_IFMT == S_IFSOCK && info.st_mode & 0o7777 == 0o660, "mode \(String(info.st_mode, radix: 8))")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: worker.directory.path).filter { $0.hasPrefix(".ws") }
+        #expect(leftovers.isEmpty, "the private directory it was bound in is removed")
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -183,5 +237,46 @@ let quickSource = "int main(void) { return 0; }\n"
             throw HarnessError("WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test, which starts a private redis-server")
         }
         return RedisConfiguration(enabled: true, address: address)
+    }
+}
+
+/// What happens to the names in one directory (inotify), read without blocking.
+final class DirectoryWatch {
+    struct Event: CustomStringConvertible {
+        let mask: UInt32
+        let name: String
+        var description: String { "\(name): 0x\(String(mask, radix: 16))" }
+    }
+
+    private let descriptor: Int32
+
+    init(_ directory: String) throws {
+        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard descriptor >= 0, inotify_add_watch(descriptor, directory, 0xFFF) >= 0 else {  // every event
+            throw HarnessError("inotify on \(directory): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// Every event queued so far.
+    func events() throws -> [Event] {
+        var events: [Event] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0, errno == EAGAIN { return events }
+            guard count > 0 else { throw HarnessError("reading inotify events: \(String(cString: strerror(errno)))") }
+            var offset = 0
+            while offset < count {
+                let mask = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self) }
+                let length = Int(buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self) })
+                let name = String(decoding: buffer[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }, as: UTF8.self)
+                events.append(Event(mask: mask, name: name))
+                offset += 16 + length
+            }
+        }
     }
 }
