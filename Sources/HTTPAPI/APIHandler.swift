@@ -84,7 +84,7 @@ public final class APIHandler: Sendable {
     /// missing or unusable address (nginx without the project's `fastcgi_params`)
     /// gives nil, which the worker counts as one share for all such requests.
     private func client(of request: HTTPRequest) -> ClientIdentity? {
-        request.clientAddress.flatMap(ClientIdentity.init)
+        request.clientAddress.flatMap { ClientIdentity(address: $0) }
     }
 
     private func submit(_ body: [UInt8], from client: ClientIdentity?) -> HTTPResponse {
