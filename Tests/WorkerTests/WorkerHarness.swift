@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import JobStore
 import TestSupport
+import WorkerService
 import Testing
 import WillItCompile
 import WorkerClient
@@ -61,6 +62,12 @@ final class WorkerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+        // On cgroup v2 the worker must start inside the delegated subtree, as scripts/run starts it.
+        if case .unified? = CgroupLayout.detect(), environment["SANDBOX_CGROUPS"] != "false" {
+            let leaf = "\(CgroupLayout.detect()!.subtrees[0])/\(CgroupLayout.serviceLeaf)/cgroup.procs"
+            process.arguments = ["-c", #"echo 0 >"$1" && shift && exec "$@""#, "enter-cgroup", leaf, "/usr/bin/setpriv"] + process.arguments!
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        }
         process.environment = environment
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
