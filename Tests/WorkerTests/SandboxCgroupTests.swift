@@ -233,6 +233,35 @@ final class ProbeToolchain {
     }
 }
 
+/// The worker never runs sandboxes unconfined by accident.
+@Suite struct CgroupRequirementTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkerThatCannotWriteTheSubtreeRefusesToStart() throws {
+        let worker = try WorkerProcess()
+        // `nobody` stands for a worker whose user was not given the subtree.
+        let refused = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".nobody"], user: "nobody")
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("is not writable by uid 65534: run scripts/setup as root"), "\(refused.output)")
+        #expect(refused.output.contains("SANDBOX_CGROUPS=false"), "\(refused.output)")
+
+        let optedOut = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".nobody", "SANDBOX_CGROUPS": "false"],
+                                                      user: "nobody")
+        #expect(!optedOut.output.contains("cgroup subtree"), "\(optedOut.output)")
+        #expect(optedOut.output.contains("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits"),
+                "\(optedOut.output)")
+    }
+
+    @Test func aMissingSubtreeIsNamedWithWhatToDo() throws {
+        let mount = NSTemporaryDirectory() + "/wic-no-cgroups-\(UUID().uuidString.prefix(8))"
+        #expect {
+            try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: .legacy(memoryMount: mount, pidsMount: mount))
+        } throws: { error in
+            "\(error)" == "the delegated cgroup subtree \(mount)/will-it-compile is missing: run scripts/setup as root (it creates the subtree; cgroup directories do not survive a reboot), or set SANDBOX_CGROUPS=false to run without whole-sandbox limits"
+        }
+        #expect(throws: CgroupError.self) { try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: nil) }
+    }
+}
+
 /// Finding the cgroup layout and the files of a job's cgroup, on layouts this host does not have.
 @Suite struct CgroupLayoutTests {
     /// This machine: v1 controllers, plus a v2 mount that holds only hugetlb.

@@ -98,12 +98,14 @@ final class WorkerProcess {
 
     /// Runs a second worker with this one's environment (plus `overrides`) until it
     /// exits, and returns its status and what it logged. For start-ups meant to fail.
-    func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true) throws -> (status: Int32, output: String) {
+    func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true,
+                             user: String = serviceUser) throws -> (status: Int32, output: String) {
         let process = Process()
         let worker = try Self.workerExecutable()
         if asServiceUser {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+            guard let account = getpwnam(user) else { throw HarnessError("no user \(user)") }
+            process.arguments = ["--reuid=\(user)", "--regid=\(account.pointee.pw_gid)", "--init-groups", "--", worker]
         } else {
             process.executableURL = URL(fileURLWithPath: worker)
         }
