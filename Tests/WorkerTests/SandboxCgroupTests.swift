@@ -89,6 +89,18 @@ int main(int argc, char **argv) {
         await_release(release);
         return 0;
     }
+    if (strcmp(command, "escape") == 0) {
+        /* Tries to move itself into each named cgroup.procs (the subtree the service user owns). */
+        char path[512];
+        while (fscanf(source, "%511s", path) == 1) {
+            FILE *procs = fopen(path, "w");
+            if (!procs) { printf("%s: %s\n", path, strerror(errno)); continue; }
+            int written = fprintf(procs, "0\n");
+            int closed = fclose(procs);
+            printf("%s: %s\n", path, written > 0 && closed == 0 ? "moved" : strerror(errno));
+        }
+        return 0;
+    }
     fprintf(stderr, "probe: unknown command %s\n", command);
     return 2;
 }
@@ -208,6 +220,34 @@ final class ProbeToolchain {
     func aSandboxWithinItsMemoryCompletes() throws {
         let (job, result) = try worker.compile("memory 2 20", language: .c, compiler: "probe", within: 60)
         #expect(job.status == .completed, "\(result.stdout) \(result.stderr) \(result.error)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSandboxCannotReachTheCgroupFileSystem() throws {
+        // The subtree belongs to the service user, the sandbox's own uid: reaching it would undo every limit.
+        let targets = layout.subtrees.map { "\($0)/cgroup.procs" } + ["/sys/fs/cgroup/cgroup.procs", "/proc/self/cgroup"]
+        let (job, result) = try worker.compile("escape " + targets.joined(separator: " "), language: .c, compiler: "probe", within: 60)
+        #expect(job.status == .completed, "\(result.stderr) \(result.error)")
+        for target in targets.dropLast() {
+            #expect(result.stdout.contains("\(target): No such file or directory"), "\(result.stdout)")
+        }
+        // /proc/self/cgroup is not a cgroup.procs: writing it fails whatever the namespace.
+        #expect(!result.stdout.contains("moved"), "\(result.stdout)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSandboxKilledAtTheTimeLimitLeavesNothing() throws {
+        let short = try WorkerProcess([
+            "WORKER_CATALOG": probe.catalog, "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "3", "SANDBOX_PIDS": "\(Self.pids)",
+        ])
+        let job = try short.submit("forkbomb 400 \(probe.releaseFile())", language: .c, compiler: "probe")
+        let (finished, _) = try short.waitForVerdict(job, within: 30)
+        #expect(finished.status == .timeout)
+        try waitUntil("no probe process runs", within: 5) { probe.runningProbes().isEmpty }
+        let left = layout.subtrees.flatMap { subtree in
+            ((try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? []).filter { $0.hasPrefix("w\(short.pid!)-") }
+        }
+        #expect(left.isEmpty, "job cgroups left: \(left)")
     }
 
     @Test(.timeLimit(.minutes(2)))
