@@ -63,3 +63,42 @@ alive() {
   state=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
   [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
+
+# The cgroup subtree delegated to the service user (scripts/setup-cgroups), under each mount below.
+WIC_CGROUP_SUBTREE=will-it-compile
+
+# Sets v2_mount (a cgroup v2 mount whose cgroup.controllers has memory and pids), or else
+# memory_mount and pids_mount (the v1 hierarchies of those controllers), from /proc/self/mountinfo.
+# The worker finds the same with CgroupLayout.detect (Sources/WorkerService/SandboxCgroups.swift).
+detect_cgroups() {
+  v2_mount= memory_mount= pids_mount=
+  local fstype mount_point options controllers
+  # mountinfo: fields up to " - " (the 5th is the mount point), then type, source, options.
+  while read -r fstype mount_point options; do
+    case $fstype in
+      cgroup2)
+        if [ -z "$v2_mount" ] && [ -r "$mount_point/cgroup.controllers" ]; then
+          controllers=" $(cat "$mount_point/cgroup.controllers") "
+          [[ $controllers == *" memory "* && $controllers == *" pids "* ]] && v2_mount=$mount_point
+        fi ;;
+      cgroup)
+        [[ ,$options, == *,memory,* ]] && [ -z "$memory_mount" ] && memory_mount=$mount_point
+        [[ ,$options, == *,pids,* ]] && [ -z "$pids_mount" ] && pids_mount=$mount_point ;;
+    esac
+  done < <(awk '{ for (i = 1; $i != "-"; i++) ; print $(i + 1), $5, $(i + 3) }' /proc/self/mountinfo)
+  return 0
+}
+
+# False when the operator turned per-job cgroups off (SANDBOX_CGROUPS=false, 0, no or off).
+cgroups_wanted() {
+  case "${SANDBOX_CGROUPS:-true}" in false|0|no|off|FALSE|False|NO|No|OFF|Off) return 1 ;; esac
+}
+
+# On cgroup v2, the worker must start inside the delegated subtree (v2 lets a process move
+# others only below a cgroup it may write): prints the cgroup.procs file of that leaf.
+# Prints nothing on v1, where the worker may run anywhere.
+worker_cgroup_procs() {
+  detect_cgroups
+  [ -n "$v2_mount" ] && echo "$v2_mount/$WIC_CGROUP_SUBTREE/service/cgroup.procs"
+  return 0
+}

@@ -119,10 +119,18 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public var addressSpaceMegabytes: Int
     /// `SANDBOX_FILE_SIZE_MB`: largest file a process may write (default 64).
     public var fileSizeMegabytes: Int
-    /// `SANDBOX_PROCESSES`: processes and threads of the service user (default 1024). The kernel
-    /// counts every process and thread of that user on the host (the worker's, the responders',
-    /// every sandbox's), so it must leave room for the stack itself.
+    /// `SANDBOX_PROCESSES`: `RLIMIT_NPROC`, processes and threads of the service user (default 1024),
+    /// applied only when `cgroups` is off. The kernel counts every process and thread of that user on
+    /// the host (the worker's, the responders', every sandbox's), so one job can use it up for all.
     public var processes: Int
+    /// `SANDBOX_CGROUPS`: put each compile's whole sandbox in its own cgroup (default true). false
+    /// runs without whole-sandbox limits, and must be chosen explicitly.
+    public var cgroups: Bool
+    /// `SANDBOX_CGROUP_MEMORY_MB`: memory of one sandbox's processes together, page cache and
+    /// tmpfs files included, with no swap (default 3072).
+    public var cgroupMemoryMegabytes: Int
+    /// `SANDBOX_PIDS`: processes and threads of one sandbox together (default 512).
+    public var pids: Int
     /// `SANDBOX_WORKSPACE_MB`: size of the workspace and of /tmp, each a fresh tmpfs (default 256).
     public var workspaceMegabytes: Int
     /// `SANDBOX_OUTPUT_LIMIT_BYTES`: stdout and stderr kept per compile, each (default 131072).
@@ -136,6 +144,7 @@ public struct SandboxConfiguration: Sendable, Equatable {
 
     public init(
         cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 1024,
+        cgroups: Bool = true, cgroupMemoryMegabytes: Int = 3072, pids: Int = 512,
         workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap",
         programCacheDirectory: String = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/wic-program-cache", programCacheEntries: Int = 256
     ) {
@@ -145,6 +154,9 @@ public struct SandboxConfiguration: Sendable, Equatable {
         self.addressSpaceMegabytes = addressSpaceMegabytes
         self.fileSizeMegabytes = fileSizeMegabytes
         self.processes = processes
+        self.cgroups = cgroups
+        self.cgroupMemoryMegabytes = cgroupMemoryMegabytes
+        self.pids = pids
         self.workspaceMegabytes = workspaceMegabytes
         self.outputLimitBytes = outputLimitBytes
         self.bwrapPath = bwrapPath
@@ -225,6 +237,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
             fileSizeMegabytes: try reader.integer(
                 "SANDBOX_FILE_SIZE_MB", default: sandboxDefaults.fileSizeMegabytes, in: 1...65536),
             processes: try reader.integer("SANDBOX_PROCESSES", default: sandboxDefaults.processes, in: 8...65536),
+            cgroups: try reader.boolean("SANDBOX_CGROUPS", default: sandboxDefaults.cgroups),
+            cgroupMemoryMegabytes: try reader.integer(
+                "SANDBOX_CGROUP_MEMORY_MB", default: sandboxDefaults.cgroupMemoryMegabytes, in: 64...1_048_576),
+            pids: try reader.integer("SANDBOX_PIDS", default: sandboxDefaults.pids, in: 8...65536),
             workspaceMegabytes: try reader.integer(
                 "SANDBOX_WORKSPACE_MB", default: sandboxDefaults.workspaceMegabytes, in: 1...65536),
             outputLimitBytes: try reader.integer(

@@ -49,10 +49,24 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-comm
         fail("--sandbox-command needs a language with an installed toolchain (\(installed.map(\.rawValue).joined(separator: ", "))), not \(CommandLine.arguments[2])")
     }
     let job = CompilationJob(request: CompilationRequest(source: [], language: language), createdAt: Date())
-    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds))
+    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds), cgroups: nil)
     let data = try! JSONEncoder().encode(sandbox.command(for: job, with: toolchain))
     print(String(decoding: data, as: UTF8.self))
     exit(0)
+}
+
+// Each compile's whole sandbox goes into a cgroup of its own; never silently without.
+let cgroups: SandboxCgroups?
+if configuration.sandbox.cgroups {
+    do {
+        cgroups = try SandboxCgroups.open(memoryMegabytes: configuration.sandbox.cgroupMemoryMegabytes, pids: configuration.sandbox.pids)
+    } catch {
+        fail(error.description)
+    }
+    log("a cgroup per compile (\(cgroups!.layout.subtrees.joined(separator: ", "))): \(configuration.sandbox.cgroupMemoryMegabytes) MB, \(configuration.sandbox.pids) processes and threads")
+} else {
+    cgroups = nil
+    log("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits; RLIMIT_NPROC (SANDBOX_PROCESSES=\(configuration.sandbox.processes)) counts all of the service user's processes")
 }
 
 let store: any JobStore
@@ -67,7 +81,7 @@ if configuration.redis.enabled {
 let timeout = Duration.seconds(configuration.compilation.timeoutSeconds)
 let daemon = WorkerDaemon(
     configuration: configuration, store: store, toolchains: toolchains,
-    sandbox: Sandbox(configuration: configuration.sandbox, timeout: timeout))
+    sandbox: Sandbox(configuration: configuration.sandbox, timeout: timeout, cgroups: cgroups))
 let server = SocketServer(path: configuration.worker.socketPath) { daemon.handle($0) }
 do {
     try server.start()

@@ -24,9 +24,13 @@ public struct Sandbox: Sendable {
     static let workspace = "/work"
     static let output = "/work/out"
 
-    public init(configuration: SandboxConfiguration, timeout: Duration) {
+    /// Where each compile gets its own cgroup; nil only when the operator turned cgroups off.
+    let cgroups: SandboxCgroups?
+
+    public init(configuration: SandboxConfiguration, timeout: Duration, cgroups: SandboxCgroups?) {
         self.configuration = configuration
         self.timeout = timeout
+        self.cgroups = cgroups
     }
 
     /// Compiles `job`'s source with `toolchain`. Never throws: a failure of the
@@ -57,15 +61,30 @@ public struct Sandbox: Sendable {
         defer { close(source) }
 
         let cache = toolchain.spec.programCache.flatMap { _ in programCache(for: job, toolchain: toolchain, target: target) }
+        let cgroup: JobCgroup?
+        do {
+            cgroup = try cgroups?.create(for: job.id.description)
+        } catch {
+            return verdict(.error, exitCode: -1, error: "could not create the job's cgroup: \(error)")
+        }
+        let command = ["/usr/bin/prlimit"] + arguments(for: job, toolchain: toolchain, target: target, programCache: cache)
+        let spawned = cgroup?.entering(command) ?? command
         let outcome: ProcessOutcome
         do {
             outcome = try ProcessRunner.run(
-                executable: "/usr/bin/prlimit", arguments: arguments(for: job, toolchain: toolchain, target: target, programCache: cache),
+                executable: spawned[0], arguments: Array(spawned.dropFirst()),
                 environment: [], input: source, wantsStatusPipe: true, timeout: timeout,
                 outputLimit: configuration.outputLimitBytes)
         } catch {
+            cgroup?.remove()
             return verdict(.error, exitCode: -1, error: "sandbox failed to start: \(error)")
         }
+        let counters = cgroup?.counters() ?? JobCgroup.Counters()
+        if let problem = cgroup?.remove() {
+            log("job \(job.id): could not remove its cgroup: \(problem)")
+        }
+        let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"
+        let processLimit = "the sandbox reached its limit of \(configuration.pids) processes and threads (SANDBOX_PIDS)"
         let stdout = CompilerOutput.text(from: outcome.stdout.bytes, omittedByteCount: outcome.stdout.omitted)
         let stderr = CompilerOutput.text(from: outcome.stderr.bytes, omittedByteCount: outcome.stderr.omitted)
         let status = BwrapStatus(outcome.status)
@@ -74,6 +93,8 @@ public struct Sandbox: Sendable {
         case .timedOut:
             return verdict(.timeout, exitCode: -1, stdout: stdout, stderr: stderr,
                            error: "compilation exceeded the time limit of \(timeout)")
+        case .signaled where counters.oomKills > 0:
+            return verdict(.failed, exitCode: -1, stdout: stdout, stderr: stderr, error: memoryLimit)
         case let .signaled(signal):
             return verdict(.error, exitCode: -1, stdout: stdout, stderr: stderr,
                            error: "sandbox killed by signal \(signal)")
@@ -87,11 +108,14 @@ public struct Sandbox: Sendable {
             case 0:
                 return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr,
                                artifact: ArtifactDescription.describe(outcome.artifactHead))
+            case _ where counters.oomKills > 0:
+                return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr, error: memoryLimit)
             case 128 + Int(SIGXCPU), 128 + Int(SIGKILL):
                 return verdict(.timeout, exitCode: exitCode, stdout: stdout, stderr: stderr,
                                error: "compilation exceeded the CPU time limit of \(configuration.cpuSeconds) s")
             default:
-                return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr)
+                return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr,
+                               error: counters.pidsRefused > 0 ? processLimit : "")
             }
         }
     }
@@ -118,7 +142,12 @@ public struct Sandbox: Sendable {
         let addressSpace = (toolchain.spec.addressSpaceMegabytes ?? configuration.addressSpaceMegabytes) * megabyte
         var arguments = [
             "--cpu=\(configuration.cpuSeconds)", "--as=\(addressSpace)",
-            "--fsize=\(configuration.fileSizeMegabytes * megabyte)", "--nproc=\(configuration.processes)",
+            "--fsize=\(configuration.fileSizeMegabytes * megabyte)",
+        ]
+        // In a job cgroup, pids.max limits the sandbox's processes. RLIMIT_NPROC counts every
+        // process of the service user on the host, so it would let one job starve the others.
+        if cgroups == nil { arguments.append("--nproc=\(configuration.processes)") }
+        arguments += [
             "--core=0", "--nofile=256", "--",
             configuration.bwrapPath,
             "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox",

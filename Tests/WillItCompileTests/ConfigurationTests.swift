@@ -35,7 +35,8 @@ import WillItCompile
         ("REDIS_JOB_TTL_HOURS", "1.5"), ("MAX_WORKERS", "many"), ("QUEUE_SIZE", "0"),
         ("MAX_JOBS_PER_CLIENT", "0"), ("MAX_JOBS_PER_CLIENT", "lots"),
         ("MAX_SOURCE_SIZE", "1MB"), ("MAX_SOURCE_SIZE", "9437184"), ("SANDBOX_OUTPUT_LIMIT_BYTES", "2097152"),
-        ("COMPILATION_TIMEOUT_SECONDS", "-3"),
+        ("COMPILATION_TIMEOUT_SECONDS", "-3"), ("SANDBOX_CGROUPS", "sometimes"), ("SANDBOX_CGROUP_MEMORY_MB", "32"),
+        ("SANDBOX_PIDS", "4"),
     ])
     func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) {
@@ -47,6 +48,15 @@ import WillItCompile
             #expect(error.variable == variable)
             #expect(error.description.hasPrefix("\(variable)=\"\(value)\" is invalid: expected"))
         }
+    }
+
+    @Test func wholeSandboxLimitsAreOnUnlessTurnedOff() throws {
+        let defaults = try ServiceConfiguration(environment: [:]).sandbox
+        #expect(defaults.cgroups && defaults.cgroupMemoryMegabytes == 3072 && defaults.pids == 512)
+        let set = try ServiceConfiguration(environment: [
+            "SANDBOX_CGROUPS": "false", "SANDBOX_CGROUP_MEMORY_MB": "256", "SANDBOX_PIDS": "64",
+        ]).sandbox
+        #expect(!set.cgroups && set.cgroupMemoryMegabytes == 256 && set.pids == 64)
     }
 
     @Test func redisAddressesTakeEveryDocumentedForm() {

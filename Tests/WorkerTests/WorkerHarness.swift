@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import JobStore
 import TestSupport
+import WorkerService
 import Testing
 import WillItCompile
 import WorkerClient
@@ -61,6 +62,12 @@ final class WorkerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+        // On cgroup v2 the worker must start inside the delegated subtree, as scripts/run starts it.
+        if case .unified? = CgroupLayout.detect(), environment["SANDBOX_CGROUPS"] != "false" {
+            let leaf = "\(CgroupLayout.detect()!.subtrees[0])/\(CgroupLayout.serviceLeaf)/cgroup.procs"
+            process.arguments = ["-c", #"echo 0 >"$1" && shift && exec "$@""#, "enter-cgroup", leaf, "/usr/bin/setpriv"] + process.arguments!
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        }
         process.environment = environment
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -91,12 +98,14 @@ final class WorkerProcess {
 
     /// Runs a second worker with this one's environment (plus `overrides`) until it
     /// exits, and returns its status and what it logged. For start-ups meant to fail.
-    func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true) throws -> (status: Int32, output: String) {
+    func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true,
+                             user: String = serviceUser) throws -> (status: Int32, output: String) {
         let process = Process()
         let worker = try Self.workerExecutable()
         if asServiceUser {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+            guard let account = getpwnam(user) else { throw HarnessError("no user \(user)") }
+            process.arguments = ["--reuid=\(user)", "--regid=\(account.pointee.pw_gid)", "--init-groups", "--", worker]
         } else {
             process.executableURL = URL(fileURLWithPath: worker)
         }

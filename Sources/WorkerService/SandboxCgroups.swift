@@ -1,0 +1,269 @@
+import Foundation
+import Glibc
+import WorkerClient
+
+/// Where the kernel offers the memory and pids controllers, and so where the service
+/// user's delegated subtree (`will-it-compile`, made by scripts/setup-cgroups) lives.
+public enum CgroupLayout: Sendable, Equatable {
+    /// cgroup v2: one hierarchy, mounted here, has both controllers.
+    case unified(mount: String)
+    /// cgroup v1: each controller has its own hierarchy, mounted at these paths.
+    case legacy(memoryMount: String, pidsMount: String)
+
+    public static let subtreeName = "will-it-compile"
+    /// On v2, the leaf of the subtree the worker itself runs in (put there by scripts/run as root):
+    /// v2 moves a process only between cgroups below one that the mover may write.
+    public static let serviceLeaf = "service"
+
+    /// The delegated subtree's directories: one on v2, memory's then pids' on v1.
+    public var subtrees: [String] {
+        switch self {
+        case let .unified(mount): ["\(mount)/\(Self.subtreeName)"]
+        case let .legacy(memory, pids): ["\(memory)/\(Self.subtreeName)", "\(pids)/\(Self.subtreeName)"]
+        }
+    }
+
+    /// Reads the layout from `/proc/self/mountinfo` text. v2 is chosen where one of its
+    /// mounts lists both `memory` and `pids` in `cgroup.controllers` (read through
+    /// `controllers`, given the mount point); otherwise v1, where both have a hierarchy.
+    /// nil when neither holds.
+    public static func detect(mountinfo: String, controllers: (String) -> String?) -> CgroupLayout? {
+        var memoryMount: String?
+        var pidsMount: String?
+        for line in mountinfo.split(separator: "\n") {
+            // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPEROPTIONS"
+            let fields = line.split(separator: " ")
+            guard let separator = fields.firstIndex(of: "-"), separator >= 5, fields.count >= separator + 4 else { continue }
+            let mountPoint = unescapeMountPoint(fields[4])
+            switch fields[separator + 1] {
+            case "cgroup2":
+                let names = (controllers(mountPoint) ?? "").split(whereSeparator: \.isWhitespace)
+                if names.contains("memory"), names.contains("pids") { return .unified(mount: mountPoint) }
+            case "cgroup":
+                let options = fields[separator + 3].split(separator: ",")
+                if options.contains("memory") { memoryMount = memoryMount ?? mountPoint }
+                if options.contains("pids") { pidsMount = pidsMount ?? mountPoint }
+            default:
+                continue
+            }
+        }
+        guard let memoryMount, let pidsMount else { return nil }
+        return .legacy(memoryMount: memoryMount, pidsMount: pidsMount)
+    }
+
+    /// This host's layout.
+    public static func detect() -> CgroupLayout? {
+        guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        return detect(mountinfo: mountinfo) { try? String(contentsOfFile: "\($0)/cgroup.controllers", encoding: .utf8) }
+    }
+
+    /// On v2, the directory of the cgroup a process is in, from its `/proc/PID/cgroup` text
+    /// (the `0::PATH` line; paths are relative to the mount's root).
+    public func unifiedDirectory(procCgroup: String) -> String? {
+        guard case let .unified(mount) = self else { return nil }
+        for line in procCgroup.split(separator: "\n") where line.hasPrefix("0::") {
+            let path = line.dropFirst(3)
+            return path == "/" ? mount : mount + path
+        }
+        return nil
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as octal escapes.
+    private static func unescapeMountPoint(_ field: Substring) -> String {
+        field.replacingOccurrences(of: "\\040", with: " ").replacingOccurrences(of: "\\011", with: "\t")
+            .replacingOccurrences(of: "\\012", with: "\n").replacingOccurrences(of: "\\134", with: "\\")
+    }
+}
+
+/// The cgroup subtree could not be used; says what to do about it.
+public struct CgroupError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}
+
+/// The worker's use of the delegated subtree: one cgroup per compile, holding the whole
+/// sandbox, with a memory limit and a process/thread limit for all of it together.
+public struct SandboxCgroups: Sendable {
+    public let layout: CgroupLayout
+    let memoryBytes: Int
+    let pids: Int
+    /// Names this worker's job cgroups (`w<pid>-<job>`), so a later worker can tell
+    /// which were left by one that is gone.
+    let prefix: String
+
+    private static let advice = "run scripts/setup as root (it creates the subtree; cgroup directories do not survive a reboot), or set SANDBOX_CGROUPS=false to run without whole-sandbox limits"
+
+    /// Finds the subtree, checks that this process can use it (by making, limiting and
+    /// removing one cgroup), and removes what workers that are gone left behind.
+    public static func open(memoryMegabytes: Int, pids: Int, layout detected: CgroupLayout? = CgroupLayout.detect()) throws(CgroupError) -> SandboxCgroups {
+        guard let layout = detected else {
+            throw CgroupError(description: "this host offers neither cgroup v2 with the memory and pids controllers nor cgroup v1 memory and pids hierarchies; mount them, or set SANDBOX_CGROUPS=false to run without whole-sandbox limits")
+        }
+        for subtree in layout.subtrees where access(subtree, W_OK | X_OK) != 0 {
+            let problem = errno == ENOENT ? "is missing" : "is not writable by uid \(getuid())"
+            throw CgroupError(description: "the delegated cgroup subtree \(subtree) \(problem): \(advice)")
+        }
+        if case .unified = layout {
+            let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)).flatMap(layout.unifiedDirectory) ?? "?"
+            let subtree = layout.subtrees[0]
+            guard own.hasPrefix(subtree + "/") else {
+                throw CgroupError(description: "on cgroup v2 the worker must run inside \(subtree) (it runs in \(own)), or it may not move a sandbox into a job's cgroup: scripts/run starts it in \(subtree)/\(CgroupLayout.serviceLeaf)")
+            }
+        }
+        let cgroups = SandboxCgroups(layout: layout, memoryBytes: memoryMegabytes << 20, pids: pids, prefix: "w\(getpid())-")
+        cgroups.removeLeftovers()
+        do {
+            try cgroups.create(named: "check").remove()
+        } catch {
+            throw CgroupError(description: "cannot make a job's cgroup in the delegated subtree: \(error.description): \(advice)")
+        }
+        return cgroups
+    }
+
+    /// A fresh cgroup for one compile, its limits set.
+    func create(for job: String) throws(CgroupError) -> JobCgroup {
+        try create(named: job)
+    }
+
+    /// The cgroup named `name` of this worker (not made yet).
+    func cgroup(named name: String) -> JobCgroup {
+        JobCgroup(layout: layout, directories: layout.subtrees.map { "\($0)/\(prefix)\(name)" })
+    }
+
+    private func create(named name: String) throws(CgroupError) -> JobCgroup {
+        let cgroup = cgroup(named: name)
+        var made: [String] = []
+        do {
+            for directory in cgroup.directories {
+                try systemCall("mkdir \(directory)") { mkdir(directory, 0o755) }
+                made.append(directory)
+            }
+            for (file, value) in limitFiles(of: cgroup) {
+                try JobCgroup.write(value, to: file)
+            }
+        } catch {
+            for directory in made.reversed() { rmdir(directory) }
+            throw CgroupError(description: error.description)
+        }
+        return cgroup
+    }
+
+    /// The limit files and their values, in the order the kernel needs (v1 refuses a
+    /// memory+swap limit below the memory limit). Swap is limited where the kernel offers it.
+    func limitFiles(of cgroup: JobCgroup, exists: (String) -> Bool = { access($0, F_OK) == 0 }) -> [(String, String)] {
+        let memory = cgroup.directories[0], pidsDirectory = cgroup.directories.last!
+        var files: [(String, String)]
+        switch layout {
+        case .unified:
+            files = [("\(memory)/memory.max", "\(memoryBytes)")]
+            if exists("\(memory)/memory.swap.max") { files.append(("\(memory)/memory.swap.max", "0")) }
+        case .legacy:
+            files = [("\(memory)/memory.limit_in_bytes", "\(memoryBytes)")]
+            if exists("\(memory)/memory.memsw.limit_in_bytes") {
+                files.append(("\(memory)/memory.memsw.limit_in_bytes", "\(memoryBytes)"))
+            }
+        }
+        return files + [("\(pidsDirectory)/pids.max", "\(pids)")]
+    }
+
+    /// Job cgroups of workers whose process no longer exists (killed before they could
+    /// clean up): whatever still runs in them is killed, and they are removed.
+    private func removeLeftovers() {
+        let subtrees = layout.subtrees
+        let names = Set(subtrees.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] })
+        for name in names where name.hasPrefix("w") {
+            guard let dash = name.firstIndex(of: "-"), let pid = Int32(name[name.index(after: name.startIndex)..<dash]),
+                  pid == getpid() || kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let leftover = JobCgroup(layout: layout, directories: subtrees.map { "\($0)/\(name)" }.filter { access($0, F_OK) == 0 })
+            if let problem = leftover.remove() {
+                log("could not remove the cgroup \(name) left by a worker that is gone: \(problem)")
+            }
+        }
+    }
+}
+
+/// One compile's cgroup.
+struct JobCgroup: Sendable {
+    let layout: CgroupLayout
+    /// v2: the one directory; v1: memory's, then pids'.
+    let directories: [String]
+
+    /// What the kernel counted while the compile ran.
+    struct Counters: Equatable {
+        /// Processes the kernel's OOM killer killed because the cgroup reached its memory limit.
+        var oomKills = 0
+        /// Forks and clones refused because the cgroup reached its process limit.
+        var pidsRefused = 0
+    }
+
+    /// The command that runs `command` inside this cgroup: a shell writes its own pid
+    /// (`0`) to each `cgroup.procs`, then execs `command`. So the sandbox is in the
+    /// cgroup before anything of it runs, let alone forks; if it cannot get in, nothing runs.
+    func entering(_ command: [String]) -> [String] {
+        let script = #"while [ "$1" != -- ]; do echo 0 >"$1" || { echo "cannot enter the job's cgroup $1" >&2; exit 125; }; shift; done; shift; exec "$@""#
+        return ["/bin/sh", "-c", script, "enter-cgroup"] + directories.map { "\($0)/cgroup.procs" } + ["--"] + command
+    }
+
+    func counters() -> Counters {
+        let memory = directories[0], pids = directories.last!
+        switch layout {
+        case .unified:
+            return Counters(oomKills: Self.count("oom_kill", in: "\(memory)/memory.events"),
+                            pidsRefused: Self.count("max", in: "\(pids)/pids.events"))
+        case .legacy:
+            return Counters(oomKills: Self.count("oom_kill", in: "\(memory)/memory.oom_control"),
+                            pidsRefused: Self.count("max", in: "\(pids)/pids.events"))
+        }
+    }
+
+    /// Kills every process still in the cgroup and removes it; waits at most 5 s for the
+    /// processes to be gone. nil when done, else what went wrong.
+    @discardableResult
+    func remove() -> String? {
+        if case .unified = layout {
+            // cgroup.kill (Linux 5.14) kills the whole cgroup at once, forks in flight included.
+            try? Self.write("1", to: "\(directories[0])/cgroup.kill")
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        var left = directories
+        while true {
+            // v1 has no cgroup.kill: kill what is listed, again until nothing is. The pids
+            // limit bounds how many a fork loop can make between two rounds.
+            for directory in left {
+                for pid in Self.processes(in: directory) { kill(pid, SIGKILL) }
+            }
+            var busy: [String] = []
+            for directory in left where rmdir(directory) != 0 && errno != ENOENT {
+                guard errno == EBUSY else { return "rmdir \(directory): \(String(cString: strerror(errno)))" }
+                busy.append(directory)
+            }
+            left = busy
+            if left.isEmpty { return nil }
+            if ContinuousClock.now > deadline {
+                return "\(left.joined(separator: ", ")) still busy after 5 s (processes \(left.flatMap(Self.processes)))"
+            }
+            usleep(2_000)
+        }
+    }
+
+    static func processes(in directory: String) -> [pid_t] {
+        let text = (try? String(contentsOfFile: "\(directory)/cgroup.procs", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    /// The number after `key` in a flat-keyed cgroup file (`memory.events`, `pids.events`, …); 0 if absent.
+    static func count(_ key: String, in file: String) -> Int {
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            if words.count == 2, words[0] == key { return Int(words[1]) ?? 0 }
+        }
+        return 0
+    }
+
+    static func write(_ value: String, to file: String) throws(SystemCallError) {
+        let descriptor = try systemCall("open \(file)") { open(file, O_WRONLY | O_CLOEXEC) }
+        defer { close(descriptor) }
+        let bytes = Array(value.utf8)
+        _ = try systemCall("write \(value) to \(file)") { Glibc.write(descriptor, bytes, bytes.count) }
+    }
+}

@@ -1,0 +1,395 @@
+import Foundation
+import Glibc
+import TestSupport
+import Testing
+import WillItCompile
+@testable import WorkerService
+
+/// A program that stands in for a compiler: the worker runs it through its real spawn path
+/// (job cgroup, prlimit, bwrap) as the toolchain `probe`, and it does what the submitted
+/// "source" says. The service never runs compiled code, so this is how a job's sandbox gets
+/// processes that fork and allocate as hostile code would.
+private let probeSource = #"""
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Blocks until the test creates `path` (in the bound probe directory). */
+static void await_release(const char *path) {
+    while (access(path, F_OK) != 0) usleep(20000);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) { puts("sandbox-probe 1"); return 0; }
+    FILE *source = fopen(argv[1], "r");
+    char command[32], release[512];
+    int count = 0, megabytes = 0;
+    if (!source || fscanf(source, "%31s", command) != 1) { fprintf(stderr, "probe: unreadable source\n"); return 2; }
+
+    if (strcmp(command, "forkbomb") == 0 && fscanf(source, "%d %511s", &count, release) == 2) {
+        /* Forks until the kernel refuses (or `count`, so a run without any limit cannot
+           take the service user's whole RLIMIT_NPROC on a shared host); every child stays. */
+        int forked = 0;
+        for (; forked < count; forked++) {
+            pid_t child = fork();
+            if (child == 0) { for (;;) pause(); }
+            if (child < 0) {
+                printf("forked %d, then %s\n", forked, strerror(errno));
+                break;
+            }
+        }
+        if (forked == count) printf("forked %d, never refused\n", forked);
+        fflush(stdout);
+        await_release(release);
+        return 0;
+    }
+    if (strcmp(command, "memory") == 0 && fscanf(source, "%d %d", &count, &megabytes) == 2) {
+        /* `count` children each touch `megabytes` and report it; all stay until every one has. */
+        int ready[2];
+        if (pipe(ready) != 0) return 2;
+        for (int i = 0; i < count; i++) {
+            if (fork() == 0) {
+                size_t size = (size_t)megabytes << 20;
+                char *block = malloc(size);
+                if (!block) { fprintf(stderr, "malloc failed\n"); _exit(3); }
+                memset(block, 1, size);
+                if (block[size - 1] != 1) _exit(4); /* keeps the compiler from dropping the memory */
+                write(ready[1], "x", 1);
+                for (;;) pause();
+            }
+        }
+        close(ready[1]);
+        /* Until every child has reported, or one has died (the OOM killer's SIGKILL). */
+        int held = 0, status = 0;
+        pid_t dead = 0;
+        struct pollfd wait_ready = { .fd = ready[0], .events = POLLIN };
+        char byte;
+        while (held < count && dead <= 0) {
+            if (poll(&wait_ready, 1, 20) == 1 && read(ready[0], &byte, 1) == 1) held++;
+            dead = waitpid(-1, &status, WNOHANG);
+        }
+        if (held == count) { printf("all %d children hold %d MB\n", count, megabytes); return 0; }
+        printf("only %d of %d children got their memory\n", held, count);
+        if (WIFSIGNALED(status)) printf("a child was killed by signal %d\n", WTERMSIG(status));
+        return 1;
+    }
+    if (strcmp(command, "linger") == 0 && fscanf(source, "%511s", release) == 1) {
+        /* Leaves a detached process in its own session behind, then waits for the test. */
+        if (fork() == 0) {
+            setsid();
+            if (fork() == 0) { for (;;) pause(); }
+            _exit(0);
+        }
+        wait(NULL);
+        await_release(release);
+        return 0;
+    }
+    if (strcmp(command, "escape") == 0) {
+        /* Tries to move itself into each named cgroup.procs (the subtree the service user owns). */
+        char path[512];
+        while (fscanf(source, "%511s", path) == 1) {
+            FILE *procs = fopen(path, "w");
+            if (!procs) { printf("%s: %s\n", path, strerror(errno)); continue; }
+            int written = fprintf(procs, "0\n");
+            int closed = fclose(procs);
+            printf("%s: %s\n", path, written > 0 && closed == 0 ? "moved" : strerror(errno));
+        }
+        return 0;
+    }
+    fprintf(stderr, "probe: unknown command %s\n", command);
+    return 2;
+}
+"""#
+
+/// A directory the service user can read, holding the compiled probe and a catalog with the
+/// probe and gcc-12 (for a real compile beside it). Tests create release files in it.
+final class ProbeToolchain {
+    let directory: String
+    var executable: String { "\(directory)/sandbox-probe" }
+    var catalog: String { "\(directory)/catalog.json" }
+
+    init() throws {
+        // Not under /tmp: the sandbox gets a fresh /tmp, which would hide a bind below it.
+        directory = "/var/tmp/wic-probe-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        try probeSource.write(toFile: "\(directory)/probe.c", atomically: true, encoding: .utf8)
+        let compiler = Process()
+        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/gcc-12")
+        compiler.arguments = ["-O0", "-o", executable, "\(directory)/probe.c"]
+        try compiler.run()
+        compiler.waitUntilExit()
+        guard compiler.terminationStatus == 0 else { throw TestFailure("gcc-12 could not build the probe") }
+
+        let real = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog.json"))) as! [String: Any]
+        let gcc = (real["toolchains"] as! [[String: Any]]).filter { $0["id"] as? String == "gcc-12" && $0["language"] as? String == "c" }
+        let probe: [String: Any] = [
+            "id": "probe", "language": "c", "executable": executable, "version_arguments": ["--version"],
+            "standards": [String](), "default_standard": NSNull(), "standard_arguments": [String](),
+            "command": ["{executable}", "{source}"], "source_file": "main.c", "binds": [directory],
+            "environment": [String: String](), "priority": 0,
+        ]
+        try JSONSerialization.data(withJSONObject: ["toolchains": gcc + [probe]]).write(to: URL(fileURLWithPath: catalog))
+    }
+
+    /// A path in the probe directory that the test creates to let a waiting probe finish.
+    func releaseFile() -> String { "\(directory)/release-\(UUID().uuidString.prefix(8))" }
+
+    func release(_ path: String) {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+    }
+
+    /// Running processes started as this probe (its path, unique to this test, is their argv[0]).
+    func runningProbes() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return commandLine.starts(with: Data((executable + "\u{0}").utf8)) && isRunning(pid)
+        }
+    }
+
+    deinit {
+        release(releaseFile())  // nothing waits on it; the directory goes
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Per-job cgroups through the worker's real spawn path: the whole sandbox's processes
+/// and memory are limited together, and nothing of a job is left afterwards.
+@Suite(.serialized) struct SandboxCgroupTests {
+    static let pids = 48
+    let probe: ProbeToolchain
+    let worker: WorkerProcess
+    let layout: CgroupLayout
+
+    init() throws {
+        guard let layout = CgroupLayout.detect() else { throw TestFailure("this host has no usable cgroup layout") }
+        self.layout = layout
+        probe = try ProbeToolchain()
+        worker = try WorkerProcess([
+            "WORKER_CATALOG": probe.catalog, "MAX_WORKERS": "2", "COMPILATION_TIMEOUT_SECONDS": "60",
+            "SANDBOX_PIDS": "\(Self.pids)", "SANDBOX_CGROUP_MEMORY_MB": "160",
+        ])
+    }
+
+    /// The directories of `job`'s cgroup (memory's and pids' on v1), as the worker names them.
+    func cgroupDirectories(of job: JobID) -> [String] {
+        layout.subtrees.map { "\($0)/w\(worker.pid!)-\(job)" }
+    }
+
+    func pidsCurrent(of job: JobID) -> Int? {
+        (try? String(contentsOfFile: "\(cgroupDirectories(of: job).last!)/pids.current", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aForkBombStopsAtItsOwnLimitWhileAnotherCompileCompletes() throws {
+        let release = probe.releaseFile()
+        let bomb = try worker.submit("forkbomb 400 \(release)", language: .c, compiler: "probe")
+        try waitUntil("the fork bomb fills its cgroup", within: 30) { pidsCurrent(of: bomb) == Self.pids }
+
+        let (job, result) = try worker.compile("#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+                                               language: .c, compiler: "gcc-12", within: 60)
+        #expect(job.status == .completed, "a compile beside the bomb: \(result.error) \(result.stderr)")
+        #expect(pidsCurrent(of: bomb) == Self.pids, "the bomb still held every process it could while the compile ran")
+
+        probe.release(release)
+        let (_, bombResult) = try worker.waitForVerdict(bomb, within: 30)
+        let words = bombResult.stdout.split(separator: " ")
+        let forked = words.count > 1 ? Int(words[1].dropLast()) : nil
+        #expect(bombResult.stdout.hasSuffix("then Resource temporarily unavailable\n"), "\(bombResult.stdout)")
+        #expect(forked.map { $0 < Self.pids } == true, "the bomb forked \(forked ?? -1) processes, the limit is \(Self.pids)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func processesTogetherCannotExceedTheSandboxsMemory() throws {
+        // Six children of 40 MB each: every one far below RLIMIT_AS (2048 MB), together 240 MB.
+        let (job, result) = try worker.compile("memory 6 40", language: .c, compiler: "probe", within: 60)
+        #expect(job.status == .failed, "\(result.stdout) \(result.error)")
+        #expect(result.stdout.contains("only "), "\(result.stdout)")
+        #expect(result.error.contains("memory limit of 160 MB (SANDBOX_CGROUP_MEMORY_MB)"), "\(result.error)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSandboxWithinItsMemoryCompletes() throws {
+        let (job, result) = try worker.compile("memory 2 20", language: .c, compiler: "probe", within: 60)
+        #expect(job.status == .completed, "\(result.stdout) \(result.stderr) \(result.error)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSandboxCannotReachTheCgroupFileSystem() throws {
+        // The subtree belongs to the service user, the sandbox's own uid: reaching it would undo every limit.
+        let targets = layout.subtrees.map { "\($0)/cgroup.procs" } + ["/sys/fs/cgroup/cgroup.procs", "/proc/self/cgroup"]
+        let (job, result) = try worker.compile("escape " + targets.joined(separator: " "), language: .c, compiler: "probe", within: 60)
+        #expect(job.status == .completed, "\(result.stderr) \(result.error)")
+        for target in targets.dropLast() {
+            #expect(result.stdout.contains("\(target): No such file or directory"), "\(result.stdout)")
+        }
+        // /proc/self/cgroup is not a cgroup.procs: writing it fails whatever the namespace.
+        #expect(!result.stdout.contains("moved"), "\(result.stdout)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSandboxKilledAtTheTimeLimitLeavesNothing() throws {
+        let short = try WorkerProcess([
+            "WORKER_CATALOG": probe.catalog, "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "3", "SANDBOX_PIDS": "\(Self.pids)",
+        ])
+        let job = try short.submit("forkbomb 400 \(probe.releaseFile())", language: .c, compiler: "probe")
+        let (finished, _) = try short.waitForVerdict(job, within: 30)
+        #expect(finished.status == .timeout)
+        try waitUntil("no probe process runs", within: 5) { probe.runningProbes().isEmpty }
+        let left = layout.subtrees.flatMap { subtree in
+            ((try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? []).filter { $0.hasPrefix("w\(short.pid!)-") }
+        }
+        #expect(left.isEmpty, "job cgroups left: \(left)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func nothingOfAJobIsLeftAfterIt() throws {
+        let release = probe.releaseFile()
+        let job = try worker.submit("linger \(release)", language: .c, compiler: "probe")
+        // The job's own cgroup holds the sandbox, the probe and the process it detached.
+        try waitUntil("the job's cgroup holds the probe and what it detached", within: 30) {
+            let inCgroup = Set(JobCgroup.processes(in: cgroupDirectories(of: job)[0]))
+            return probe.runningProbes().count == 2 && Set(probe.runningProbes()).isSubset(of: inCgroup)
+        }
+        probe.release(release)
+        let (finished, result) = try worker.waitForVerdict(job, within: 30)
+        #expect(finished.status == .completed, "\(result.stderr) \(result.error)")
+        try waitUntil("no probe process runs", within: 5) { probe.runningProbes().isEmpty }
+        for directory in cgroupDirectories(of: job) {
+            #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) left behind")
+        }
+        let ours = layout.subtrees.flatMap { subtree in
+            ((try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? []).filter { $0.hasPrefix("w\(worker.pid!)-") }
+        }
+        #expect(ours.isEmpty, "job cgroups left: \(ours)")
+    }
+}
+
+/// The worker never runs sandboxes unconfined by accident.
+@Suite struct CgroupRequirementTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkerThatCannotWriteTheSubtreeRefusesToStart() throws {
+        let worker = try WorkerProcess()
+        // `nobody` stands for a worker whose user was not given the subtree.
+        let refused = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".nobody"], user: "nobody")
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("is not writable by uid 65534: run scripts/setup as root"), "\(refused.output)")
+        #expect(refused.output.contains("SANDBOX_CGROUPS=false"), "\(refused.output)")
+
+        let optedOut = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".nobody", "SANDBOX_CGROUPS": "false"],
+                                                      user: "nobody")
+        #expect(!optedOut.output.contains("cgroup subtree"), "\(optedOut.output)")
+        #expect(optedOut.output.contains("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits"),
+                "\(optedOut.output)")
+    }
+
+    @Test func aMissingSubtreeIsNamedWithWhatToDo() throws {
+        let mount = NSTemporaryDirectory() + "/wic-no-cgroups-\(UUID().uuidString.prefix(8))"
+        #expect {
+            try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: .legacy(memoryMount: mount, pidsMount: mount))
+        } throws: { error in
+            "\(error)" == "the delegated cgroup subtree \(mount)/will-it-compile is missing: run scripts/setup as root (it creates the subtree; cgroup directories do not survive a reboot), or set SANDBOX_CGROUPS=false to run without whole-sandbox limits"
+        }
+        #expect(throws: CgroupError.self) { try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: nil) }
+    }
+}
+
+/// Finding the cgroup layout and the files of a job's cgroup, on layouts this host does not have.
+@Suite struct CgroupLayoutTests {
+    /// This machine: v1 controllers, plus a v2 mount that holds only hugetlb.
+    static let hybridMountinfo = """
+        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+        32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+        35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+        37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+        39 31 0:36 / /sys/fs/cgroup/pids rw,relatime shared:7 - cgroup cgroup rw,pids
+        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+        """
+    /// A systemd host with only cgroup v2.
+    static let unifiedMountinfo = """
+        22 27 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+        26 23 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+        """
+
+    @Test func v1WhereTheV2MountLacksMemoryAndPids() {
+        let layout = CgroupLayout.detect(mountinfo: Self.hybridMountinfo) { $0 == "/sys/fs/cgroup/unified" ? "hugetlb\n" : nil }
+        #expect(layout == .legacy(memoryMount: "/sys/fs/cgroup/memory", pidsMount: "/sys/fs/cgroup/pids"))
+        #expect(layout?.subtrees == ["/sys/fs/cgroup/memory/will-it-compile", "/sys/fs/cgroup/pids/will-it-compile"])
+    }
+
+    @Test func v2WhereItsMountHasMemoryAndPids() {
+        let layout = CgroupLayout.detect(mountinfo: Self.unifiedMountinfo) {
+            $0 == "/sys/fs/cgroup" ? "cpuset cpu io memory hugetlb pids rdma misc\n" : nil
+        }
+        #expect(layout == .unified(mount: "/sys/fs/cgroup"))
+        #expect(layout?.subtrees == ["/sys/fs/cgroup/will-it-compile"])
+    }
+
+    @Test func v2IsPreferredOverV1() {
+        // A hybrid host whose v2 mount was given memory and pids, with other v1 controllers beside it.
+        let layout = CgroupLayout.detect(mountinfo: Self.hybridMountinfo.replacingOccurrences(of: "rw,memory", with: "rw,blkio")
+            .replacingOccurrences(of: "rw,pids", with: "rw,devices")) { _ in "memory pids" }
+        #expect(layout == .unified(mount: "/sys/fs/cgroup/unified"))
+    }
+
+    @Test func noLayoutWithoutBothControllers() {
+        #expect(CgroupLayout.detect(mountinfo: Self.unifiedMountinfo) { _ in "cpu io memory" } == nil)
+        let withoutPids = Self.hybridMountinfo.replacingOccurrences(of: "rw,pids", with: "rw,devices")
+        #expect(CgroupLayout.detect(mountinfo: withoutPids) { _ in "hugetlb" } == nil)
+        #expect(CgroupLayout.detect(mountinfo: "") { _ in nil } == nil)
+    }
+
+    @Test func escapedMountPoints() {
+        let text = "35 31 0:32 / /cg\\040mem rw - cgroup cgroup rw,memory\n39 31 0:36 / /cg/pids rw - cgroup none rw,pids,clone_children"
+        #expect(CgroupLayout.detect(mountinfo: text) { _ in nil } == .legacy(memoryMount: "/cg mem", pidsMount: "/cg/pids"))
+    }
+
+    @Test func theWorkersOwnV2Cgroup() {
+        let layout = CgroupLayout.unified(mount: "/sys/fs/cgroup")
+        #expect(layout.unifiedDirectory(procCgroup: "0::/will-it-compile/service\n") == "/sys/fs/cgroup/will-it-compile/service")
+        #expect(layout.unifiedDirectory(procCgroup: "0::/\n") == "/sys/fs/cgroup")
+        #expect(layout.unifiedDirectory(procCgroup: "4:memory:/x\n") == nil)
+        #expect(CgroupLayout.legacy(memoryMount: "/m", pidsMount: "/p").unifiedDirectory(procCgroup: "0::/\n") == nil)
+    }
+
+    @Test func v2JobFiles() {
+        let cgroups = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup"), memoryBytes: 256 << 20, pids: 64, prefix: "w7-")
+        let job = cgroups.cgroup(named: "j")
+        #expect(job.directories == ["/sys/fs/cgroup/will-it-compile/w7-j"])
+        #expect(job.entering(["/usr/bin/prlimit", "x"]).suffix(5)
+            == ["enter-cgroup", "/sys/fs/cgroup/will-it-compile/w7-j/cgroup.procs", "--", "/usr/bin/prlimit", "x"])
+        let files = cgroups.limitFiles(of: job) { $0.hasSuffix("memory.swap.max") }
+        #expect(files.map(\.0) == ["/sys/fs/cgroup/will-it-compile/w7-j/memory.max", "/sys/fs/cgroup/will-it-compile/w7-j/memory.swap.max",
+                                   "/sys/fs/cgroup/will-it-compile/w7-j/pids.max"])
+        #expect(files.map(\.1) == ["\(256 << 20)", "0", "64"])
+        #expect(cgroups.limitFiles(of: job) { _ in false }.map(\.0).contains { $0.hasSuffix("swap.max") } == false)
+    }
+
+    @Test func v1JobFiles() {
+        let cgroups = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p"), memoryBytes: 100, pids: 9, prefix: "w7-")
+        let job = cgroups.cgroup(named: "j")
+        #expect(job.directories == ["/m/will-it-compile/w7-j", "/p/will-it-compile/w7-j"])
+        #expect(job.entering(["/bin/true"]).suffix(4)
+            == ["/m/will-it-compile/w7-j/cgroup.procs", "/p/will-it-compile/w7-j/cgroup.procs", "--", "/bin/true"])
+        let files = cgroups.limitFiles(of: job) { _ in true }
+        #expect(files.map(\.0) == ["/m/will-it-compile/w7-j/memory.limit_in_bytes", "/m/will-it-compile/w7-j/memory.memsw.limit_in_bytes",
+                                   "/p/will-it-compile/w7-j/pids.max"])
+        #expect(files.map(\.1) == ["100", "100", "9"])
+    }
+
+    @Test func countersFromFlatKeyedFiles() throws {
+        let file = NSTemporaryDirectory() + "/wic-events-\(UUID().uuidString.prefix(8))"
+        defer { unlink(file) }
+        try "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(JobCgroup.count("oom_kill", in: file) == 3)
+        #expect(JobCgroup.count("max", in: file) == 0)
+    }
+}
