@@ -53,8 +53,7 @@ public enum CgroupLayout: Sendable, Equatable {
 
     /// This host's layout.
     public static func detect() -> CgroupLayout? {
-        guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
-        return detect(mountinfo: mountinfo) { try? String(contentsOfFile: "\($0)/cgroup.controllers", encoding: .utf8) }
+        detect(mountinfo: JobCgroup.read("/proc/self/mountinfo")) { JobCgroup.read("\($0)/cgroup.controllers") }
     }
 
     /// On v2, the directory of the cgroup a process is in, from its `/proc/PID/cgroup` text
@@ -103,7 +102,7 @@ public struct SandboxCgroups: Sendable {
             throw CgroupError(description: "the delegated cgroup subtree \(subtree) \(problem): \(advice)")
         }
         if case .unified = layout {
-            let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)).flatMap(layout.unifiedDirectory) ?? "?"
+            let own = layout.unifiedDirectory(procCgroup: JobCgroup.read("/proc/self/cgroup")) ?? "?"
             let subtree = layout.subtrees[0]
             guard own.hasPrefix(subtree + "/") else {
                 throw CgroupError(description: "on cgroup v2 the worker must run inside \(subtree) (it runs in \(own)), or it may not move a sandbox into a job's cgroup: scripts/run starts it in \(subtree)/\(CgroupLayout.serviceLeaf)")
@@ -246,18 +245,37 @@ struct JobCgroup: Sendable {
     }
 
     static func processes(in directory: String) -> [pid_t] {
-        let text = (try? String(contentsOfFile: "\(directory)/cgroup.procs", encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap { pid_t($0) }
+        read("\(directory)/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }
     }
 
     /// The number after `key` in a flat-keyed cgroup file (`memory.events`, `pids.events`, …); 0 if absent.
     static func count(_ key: String, in file: String) -> Int {
-        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        let text = read(file)
         for line in text.split(separator: "\n") {
             let words = line.split(separator: " ")
             if words.count == 2, words[0] == key { return Int(words[1]) ?? 0 }
         }
         return 0
+    }
+
+    /// A cgroup file's text ("" if it cannot be read). Read by hand: Foundation's
+    /// `String(contentsOfFile:)` leaks 4 KiB for each file that reports size 0, as every
+    /// cgroup file does, and the worker reads a few per compile.
+    static func read(_ file: String) -> String {
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return "" }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                bytes += buffer.prefix(count)
+            } else if count == 0 || errno != EINTR {
+                break
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func write(_ value: String, to file: String) throws(SystemCallError) {
