@@ -102,6 +102,14 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    /// The sweep prunes the indexes at most once a second anyway; this runs it now.
+    public func pruneIndexes() throws(JobStoreError) -> Int {
+        try withKeyspace { keys, now in
+            keys.dropExpired(now: now)
+            return keys.pruneIndexes()
+        }
+    }
+
     public func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime {
         try withKeyspace { keys, now in
             guard keys.get(key, now: now) != nil, let expiresAt = keys.entries[key]?.expiresAt else {
@@ -188,15 +196,26 @@ private struct Keyspace {
     mutating func sweepIfDue(now: Date) {
         guard now.timeIntervalSince(lastSweep) >= 1 else { return }
         lastSweep = now
+        dropExpired(now: now)
+        _ = pruneIndexes()
+    }
+
+    mutating func dropExpired(now: Date) {
         entries = entries.filter { $0.value.expiresAt > now }
-        // Every write renews an index's expiry, so a busy index would keep the ids
-        // of long-expired jobs for ever: drop those whose job is gone.
+    }
+
+    /// Every write renews an index's expiry, so a busy index would keep the ids
+    /// of long-expired jobs for ever: drops those whose job is gone. Returns how many.
+    mutating func pruneIndexes() -> Int {
+        var removed = 0
         for (key, entry) in entries {
             guard case let .index(ids) = entry.value else { continue }
             let live = ids.filter { entries[JobKeys.job($0)] != nil }
             if live.count != ids.count {
+                removed += ids.count - live.count
                 entries[key] = live.isEmpty ? nil : Entry(value: .index(live), expiresAt: entry.expiresAt)
             }
         }
+        return removed
     }
 }
