@@ -74,18 +74,32 @@ final class Stack {
 
     /// How many long polls are subscribed to the job's verdict in the stack's private Redis.
     func verdictSubscribers(_ id: String) throws -> Int {
+        let text = try redisCLI(["PUBSUB", "NUMSUB", "job:verdict:\(id)"])
+        guard let count = text.split(separator: "\n").last.flatMap({ Int($0) }) else {
+            throw StackError("redis-cli PUBSUB NUMSUB answered: \(text)")
+        }
+        return count
+    }
+
+    /// The keys of the stack's private Redis that match a glob pattern.
+    func redisKeys(matching pattern: String) throws -> [Substring] {
+        try redisCLI(["--scan", "--pattern", pattern]).split(separator: "\n")
+    }
+
+    /// What redis-cli prints for `arguments` against the stack's private Redis.
+    private func redisCLI(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-s", "\(runDirectory)/redis.sock", "PUBSUB", "NUMSUB", "job:verdict:\(id)"]
+        process.arguments = ["-s", "\(runDirectory)/redis.sock"] + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0, let count = text.split(separator: "\n").last.flatMap({ Int($0) }) else {
-            throw StackError("redis-cli PUBSUB NUMSUB answered \(process.terminationStatus): \(text)")
+        guard process.terminationStatus == 0 else {
+            throw StackError("redis-cli \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
         }
-        return count
+        return text
     }
 
     /// Starts the private redis-server again exactly as scripts/run does.
@@ -94,7 +108,7 @@ final class Stack {
             "--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--", "redis-server",
             "--port", "0", "--unixsocket", "\(runDirectory)/redis.sock", "--unixsocketperm", "700",
             "--dir", "\(runDirectory)/redis", "--appendonly", "yes", "--save", "", "--daemonize", "no",
-            "--maxmemory", "\(environment["REDIS_MAXMEMORY_MB"] ?? "512")mb", "--maxmemory-policy", "noeviction",
+            "--maxmemory", "\(environment["REDIS_MAXMEMORY_MB"] ?? "1024")mb", "--maxmemory-policy", "noeviction",
         ], environment: environment, outputPath: "\(runDirectory)/logs/redis.log")
         try "\(pid)\n".write(toFile: "\(runDirectory)/pids/redis", atomically: true, encoding: .utf8)
     }
