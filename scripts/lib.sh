@@ -70,11 +70,20 @@ alive() {
 # are root's, so nothing root writes there can be a link the service user planted.
 # One that is not root's (a run directory of an earlier version, or something the
 # service user made) is removed, never written through; rm does not follow links.
+# The run directory itself must not be a link, and its parent must not let the
+# service user swap it (only root may write there, or the sticky bit is set).
 prepare_run_dir() {
-  local dir=$1 sub
-  [ -L "$dir" ] && die "$dir is a symbolic link: give the run directory's real path"
-  mkdir -p -- "$dir"
+  local dir=$1 parent sub
+  parent=$(dirname -- "$dir")
+  mkdir -p -- "$parent"
+  if as_service_user test -w "$parent" && [ ! -k "$parent" ]; then
+    die "$parent is writable by $WIC_USER, who could swap the run directory: choose a run directory whose parent only root can write (or one with the sticky bit, as /tmp)"
+  fi
+  [ -e "$dir" ] || [ -L "$dir" ] || mkdir -- "$dir" || die "cannot create $dir"
+  [ ! -L "$dir" ] && [ -d "$dir" ] || die "$dir is not a directory (a symbolic link?): give the run directory's real path"
   chown -h "root:$WIC_USER" -- "$dir"
+  # Root's now, it can no longer be renamed by anyone else: check it is still the directory.
+  root_directory "$dir" || die "$dir was replaced while being prepared"
   chmod 1770 -- "$dir"
   for sub in pids logs nginx; do
     if [ -L "$dir/$sub" ] || { [ -e "$dir/$sub" ] && ! root_directory "$dir/$sub"; }; then

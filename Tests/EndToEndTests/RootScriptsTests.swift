@@ -49,6 +49,25 @@ import Testing
         try victims.expectUntouched()
     }
 
+    /// The run directory itself a link the service user made (to a directory of
+    /// root's): scripts/run refuses it, and neither chowns nor chmods the target.
+    @Test(.timeLimit(.minutes(1)))
+    func aRunDirectoryThatIsALinkIsRefused() throws {
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("wic-root-dir-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let link = Stack.freshRunDirectory()
+        defer {
+            try? FileManager.default.removeItem(atPath: link)
+            try? FileManager.default.removeItem(atPath: target)
+        }
+        try asServiceUser("ln -s \(target) \(link)")
+        #expect(throws: StackError.self) { try Stack(runDirectory: link) }
+        let attributes = try FileManager.default.attributesOfItem(atPath: target)
+        #expect(attributes[.ownerAccountID] as? Int == 0 && attributes[.groupOwnerAccountID] as? Int == 0
+                && attributes[.posixPermissions] as? Int == 0o700, "\(attributes)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing was created in it")
+    }
+
     /// Pid files naming a root process, and a process of the service user that is
     /// not the stack's (it started at another time): scripts/stop signals neither,
     /// nor does scripts/run, which stops what the pid files name before it starts.
