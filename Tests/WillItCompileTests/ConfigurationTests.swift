@@ -19,12 +19,13 @@ import WillItCompile
             "REDIS_PASSWORD": "s3cret", "REDIS_DB": "2", "REDIS_POOL_SIZE": "5",
             "REDIS_JOB_TTL_HOURS": "1", "REDIS_CONNECT_TIMEOUT_MS": "250", "REDIS_TIMEOUT_MS": "500",
             "MAX_WORKERS": "3", "QUEUE_SIZE": "7", "MAX_SOURCE_SIZE": "1000", "COMPILATION_TIMEOUT_SECONDS": "5",
+            "MEMORY_STORE_MAX_MB": "64",
         ])
         #expect(configuration.port == 9000)
         #expect(configuration.redis == RedisConfiguration(
             enabled: true, address: .unix(path: "/run/redis.sock"), password: "s3cret", database: 2,
             poolSize: 5, jobTTLHours: 1, connectTimeout: .milliseconds(250), commandTimeout: .milliseconds(500)))
-        #expect(configuration.worker == WorkerConfiguration(maxWorkers: 3, queueSize: 7))
+        #expect(configuration.worker == WorkerConfiguration(maxWorkers: 3, queueSize: 7, memoryStoreMegabytes: 64))
         #expect(configuration.compilation == CompilationConfiguration(maxSourceSize: 1000, timeoutSeconds: 5))
     }
 
@@ -33,7 +34,7 @@ import WillItCompile
         ("REDIS_ADDR", "host:99999"), ("REDIS_DB", "-1"), ("REDIS_POOL_SIZE", "0"),
         ("REDIS_JOB_TTL_HOURS", "1.5"), ("MAX_WORKERS", "many"), ("QUEUE_SIZE", "0"),
         ("MAX_SOURCE_SIZE", "1MB"), ("MAX_SOURCE_SIZE", "9437184"), ("SANDBOX_OUTPUT_LIMIT_BYTES", "2097152"),
-        ("COMPILATION_TIMEOUT_SECONDS", "-3"),
+        ("COMPILATION_TIMEOUT_SECONDS", "-3"), ("MEMORY_STORE_MAX_MB", "0"),
     ])
     func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) {
