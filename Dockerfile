@@ -25,7 +25,8 @@ COPY --from=build /usr/local/bin/will-it-compile-* /usr/local/bin/
 COPY toolchains ./toolchains
 COPY nginx ./nginx
 COPY scripts ./scripts
-RUN mkdir -p /app/run && chown willitcompile: /app/run
+# scripts/run makes it root's, with the service user's group (see prepare_run_dir).
+RUN mkdir -p /app/run
 ENV WIC_BIN_DIR=/usr/local/bin \
     WIC_SKIP_SETUP=1 \
     WIC_RUN_DIR=/app/run \

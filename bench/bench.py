@@ -163,6 +163,7 @@ class Bench:
         # scripts/bench has run scripts/setup already.
         self.env = dict(os.environ, WIC_SKIP_SETUP="1", WIC_RUN_DIR=self.run_dir, WIC_BIN_DIR=self.bin_dir, PORT=str(self.port),
                         RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000", QUEUE_SIZE="1000",
+                        READ_RATE_LIMIT_PER_SECOND="1000000", READ_RATE_LIMIT_BURST="1000000", CONN_LIMIT_PER_CLIENT="60000",
                         MAX_WORKERS=str(self.max_workers), FCGI_CHILDREN=self.children, FCGI_THREADS=self.threads)
         self.env.pop("REDIS_ADDR", None)
         self.env.pop("REDIS_ENABLED", None)
@@ -175,6 +176,7 @@ class Bench:
         subprocess.run([os.path.join(REPO, "scripts/run"), "--detach"], env=self.env, check=True)
         reference_dir = os.path.join(self.run_dir, "reference")
         os.makedirs(os.path.join(reference_dir, "nginx"), exist_ok=True)
+        os.makedirs(os.path.join(reference_dir, "nginx-work"), exist_ok=True)
         os.makedirs(os.path.join(reference_dir, "logs"), exist_ok=True)
         binary = os.path.join(reference_dir, "reference")
         subprocess.run(["gcc", "-O2", "-o", binary, os.path.join(REPO, "bench/reference/reference.c"),
@@ -185,7 +187,9 @@ class Bench:
         with open(os.path.join(self.run_dir, "nginx", "will-it-compile.conf")) as rendered:
             body_limit = re.search(r"client_max_body_size (\d+);", rendered.read()).group(1)
         substitutions = {"@LISTEN@": f"127.0.0.1:{self.ref_port}", "@FCGI_SOCKET@": os.path.join(reference_dir, "fcgi.sock"),
-                         "@BODY_LIMIT@": body_limit, "@RATE@": "100000", "@BURST@": "100000", "@RUN_DIR@": reference_dir}
+                         "@BODY_LIMIT@": body_limit, "@RATE@": "100000", "@BURST@": "100000", "@READ_RATE@": "1000000",
+                         "@READ_BURST@": "1000000", "@CONN_LIMIT@": "60000", "@NOFILE@": "20000", "@WORKER_CONNECTIONS@": "9000",
+                         "@RUN_DIR@": reference_dir}
         for name in ["will-it-compile.conf", "nginx.conf", "fastcgi_params"]:
             with open(os.path.join(REPO, "nginx", name)) as template:
                 text = template.read()

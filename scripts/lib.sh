@@ -102,3 +102,72 @@ worker_cgroup_procs() {
   [ -n "$v2_mount" ] && echo "$v2_mount/$WIC_CGROUP_SUBTREE/service/cgroup.procs"
   return 0
 }
+
+# Makes the run directory root's, with the service user's group and the sticky bit:
+# the services create their sockets and their own directories in it, but cannot
+# rename or remove what root put there. pids/, logs/ and nginx/ (configuration)
+# are root's, so nothing root writes there can be a link the service user planted.
+# One that is not root's (a run directory of an earlier version, or something the
+# service user made) is removed, never written through; rm does not follow links.
+# The run directory itself must not be a link, and its parent must not let the
+# service user swap it (only root may write there, or the sticky bit is set).
+prepare_run_dir() {
+  local dir=$1 parent sub
+  parent=$(dirname -- "$dir")
+  mkdir -p -- "$parent"
+  if as_service_user test -w "$parent" && [ ! -k "$parent" ]; then
+    die "$parent is writable by $WIC_USER, who could swap the run directory: choose a run directory whose parent only root can write (or one with the sticky bit, as /tmp)"
+  fi
+  [ -e "$dir" ] || [ -L "$dir" ] || mkdir -- "$dir" || die "cannot create $dir"
+  [ ! -L "$dir" ] && [ -d "$dir" ] || die "$dir is not a directory (a symbolic link?): give the run directory's real path"
+  chown -h "root:$WIC_USER" -- "$dir"
+  # Root's now, it can no longer be renamed by anyone else: check it is still the directory.
+  root_directory "$dir" || die "$dir was replaced while being prepared"
+  chmod 1770 -- "$dir"
+  for sub in pids logs nginx; do
+    if [ -L "$dir/$sub" ] || { [ -e "$dir/$sub" ] && ! root_directory "$dir/$sub"; }; then
+      log "$dir/$sub is not a directory of root's own: replacing it"
+      rm -rf -- "${dir:?}/$sub"
+    fi
+    [ -e "$dir/$sub" ] || [ -L "$dir/$sub" ] || mkdir -m 755 -- "$dir/$sub" || die "cannot create $dir/$sub"
+    # Whatever appeared since is refused, not used.
+    root_directory "$dir/$sub" || die "$dir/$sub was replaced while being created: it must be a directory of root's own"
+    chmod 755 -- "$dir/$sub"
+  done
+}
+
+# True for a real directory (not a link) that root owns.
+root_directory() { [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %u -- "$1")" = 0 ]; }
+
+# The start time of process $1 (clock ticks after boot, field 22 of /proc/PID/stat):
+# with the pid, it names one process even after the pid is reused.
+process_start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }   # the fields after the command name, which may hold spaces
+  set -- $stat
+  echo "${20}"
+}
+
+# Writes "PID START" of a service just started to FILE (in root's pids/), once the
+# service runs as the service user (setpriv has switched), so that scripts/stop's
+# check holds from the start.
+record_pid() {
+  local pid=$1 file=$2 waited=0
+  until is_service_process "$pid" || ! alive "$pid"; do
+    waited=$((waited + 1)); [ $waited -le 100 ] || break
+    sleep 0.05
+  done
+  echo "$pid $(process_start_time "$pid")" > "$file"
+}
+
+# True when process $1 runs as the service user (every uid) and, if $2 is given,
+# started at that time: the service scripts/run started, not some other process
+# that was given, or later got, the same pid.
+is_service_process() {
+  local pid=$1 start=${2:-} uid
+  [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || return 1
+  uid=$(id -u "$WIC_USER") || return 1
+  [ "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status" 2>/dev/null)" = "$uid $uid $uid $uid" ] || return 1
+  [ -z "$start" ] || [ "$(process_start_time "$pid")" = "$start" ]
+}

@@ -25,6 +25,9 @@ public final class APIHandler: Sendable {
     /// Set when the process stops: long polls then answer at their next slice.
     private let stopping = Atomic<Bool>(false)
 
+    /// `Retry-After` of a 503 `store_full`: room comes back as jobs expire, not within seconds.
+    static let storeFullRetryAfterSeconds = 60
+
     /// The longest `wait` a status read accepts (nginx's `fastcgi_read_timeout` is longer).
     public static let maxWait = Duration.seconds(30)
     /// A long poll waits in slices this long, so a stopping process answers its
@@ -130,6 +133,9 @@ public final class APIHandler: Sendable {
             switch failure.code {
             case .storeUnavailable:
                 return .error(503, "redis_unavailable", "The job store is unavailable: \(failure.message)")
+            case .storeFull:
+                return .error(503, "store_full", "The job store is full and takes no new job until older ones expire; nothing of this job was stored. Retry after \(Self.storeFullRetryAfterSeconds) s.",
+                              headers: [("Retry-After", String(Self.storeFullRetryAfterSeconds))])
             case .shuttingDown:
                 return .error(503, "worker_unavailable", "The compile worker is shutting down; retry shortly.", headers: [("Retry-After", "5")])
             case .unsupportedJob:

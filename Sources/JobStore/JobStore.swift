@@ -5,6 +5,9 @@ public import WillItCompile
 public enum JobStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The backing service cannot be reached or failed mid-operation (HTTP 503).
     case unavailable(String)
+    /// The store is at its memory bound and takes no new job (HTTP 503 `store_full`).
+    /// Nothing of the refused job was written; jobs already stored still move on.
+    case full(String)
     /// `create` was given an id that already exists.
     case duplicate(JobID)
     /// A transition named a job that does not exist (or has expired).
@@ -19,6 +22,7 @@ public enum JobStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unavailable(reason): "job store unavailable: \(reason)"
+        case let .full(reason): "job store full: \(reason)"
         case let .duplicate(id): "job \(id) already exists"
         case let .notFound(id): "job \(id) does not exist"
         case let .corrupt(key, reason): "stored data at \(key) is unreadable: \(reason)"
@@ -50,7 +54,9 @@ public enum KeyLifetime: Sendable, Equatable {
 /// from the job's latest write.
 public protocol JobStore: Sendable {
     /// Stores a new job in its current status (normally `queued`).
-    /// - Throws: `.duplicate` if the id exists; `.unavailable` on an outage.
+    /// Either all of the job is stored or none of it.
+    /// - Throws: `.duplicate` if the id exists; `.full` when the store is at its
+    ///   memory bound; `.unavailable` on an outage.
     func create(_ job: CompilationJob) throws(JobStoreError)
 
     /// The job, or nil when the id is unknown or expired.
@@ -61,6 +67,7 @@ public protocol JobStore: Sendable {
     /// for a terminal status, its result. `processing` stamps `started_at`; a
     /// terminal status stamps `completed_at`. Moves the lifecycle forbids are
     /// refused and change nothing.
+    /// A store at its memory bound still applies it: a job once accepted always gets its verdict.
     /// - Parameter result: required for a terminal status, nil otherwise.
     /// - Throws: `.notFound` for an unknown job, `.invalidArgument` when `result`
     ///   does not fit `status`, `.unavailable` on an outage.
@@ -85,6 +92,13 @@ public protocol JobStore: Sendable {
     /// The ids in one status index.
     func jobIDs(withStatus status: JobStatus) throws(JobStoreError) -> Set<JobID>
 
+    /// Removes from the status indexes the ids whose job has expired, a bounded
+    /// batch per call, continuing where the last call stopped, so that the indexes
+    /// hold live jobs only (every write renews an index's TTL, so a busy index
+    /// never expires as a whole). Works also when the store is full.
+    /// - Returns: how many ids it removed.
+    func pruneIndexes() throws(JobStoreError) -> Int
+
     /// The remaining lifetime of one of the keys in `JobKeys`, for operators and tests.
     func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime
 
@@ -94,7 +108,8 @@ public protocol JobStore: Sendable {
 
 /// The key names of the data model, shared with the Go predecessor.
 public enum JobKeys {
-    public static func job(_ id: JobID) -> String { "job:\(id)" }
+    public static let jobPrefix = "job:"
+    public static func job(_ id: JobID) -> String { jobPrefix + id.description }
     public static func result(_ id: JobID) -> String { "result:\(id)" }
     public static let statusIndexPrefix = "job:index:status:"
     public static func statusIndex(_ status: JobStatus) -> String { statusIndexPrefix + status.rawValue }

@@ -4,6 +4,9 @@ public import WillItCompile
 
 /// A `JobStore` in this process's memory, with the same keys, TTLs and
 /// transition rules as `RedisJobStore`. Nothing survives the process.
+///
+/// Like a Redis at its `maxmemory`, a store holding `maxBytes` of jobs and results
+/// refuses new jobs (`.full`) and still takes every transition of the jobs it holds.
 public final class MemoryJobStore: JobStore {
     private let state = Mutex(Keyspace())
     /// Broadcast after every move to a terminal status, for long polls.
@@ -11,19 +14,30 @@ public final class MemoryJobStore: JobStore {
     /// Long polls waiting on `verdictStored`, for tests.
     private let waiting = Atomic<Int>(0)
     private let ttl: TimeInterval
+    private let maxBytes: Int
     private let now: @Sendable () -> Date
 
     /// - Parameters:
     ///   - ttlHours: lifetime of every key, as `REDIS_JOB_TTL_HOURS`.
+    ///   - maxBytes: how much of jobs and results (sources, outputs, and a fixed
+    ///     amount per key) the store holds before it refuses new jobs.
     ///   - now: the clock; tests inject one they can advance.
-    public init(ttlHours: Int, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(ttlHours: Int, maxBytes: Int = .max, now: @escaping @Sendable () -> Date = { Date() }) {
         self.ttl = TimeInterval(ttlHours) * 3600
+        self.maxBytes = maxBytes
         self.now = now
     }
 
     public func create(_ job: CompilationJob) throws(JobStoreError) {
         try withKeyspace { keys, now throws(JobStoreError) in
             guard keys.get(JobKeys.job(job.id), now: now) == nil else { throw .duplicate(job.id) }
+            if keys.bytes >= maxBytes {
+                // Expired keys still counted would refuse a job there is room for.
+                keys.dropExpired(now: now)
+                guard keys.bytes < maxBytes else {
+                    throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
+                }
+            }
             keys.set(JobKeys.job(job.id), .job(job), expiresAt: now + ttl)
             keys.addToIndex(job.id, job.status, now: now, expiresAt: now + ttl)
         }
@@ -102,6 +116,14 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
+    /// The sweep prunes the indexes at most once a second anyway; this runs it now.
+    public func pruneIndexes() throws(JobStoreError) -> Int {
+        try withKeyspace { keys, now in
+            keys.dropExpired(now: now)
+            return keys.pruneIndexes()
+        }
+    }
+
     public func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime {
         try withKeyspace { keys, now in
             guard keys.get(key, now: now) != nil, let expiresAt = keys.entries[key]?.expiresAt else {
@@ -147,21 +169,31 @@ private struct Keyspace {
         var expiresAt: Date
     }
 
-    var entries: [String: Entry] = [:]
+    /// Changed only through `set`, `remove` and `dropExpired`, which keep `bytes` in step.
+    private(set) var entries: [String: Entry] = [:]
     var closed = false
     var lastSweep = Date.distantPast
+    /// Roughly what the values take: their sources and outputs, and a fixed amount per key.
+    private(set) var bytes = 0
 
     mutating func get(_ key: String, now: Date) -> Value? {
         guard let entry = entries[key] else { return nil }
         guard entry.expiresAt > now else {
-            entries[key] = nil
+            remove(key)
             return nil
         }
         return entry.value
     }
 
     mutating func set(_ key: String, _ value: Value, expiresAt: Date) {
+        remove(key)
         entries[key] = Entry(value: value, expiresAt: expiresAt)
+        bytes += value.bytes
+    }
+
+    mutating func remove(_ key: String) {
+        guard let removed = entries.removeValue(forKey: key) else { return }
+        bytes -= removed.value.bytes
     }
 
     mutating func addToIndex(_ id: JobID, _ status: JobStatus, now: Date, expiresAt: Date) {
@@ -169,7 +201,7 @@ private struct Keyspace {
         var ids: Set<JobID> = []
         if case let .index(existing)? = get(key, now: now) {
             ids = existing
-            entries[key] = nil  // the set is then this function's alone: inserting does not copy it
+            remove(key)  // the set is then this function's alone: inserting does not copy it
         }
         ids.insert(id)
         set(key, .index(ids), expiresAt: expiresAt)
@@ -179,7 +211,7 @@ private struct Keyspace {
         let key = JobKeys.statusIndex(status)
         guard case var .index(ids)? = get(key, now: now) else { return }
         let expiresAt = entries[key]!.expiresAt
-        entries[key] = nil  // as in addToIndex: removing does not copy the set
+        remove(key)  // as in addToIndex: removing does not copy the set
         ids.remove(id)
         // Like Redis, an empty set is no key at all.
         if !ids.isEmpty { set(key, .index(ids), expiresAt: expiresAt) }
@@ -188,15 +220,39 @@ private struct Keyspace {
     mutating func sweepIfDue(now: Date) {
         guard now.timeIntervalSince(lastSweep) >= 1 else { return }
         lastSweep = now
+        dropExpired(now: now)
+        _ = pruneIndexes()
+    }
+
+    mutating func dropExpired(now: Date) {
         entries = entries.filter { $0.value.expiresAt > now }
-        // Every write renews an index's expiry, so a busy index would keep the ids
-        // of long-expired jobs for ever: drop those whose job is gone.
+        bytes = entries.values.reduce(0) { $0 + $1.value.bytes }
+    }
+
+    /// Every write renews an index's expiry, so a busy index would keep the ids
+    /// of long-expired jobs for ever: drops those whose job is gone. Returns how many.
+    mutating func pruneIndexes() -> Int {
+        var removed = 0
         for (key, entry) in entries {
             guard case let .index(ids) = entry.value else { continue }
             let live = ids.filter { entries[JobKeys.job($0)] != nil }
             if live.count != ids.count {
-                entries[key] = live.isEmpty ? nil : Entry(value: .index(live), expiresAt: entry.expiresAt)
+                removed += ids.count - live.count
+                remove(key)
+                if !live.isEmpty { set(key, .index(live), expiresAt: entry.expiresAt) }
             }
+        }
+        return removed
+    }
+}
+
+extension Keyspace.Value {
+    /// What the value takes, roughly: its variable parts, and a fixed amount for the rest.
+    var bytes: Int {
+        switch self {
+        case let .job(job): 512 + job.request.source.count + job.request.flags.reduce(0) { $0 + $1.utf8.count }
+        case let .result(result): 512 + result.stdout.utf8.count + result.stderr.utf8.count + result.error.utf8.count
+        case let .index(ids): 64 * ids.count
         }
     }
 }

@@ -1,4 +1,5 @@
 public import FoundationEssentials
+import Synchronization
 public import WillItCompile
 
 /// A `JobStore` in Redis, in the predecessor's data model:
@@ -10,9 +11,16 @@ public import WillItCompile
 ///
 /// Every write of one operation runs in one Lua script, so readers never see a
 /// status index and a hash that disagree, and every key it touches gets the TTL.
+///
+/// A Redis at its `maxmemory` (with `noeviction`) refuses a new job whole
+/// (`.full`) but still takes the transitions of jobs it holds: see `Scripts`.
 public final class RedisJobStore: JobStore {
     private let pool: RedisConnectionPool
     private let ttlSeconds: Int
+    /// Where `pruneIndexes` continues in each index: an SSCAN cursor.
+    private let pruneCursors = Mutex<[JobStatus: String]>([:])
+    /// How many members one `pruneIndexes` call asks SSCAN for, per index.
+    static let pruneBatch = 1000
 
     /// Connects lazily: the first call that needs Redis opens a connection.
     public init(configuration: RedisConfiguration) {
@@ -146,6 +154,27 @@ public final class RedisJobStore: JobStore {
         return Set(members.compactMap { $0.text.flatMap(JobID.init) })
     }
 
+    public func pruneIndexes() throws(JobStoreError) -> Int {
+        var removed = 0
+        for status in JobStatus.allCases {
+            let key = JobKeys.statusIndex(status)
+            let cursor = pruneCursors.withLock { $0[status] ?? "0" }
+            let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+                try connection.evaluate(
+                    Scripts.pruneIndex, keys: [bytes(key)],
+                    arguments: [bytes(cursor), bytes(String(Self.pruneBatch)), bytes(JobKeys.jobPrefix)])
+            }
+            try check(reply, doing: "prune \(key)", on: key)
+            guard case let .array(items) = reply, items.count == 2, let next = items[0].text,
+                  case let .integer(count) = items[1] else {
+                throw .unavailable("unexpected reply to pruning \(key): \(reply)")
+            }
+            pruneCursors.withLock { $0[status] = next }
+            removed += Int(count)
+        }
+        return removed
+    }
+
     public func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime {
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.command(["PTTL", key])
@@ -190,10 +219,14 @@ public final class RedisJobStore: JobStore {
     }
 
     /// Turns an error reply into `.unavailable`: Redis is up but will not serve
-    /// (out of memory, read-only replica, authentication required, …).
+    /// (read-only replica, authentication required, …).
+    /// An OOM reply is `.full`: Redis is at its `maxmemory` and refused the write whole.
     /// A WRONGTYPE reply about `key` is no outage: the key holds something else (`.corrupt`).
     private func check(_ reply: RedisValue, doing operation: String, on key: String? = nil) throws(JobStoreError) {
         if case let .error(message) = reply {
+            if message.hasPrefix("OOM") {
+                throw .full("Redis at \(pool.configuration.address) is at its maxmemory and refused \(operation): \(message)")
+            }
             if let key, message.hasPrefix("WRONGTYPE") {
                 throw .corrupt(key: key, reason: "it holds another type of value than \(operation) reads (\(message))")
             }
@@ -209,10 +242,20 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 /// Index keys are built inside the transition script from a prefix, because
 /// which index a job leaves is only known there. (This is not Redis Cluster
 /// safe; the service uses one Redis, as the architecture says.)
+///
+/// Each script starts with a shebang (Redis 7), which makes Redis decide about
+/// memory once, before the script runs. Without one, Redis refuses only the first
+/// write that needs memory once `maxmemory` is reached, and a script could stop
+/// half way. `create` has no flags: a full Redis refuses it whole (OOM), so a new
+/// job is either stored entirely or not at all. `transition` and `pruneIndex`
+/// have `allow-oom`: a job already accepted always gets its verdict, and pruning
+/// frees memory, so both must work on a full Redis. What may go over `maxmemory`
+/// is then bounded by the verdicts of the jobs in hand.
 private enum Scripts {
     /// KEYS: job, index of its status. ARGV: ttl, id, then the job's field/value pairs.
     /// Returns 1 when stored, 0 when the id already exists.
     static let create = """
+        #!lua
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         redis.call('HSET', KEYS[1], unpack(ARGV, 3))
         redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -227,6 +270,7 @@ private enum Scripts {
     /// A terminal status is published on the verdict channel, for long polls.
     /// Returns {'applied'}, {'missing'} or {'refused', current status}.
     static let transition = """
+        #!lua flags=allow-oom
         local current = redis.call('HGET', KEYS[1], 'status')
         if not current then return {'missing'} end
         local allowed = false
@@ -248,6 +292,20 @@ private enum Scripts {
             redis.call('PUBLISH', ARGV[6], ARGV[3])
         end
         return {'applied'}
+        """
+
+    /// KEYS: a status index. ARGV: SSCAN cursor, COUNT, job key prefix.
+    /// Removes the scanned ids whose job key is gone. Returns {next cursor, ids removed}.
+    static let pruneIndex = """
+        #!lua flags=allow-oom
+        local scan = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+        local removed = 0
+        for _, id in ipairs(scan[2]) do
+            if redis.call('EXISTS', ARGV[3] .. id) == 0 then
+                removed = removed + redis.call('SREM', KEYS[1], id)
+            end
+        end
+        return {scan[1], removed}
         """
 }
 

@@ -96,11 +96,14 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var hostID: String
     /// `WORKER_CATALOG`: the toolchain catalog (default `toolchains/catalog.json`).
     public var catalogPath: String
+    /// `MEMORY_STORE_MAX_MB`: with `REDIS_ENABLED=false`, the most jobs and results the
+    /// worker keeps in its memory, in MB (default 1024); then submissions get 503 `store_full`.
+    public var memoryStoreMegabytes: Int
 
     public init(
         maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100, maxJobsPerClient: Int = 20,
         socketPath: String = "run/worker.sock", hostID: String = ProcessInfo.processInfo.hostName,
-        catalogPath: String = "toolchains/catalog.json"
+        catalogPath: String = "toolchains/catalog.json", memoryStoreMegabytes: Int = 1024
     ) {
         self.maxWorkers = maxWorkers
         self.queueSize = queueSize
@@ -108,6 +111,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
         self.socketPath = socketPath
         self.hostID = hostID
         self.catalogPath = catalogPath
+        self.memoryStoreMegabytes = memoryStoreMegabytes
     }
 }
 
@@ -222,7 +226,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 "MAX_JOBS_PER_CLIENT", default: defaults.worker.maxJobsPerClient, in: 1...1_000_000),
             socketPath: reader.string("WORKER_SOCKET") ?? defaults.worker.socketPath,
             hostID: reader.string("WORKER_HOST_ID") ?? defaults.worker.hostID,
-            catalogPath: reader.string("WORKER_CATALOG") ?? defaults.worker.catalogPath)
+            catalogPath: reader.string("WORKER_CATALOG") ?? defaults.worker.catalogPath,
+            memoryStoreMegabytes: try reader.integer(
+                "MEMORY_STORE_MAX_MB", default: defaults.worker.memoryStoreMegabytes, in: 1...1_048_576))
         compilation = CompilationConfiguration(
             maxSourceSize: try reader.integer(
                 // Bounded so that a job, its source in Base64, fits one worker frame (`WorkerCodec.maxPayloadSize`).

@@ -57,6 +57,8 @@ public struct WorkerFailure: Sendable, Equatable, Codable, Error, CustomStringCo
         case unsupportedJob = "unsupported_job"
         /// The job store did not answer (HTTP 503).
         case storeUnavailable = "store_unavailable"
+        /// The job store is at its memory bound and took nothing of the job (HTTP 503 `store_full`).
+        case storeFull = "store_full"
         /// The job id exists already.
         case duplicateJob = "duplicate_job"
         /// The worker is shutting down and takes no new work (HTTP 503).

@@ -74,7 +74,7 @@ if configuration.redis.enabled {
     store = RedisJobStore(configuration: configuration.redis)
     log("jobs in Redis at \(configuration.redis.address), TTL \(configuration.redis.jobTTLHours) h")
 } else {
-    store = MemoryJobStore(ttlHours: configuration.redis.jobTTLHours)
+    store = MemoryJobStore(ttlHours: configuration.redis.jobTTLHours, maxBytes: configuration.worker.memoryStoreMegabytes << 20)
     log("REDIS_ENABLED=false: jobs live in this worker's memory; they are lost when it stops, and only this one host can serve them")
 }
 

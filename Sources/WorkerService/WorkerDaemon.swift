@@ -49,6 +49,9 @@ public final class WorkerDaemon: Sendable {
         let recovery = Thread { [self] in recoverUntilDone() }
         recovery.name = "recovery"
         recovery.start()
+        let pruning = Thread { [self] in pruneIndexesUntilShutDown() }
+        pruning.name = "index-pruning"
+        pruning.start()
     }
 
     /// Refuses new work, lets running compiles finish (at most `limit`), and
@@ -126,6 +129,9 @@ public final class WorkerDaemon: Sendable {
             queue.cancelReservation(for: owner)
             if case .duplicate = error {
                 return .failure(WorkerFailure(.duplicateJob, error.description))
+            }
+            if case .full = error {
+                return .failure(WorkerFailure(.storeFull, error.description))
             }
             return .failure(WorkerFailure(.storeUnavailable, error.description))
         }
@@ -224,6 +230,24 @@ public final class WorkerDaemon: Sendable {
             }
         }
     }
+
+    /// Keeps the status indexes to live jobs: a bounded batch every `indexPruneInterval`.
+    /// A failure is logged once until pruning works again (the store may be down for a while).
+    private func pruneIndexesUntilShutDown() {
+        var failing = false
+        while !shuttingDown.load(ordering: .sequentiallyConsistent) {
+            do {
+                _ = try store.pruneIndexes()
+                failing = false
+            } catch {
+                if !failing { log("pruning the status indexes failed (retrying): \(error)") }
+                failing = true
+            }
+            Thread.sleep(forTimeInterval: Self.indexPruneInterval)
+        }
+    }
+
+    static let indexPruneInterval: TimeInterval = 1
 
     /// Puts this host's `queued` and `processing` jobs back in the queue; retries
     /// every 2 s while the store is unreachable.

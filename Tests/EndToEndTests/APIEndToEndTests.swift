@@ -180,6 +180,34 @@ import Testing
         #expect(try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)["status"] as? String == "completed")
     }
 
+    /// A Redis at its maxmemory (REDIS_MAXMEMORY_MB): a submission is a 503
+    /// store_full and leaves nothing behind; every job accepted before gets its verdict.
+    @Test(.timeLimit(.minutes(3)))
+    func aFullRedisIs503StoreFullAndEveryAcceptedJobStillGetsItsVerdict() throws {
+        let stack = try Stack(["REDIS_MAXMEMORY_MB": "2", "MAX_SOURCE_SIZE": "200000",
+                               "RATE_LIMIT_PER_SECOND": "1000", "RATE_LIMIT_BURST": "1000"])
+        let source = "int main(void) { return 0; }\n/* " + String(repeating: "x", count: 150_000) + " */\n"
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["source_code": source, "language": "c"]), as: UTF8.self)
+        var accepted: [String] = []
+        var refused: HTTPReply?
+        for _ in 0..<60 where refused == nil {
+            let reply = try stack.request("POST", "/api/v1/compile", body: body)
+            if reply.status == 202, let id = reply.json["job_id"] as? String {
+                accepted.append(id)
+            } else {
+                refused = reply
+            }
+        }
+        let full = try #require(refused, "60 jobs of 150 kB fit in a 2 MB Redis?")
+        #expect(full.status == 503 && full.json["error"] as? String == "store_full", "\(full.text)")
+        #expect(full.headers["retry-after"] == "60")
+        #expect(!accepted.isEmpty)
+        #expect(try stack.redisKeys(matching: "job:*-*").count == accepted.count, "nothing of a refused job is stored")
+        for id in accepted {
+            #expect(try stack.verdict(of: id)["status"] as? String == "completed", "accepted job \(id)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func workerDownIs503NamingIt() throws {
         let stack = try Stack()
@@ -218,8 +246,8 @@ import Testing
         let limited = replies.filter { $0.status == 429 }
         #expect(!limited.isEmpty)
         #expect(limited.allSatisfy { $0.json["error"] as? String == "rate_limited" && $0.headers["retry-after"] == "1" })
-        #expect(try stack.request("GET", "/health").status == 200, "reads are not rate limited")
-        for _ in 0..<5 { #expect(try stack.request("GET", "/api/v1/environments").status == 200, "API reads are not rate limited") }
+        #expect(try stack.request("GET", "/health").status == 200, "reads have a limit of their own, higher")
+        for _ in 0..<5 { #expect(try stack.request("GET", "/api/v1/environments").status == 200, "API reads have a limit of their own, higher") }
         let slashed = try (0..<6).map { _ in try stack.request("POST", "/api/v1/compile/", body: #"{"source_code":"int main(){}","language":"c"}"#) }
         #expect(slashed.contains { $0.status == 429 }, "another spelling of the submit path is limited too")
     }

@@ -21,6 +21,7 @@ import Testing
             // The load comes from one address: nginx's per-address limits would refuse
             // nearly all of it, and the worker's queue is what this test loads.
             "RATE_LIMIT_PER_SECOND": "100000", "RATE_LIMIT_BURST": "100000",
+            "READ_RATE_LIMIT_PER_SECOND": "100000", "READ_RATE_LIMIT_BURST": "100000",
         ])
 
         // Flat: the same processes, after a warm-up and after five times as much load.

@@ -13,11 +13,12 @@ final class Stack {
     let port: Int
     let environment: [String: String]
 
-    init(_ overrides: [String: String] = [:]) throws {
-        runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-e2e-\(UUID().uuidString.prefix(8))").path
+    /// - Parameter runDirectory: a run directory prepared by the test; a fresh one by default.
+    init(_ overrides: [String: String] = [:], runDirectory: String? = nil) throws {
+        self.runDirectory = runDirectory ?? Self.freshRunDirectory()
         port = try freePort()
         var environment = ProcessInfo.processInfo.environment
-        environment["WIC_RUN_DIR"] = runDirectory
+        environment["WIC_RUN_DIR"] = self.runDirectory
         environment["WIC_BIN_DIR"] = Self.binaryDirectory()
         environment["PORT"] = String(port)
         environment["WIC_SKIP_SETUP"] = "1"  // scripts/test has set the machine up
@@ -44,8 +45,9 @@ final class Stack {
     }
 
     func pid(of service: String) throws -> Int32 {
+        // "PID START" (scripts/run's record_pid), or only the pid.
         let text = try String(contentsOfFile: "\(runDirectory)/pids/\(service)", encoding: .utf8)
-        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let pid = text.split(whereSeparator: \.isWhitespace).first.flatMap({ Int32($0) }) else {
             throw StackError("no pid for \(service)")
         }
         return pid
@@ -72,18 +74,32 @@ final class Stack {
 
     /// How many long polls are subscribed to the job's verdict in the stack's private Redis.
     func verdictSubscribers(_ id: String) throws -> Int {
+        let text = try redisCLI(["PUBSUB", "NUMSUB", "job:verdict:\(id)"])
+        guard let count = text.split(separator: "\n").last.flatMap({ Int($0) }) else {
+            throw StackError("redis-cli PUBSUB NUMSUB answered: \(text)")
+        }
+        return count
+    }
+
+    /// The keys of the stack's private Redis that match a glob pattern.
+    func redisKeys(matching pattern: String) throws -> [Substring] {
+        try redisCLI(["--scan", "--pattern", pattern]).split(separator: "\n")
+    }
+
+    /// What redis-cli prints for `arguments` against the stack's private Redis.
+    private func redisCLI(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-s", "\(runDirectory)/redis.sock", "PUBSUB", "NUMSUB", "job:verdict:\(id)"]
+        process.arguments = ["-s", "\(runDirectory)/redis.sock"] + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0, let count = text.split(separator: "\n").last.flatMap({ Int($0) }) else {
-            throw StackError("redis-cli PUBSUB NUMSUB answered \(process.terminationStatus): \(text)")
+        guard process.terminationStatus == 0 else {
+            throw StackError("redis-cli \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
         }
-        return count
+        return text
     }
 
     /// Starts the private redis-server again exactly as scripts/run does.
@@ -92,6 +108,7 @@ final class Stack {
             "--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--", "redis-server",
             "--port", "0", "--unixsocket", "\(runDirectory)/redis.sock", "--unixsocketperm", "700",
             "--dir", "\(runDirectory)/redis", "--appendonly", "yes", "--save", "", "--daemonize", "no",
+            "--maxmemory", "\(environment["REDIS_MAXMEMORY_MB"] ?? "1024")mb", "--maxmemory-policy", "noeviction",
         ], environment: environment, outputPath: "\(runDirectory)/logs/redis.log")
         try "\(pid)\n".write(toFile: "\(runDirectory)/pids/redis", atomically: true, encoding: .utf8)
     }
@@ -121,11 +138,12 @@ final class Stack {
         return bytes.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// - Parameter client: the loopback address the request comes from (all of 127/8 is
-    ///   local), so that tests can be several clients.
-    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:],
-                 from client: String = "127.0.0.1") throws -> HTTPReply {
-        try HTTPReply.send(method, path, body: body.map { Array($0.utf8) }, headers: headers, port: port, from: client)
+    func request(
+        _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:],
+        from source: String = "127.0.0.1", timeoutSeconds: Int = 30
+    ) throws -> HTTPReply {
+        try HTTPReply.send(method, path, body: body.map { Array($0.utf8) }, headers: headers, port: port,
+                           source: source, timeoutSeconds: timeoutSeconds)
     }
 
     func request(_ method: String, _ path: String, bytes: [UInt8]) throws -> HTTPReply {
@@ -155,15 +173,12 @@ final class Stack {
         throw StackError("job \(id) not terminal within \(seconds) s: \(last?.text ?? "")")
     }
 
-    /// Runs a script until it exits, its output in a file: the services it starts
-    /// must hold no descriptor this process waits on.
-    private func script(_ name: String, _ arguments: [String]) throws -> (Int32, String) {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("wic-e2e-\(name)-\(UUID().uuidString.prefix(8)).log").path
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let pid = try spawn(repositoryRoot.appendingPathComponent("scripts/\(name)").path, arguments,
-                            environment: environment, outputPath: outputPath)
-        let status = waitForExit(pid)
-        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    static func freshRunDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("wic-e2e-\(UUID().uuidString.prefix(8))").path
+    }
+
+    func script(_ name: String, _ arguments: [String]) throws -> (Int32, String) {
+        try runScript(name, arguments, environment: environment)
     }
 
     private static func binaryDirectory() -> String {
@@ -171,7 +186,19 @@ final class Stack {
     }
 }
 
-/// One HTTP/1.1 exchange over a fresh TCP connection to 127.0.0.1, from 127.0.0.1 unless told otherwise.
+/// Runs scripts/`name` until it exits, its output in a file: the services it starts
+/// must hold no descriptor this process waits on.
+func runScript(_ name: String, _ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
+    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("wic-e2e-\(name)-\(UUID().uuidString.prefix(8)).log").path
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let pid = try spawn(repositoryRoot.appendingPathComponent("scripts/\(name)").path, arguments,
+                        environment: environment, outputPath: outputPath)
+    let status = waitForExit(pid)
+    return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+}
+
+/// One HTTP/1.1 exchange over a fresh TCP connection to 127.0.0.1, from
+/// `source` (any address of 127/8 is this host's, so tests can be several clients).
 struct HTTPReply {
     let status: Int
     let headers: [String: String]
@@ -180,28 +207,24 @@ struct HTTPReply {
     var text: String { String(decoding: body, as: UTF8.self) }
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
 
-    static func send(_ method: String, _ path: String, body: [UInt8]?, headers: [String: String], port: Int,
-                     from client: String = "127.0.0.1") throws -> HTTPReply {
+    /// - Parameter timeoutSeconds: bounds the connect and each read.
+    static func send(
+        _ method: String, _ path: String, body: [UInt8]?, headers: [String: String], port: Int,
+        source: String = "127.0.0.1", timeoutSeconds: Int = 30
+    ) throws -> HTTPReply {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw StackError("socket: \(errno)") }
         defer { close(descriptor) }
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr(client)
-        let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw StackError("bind to \(client): errno \(errno)") }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        // Linux bounds a blocking connect by the send timeout.
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try bind(descriptor, to: source)
+        var address = loopbackAddress(port: port)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw StackError("connect to 127.0.0.1:\(port): errno \(errno)") }
+        guard connected == 0 else { throw StackError("connect from \(source) to 127.0.0.1:\(port): errno \(errno)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -246,6 +269,26 @@ struct HTTPReply {
         }
         return output
     }
+}
+
+/// 127.0.0.1:`port`.
+func loopbackAddress(port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+}
+
+/// Binds a socket to `source`, any free port: the address a server sees as the client's.
+func bind(_ descriptor: Int32, to source: String) throws {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr(source)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw StackError("bind to \(source): errno \(errno)") }
 }
 
 func freePort() throws -> Int {

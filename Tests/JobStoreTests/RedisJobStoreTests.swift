@@ -169,6 +169,87 @@ import WillItCompile
         #expect(reason?.contains("127.0.0.1:1") == true, "\(reason ?? "no outage")")
     }
 
+    /// A Redis at its maxmemory (noeviction, as scripts/run starts it) refuses a new
+    /// job whole, with `.full`; every job it accepted before still moves to its verdict.
+    @Test(.timeLimit(.minutes(1)))
+    func aFullRedisRefusesANewJobWholeAndStillStoresTheVerdictsOfAcceptedJobs() throws {
+        let server = try PrivateRedisServer(extraArguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+        let configuration = RedisConfiguration(enabled: true, address: server.address, poolSize: 2)
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let source = [UInt8](repeating: 0x61, count: 50_000)
+        var accepted: [JobID] = []
+        var refused: (job: CompilationJob, reason: String)?
+        for _ in 0..<200 where refused == nil {
+            let job = makeJob(source: source)
+            do {
+                try store.create(job)
+                accepted.append(job.id)
+            } catch let JobStoreError.full(reason) {
+                refused = (job, reason)
+            }
+        }
+        let (job, reason) = try #require(refused, "200 jobs of 50 kB fit in a 3 MB Redis?")
+        #expect(!accepted.isEmpty)
+        #expect(reason.contains("maxmemory") && reason.contains(server.socketPath), "\(reason)")
+        let connection = try RedisConnection(configuration: configuration)
+        #expect(try connection.command(["EXISTS", JobKeys.job(job.id)]) == .integer(0), "nothing of a refused job is stored")
+        #expect(try connection.command(["SISMEMBER", JobKeys.statusIndex(.queued), job.id.description]) == .integer(0))
+        #expect(throws: JobStoreError.self) { try store.create(makeJob(source: source)) }
+
+        // Still full, every accepted job gets its verdict, with a sizeable result.
+        let stderr = String(repeating: "error: x\n", count: 2_000)
+        for id in accepted {
+            #expect(try store.transition(id, to: .processing, at: Date(), result: nil) == .applied)
+            #expect(try store.transition(id, to: .failed, at: Date(), result: makeResult(for: id, status: .failed, stderr: stderr)) == .applied)
+        }
+        #expect(try store.jobIDs(withStatus: .failed) == Set(accepted))
+        #expect(try store.jobIDs(withStatus: .queued).isEmpty && store.jobIDs(withStatus: .processing).isEmpty)
+        #expect(try store.result(accepted[0])?.stderr == stderr)
+    }
+
+    /// Every write renews an index's TTL: without pruning a busy index keeps the
+    /// ids of expired jobs for as long as traffic continues.
+    @Test(.timeLimit(.minutes(1)))
+    func pruningRemovesExpiredIdsFromTheIndexesInBoundedBatchesAndKeepsThemSets() throws {
+        let server = try PrivateRedisServer(extraArguments: ["--appendfsync", "no"])
+        let configuration = RedisConfiguration(enabled: true, address: server.address, poolSize: 2)
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        // More than one SSCAN batch, and past the small-set encodings.
+        let expiring = (0..<(RedisJobStore.pruneBatch * 2 + 500)).map { _ in makeJob() }
+        let live = (0..<3).map { _ in makeJob() }
+        for job in expiring + live { try store.create(job) }
+        for job in [expiring[0], live[0]] {
+            _ = try store.transition(job.id, to: .completed, at: Date(), result: makeResult(for: job.id, status: .completed))
+        }
+        let connection = try RedisConnection(configuration: configuration)
+        // The job hashes expire; the indexes, renewed by every write, do not.
+        _ = try connection.pipeline(expiring.map { [Array("PEXPIRE".utf8), Array(JobKeys.job($0.id).utf8), Array("1".utf8)] })
+        let expiryDeadline = Date() + 10
+        while try connection.command(["EXISTS", JobKeys.job(expiring[0].id), JobKeys.job(expiring.last!.id)]) != .integer(0) {
+            #expect(Date() < expiryDeadline, "the job hashes expire within 10 s")
+            if Date() >= expiryDeadline { return }
+            usleep(10_000)
+        }
+
+        var rounds = 0
+        var removed = 0
+        while rounds < 50, removed < expiring.count {
+            let batch = try store.pruneIndexes()
+            #expect(batch <= RedisJobStore.pruneBatch * 2, "one call is bounded")
+            removed += batch
+            rounds += 1
+        }
+        #expect(removed == expiring.count && rounds > 1, "\(removed) removed in \(rounds) calls")
+        #expect(try store.jobIDs(withStatus: .queued) == Set(live.dropFirst().map(\.id)))
+        #expect(try store.jobIDs(withStatus: .completed) == [live[0].id])
+        for status in [JobStatus.queued, .completed] {
+            #expect(try connection.command(["TYPE", JobKeys.statusIndex(status)]) == .status("set"))
+        }
+        #expect(try store.pruneIndexes() == 0, "nothing left to remove")
+    }
+
     private func hash(_ key: String, on connection: RedisConnection) throws -> [String: String] {
         guard case let .array(items) = try connection.command(["HGETALL", key]) else { return [:] }
         var hash: [String: String] = [:]

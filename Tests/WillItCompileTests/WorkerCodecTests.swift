@@ -20,6 +20,7 @@ import Testing
         .job(job, CompilationResult(jobID: job.id, success: true, compiled: false, stderr: "e\u{0}", exitCode: 1, durationNanoseconds: 9)),
         .job(nil, nil),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
+        .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),
     ]
 
     @Test(arguments: requests)

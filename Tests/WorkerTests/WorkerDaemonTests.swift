@@ -222,6 +222,38 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(run.output.contains(#"QUEUE_SIZE="lots" is invalid"#), "\(run.output)")
     }
 
+    /// Every write renews a status index's TTL, so the worker prunes the ids of
+    /// expired jobs from the indexes itself: memory follows the live jobs.
+    @Test(.timeLimit(.minutes(1)))
+    func theWorkerPrunesExpiredJobsFromTheStatusIndexes() throws {
+        let (worker, store) = try redisBackedWorker(timeoutSeconds: 10)
+        defer { store.close() }
+        let id = try worker.submit(quickSource, language: .c)
+        #expect(try worker.waitForVerdict(id, store: store).0.status == .completed)
+        #expect(try store.jobIDs(withStatus: .completed).contains(id))
+        // The job's TTL ends (REDIS_JOB_TTL_HOURS is at least an hour: expire it by hand).
+        _ = try redisCLI(["PEXPIRE", JobKeys.job(id), "1"])
+        try waitUntil("the job has expired") { try store.job(id) == nil }
+        // One batch per index per second: the shared test Redis may hold thousands of live ids.
+        try waitUntil("the worker pruned it from the completed index", within: 30) {
+            try !store.jobIDs(withStatus: .completed).contains(id)
+        }
+    }
+
+    private func redisCLI(_ arguments: [String]) throws -> String {
+        let configuration = try redisConfiguration()
+        guard case let .unix(path) = configuration.address else { throw HarnessError("the test Redis is not on a Unix socket") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        process.arguments = ["-s", path] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text
+    }
+
     /// A one-slot worker on the shared test Redis, and a store reading the same Redis.
     private func redisBackedWorker(timeoutSeconds: Int) throws -> (WorkerProcess, RedisJobStore) {
         let configuration = try redisConfiguration()

@@ -1,0 +1,177 @@
+import Foundation
+import Glibc
+import Synchronization
+import TestSupport
+import Testing
+
+/// nginx in front of the API under abuse: many connections, slow clients, floods.
+/// The attacker and the victim are two addresses of this host (all of 127/8 is local).
+@Suite(.serialized) struct FrontDoorEndToEndTests {
+    static let attacker = "127.0.0.2"
+    static let victim = "127.0.0.1"
+
+    /// Slowloris: thousands of connections that send part of a request header, then nothing.
+    @Test(.timeLimit(.minutes(3)))
+    func oneClientHoldingTwoThousandHalfOpenConnectionsCannotStopAnother() throws {
+        let stack = try Stack()
+        // Room for the attack beside what the tests running in parallel hold.
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        try raiseOpenFileLimit(to: open + 2_500)
+        let attack = try HalfOpenConnections(count: 2_000, from: Self.attacker, to: stack.port)
+        defer { attack.closeAll() }
+        let established = attack.waitUntilEstablished(within: 10)
+        #expect(established == 2_000, "nginx took every connection (\(established) established)")
+
+        func duringTheAttack(_ what: String, _ send: () throws -> HTTPReply) throws -> HTTPReply {
+            do {
+                return try send()
+            } catch {
+                throw StackError("\(what) from another client failed while one client held \(established) connections: \(error)")
+            }
+        }
+        let health = try duringTheAttack("/health") { try stack.request("GET", "/health", from: Self.victim, timeoutSeconds: 5) }
+        #expect(health.status == 200, "\(health.text)")
+        let submitted = try duringTheAttack("a submit") {
+            try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#,
+                              from: Self.victim, timeoutSeconds: 5)
+        }
+        #expect(submitted.status == 202, "\(submitted.text)")
+        let held = attack.stillOpen()
+        #expect(held >= established - 10, "the attack was still on: \(held) of \(established) connections open")
+        let id = try #require(submitted.json["job_id"] as? String)
+        #expect(try stack.verdict(of: id)["status"] as? String == "completed")
+
+        // And nginx lets go of them: a header not finished within client_header_timeout ends the connection.
+        try waitUntil("nginx closed every half-open connection", within: 30) { attack.stillOpen() == 0 }
+    }
+
+    /// Requests in progress per address are bounded (long polls hold a connection for up to 30 s).
+    @Test(.timeLimit(.minutes(2)))
+    func requestsInProgressAreLimitedPerClientAddress() throws {
+        let stack = try Stack(["CONN_LIMIT_PER_CLIENT": "3", "FCGI_THREADS": "8"])
+        let id = try stack.submitFewSecondsCompile()
+        let answers = Mutex<[HTTPReply]>([])
+        let port = stack.port
+        for _ in 0..<3 {
+            Thread {
+                if let reply = try? HTTPReply.send("GET", "/api/v1/compile/\(id)?wait=30", body: nil, headers: [:], port: port,
+                                                   source: Self.attacker) {
+                    answers.withLock { $0.append(reply) }
+                }
+            }.start()
+        }
+        try waitUntil("three long polls wait for the verdict") { try stack.verdictSubscribers(id) >= 3 }
+        let fourth = try stack.request("GET", "/api/v1/compile/\(id)", from: Self.attacker)
+        #expect(fourth.status == 429 && fourth.json["error"] as? String == "rate_limited", "\(fourth.text)")
+        #expect(fourth.headers["retry-after"] == "1")
+        #expect((fourth.json["message"] as? String ?? "").contains("3 requests at once"), "\(fourth.text)")
+        let other = try stack.request("GET", "/api/v1/compile/\(id)", from: Self.victim)
+        #expect(other.status == 200, "another address is not limited: \(other.text)")
+        try waitUntil("the long polls are answered by the verdict", within: 60) { answers.withLock { $0.count } == 3 }
+        #expect(answers.withLock { $0 }.allSatisfy { $0.status == 200 && $0.json["status"] as? String == "failed" })
+    }
+
+    /// Reads have a rate limit of their own, per address, answered in the API's JSON shape.
+    @Test(.timeLimit(.minutes(2)))
+    func everyAPILocationIsRateLimitedPerClient() throws {
+        let stack = try Stack(["READ_RATE_LIMIT_PER_SECOND": "1", "READ_RATE_LIMIT_BURST": "2"])
+        for path in ["/health", "/api/v1/environments", "/api/v1/workers/stats", "/api/v1/compile/\(UUID().uuidString)"] {
+            let replies = try (0..<8).map { _ in try stack.request("GET", path, from: Self.attacker) }
+            let limited = replies.filter { $0.status == 429 }
+            #expect(!limited.isEmpty, "\(path) is rate limited: \(replies.map(\.status))")
+            #expect(limited.allSatisfy { $0.json["error"] as? String == "rate_limited" && $0.headers["retry-after"] == "1" })
+        }
+        #expect(try stack.request("GET", "/health", from: Self.victim).status == 200, "per address: another client is not limited")
+        let submitted = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#,
+                                          from: Self.attacker)
+        #expect(submitted.status == 202, "submissions have their own limit: \(submitted.text)")
+    }
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to at least `count`, within its hard limit.
+func raiseOpenFileLimit(to count: Int) throws {
+    var limit = rlimit()
+    getrlimit(RLIMIT_NOFILE_VALUE, &limit)
+    guard limit.rlim_cur < rlim_t(count) else { return }
+    guard limit.rlim_max >= rlim_t(count) else {
+        throw StackError("this test needs \(count) open files; the hard limit is \(limit.rlim_max)")
+    }
+    limit.rlim_cur = rlim_t(count)
+    guard setrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 else { throw StackError("setrlimit: errno \(errno)") }
+}
+
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
+/// TCP connections from one address to the stack that each send the start of a
+/// request header and then nothing: what a slowloris client holds.
+final class HalfOpenConnections {
+    private var descriptors: [Int32] = []
+    private var pending: Set<Int32> = []
+    private var connected: [Int32] = []
+    private let unfinishedHeader = Array("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".utf8)
+
+    /// Opens them one after the other, each sending its header as soon as it is
+    /// established: a connection that has sent nothing yet nginx may close when it
+    /// runs short of connections, one in the middle of its header it may not.
+    init(count: Int, from source: String, to port: Int) throws {
+        descriptors.reserveCapacity(count)
+        do {
+            for _ in 0..<count {
+                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                guard descriptor >= 0 else { throw StackError("socket: errno \(errno) after \(descriptors.count)") }
+                descriptors.append(descriptor)
+                try bind(descriptor, to: source)
+                var address = loopbackAddress(port: port)
+                let started = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard started == 0 || errno == EINPROGRESS else { throw StackError("connect: errno \(errno) after \(descriptors.count)") }
+                pending.insert(descriptor)
+                pollPending(milliseconds: 5)
+            }
+        } catch {
+            closeAll()
+            throw error
+        }
+    }
+
+    deinit { closeAll() }
+
+    /// Waits until every connection is established (and has started its header)
+    /// or `seconds` have passed; returns how many are.
+    func waitUntilEstablished(within seconds: Double) -> Int {
+        let deadline = Date() + seconds
+        while !pending.isEmpty, Date() < deadline { pollPending(milliseconds: 100) }
+        return connected.count
+    }
+
+    /// Sends the unfinished header on each pending connection that is established now.
+    private func pollPending(milliseconds: Int32) {
+        var polled = pending.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
+        guard poll(&polled, nfds_t(polled.count), milliseconds) > 0 else { return }
+        for entry in polled where entry.revents != 0 {
+            pending.remove(entry.fd)
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(entry.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            guard error == 0 else { continue }
+            connected.append(entry.fd)
+            _ = unfinishedHeader.withUnsafeBytes { send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
+    /// How many established connections the server has not closed.
+    func stillOpen() -> Int {
+        connected.filter { descriptor in
+            var byte: UInt8 = 0
+            return recv(descriptor, &byte, 1, Int32(MSG_DONTWAIT | MSG_PEEK)) == -1 && errno == EAGAIN
+        }.count
+    }
+
+    func closeAll() {
+        for descriptor in descriptors { close(descriptor) }
+        descriptors = []
+        pending = []
+        connected = []
+    }
+}

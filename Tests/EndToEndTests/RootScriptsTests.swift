@@ -1,0 +1,171 @@
+import Foundation
+import Glibc
+import TestSupport
+import Testing
+
+/// scripts/run and scripts/stop run as root; the services run as the service user.
+/// Nothing the service user can plant makes the scripts write or signal elsewhere.
+@Suite(.serialized) struct RootScriptsTests {
+    /// A run directory as an earlier version left it, all the service user's, with
+    /// links to root's files where scripts/run writes logs, configuration and pids.
+    @Test(.timeLimit(.minutes(2)))
+    func scriptsRunNeverWritesThroughWhatTheServiceUserPlanted() throws {
+        let directory = Stack.freshRunDirectory()
+        let victims = try RootFiles(count: 4)
+        defer {
+            victims.remove()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try asServiceUser("""
+            mkdir -p \(directory)/logs \(directory)/pids \(directory)/nginx \(directory)/redis &&
+            ln -s \(victims.paths[0]) \(directory)/logs/worker.log &&
+            ln -s \(victims.paths[1]) \(directory)/nginx/will-it-compile.conf &&
+            ln -s \(victims.paths[2]) \(directory)/pids/redis &&
+            ln -s \(victims.paths[3]) \(directory)/logs/nginx-error.log
+            """)
+        let started = Result { try Stack(runDirectory: directory) }
+        try victims.expectUntouched()
+        let stack = try started.get()
+        #expect(try stack.request("GET", "/health").status == 200)
+        for sub in ["logs", "pids", "nginx"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(sub)")
+            #expect(attributes[.type] as? FileAttributeType == .typeDirectory && attributes[.ownerAccountID] as? Int == 0,
+                    "\(sub) is root's own directory now: \(attributes)")
+        }
+
+        // While the stack runs, the service user can plant nothing where root writes.
+        for attempt in [
+            "ln -s \(victims.paths[0]) \(directory)/logs/redis.log",
+            "echo 1 > \(directory)/pids/worker",
+            "mv \(directory)/pids \(directory)/pids.old",
+            "mv \(directory)/nginx \(directory)/nginx.old && mkdir \(directory)/nginx",
+            "rm -f \(directory)/nginx/nginx.conf",
+        ] {
+            #expect(throws: StackError.self, "the service user could: \(attempt)") { try asServiceUser(attempt) }
+        }
+        try stack.stop()
+        try stack.start()
+        #expect(try stack.request("GET", "/health").status == 200)
+        try victims.expectUntouched()
+    }
+
+    /// The run directory itself a link the service user made (to a directory of
+    /// root's): scripts/run refuses it, and neither chowns nor chmods the target.
+    @Test(.timeLimit(.minutes(1)))
+    func aRunDirectoryThatIsALinkIsRefused() throws {
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("wic-root-dir-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let link = Stack.freshRunDirectory()
+        defer {
+            try? FileManager.default.removeItem(atPath: link)
+            try? FileManager.default.removeItem(atPath: target)
+        }
+        try asServiceUser("ln -s \(target) \(link)")
+        #expect(throws: StackError.self) { try Stack(runDirectory: link) }
+        let attributes = try FileManager.default.attributesOfItem(atPath: target)
+        #expect(attributes[.ownerAccountID] as? Int == 0 && attributes[.groupOwnerAccountID] as? Int == 0
+                && attributes[.posixPermissions] as? Int == 0o700, "\(attributes)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing was created in it")
+    }
+
+    /// Pid files naming a root process, and a process of the service user that is
+    /// not the stack's (it started at another time): scripts/stop signals neither,
+    /// nor does scripts/run, which stops what the pid files name before it starts.
+    @Test(.timeLimit(.minutes(2)))
+    func scriptsStopSignalsOnlyTheServicesTheStackStarted() throws {
+        let directory = Stack.freshRunDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let rootProcess = try spawn("/bin/sleep", ["300"], environment: [:], outputPath: "/dev/null")
+        let serviceProcess = try spawn("/usr/bin/setpriv", ["--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--", "/bin/sleep", "300"],
+                                       environment: [:], outputPath: "/dev/null")
+        defer {
+            for pid in [rootProcess, serviceProcess] { kill(pid, SIGKILL); _ = waitForExit(pid) }
+        }
+        try waitUntil("the sleeps run, one as the service user") { try processUID(serviceProcess) != 0 }
+        let rootStart = try processStartTime(rootProcess)
+        let serviceStart = try processStartTime(serviceProcess)
+        try asServiceUser("""
+            mkdir -p \(directory)/pids &&
+            echo \(rootProcess) > \(directory)/pids/worker &&
+            echo '\(rootProcess) \(rootStart)' > \(directory)/pids/nginx &&
+            echo '\(serviceProcess) \(serviceStart + 1)' > \(directory)/pids/redis &&
+            echo \(rootProcess) > \(directory)/pids/stack
+            """)
+        var environment = ProcessInfo.processInfo.environment
+        environment["WIC_RUN_DIR"] = directory
+        let (status, output) = try runScript("stop", [directory], environment: environment)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("not signalled"), "\(output)")
+        #expect(isRunning(rootProcess) && isRunning(serviceProcess), "scripts/stop signalled a process it did not start")
+
+        try asServiceUser("""
+            echo \(rootProcess) > \(directory)/pids/worker && echo \(rootProcess) > \(directory)/pids/stack
+            """)
+        let stack = try Stack(runDirectory: directory)
+        #expect(try stack.request("GET", "/health").status == 200)
+        #expect(isRunning(rootProcess) && isRunning(serviceProcess), "scripts/run signalled a process it did not start")
+        let worker = try stack.pid(of: "worker")
+        try stack.stop()
+        #expect(!isRunning(worker), "the stack's own worker is stopped")
+        #expect(isRunning(rootProcess) && isRunning(serviceProcess))
+    }
+}
+
+/// Runs a shell command as the service user; throws when it fails.
+private func asServiceUser(_ command: String) throws {
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("wic-as-service-\(UUID().uuidString.prefix(8)).log").path
+    defer { try? FileManager.default.removeItem(atPath: log) }
+    let pid = try spawn("/usr/bin/setpriv", ["--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--", "/bin/sh", "-c", command],
+                        environment: ["PATH": "/usr/bin:/bin"], outputPath: log)
+    let status = waitForExit(pid)
+    guard status == 0 else {
+        throw StackError("`\(command)` as the service user failed (\(status)): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+}
+
+/// Files of root's, mode 0600, that nothing may change.
+private struct RootFiles {
+    let paths: [String]
+    let content = "root's own file\n"
+
+    init(count: Int) throws {
+        paths = (0..<count).map { _ in FileManager.default.temporaryDirectory.appendingPathComponent("wic-root-file-\(UUID().uuidString.prefix(8))").path }
+        for path in paths {
+            try content.write(toFile: path, atomically: false, encoding: .utf8)
+            chmod(path, 0o600)
+        }
+    }
+
+    func expectUntouched(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for path in paths {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == content, "\(path) was written", sourceLocation: sourceLocation)
+            #expect(attributes[.ownerAccountID] as? Int == 0 && attributes[.posixPermissions] as? Int == 0o600,
+                    "\(path) changed owner or mode: \(attributes)", sourceLocation: sourceLocation)
+        }
+    }
+
+    func remove() {
+        for path in paths { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot.
+private func processStartTime(_ pid: pid_t) throws -> Int {
+    let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+    guard let close = stat.lastIndex(of: ")"),
+          let start = stat[stat.index(after: close)...].split(separator: " ").dropFirst(19).first.flatMap({ Int($0) }) else {
+        throw StackError("unreadable /proc/\(pid)/stat: \(stat)")
+    }
+    return start
+}
+
+/// The real uid of a process.
+private func processUID(_ pid: pid_t) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+          let uid = line.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap({ Int($0) }) else {
+        throw StackError("no Uid in /proc/\(pid)/status")
+    }
+    return uid
+}
