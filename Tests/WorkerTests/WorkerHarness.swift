@@ -163,7 +163,7 @@ final class WorkerProcess {
         pid.map { TestSupport.children(of: $0) } ?? []
     }
 
-    private static func workerExecutable() throws -> String {
+    static func workerExecutable() throws -> String {
         var directory = buildDirectory()
         // The test bundle may sit inside a .xctest directory on some layouts.
         for _ in 0..<3 {
