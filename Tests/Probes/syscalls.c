@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/keyctl.h>
+#include <netinet/in.h>
 
 static void report(const char *name, long result) {
     printf("%s=%d\n", name, result < 0 ? errno : 0);
@@ -48,7 +49,7 @@ static long clone_flag(unsigned long flag) {
 
 static void *thread_body(void *argument) { return argument; }
 
-int main(void) {
+int main(int argc, char **argv) {
     char buffer[16];
     struct iovec local = {buffer, sizeof buffer}, remote = {buffer, sizeof buffer};
     report("unshare", syscall(SYS_unshare, CLONE_NEWUSER));
@@ -93,6 +94,10 @@ int main(void) {
     // What a compiler needs still works.
     report("socket_unix", syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
     report("personality_query", syscall(SYS_personality, 0xffffffffUL));
+    // argv[1]: a port the test listens on at the host's 127.0.0.1, which the sandbox's own
+    // network namespace does not have.
+    struct sockaddr_in loopback = {.sin_family = AF_INET, .sin_port = htons(argc > 1 ? atoi(argv[1]) : 0), .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    report("connect_loopback", connect(socket(AF_INET, SOCK_STREAM, 0), (struct sockaddr *)&loopback, sizeof loopback));
     pthread_t thread;
     errno = pthread_create(&thread, NULL, thread_body, NULL);
     report("thread", errno ? -1 : pthread_join(thread, NULL));

@@ -9,10 +9,11 @@ import WillItCompile
 /// builds `Tests/Probes/syscalls.c` with gcc inside the sandbox and runs it there, under
 /// the worker's own bwrap arguments and seccomp filter (nothing of them is copied here).
 @Suite(.serialized) struct SandboxHardeningTests {
-    /// What the probe toolchain runs inside the sandbox; the source is `$1`.
+    /// What the probe toolchain runs inside the sandbox; the source is `$1`, and `PORT`
+    /// one the test listens on at the host's loopback.
     static let probeScript = """
         gcc-12 -o /tmp/probe "$1" -lpthread || exit 90
-        /tmp/probe
+        /tmp/probe PORT
         printf 'unshare_cli='; unshare -Ur true 2>/dev/null; echo $?
         grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status
         echo '--- mountinfo'; cat /proc/self/mountinfo
@@ -21,17 +22,19 @@ import WillItCompile
     /// Host paths a sandbox may see: the read-only system binds (docs/SANDBOX.md).
     static let systemBinds: Set = ["/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/include", "/etc/ld.so.cache"]
 
+    let listener: LoopbackListener
     let catalog: URL
     let worker: WorkerProcess
 
     init() throws {
-        catalog = try Self.writeProbeCatalog()
+        listener = try LoopbackListener()
+        catalog = try Self.writeProbeCatalog(port: listener.port)
         worker = try WorkerProcess(["WORKER_CATALOG": catalog.path])
     }
 
     /// A catalog of two probe toolchains: `probe` (C) runs the probe script, `probe-go`
     /// (Go, with a program cache like the real Go) prints its mountinfo.
-    static func writeProbeCatalog() throws -> URL {
+    static func writeProbeCatalog(port: Int) throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-probe-catalog-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         chmod(directory.path, 0o755)
@@ -46,7 +49,7 @@ import WillItCompile
             return entry
         }
         let toolchains = [
-            entry("probe", "c", "main.c", probeScript),
+            entry("probe", "c", "main.c", probeScript.replacingOccurrences(of: "PORT", with: "\(port)")),
             entry("probe-go", "go", "main.go", "cat /proc/self/mountinfo", cache: "/tmp/go-cache"),
         ]
         let path = directory.appendingPathComponent("catalog.json")
@@ -101,6 +104,13 @@ import WillItCompile
         for name in ["socket_unix", "personality_query", "thread", "fork"] {
             #expect(results[name] == "0", "\(name) answered \(results[name] ?? "nothing")")
         }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theHostsNetworkIsNotThereNotEvenItsLoopback() throws {
+        let (results, _) = try probe()
+        // The sandbox's 127.0.0.1 is its own, where nothing listens.
+        #expect(results["connect_loopback"] == "\(ECONNREFUSED)", "\(results["connect_loopback"] ?? "nothing")")
     }
 
     @Test(.timeLimit(.minutes(2)))
@@ -192,5 +202,31 @@ import WillItCompile
         let cacheRoot = worker.directory.appendingPathComponent("program-cache").path
         #expect(extra.count == 1 && extra.allSatisfy { $0.contains(" \(cacheRoot)/") && $0.contains(" /tmp/go-cache rw,") },
                 "\(extra)")
+    }
+}
+
+/// A TCP socket listening on the host's 127.0.0.1, on a port the kernel picks.
+final class LoopbackListener {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(descriptor, generic, length) == 0 && listen(descriptor, 8) == 0 && getsockname(descriptor, generic, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else { throw TestFailure("cannot listen on 127.0.0.1: \(String(cString: strerror(errno)))") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        close(descriptor)
     }
 }
