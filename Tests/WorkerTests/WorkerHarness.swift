@@ -90,16 +90,15 @@ final class WorkerProcess {
     }
 
     /// Runs a second worker with this one's environment (plus `overrides`) until it
-    /// exits, and returns its status and what it logged. For start-ups meant to fail.
+    /// exits, and returns its status and what it logged. For start-ups meant to fail:
+    /// one that starts after all is killed after 20 s (status 137), so the test fails, not hangs.
     func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true) throws -> (status: Int32, output: String) {
         let process = Process()
         let worker = try Self.workerExecutable()
-        if asServiceUser {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
-        } else {
-            process.executableURL = URL(fileURLWithPath: worker)
-        }
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["-s", "KILL", "20"]
+            + (asServiceUser ? ["/usr/bin/setpriv", "--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--"] : [])
+            + [worker]
         process.environment = environment.merging(overrides) { $1 }
         let errors = Pipe()
         process.standardError = errors
