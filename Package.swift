@@ -97,7 +97,7 @@ let package = Package(
         // Drives the real worker daemon, sandbox and compilers.
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "WorkerService", "WorkerClient", "WillItCompile", "JobStore", "TestSupport"],
+            dependencies: ["Worker", "WorkerService", "WorkerClient", "WillItCompile", "JobStore", "TestSupport", "SeccompFilter"],
             swiftSettings: swiftSettings
         ),
         // The whole stack through nginx, started by scripts/run.

@@ -1,6 +1,8 @@
 // Tries, inside the sandbox, each system call the seccomp filter must refuse, and
 // prints one line per call: `name=RESULT`, RESULT being 0 (it worked), the errno's
 // number, or `signal N` (the process was killed). Built and run by SandboxHardeningTests.
+// Usage: probe PORT [NAME...]: PORT is one the test listens on at the host's loopback;
+// each NAME is a system call to try once more with all-zero arguments (`refused:NAME=RESULT`).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 #include <linux/keyctl.h>
 #include <netinet/in.h>
+#include <seccomp.h>
 
 static void report(const char *name, long result) {
     printf("%s=%d\n", name, result < 0 ? errno : 0);
@@ -105,5 +108,12 @@ int main(int argc, char **argv) {
     pid_t child = fork();
     if (child == 0) _exit(0);
     report("fork", child < 0 ? -1 : waitpid(child, NULL, 0));
+    for (int index = 2; index < argc; index++) {
+        int number = seccomp_syscall_resolve_name(argv[index]);
+        char name[128];
+        snprintf(name, sizeof name, "refused:%s", argv[index]);
+        if (number == __NR_SCMP_ERROR) printf("%s=unknown\n", name);
+        else report(name, syscall(number, 0, 0, 0, 0, 0, 0));
+    }
     return 0;
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SeccompFilter
 import TestSupport
 import Testing
 import WillItCompile
@@ -9,11 +10,11 @@ import WillItCompile
 /// builds `Tests/Probes/syscalls.c` with gcc inside the sandbox and runs it there, under
 /// the worker's own bwrap arguments and seccomp filter (nothing of them is copied here).
 @Suite(.serialized) struct SandboxHardeningTests {
-    /// What the probe toolchain runs inside the sandbox; the source is `$1`, and `PORT`
-    /// one the test listens on at the host's loopback.
+    /// What the probe toolchain runs inside the sandbox; the source is `$1`, `PORT` one
+    /// the test listens on at the host's loopback, `REFUSED` the filter's refused calls.
     static let probeScript = """
-        gcc-12 -o /tmp/probe "$1" -lpthread || exit 90
-        /tmp/probe PORT
+        gcc-12 -o /tmp/probe "$1" -lpthread -lseccomp || exit 90
+        /tmp/probe PORT REFUSED
         printf 'unshare_cli='; unshare -Ur true 2>/dev/null; echo $?
         grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status
         echo '--- mountinfo'; cat /proc/self/mountinfo
@@ -49,7 +50,8 @@ import WillItCompile
             return entry
         }
         let toolchains = [
-            entry("probe", "c", "main.c", probeScript.replacingOccurrences(of: "PORT", with: "\(port)")),
+            entry("probe", "c", "main.c", probeScript.replacingOccurrences(of: "PORT", with: "\(port)")
+                .replacingOccurrences(of: "REFUSED", with: SeccompFilter.refused.joined(separator: " "))),
             entry("probe-go", "go", "main.go", "cat /proc/self/mountinfo", cache: "/tmp/go-cache"),
         ]
         let path = directory.appendingPathComponent("catalog.json")
@@ -85,6 +87,15 @@ import WillItCompile
         ]
         for name in refused {
             #expect(results[name] == "\(EPERM)", "\(name) answered \(results[name] ?? "nothing"), not EPERM: \(output.prefix(3000))")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func everyCallTheFilterListsAsRefusedAnswersEPERM() throws {
+        let (results, _) = try probe()
+        #expect(SeccompFilter.refused.count > 50)
+        for name in SeccompFilter.refused {
+            #expect(results["refused:\(name)"] == "\(EPERM)", "\(name) with zero arguments answered \(results["refused:\(name)"] ?? "nothing")")
         }
     }
 
