@@ -4,7 +4,7 @@
 # container with a seccomp/AppArmor profile that allows them (see README).
 FROM swift:6.0-bookworm AS build
 WORKDIR /src
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libhiredis-dev libfcgi-dev pkg-config \
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libhiredis-dev libfcgi-dev libseccomp-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -14,7 +14,7 @@ RUN swift build -c release --product will-it-compile-worker \
 
 FROM swift:6.0-bookworm-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-        libhiredis0.14 libfcgi-bin libfcgi0ldbl nginx spawn-fcgi multiwatch curl bubblewrap util-linux \
+        libhiredis0.14 libfcgi-bin libfcgi0ldbl libseccomp2 nginx spawn-fcgi multiwatch curl bubblewrap util-linux \
         gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc redis-tools \
         gcc-12-aarch64-linux-gnu g++-12-aarch64-linux-gnu gcc-12-arm-linux-gnueabihf g++-12-arm-linux-gnueabihf \
         gcc-12-riscv64-linux-gnu g++-12-riscv64-linux-gnu gcc-mingw-w64-x86-64-win32 g++-mingw-w64-x86-64-win32 \

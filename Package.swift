@@ -27,6 +27,17 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // libseccomp (Debian: libseccomp-dev). Used only by SeccompFilter.
+        .systemLibrary(
+            name: "CSeccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+        // The sandbox's system-call filter, built with libseccomp; C types stay inside.
+        .target(
+            name: "SeccompFilter",
+            dependencies: ["CSeccomp"],
+            swiftSettings: swiftSettings
+        ),
         // Models, validation, job lifecycle, configuration. Pure Swift.
         .target(
             name: "WillItCompile",
@@ -47,12 +58,12 @@ let package = Package(
         // The worker daemon's parts: socket server, queue, sandbox, toolchain probe.
         .target(
             name: "WorkerService",
-            dependencies: ["WillItCompile", "JobStore", "WorkerClient"],
+            dependencies: ["WillItCompile", "JobStore", "WorkerClient", "SeccompFilter"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["WorkerService", "WillItCompile", "JobStore"],
+            dependencies: ["WorkerService", "WillItCompile", "JobStore", "SeccompFilter"],
             swiftSettings: swiftSettings
         ),
         // The HTTP API v1, independent of FastCGI.
@@ -86,7 +97,7 @@ let package = Package(
         // Drives the real worker daemon, sandbox and compilers.
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "WorkerService", "WorkerClient", "WillItCompile", "JobStore", "TestSupport"],
+            dependencies: ["Worker", "WorkerService", "WorkerClient", "WillItCompile", "JobStore", "TestSupport", "SeccompFilter"],
             swiftSettings: swiftSettings
         ),
         // The whole stack through nginx, started by scripts/run.

@@ -254,24 +254,35 @@ class Bench:
                 return final
             time.sleep(0.01)  # every waiting slot was taken: the answer came at once
 
+    def worker_output(self, *arguments):
+        return subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
+                               os.path.join(self.bin_dir, "will-it-compile-worker"), *arguments],
+                              env=dict(os.environ, WORKER_CATALOG=os.path.join(REPO, "toolchains/catalog.json")),
+                              capture_output=True, check=True).stdout
+
     def sandbox_command(self, language):
-        output = subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
-                                 os.path.join(self.bin_dir, "will-it-compile-worker"), "--sandbox-command", language],
-                                env=dict(os.environ, WORKER_CATALOG=os.path.join(REPO, "toolchains/catalog.json")),
-                                capture_output=True, text=True, check=True).stdout
-        return json.loads(output)
+        return json.loads(self.worker_output("--sandbox-command", language))
+
+    def seccomp_filter(self):
+        """The worker's seccomp filter, in a file the raw compiles give bwrap on descriptor 6."""
+        if not hasattr(self, "filter_path"):
+            self.filter_path = os.path.join(self.run_dir, "seccomp.bpf")
+            with open(self.filter_path, "wb") as out:
+                out.write(self.worker_output("--seccomp-filter"))
+        return self.filter_path
 
     def raw_compile(self, command, source):
         """The worker's exact sandbox command, run directly as the service user with the
-        source on descriptor 3 (bash and setpriv add about 2 ms to this side): seconds."""
+        source on descriptor 3 and the seccomp filter on 6 (bash and setpriv add about 2 ms
+        to this side): seconds."""
         path = os.path.join("/tmp", f"wic-bench-raw-{os.getpid()}-{time.perf_counter_ns()}.c")
         with open(path, "w") as out:
             out.write(source)
         os.chmod(path, 0o644)
-        wrapper = ["bash", "-c", 'exec "$@" 3<"$WIC_SOURCE" 4>/dev/null 5>/dev/null', "bash",
+        wrapper = ["bash", "-c", 'exec "$@" 3<"$WIC_SOURCE" 4>/dev/null 5>/dev/null 6<"$WIC_FILTER"', "bash",
                    "setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"] + command
         started = time.perf_counter()
-        result = subprocess.run(wrapper, env=dict(os.environ, WIC_SOURCE=path), stdin=subprocess.DEVNULL,
+        result = subprocess.run(wrapper, env=dict(os.environ, WIC_SOURCE=path, WIC_FILTER=self.seccomp_filter()), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         elapsed = time.perf_counter() - started
         os.unlink(path)

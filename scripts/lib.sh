@@ -3,7 +3,7 @@
 # Debian packages every part of the project needs to build, run and test:
 # libraries, servers, the sandbox, and the compilers of toolchains/catalog.json.
 WIC_PACKAGES=(
-  redis-server libhiredis-dev libfcgi-dev pkg-config util-linux bubblewrap
+  redis-server libhiredis-dev libfcgi-dev libseccomp-dev pkg-config util-linux bubblewrap
   nginx spawn-fcgi multiwatch curl
   gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc
   gcc-12-aarch64-linux-gnu g++-12-aarch64-linux-gnu gcc-12-arm-linux-gnueabihf g++-12-arm-linux-gnueabihf

@@ -141,8 +141,13 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public var outputLimitBytes: Int
     /// `SANDBOX_BWRAP`: the bubblewrap executable (default `/usr/bin/bwrap`).
     public var bwrapPath: String
-    /// `SANDBOX_PROGRAM_CACHE_DIR`: where per-program build caches live (default: `wic-program-cache` in TMPDIR).
+    /// `SANDBOX_PROGRAM_CACHE_DIR`: where per-program build caches live, a directory of the
+    /// worker's user that no one else can write (default: `program-cache` beside `WORKER_SOCKET`,
+    /// that is in the run directory).
     public var programCacheDirectory: String
+    /// `SANDBOX_PROGRAM_CACHE_MB`: disk the program caches may take together; the least recently
+    /// used go first (default 1024; 0 turns caching off).
+    public var programCacheMegabytes: Int
     /// `SANDBOX_PROGRAM_CACHE_ENTRIES`: programs whose caches are kept; the least recently used go first (default 256).
     public var programCacheEntries: Int
 
@@ -150,9 +155,10 @@ public struct SandboxConfiguration: Sendable, Equatable {
         cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 1024,
         cgroups: Bool = true, cgroupMemoryMegabytes: Int = 3072, pids: Int = 512,
         workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap",
-        programCacheDirectory: String = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/wic-program-cache", programCacheEntries: Int = 256
+        programCacheDirectory: String = "run/program-cache", programCacheMegabytes: Int = 1024, programCacheEntries: Int = 256
     ) {
         self.programCacheDirectory = programCacheDirectory
+        self.programCacheMegabytes = programCacheMegabytes
         self.programCacheEntries = programCacheEntries
         self.cpuSeconds = cpuSeconds
         self.addressSpaceMegabytes = addressSpaceMegabytes
@@ -253,9 +259,20 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 // Bounded so that a result, both outputs JSON-escaped (up to 6 bytes per byte), fits one worker frame.
                 "SANDBOX_OUTPUT_LIMIT_BYTES", default: sandboxDefaults.outputLimitBytes, in: 1024...(1 << 20)),
             bwrapPath: reader.string("SANDBOX_BWRAP") ?? sandboxDefaults.bwrapPath,
-            programCacheDirectory: reader.string("SANDBOX_PROGRAM_CACHE_DIR") ?? sandboxDefaults.programCacheDirectory,
+            programCacheDirectory: reader.string("SANDBOX_PROGRAM_CACHE_DIR")
+                ?? "\(Self.directory(of: worker.socketPath))/program-cache",
+            programCacheMegabytes: try reader.integer(
+                "SANDBOX_PROGRAM_CACHE_MB", default: sandboxDefaults.programCacheMegabytes, in: 0...1_048_576),
             programCacheEntries: try reader.integer(
                 "SANDBOX_PROGRAM_CACHE_ENTRIES", default: sandboxDefaults.programCacheEntries, in: 0...1_000_000))
+    }
+}
+
+extension ServiceConfiguration {
+    /// The directory part of a path: `run` for `run/worker.sock`, `.` for `worker.sock`.
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return String(path[..<slash])
     }
 }
 

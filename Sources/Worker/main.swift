@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JobStore
+import SeccompFilter
 import WillItCompile
 import WorkerService
 
@@ -29,6 +30,20 @@ if getuid() == 0 {
     fail("refusing to run as root: bwrap run by root maps the sandbox to host root. Run the worker as the service user (scripts/setup creates `willitcompile`).")
 }
 
+// Built once: every sandbox gets a copy of the same program.
+let seccomp: SeccompFilter
+do {
+    seccomp = try SeccompFilter.forSandbox()
+} catch {
+    fail(error.description)
+}
+// `--seccomp-filter`: write that program to standard output, for whoever runs the
+// `--sandbox-command` directly (it reads it on descriptor 6).
+if CommandLine.arguments.count == 2, CommandLine.arguments[1] == "--seccomp-filter" {
+    FileHandle.standardOutput.write(Data(seccomp.program))
+    exit(0)
+}
+
 let toolchains: [Toolchain]
 do {
     toolchains = ToolchainProbe.probe(try ToolchainProbe.loadCatalog(at: configuration.worker.catalogPath))
@@ -49,7 +64,8 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-comm
         fail("--sandbox-command needs a language with an installed toolchain (\(installed.map(\.rawValue).joined(separator: ", "))), not \(CommandLine.arguments[2])")
     }
     let job = CompilationJob(request: CompilationRequest(source: [], language: language), createdAt: Date())
-    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds), cgroups: nil)
+    let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds),
+                          seccomp: seccomp, cgroups: nil)
     let data = try! JSONEncoder().encode(sandbox.command(for: job, with: toolchain))
     print(String(decoding: data, as: UTF8.self))
     exit(0)
@@ -79,9 +95,15 @@ if configuration.redis.enabled {
 }
 
 let timeout = Duration.seconds(configuration.compilation.timeoutSeconds)
-let daemon = WorkerDaemon(
-    configuration: configuration, store: store, toolchains: toolchains,
-    sandbox: Sandbox(configuration: configuration.sandbox, timeout: timeout, cgroups: cgroups))
+let sandbox = Sandbox(configuration: configuration.sandbox, timeout: timeout, seccomp: seccomp, cgroups: cgroups)
+if toolchains.contains(where: { $0.spec.programCache != nil }) {
+    do {
+        try sandbox.prepareProgramCache()
+    } catch {
+        fail("\(error)")
+    }
+}
+let daemon = WorkerDaemon(configuration: configuration, store: store, toolchains: toolchains, sandbox: sandbox)
 let server = SocketServer(path: configuration.worker.socketPath) { daemon.handle($0) }
 do {
     try server.start()

@@ -35,9 +35,10 @@ struct ProcessOutcome {
 enum ProcessRunner {
     /// - Parameters:
     ///   - input: a descriptor the child sees as 3 (the source file), or nil.
+    ///   - seccomp: a descriptor the child sees as 6 (bwrap's seccomp filter), or nil.
     ///   - wantsStatusPipe: give the child pipes as descriptors 4 and 5 and collect what it writes.
     static func run(
-        executable: String, arguments: [String], environment: [String], input: Int32?,
+        executable: String, arguments: [String], environment: [String], input: Int32?, seccomp: Int32? = nil,
         wantsStatusPipe: Bool, timeout: Duration, outputLimit: Int
     ) throws(SystemCallError) -> ProcessOutcome {
         let started = ContinuousClock.now
@@ -49,12 +50,13 @@ enum ProcessRunner {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        // The child's descriptors 0-5 are filled from copies numbered 10 and up, so that no
-        // source is itself one of 0-5 (dup2 onto itself would keep close-on-exec set).
+        // The child's descriptors 0-6 are filled from copies numbered 10 and up, so that no
+        // source is itself one of 0-6 (dup2 onto itself would keep close-on-exec set).
         var mapping: [(source: Int32, target: Int32)] = [(stdout.write, 1), (stderr.write, 2)]
         if let input { mapping.append((input, 3)) }
         if let status { mapping.append((status.write, 4)) }
         if let artifact { mapping.append((artifact.write, 5)) }
+        if let seccomp { mapping.append((seccomp, 6)) }
         let copies = try mapping.map { entry throws(SystemCallError) in
             try systemCall("duplicate descriptor") { fcntl(entry.source, F_DUPFD_CLOEXEC, 10) }
         }
@@ -64,7 +66,7 @@ enum ProcessRunner {
         }
         // Whatever else is open in the worker (sockets accepted a moment ago by another
         // thread, not yet close-on-exec) never reaches the child.
-        GNUCalls.addCloseFrom(&actions, 6)
+        GNUCalls.addCloseFrom(&actions, 7)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

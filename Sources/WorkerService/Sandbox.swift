@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+public import SeccompFilter
 public import WillItCompile
 import WorkerClient
 
@@ -18,6 +19,8 @@ public struct CompileVerdict: Sendable, Equatable {
 public struct Sandbox: Sendable {
     public let configuration: SandboxConfiguration
     public let timeout: Duration
+    /// The system-call filter every sandboxed process runs under.
+    public let seccomp: SeccompFilter
 
     /// Paths every toolchain needs: compilers, assemblers, linkers, their libraries and headers.
     static let commonBinds = ["/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/include", "/etc/ld.so.cache"]
@@ -27,9 +30,10 @@ public struct Sandbox: Sendable {
     /// Where each compile gets its own cgroup; nil only when the operator turned cgroups off.
     let cgroups: SandboxCgroups?
 
-    public init(configuration: SandboxConfiguration, timeout: Duration, cgroups: SandboxCgroups?) {
+    public init(configuration: SandboxConfiguration, timeout: Duration, seccomp: SeccompFilter, cgroups: SandboxCgroups?) {
         self.configuration = configuration
         self.timeout = timeout
+        self.seccomp = seccomp
         self.cgroups = cgroups
     }
 
@@ -59,6 +63,13 @@ public struct Sandbox: Sendable {
             return verdict(.error, exitCode: -1, error: "could not prepare the workspace: \(error)")
         }
         defer { close(source) }
+        let filter: Int32
+        do {
+            filter = try seccomp.descriptor()
+        } catch {
+            return verdict(.error, exitCode: -1, error: "could not prepare the sandbox: \(error)")
+        }
+        defer { close(filter) }
 
         let cache = toolchain.spec.programCache.flatMap { _ in programCache(for: job, toolchain: toolchain, target: target) }
         let cgroup: JobCgroup?
@@ -73,7 +84,7 @@ public struct Sandbox: Sendable {
         do {
             outcome = try ProcessRunner.run(
                 executable: spawned[0], arguments: Array(spawned.dropFirst()),
-                environment: [], input: source, wantsStatusPipe: true, timeout: timeout,
+                environment: [], input: source, seccomp: filter, wantsStatusPipe: true, timeout: timeout,
                 outputLimit: configuration.outputLimitBytes)
         } catch {
             cgroup?.remove()
@@ -83,6 +94,7 @@ public struct Sandbox: Sendable {
         if let problem = cgroup?.remove() {
             log("job \(job.id): could not remove its cgroup: \(problem)")
         }
+        if cache != nil { programCacheStore.trim() }
         let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"
         let processLimit = "the sandbox reached its limit of \(configuration.pids) processes and threads (SANDBOX_PIDS)"
         let stdout = CompilerOutput.text(from: outcome.stdout.bytes, omittedByteCount: outcome.stdout.omitted)
@@ -129,8 +141,9 @@ public struct Sandbox: Sendable {
         """
 
     /// The whole command one compile runs (without a program cache), for benchmarks
-    /// that run it directly: the source must be open as descriptor 3, and descriptors
-    /// 4 and 5 must be writable.
+    /// and tests that run it directly: the source must be open as descriptor 3,
+    /// descriptors 4 and 5 must be writable, and descriptor 6 must hold the seccomp
+    /// filter (`will-it-compile-worker --seccomp-filter` prints it).
     public func command(for job: CompilationJob, with toolchain: Toolchain) -> [String] {
         let target = toolchain.target(architecture: job.request.architecture, os: job.request.os) ?? .host
         return ["/usr/bin/prlimit"] + arguments(for: job, toolchain: toolchain, target: target)
@@ -150,7 +163,11 @@ public struct Sandbox: Sendable {
         arguments += [
             "--core=0", "--nofile=256", "--",
             configuration.bwrapPath,
-            "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            // --disable-userns: no namespace the sandbox could make would give it capabilities
+            // (bwrap 0.8 wants --unshare-user spelt out with it). The seccomp filter on
+            // descriptor 6 refuses the calls that make one, too.
+            "--unshare-all", "--unshare-user", "--disable-userns", "--seccomp", "6",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox",
             "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", Self.workspace,
             "--setenv", "TMPDIR", "/tmp", "--setenv", "LANG", "C.UTF-8",
@@ -183,35 +200,27 @@ public struct Sandbox: Sendable {
             standard: job.request.standard, flags: job.request.flags, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
     }
 
-    /// The persistent cache directory of exactly this program with exactly these
-    /// settings (its SHA-256 names it), created if new and marked as just used;
-    /// the least recently used beyond the configured count are removed. nil when
-    /// caching is off or the directory cannot be made (the compile then runs uncached).
-    func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> String? {
-        guard configuration.programCacheEntries > 0 else { return nil }
-        let root = configuration.programCacheDirectory
-        let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
-                        target.name, job.request.flags.joined(separator: "\u{1}")].joined(separator: "\u{0}")
-        let key = SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source)
-        let directory = "\(root)/\(key)"
-        mkdir(root, 0o700)
-        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { return nil }
-        utimes(directory, nil)
-        evictProgramCaches(in: root)
-        return directory
+    /// The program cache of Go-like toolchains (`program_cache` in the catalog).
+    var programCacheStore: ProgramCache {
+        ProgramCache(root: configuration.programCacheDirectory, maxBytes: configuration.programCacheMegabytes << 20,
+                     maxEntries: configuration.programCacheEntries, busyFor: timeout)
     }
 
-    private func evictProgramCaches(in root: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root),
-              names.count > configuration.programCacheEntries else { return }
-        let byAge = names.map { name -> (String, Date) in
-            let path = "\(root)/\(name)"
-            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
-            return (path, modified ?? .distantPast)
-        }.sorted { $0.1 < $1.1 }
-        for (path, _) in byAge.prefix(names.count - configuration.programCacheEntries) {
-            try? FileManager.default.removeItem(atPath: path)
-        }
+    /// Creates the program cache's root if missing; throws, naming the problem, when it
+    /// exists but is not a directory of the worker's own that no one else can write.
+    public func prepareProgramCache() throws {
+        guard configuration.programCacheEntries > 0, configuration.programCacheMegabytes > 0 else { return }
+        try programCacheStore.prepareRoot()
+    }
+
+    /// The persistent cache directory of exactly this program with exactly these
+    /// settings (its SHA-256 names it), created if new and marked as just used. nil
+    /// when caching is off or the directory cannot be used safely (the compile then runs uncached).
+    func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> String? {
+        guard configuration.programCacheEntries > 0, configuration.programCacheMegabytes > 0 else { return nil }
+        let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
+                        target.name, job.request.flags.joined(separator: "\u{1}")].joined(separator: "\u{0}")
+        return programCacheStore.entry(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
     }
 
     /// The source in an anonymous memory file (memfd): bwrap copies it into the

@@ -30,6 +30,16 @@ import WillItCompile
         #expect(configuration.compilation == CompilationConfiguration(maxSourceSize: 1000, timeoutSeconds: 5))
     }
 
+    @Test func theProgramCacheLivesBesideTheWorkerSocketUnlessNamed() throws {
+        #expect(try ServiceConfiguration(environment: [:]).sandbox.programCacheDirectory == "run/program-cache")
+        let scripted = try ServiceConfiguration(environment: ["WORKER_SOCKET": "/srv/wic/run/worker.sock"])
+        #expect(scripted.sandbox.programCacheDirectory == "/srv/wic/run/program-cache")
+        #expect(scripted.sandbox.programCacheMegabytes == 1024 && scripted.sandbox.programCacheEntries == 256)
+        #expect(try ServiceConfiguration(environment: ["WORKER_SOCKET": "worker.sock"]).sandbox.programCacheDirectory == "./program-cache")
+        let named = try ServiceConfiguration(environment: ["SANDBOX_PROGRAM_CACHE_DIR": "/var/cache/wic", "SANDBOX_PROGRAM_CACHE_MB": "0"])
+        #expect(named.sandbox.programCacheDirectory == "/var/cache/wic" && named.sandbox.programCacheMegabytes == 0)
+    }
+
     @Test(arguments: [
         ("PORT", "http"), ("PORT", "0"), ("REDIS_ENABLED", "maybe"), ("REDIS_ADDR", "localhost"),
         ("REDIS_ADDR", "host:99999"), ("REDIS_DB", "-1"), ("REDIS_POOL_SIZE", "0"),
@@ -38,6 +48,7 @@ import WillItCompile
         ("MAX_SOURCE_SIZE", "1MB"), ("MAX_SOURCE_SIZE", "9437184"), ("SANDBOX_OUTPUT_LIMIT_BYTES", "2097152"),
         ("COMPILATION_TIMEOUT_SECONDS", "-3"), ("SANDBOX_CGROUPS", "sometimes"), ("SANDBOX_CGROUP_MEMORY_MB", "32"),
         ("SANDBOX_PIDS", "4"), ("MEMORY_STORE_MAX_MB", "0"),
+        ("SANDBOX_PROGRAM_CACHE_MB", "1G"), ("SANDBOX_PROGRAM_CACHE_MB", "-1"),
     ])
     func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) {

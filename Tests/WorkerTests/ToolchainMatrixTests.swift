@@ -56,6 +56,21 @@ import WillItCompile
         #expect(list.first { $0.spec.id == "rustc-1.63" }?.spec.standards == ["2015", "2018", "2021"])
     }
 
+    /// Every toolchain found here compiles under the sandbox's seccomp filter: gcc, g++,
+    /// every clang, go, gccgo, every rustc, swiftc.
+    @Test(.timeLimit(.minutes(5)))
+    func everyInstalledToolchainCompilesATrivialProgram() throws {
+        let list = try installed()
+        #expect(list.count >= Self.expected.count)
+        let submitted = try list.map { toolchain in
+            (toolchain, try worker.submit(Self.trivial[toolchain.spec.language]!, language: toolchain.spec.language, compiler: toolchain.spec.id))
+        }
+        for (toolchain, id) in submitted {
+            let (job, result) = try worker.waitForVerdict(id, within: 240)
+            #expect(job.status == .completed, "\(toolchain.spec.language.rawValue)/\(toolchain.spec.id): \(result.error) \(result.stderr.prefix(500))")
+        }
+    }
+
     struct FeatureCase: Sendable, CustomTestStringConvertible {
         let language: Language
         let compilers: [String]

@@ -84,7 +84,7 @@ import WillItCompile
     }
 
     @Test func goKeepsABuildCacheForEachProgramAndOnlyForIt() throws {
-        let cacheRoot = "\(worker.scratchParent)/wic-program-cache"
+        let cacheRoot = "\(worker.directory.path)/program-cache"
         let programA = "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"a\") }\n"
         let programB = "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"b\") }\n"
         let first = try worker.compile(programA, language: .go).1

@@ -97,18 +97,19 @@ final class WorkerProcess {
     }
 
     /// Runs a second worker with this one's environment (plus `overrides`) until it
-    /// exits, and returns its status and what it logged. For start-ups meant to fail.
+    /// exits, and returns its status and what it logged. For start-ups meant to fail:
+    /// one that starts after all is killed after 20 s (status 137), so the test fails, not hangs.
     func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true,
                              user: String = serviceUser) throws -> (status: Int32, output: String) {
         let process = Process()
         let worker = try Self.workerExecutable()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        var arguments = ["-s", "KILL", "20"]
         if asServiceUser {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             guard let account = getpwnam(user) else { throw HarnessError("no user \(user)") }
-            process.arguments = ["--reuid=\(user)", "--regid=\(account.pointee.pw_gid)", "--init-groups", "--", worker]
-        } else {
-            process.executableURL = URL(fileURLWithPath: worker)
+            arguments += ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(account.pointee.pw_gid)", "--init-groups", "--"]
         }
+        process.arguments = arguments + [worker]
         process.environment = environment.merging(overrides) { $1 }
         let errors = Pipe()
         process.standardError = errors
@@ -172,7 +173,7 @@ final class WorkerProcess {
         pid.map { TestSupport.children(of: $0) } ?? []
     }
 
-    private static func workerExecutable() throws -> String {
+    static func workerExecutable() throws -> String {
         var directory = buildDirectory()
         // The test bundle may sit inside a .xctest directory on some layouts.
         for _ in 0..<3 {
