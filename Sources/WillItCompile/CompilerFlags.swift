@@ -44,7 +44,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
                 + "the \(list.count) -f, -W and -g flags \(rawValue) documents except those that run programs, load code or name files, "
                 + "with their -fno-/-Wno- forms and -Werror=<warning>; the -m flags the target architecture's gcc documents "
                 + "(\(Self.targetLists.map { "\($0.key): \($0.value.count)" }.sorted().joined(separator: ", "))). "
-                + "Values are checked per flag. The full lists: GET /api/v1/flags/\(rawValue) and GET /api/v1/flags/target/<architecture>/<os>"
+                + "Values are checked per flag. The full list: GET /api/v1/flags/\(rawValue)"
         case .rustc:
             return "-O; -g; -C<option>=<value> (one word) for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, strip, force-frame-pointers; -Cincremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=allow|warn|deny|forbid; --cfg=<name>[=\"<value>\"]; --crate-type=bin|lib|rlib|staticlib"
         case .go:
@@ -60,6 +60,14 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
             return driverFlags(for: self).sorted() + list.exact.sorted() + list.valued.keys.sorted().map { "\($0)<\(list.valued[$0]!.described)>" }
         case .rustc, .go:
             return nil
+        }
+    }
+
+    /// The targets with a list of -m flags, as (architecture, os).
+    public static var targetsWithFlags: [(String, String)] {
+        targetLists.keys.sorted().map { name in
+            let parts = name.split(separator: "/")
+            return (String(parts[0]), String(parts[1]))
         }
     }
 
