@@ -99,6 +99,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     private func driverFlags(for family: FlagFamily) -> Set<String> {
         var flags: Set<String> = [
             "-O", "-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Ofast", "-Oz", "-g0", "-g1", "-g2", "-g3",
+            "-gdwarf-2", "-gdwarf-3", "-gdwarf-4", "-gdwarf-5",
             "-w", "-pthread", "-c", "-s", "-v",
             "-static", "-shared", "-pie", "-no-pie", "-static-pie", "-static-libgcc", "-nostdlib", "-nostartfiles",
             "-nodefaultlibs",

@@ -75,7 +75,7 @@ func target(_ architecture: String, _ os: String) -> TargetSpec {
         "-Wno-unused", "-Wformat=2", "-Wshadow=local", "-Wstrict-aliasing=2", "-Wlarger-than=1000", "-pedantic", "-pedantic-errors", "-w",
         "-ansi", "-DNDEBUG", "-DX=1", "-DVERSION=1.2-beta", "-UX", "-fno-exceptions", "-fno-rtti", "-fsanitize=address",
         "-fsanitize=address,undefined", "-fno-sanitize=leak", "-fvisibility=hidden", "-fPIC", "-fno-omit-frame-pointer", "-flto",
-        "-fopenmp", "-fstack-protector-strong", "-fmodules-ts", "-g", "-g3", "-ggdb", "-fsyntax-only", "-pthread", "-march=x86-64-v2",
+        "-fopenmp", "-fstack-protector-strong", "-fmodules-ts", "-g", "-g3", "-ggdb", "-gdwarf-4", "-fsyntax-only", "-pthread", "-march=x86-64-v2",
         "-march=native", "-mtune=generic", "-mavx2", "-mno-avx", "-ftemplate-depth=100", "-falign-functions=32:16",
     ])
     func gccAcceptsTheCommonFlags(flag: String) {

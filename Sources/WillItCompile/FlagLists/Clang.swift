@@ -262,7 +262,6 @@ extension FlagList {
     -ffp-eval-method=[double|extended|source]
     -ffp-exception-behavior=[ignore|maytrap|strict]
     -ffp-model=[precise|strict|fast|aggressive]
-    -ffree-line-length-
     -ffreestanding
     -ffrontend-optimize
     -ffunction-sections
@@ -353,7 +352,6 @@ extension FlagList {
     -fno-apinotes-modules
     -fno-auto-profile
     -fno-auto-profile-accurate
-    -fno-builtin-
     -fno-crash-diagnostics
     -fno-cuda-approx-transcendentals
     -fno-cuda-flush-denormals-to-zero
@@ -610,7 +608,6 @@ extension FlagList {
     -fsystem-module
     -ftabstop=<number>
     -ftemplate-backtrace-limit=<number>
-    -ftemplate-depth-
     -ftemplate-depth=<number>
     -ftemporal-profile
     -ftest-coverage
@@ -1919,7 +1916,6 @@ extension FlagList {
     -Wwritable-strings
     -Wwrite-strings
     -WX
-    -WX-
     -Wxor-used-as-pow
     -Wzero-as-null-pointer-constant
     -Wzero-length-array

@@ -51,7 +51,6 @@ extension FlagList {
     -fbtr-bb-exclusive
     -fbuilding-libgcc
     -fbuiltin
-    -fbuiltin-
     -fcaller-saves
     -fcallgraph-info
     -fcallgraph-info=[su|da|su,da|da,su]
@@ -208,7 +207,6 @@ extension FlagList {
     -finline-atomics
     -finline-functions
     -finline-functions-called-once
-    -finline-limit-
     -finline-limit=<number>
     -finline-small-functions
     -finput-charset=<word>
@@ -455,7 +453,6 @@ extension FlagList {
     -ftabstop=<number>
     -ftarget-help
     -ftemplate-backtrace-limit=<number>
-    -ftemplate-depth-
     -ftemplate-depth=<number>
     -ftest-coverage
     -fthis-is-variable
@@ -572,7 +569,6 @@ extension FlagList {
     -gctf
     -gdescribe-dies
     -gdwarf
-    -gdwarf-
     -gdwarf32
     -gdwarf64
     -ggdb
@@ -771,7 +767,6 @@ extension FlagList {
     -Winvalid-offsetof
     -Winvalid-pch
     -Wjump-misses-init
-    -Wlarger-than-
     -Wlarger-than=<number>
     -Wliteral-suffix
     -Wlogical-not-parentheses

@@ -139,7 +139,6 @@ extension FlagList {
     -finline-atomics
     -finline-functions
     -finline-functions-called-once
-    -finline-limit-
     -finline-limit=<number>
     -finline-small-functions
     -finstrument-functions
@@ -444,7 +443,6 @@ extension FlagList {
     -gctf
     -gdescribe-dies
     -gdwarf
-    -gdwarf-
     -gdwarf32
     -gdwarf64
     -ggdb
@@ -518,7 +516,6 @@ extension FlagList {
     -Wimplicit-fallthrough=<number>
     -Winline
     -Winvalid-memory-model
-    -Wlarger-than-
     -Wlarger-than=<number>
     -Wlto-type-mismatch
     -Wmissing-noreturn
