@@ -43,7 +43,6 @@ extension FlagList {
     -fauto-import
     -fautolink
     -fautomatic
-    -favor
     -fbacktrace
     -fbasic-block-address-map
     -fbinutils-version=<word>
@@ -77,7 +76,6 @@ extension FlagList {
     -fcf-protection
     -fcf-protection=[branch|full|none|return]
     -fcf-runtime-abi=[objc|standalone|swift|swift-4.1|swift-4.2|swift-5.0|unspecified]
-    -fcgl
     -fchar8_t
     -fcheck-array-temporaries
     -fcheck-new
@@ -386,7 +384,6 @@ extension FlagList {
     -fno-offload-uniform-block
     -fno-offload-via-llvm
     -fno-ptrauth-abi-version
-    -fno-sanitize-address-vcasan-lib
     -fno-sanitize-blacklist
     -fno-sanitize-coverage=[8bit-counters|bb|edge|func|indirect-calls|inline-8bit-counters|inline-bool-flag|no-prune|trace-bb|trace-cmp|trace-div|trace-gep|trace-pc|trace-pc-guard]
     -fno-sanitize-ignorelist
@@ -523,7 +520,6 @@ extension FlagList {
     -fsanitize-address-globals-dead-stripping
     -fsanitize-address-outline-instrumentation
     -fsanitize-address-poison-custom-array-cookie
-    -fsanitize-address-use-after-return
     -fsanitize-address-use-after-return=[always|never|runtime]
     -fsanitize-address-use-after-scope
     -fsanitize-address-use-odr-indicator
