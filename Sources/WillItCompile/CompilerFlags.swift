@@ -42,8 +42,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
             let macros = self == .gccgo ? "" : "; -D<name>[=<value>] and -U<name> (a C identifier; a value of letters, digits and _ . + -)"
             return "\(driverFlags(for: self).sorted().joined(separator: ", "))\(macros); "
                 + "the \(list.count) -f, -W and -g flags \(rawValue) documents except those that run programs, load code or name files, "
-                + "with their -fno-/-Wno- forms and -Werror=<warning>; the -m flags the target architecture's gcc documents "
-                + "(\(Self.targetLists.map { "\($0.key): \($0.value.count)" }.sorted().joined(separator: ", "))). "
+                + "with their -fno-/-Wno- forms and -Werror=<warning>; the -m flags the gcc for the requested architecture documents. "
                 + "Values are checked per flag. The full list: GET /api/v1/flags/\(rawValue)"
         case .rustc:
             return "-O; -g; -C<option>=<value> (one word) for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, strip, force-frame-pointers; -Cincremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=allow|warn|deny|forbid; --cfg=<name>[=\"<value>\"]; --crate-type=bin|lib|rlib|staticlib"
