@@ -1,7 +1,7 @@
 /// Per-request compiler flags: the catalog's `flags` names which allowlist a toolchain's are checked against.
 ///
 /// gcc, clang and gccgo take only flags named on a reviewed list: the `-f`, `-W` and `-g`
-/// flags the compilers document (`FlagLists/`, written by scripts/generate-flag-lists minus
+/// flags (and gcc's `--param=` knobs) the compilers document (`FlagLists/`, written by scripts/generate-flag-lists minus
 /// toolchains/flags/excluded.txt), the `-m` flags the target architecture's gcc documents,
 /// and the few driver flags below. Every value is checked against what its flag takes.
 /// Nothing that runs a program, loads code, re-reads options or names a path is on a list.
@@ -40,8 +40,9 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
         case .gcc, .clang, .gccgo:
             let list = Self.list(for: self)
             let macros = self == .gccgo ? "" : "; -D<name>[=<value>] and -U<name> (a C identifier; a value of letters, digits and _ . + -)"
+            let params = self == .clang ? "" : " and --param=<name>=<value> tuning knobs"
             return "\(driverFlags(for: self).sorted().joined(separator: ", "))\(macros); "
-                + "the \(list.count) -f, -W and -g flags \(rawValue) documents except those that run programs, load code or name files, "
+                + "the \(list.count) -f, -W and -g flags\(params) \(rawValue) documents except those that run programs, load code or name files, "
                 + "with their -fno-/-Wno- forms and -Werror=<warning>; the -m flags the gcc for the requested architecture documents. "
                 + "Values are checked per flag. The full list: GET /api/v1/flags/\(rawValue)"
         case .rustc:
@@ -124,7 +125,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
                 return "no -m flags are accepted for \(target.name)"
             }
             list = targetList
-        } else if flag.hasPrefix("-f") || flag.hasPrefix("-W") || flag.hasPrefix("-g") {
+        } else if flag.hasPrefix("-f") || flag.hasPrefix("-W") || flag.hasPrefix("-g") || flag.hasPrefix("--param=") {
             list = Self.list(for: self)
         } else {
             return "not on \(rawValue)'s list of accepted flags"

@@ -1,6 +1,7 @@
 /// One reviewed list of compiler flags (`FlagLists/*.swift`, written by scripts/generate-flag-lists):
 /// one flag a line, either exact (`-Wall`, `-Wformat=2`) or a name ending in `=` followed by the
-/// kind of value it takes (`-fvisibility=[default|hidden|internal|protected]`, `-ftabstop=<number>`).
+/// kind of value it takes (`-fvisibility=[default|hidden|internal|protected]`, `-ftabstop=<number>`,
+/// `--param=max-inline-insns-auto=<number>`).
 struct FlagList: Sendable {
     /// What may follow a flag's `=`. Values never carry `/`, `=`, `%`, `|`, `:` (except between
     /// numbers), `@` or spaces, so not even a flag wrongly on a list can take a path or options.
@@ -57,8 +58,10 @@ struct FlagList: Sendable {
         for line in text.split(separator: "\n") {
             let entry = line.trimmingPrefix(while: { $0 == " " })
             guard !entry.isEmpty else { continue }
-            if let equals = entry.firstIndex(of: "="),
-               let value = Value(notation: entry[entry.index(after: equals)...]) {
+            // The value kind follows the `=` that ends the name (the second for --param=<name>=).
+            let kinds = entry.indices.lazy.filter { entry[$0] == "=" }
+                .compactMap { equals in Value(notation: entry[entry.index(after: equals)...]).map { (equals, $0) } }
+            if let (equals, value) = kinds.first {
                 valued[String(entry[...equals])] = value
             } else {
                 exact.insert(String(entry))
@@ -78,7 +81,9 @@ struct FlagList: Sendable {
         for prefix in ["-Werror=", "-Wno-error="] where flag.hasPrefix(prefix) {
             return exact.contains("-W" + flag.dropFirst(prefix.count)) ? nil : .unknownWarning(name: String(prefix.dropLast()))
         }
-        if let equals = flag.firstIndex(of: "="), let value = valued[String(flag[...equals])] {
+        // The name runs to the first `=`, or to the second for --param=<name>=<value>.
+        for equals in flag.indices where flag[equals] == "=" {
+            guard let value = valued[String(flag[...equals])] else { continue }
             let given = String(flag[flag.index(after: equals)...])
             return accepts(given, as: value) ? nil : .badValue(name: String(flag[..<equals]), value: value)
         }

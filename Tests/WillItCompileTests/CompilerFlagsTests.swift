@@ -77,6 +77,7 @@ func target(_ architecture: String, _ os: String) -> TargetSpec {
         "-fsanitize=address,undefined", "-fno-sanitize=leak", "-fvisibility=hidden", "-fPIC", "-fno-omit-frame-pointer", "-flto",
         "-fopenmp", "-fstack-protector-strong", "-fmodules-ts", "-g", "-g3", "-ggdb", "-gdwarf-4", "-fsyntax-only", "-pthread", "-march=x86-64-v2",
         "-march=native", "-mtune=generic", "-mavx2", "-mno-avx", "-ftemplate-depth=100", "-falign-functions=32:16",
+        "--param=max-inline-insns-auto=50", "--param=vrp1-mode=ranger",
     ])
     func gccAcceptsTheCommonFlags(flag: String) {
         #expect(FlagFamily.gcc.refusal(of: flag) == nil, "\(flag) must be accepted")
@@ -124,6 +125,9 @@ func target(_ architecture: String, _ os: String) -> TargetSpec {
             ("-UX=1", "-U takes a macro name only"),
             ("-fcompare-debug=%:include(main.c)", "not on gcc's list of accepted flags"),
             ("-std=c11", "use the `standard` field"),
+            ("--param=max-inline-insns-auto=-fplugin", "--param=max-inline-insns-auto= takes a number"),
+            ("--param=no-such-param=1", "not on gcc's list of accepted flags"),
+            ("--param", "not on gcc's list of accepted flags"),
         ]
         for (flag, reason) in cases {
             let refusal = FlagFamily.gcc.refusal(of: flag)
