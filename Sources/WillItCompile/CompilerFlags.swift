@@ -1,9 +1,10 @@
 /// Per-request compiler flags: the catalog's `flags` names which allowlist a toolchain's are checked against.
 ///
-/// gcc, clang and gccgo take only flags named on a reviewed list: the `-f`, `-W` and `-g`
-/// flags (and gcc's `--param=` knobs) the compilers document (`FlagLists/`, written by scripts/generate-flag-lists minus
-/// toolchains/flags/excluded.txt), the `-m` flags the target architecture's gcc documents,
-/// and the few driver flags below. Every value is checked against what its flag takes.
+/// gcc, clang and gccgo take only flags named on a reviewed list: the `-f`, `-W` and `-g` flags
+/// (and gcc's `--param=` knobs) the compilers document (`FlagLists/`, written by
+/// scripts/generate-flag-lists minus toolchains/flags/excluded.txt), the `-m` flags the target
+/// architecture's gcc documents, and the few driver flags below. Every value is checked
+/// against what its flag takes.
 /// Nothing that runs a program, loads code, re-reads options or names a path is on a list.
 public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     /// gcc and g++ (the host compilers and the cross compilers).
@@ -38,7 +39,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     public var accepted: String {
         switch self {
         case .gcc, .clang, .gccgo:
-            let list = Self.list(for: self)
+            let list = driverList ?? FlagList("")
             let macros = self == .gccgo ? "" : "; -D<name>[=<value>] and -U<name> (a C identifier; a value of letters, digits and _ . + -)"
             let params = self == .clang ? "" : " and --param=<name>=<value> tuning knobs"
             return "\(driverFlags(for: self).sorted().joined(separator: ", "))\(macros); "
@@ -54,13 +55,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
 
     /// Every flag on the family's list, one a line in the list's own notation, for `GET /api/v1/flags/…`.
     public var fullList: [String]? {
-        switch self {
-        case .gcc, .clang, .gccgo:
-            let list = Self.list(for: self)
-            return driverFlags(for: self).sorted() + list.exact.sorted() + list.valued.keys.sorted().map { "\($0)<\(list.valued[$0]!.described)>" }
-        case .rustc, .go:
-            return nil
-        }
+        driverList.map { driverFlags(for: self).sorted() + $0.entries }
     }
 
     /// The targets with a list of -m flags, as (architecture, os).
@@ -73,17 +68,18 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
 
     /// The `-m` flags a build for `architecture`/`os` may carry, in the list's notation; nil when none is known.
     public static func targetList(architecture: String, os: String) -> [String]? {
-        guard let list = targetLists["\(architecture)/\(os)"] else { return nil }
-        return list.exact.sorted() + list.valued.keys.sorted().map { "\($0)<\(list.valued[$0]!.described)>" }
+        targetLists["\(architecture)/\(os)"]?.entries
     }
 
     // MARK: gcc, clang, gccgo
 
-    private static func list(for family: FlagFamily) -> FlagList {
-        switch family {
-        case .gcc: FlagList.gcc
-        case .clang: FlagList.clang
-        default: FlagList.gccgo
+    /// The -f/-W/-g (and --param) list of a gcc or clang driver family; nil for rustc and go.
+    private var driverList: FlagList? {
+        switch self {
+        case .gcc: .gcc
+        case .clang: .clang
+        case .gccgo: .gccgo
+        case .rustc, .go: nil
         }
     }
 
@@ -125,8 +121,8 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
                 return "no -m flags are accepted for \(target.name)"
             }
             list = targetList
-        } else if flag.hasPrefix("-f") || flag.hasPrefix("-W") || flag.hasPrefix("-g") || flag.hasPrefix("--param=") {
-            list = Self.list(for: self)
+        } else if let driverList, flag.hasPrefix("-f") || flag.hasPrefix("-W") || flag.hasPrefix("-g") || flag.hasPrefix("--param=") {
+            list = driverList
         } else {
             return "not on \(rawValue)'s list of accepted flags"
         }

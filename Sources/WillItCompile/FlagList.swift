@@ -73,6 +73,11 @@ struct FlagList: Sendable {
 
     var count: Int { exact.count + valued.count }
 
+    /// Every flag, the exact ones first, a value kind in words after its `=`: `-fvisibility=<one of …>`.
+    var entries: [String] {
+        exact.sorted() + valued.sorted { $0.key < $1.key }.map { "\($0.key)<\($0.value.described)>" }
+    }
+
     /// Whether `flag` is on the list, `-Wno-`, `-fno-` and `-mno-` forms included, and
     /// `-Werror=<warning>`, `-Wno-error=<warning>` for each `-W<warning>` on it:
     /// nil when it is, else why not.
