@@ -51,7 +51,8 @@ import Testing
         let toolchains = try stack.request("GET", "/api/v1/environments").json["toolchains"] as? [[String: Any]] ?? []
         let gccgo = toolchains.first { $0["id"] as? String == "gccgo-12" }
         #expect(gccgo?["flag_family"] as? String == "gccgo", "\(String(describing: gccgo))")
-        #expect((gccgo?["flags"] as? String ?? "").contains("GET /api/v1/flags/gccgo"))
+        let summary = gccgo?["flags"] as? String
+        #expect(summary?.contains("GET /api/v1/flags/gccgo") == true, "\(summary ?? "no flags summary")")
 
         let done = try stack.compile(#"{"source_code":"int main(void){return 0;}","language":"c","flags":["-O2","-march=x86-64-v2","-Wall","-Werror","-DX=1"]}"#)
         #expect(done["status"] as? String == "completed", "\(done)")
