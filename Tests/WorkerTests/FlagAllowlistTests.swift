@@ -11,11 +11,12 @@ import WillItCompile
         let compiler: String
         let language: Language
         var architecture: String? = nil
+        var os: String? = nil
         /// Compiles with no flags.
         let program: String
         /// Flags it takes, all at once; the program still compiles with them.
         let accepted: [String]
-        var testDescription: String { "\(compiler) \(language.rawValue)\(architecture.map { " " + $0 } ?? "")" }
+        var testDescription: String { "\(compiler) \(language.rawValue) \(architecture ?? "x86_64")/\(os ?? "linux")" }
     }
 
     static let cProgram = "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n"
@@ -34,6 +35,14 @@ import WillItCompile
                accepted: ["-O2", "-g", "-Wall", "-fgo-check-divide-zero", "-march=x86-64-v2"]),
         Driver(compiler: "gcc-12", language: .c, architecture: "arm64", program: cProgram,
                accepted: ["-O2", "-Wall", "-Werror", "-march=armv8-a+crc", "-mtune=cortex-a72", "-mstrict-align"]),
+        Driver(compiler: "gcc-12", language: .cpp, architecture: "arm64", program: cppProgram,
+               accepted: ["-O2", "-Wall", "-Werror", "-fno-exceptions", "-mcpu=cortex-a53", "-mno-outline-atomics"]),
+        Driver(compiler: "gcc-12", language: .c, architecture: "armhf", program: cProgram,
+               accepted: ["-O2", "-Wall", "-Werror", "-mthumb", "-mfloat-abi=hard", "-mfpu=neon"]),
+        Driver(compiler: "gcc-12", language: .c, architecture: "riscv64", program: cProgram,
+               accepted: ["-O2", "-Wall", "-Werror", "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany"]),
+        Driver(compiler: "gcc-12", language: .c, os: "windows", program: cProgram,
+               accepted: ["-O2", "-Wall", "-Werror", "-mconsole", "-march=x86-64-v2"]),
         Driver(compiler: "clang-16", language: .c, program: cProgram,
                accepted: ["-O2", "-Wall", "-Werror", "-Wshorten-64-to-32", "-march=x86-64-v3", "-fno-omit-frame-pointer", "-gdwarf-4"]),
         Driver(compiler: "clang-16", language: .cpp, program: cppProgram,
@@ -59,7 +68,7 @@ import WillItCompile
     private func job(_ driver: Driver, _ source: String, flags: [String]) -> CompilationJob {
         CompilationJob(request: CompilationRequest(
             source: Array(source.utf8), language: driver.language, compiler: driver.compiler,
-            architecture: driver.architecture, flags: flags), createdAt: Date())
+            architecture: driver.architecture, os: driver.os, flags: flags), createdAt: Date())
     }
 
     @Test(arguments: drivers)
