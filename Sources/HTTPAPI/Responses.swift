@@ -78,11 +78,14 @@ struct EnvironmentsResponse: Encodable {
         var architectures: [String]
         var targets: [String]
         var acceptsFlags: Bool
+        /// A summary; the whole list is at `GET /api/v1/flags/{flag_family}`.
         var flags: String?
+        var flagFamily: String?
 
         private enum CodingKeys: String, CodingKey {
             case id, language, version, standards, oses, architectures, targets, flags
             case defaultStandard = "default_standard", isDefault = "default", acceptsFlags = "accepts_flags"
+            case flagFamily = "flag_family"
         }
     }
 
@@ -106,12 +109,40 @@ struct EnvironmentsResponse: Encodable {
                 standards: toolchain.spec.standards, defaultStandard: toolchain.spec.defaultStandard,
                 isDefault: toolchain.isDefault, oses: unique(toolchain.targets.map(\.os)),
                 architectures: unique(toolchain.targets.map(\.architecture)), targets: toolchain.targets.map(\.name),
-                acceptsFlags: toolchain.spec.flags != nil, flags: toolchain.spec.flags?.accepted)
+                acceptsFlags: toolchain.spec.flags != nil, flags: toolchain.spec.flags?.accepted,
+                flagFamily: toolchain.spec.flags?.rawValue)
         }
         defaults = [
             "compiler": "the language's default_compiler", "standard": "the compiler's default_standard",
             "architecture": "x86_64", "os": "linux", "flags": "none",
         ]
+    }
+}
+
+/// `GET /api/v1/flags/{family}`: every flag the family accepts, in the lists' notation
+/// (`-fvisibility=<one of default, hidden, internal, protected>`), and per target its -m flags.
+struct FlagListResponse: Encodable {
+    var family: String
+    var accepted: String
+    /// nil for rustc and go, whose rules `accepted` states in full.
+    var flags: [String]?
+    var targetFlags: [String: [String]]?
+
+    private enum CodingKeys: String, CodingKey {
+        case family, accepted, flags, targetFlags = "target_flags"
+    }
+
+    init(family: FlagFamily) {
+        self.family = family.rawValue
+        accepted = family.accepted
+        flags = family.fullList
+        if flags != nil {
+            var targets: [String: [String]] = [:]
+            for (architecture, os) in FlagFamily.targetsWithFlags {
+                targets["\(architecture)/\(os)"] = FlagFamily.targetList(architecture: architecture, os: os)
+            }
+            targetFlags = targets
+        }
     }
 }
 

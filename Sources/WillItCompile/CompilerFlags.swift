@@ -1,12 +1,17 @@
-/// Per-request compiler flags: which a toolchain family accepts, by pattern.
+/// Per-request compiler flags: the catalog's `flags` names which allowlist a toolchain's are checked against.
 ///
-/// The allowlist covers what people ask "does it compile with …?" about —
-/// optimisation, warnings, macros, language features, target tuning — and
-/// nothing that makes the compiler load code or read files outside the
-/// workspace. The sandbox still contains whatever slips through.
+/// gcc, clang and gccgo take only flags named on a reviewed list: the `-f`, `-W` and `-g` flags
+/// (and gcc's `--param=` knobs) the compilers document (`FlagLists/`, written by
+/// scripts/generate-flag-lists minus toolchains/flags/excluded.txt), the `-m` flags the target
+/// architecture's gcc documents, and the few driver flags below. Every value is checked
+/// against what its flag takes.
+/// Nothing that runs a program, loads code, re-reads options or names a path is on a list.
 public enum FlagFamily: String, Sendable, Codable, CaseIterable {
-    /// gcc and clang drivers.
-    case cc
+    /// gcc and g++ (the host compilers and the cross compilers).
+    case gcc
+    case clang
+    /// The gcc driver with its Go front end.
+    case gccgo
     case rustc
     case go
 
@@ -14,8 +19,8 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     public static let maxCount = 64
     public static let maxLength = 256
 
-    /// Why `flag` is refused, or nil when it is accepted.
-    public func refusal(of flag: String) -> String? {
+    /// Why `flag` is refused for a build for `target`, or nil when it is accepted.
+    public func refusal(of flag: String, target: TargetSpec = .host) -> String? {
         guard !flag.isEmpty, flag.count <= Self.maxLength else {
             return "flags must be 1 to \(Self.maxLength) characters"
         }
@@ -24,94 +29,171 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
         }
         if flag.hasPrefix("@") { return "response files (@file) read host files" }
         switch self {
-        case .cc: return ccRefusal(flag)
+        case .gcc, .clang, .gccgo: return driverRefusal(flag, target: target)
         case .rustc: return rustcRefusal(flag)
         case .go: return goRefusal(flag)
         }
     }
 
-    /// The accepted patterns, for error messages and `/api/v1/environments`.
+    /// What the family accepts in a few lines, for refusals and `/api/v1/environments`.
     public var accepted: String {
         switch self {
-        case .cc:
-            "-O, -O0..-O3, -Os, -Og, -Oz, -Ofast; -W<warning> and -Wno-<warning> (not -Wl, -Wa, -Wp); -Werror[=…]; -w; -pedantic[-errors]; -ansi; -D<macro>[=value]; -U<macro>; -f<feature> and -fno-<feature> (not -fplugin…, -fpass-plugin…, -fprofile…, -fdump…; a path in a value must be inside the workspace); -march=, -mtune=, -mcpu= and other -m<option>; -g, -g0..-g3; -I/-L/-iquote/-isystem/-idirafter inside the workspace (relative, no ..); -pthread; -s; -c; -v; -static"
+        case .gcc, .clang, .gccgo:
+            let list = driverList ?? FlagList("")
+            let macros = self == .gccgo ? "" : "; -D<name>[=<value>] and -U<name> (a C identifier; a value of letters, digits and _ . + -)"
+            let params = self == .clang ? "" : " and --param=<name>=<value> tuning knobs"
+            return "\(driverFlags(for: self).sorted().joined(separator: ", "))\(macros); "
+                + "the \(list.count) -f, -W and -g flags\(params) \(rawValue) documents except those that run programs, load code or name files, "
+                + "with their -fno-/-Wno- forms and -Werror=<warning>; the -m flags the gcc for the requested architecture documents. "
+                + "Values are checked per flag. The full list: GET /api/v1/flags/\(rawValue)"
         case .rustc:
-            "-O; -g; -C<option>=… (one word) for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, strip, force-frame-pointers, incremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=…; --cfg=…; --crate-type=bin|lib|rlib|staticlib"
+            return "-O; -g; -C<option>=<value> (one word) for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, strip, force-frame-pointers; -Cincremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=allow|warn|deny|forbid; --cfg=<name>[=\"<value>\"]; --crate-type=bin|lib|rlib|staticlib"
         case .go:
-            "-trimpath; -tags=<tag,…>; -gcflags=<flags without paths>; -ldflags=-s / -w; -a; -v"
+            return "-trimpath; -a; -v; -tags=<tag,…>; -ldflags=-s or -w; -gcflags=[all=]<one of \(Self.goCompilerFlags.sorted().joined(separator: " "))>"
         }
     }
 
-    private static let ccRefusedPrefixes: [(prefix: String, reason: String)] = [
-        ("-fplugin", "loads a compiler plugin"), ("-fpass-plugin", "loads a compiler plugin"),
-        ("-specs", "reads a specs file"), ("--specs", "reads a specs file"),
-        ("-wrapper", "runs another program"), ("-B", "changes where the compiler finds its programs"),
-        ("--sysroot", "changes the system root"), ("-isysroot", "changes the system root"),
-        ("-Xclang", "passes options past the driver (-Xclang -load loads code)"),
-        ("-Xlinker", "passes options to the linker"), ("-Xassembler", "passes options to the assembler"),
-        ("-Xpreprocessor", "passes options to the preprocessor"), ("-Wl,", "passes options to the linker"),
-        ("-Wa,", "passes options to the assembler"), ("-Wp,", "passes options to the preprocessor"),
-        ("-load", "loads code"), ("-include", "includes a host file"), ("-imacros", "includes a host file"),
-        ("-fprofile", "reads or writes profile files"), ("-fauto-profile", "reads profile files"),
-        ("-fdump", "writes dump files"), ("-o", "the output is fixed by the service"),
-        ("-std", "use the `standard` field"), ("--target", "use the `architecture` and `os` fields"),
-        ("-target", "use the `architecture` and `os` fields"), ("-x", "the language is fixed by the `language` field"),
-        ("-save-temps=", "writes files outside the workspace"), ("-M", "writes dependency files"),
-        ("--param", "tunes compiler internals"), ("-fuse-ld", "picks another linker program"),
-        ("-fmacro-prefix-map", "rewrites paths"), ("-ffile-prefix-map", "rewrites paths"),
-        ("-fdebug-prefix-map", "rewrites paths"),
-    ]
+    /// Every flag on the family's list, one a line in the list's own notation, for `GET /api/v1/flags/…`.
+    public var fullList: [String]? {
+        driverList.map { driverFlags(for: self).sorted() + $0.entries }
+    }
 
-    private static let ccExactFlags: Set<String> = [
-        "-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Oz", "-Ofast", "-O", "-w", "-pedantic", "-pedantic-errors",
-        "-g", "-g0", "-g1", "-g2", "-g3", "-pthread", "-s", "-c", "-v", "-static", "-ansi", "-Werror",
-    ]
-
-    private func ccRefusal(_ flag: String) -> String? {
-        for (prefix, reason) in Self.ccRefusedPrefixes where flag.hasPrefix(prefix) {
-            return reason
+    /// The targets with a list of -m flags, as (architecture, os).
+    public static var targetsWithFlags: [(String, String)] {
+        targetLists.keys.sorted().map { name in
+            let parts = name.split(separator: "/")
+            return (String(parts[0]), String(parts[1]))
         }
-        for prefix in ["-I", "-L", "-iquote", "-isystem", "-idirafter"] where flag.hasPrefix(prefix) {
-            guard isInsideWorkspace(String(flag.dropFirst(prefix.count))) else {
-                return "\(prefix) must name a directory inside the workspace (relative, without ..)"
+    }
+
+    /// The `-m` flags a build for `architecture`/`os` may carry, in the list's notation; nil when none is known.
+    public static func targetList(architecture: String, os: String) -> [String]? {
+        targetLists["\(architecture)/\(os)"]?.entries
+    }
+
+    // MARK: gcc, clang, gccgo
+
+    /// The -f/-W/-g (and --param) list of a gcc or clang driver family; nil for rustc and go.
+    private var driverList: FlagList? {
+        switch self {
+        case .gcc: .gcc
+        case .clang: .clang
+        case .gccgo: .gccgo
+        case .rustc, .go: nil
+        }
+    }
+
+    /// `-m` flags per target, as the target architecture's gcc documents them. clang checks
+    /// against the same lists: a gcc-documented target flag clang does not know, it refuses.
+    private static let targetLists: [String: FlagList] = [
+        "x86_64/linux": .x86_64Linux, "x86_64/windows": .x86_64Windows,
+        "arm64/linux": .arm64Linux, "armhf/linux": .armhfLinux, "riscv64/linux": .riscv64Linux,
+    ]
+
+    /// Driver flags besides the -f/-W/-g/-m lists: optimisation levels, and what shapes the
+    /// link of the one source file.
+    private func driverFlags(for family: FlagFamily) -> Set<String> {
+        var flags: Set<String> = [
+            "-O", "-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Ofast", "-Oz", "-g0", "-g1", "-g2", "-g3",
+            "-gdwarf-2", "-gdwarf-3", "-gdwarf-4", "-gdwarf-5",
+            "-w", "-pthread", "-c", "-s", "-v",
+            "-static", "-shared", "-pie", "-no-pie", "-static-pie", "-static-libgcc", "-nostdlib", "-nostartfiles",
+            "-nodefaultlibs",
+        ]
+        if family == .clang {
+            // clang documents these outside its list of warning groups.
+            flags.formUnion(["-Weverything", "-Werror", "-Wno-error"])
+        }
+        if family != .gccgo {
+            flags.formUnion(["-pedantic", "-pedantic-errors", "-ansi", "-static-libstdc++", "-nostdinc", "-nostdinc++", "-undef", "-trigraphs"])
+        }
+        return flags
+    }
+
+    private func driverRefusal(_ flag: String, target: TargetSpec) -> String? {
+        if driverFlags(for: self).contains(flag) { return nil }
+        if self != .gccgo, flag.hasPrefix("-D") || flag.hasPrefix("-U") { return macroRefusal(flag) }
+        if flag.hasPrefix("-std=") || flag.hasPrefix("--std") { return "use the `standard` field" }
+        if flag.hasPrefix("--target") || flag == "-target" { return "use the `architecture` and `os` fields" }
+        let list: FlagList
+        if flag.hasPrefix("-m") {
+            guard let targetList = Self.targetLists[target.name] else {
+                return "no -m flags are accepted for \(target.name)"
             }
-            return nil
+            list = targetList
+        } else if let driverList, flag.hasPrefix("-f") || flag.hasPrefix("-W") || flag.hasPrefix("-g") || flag.hasPrefix("--param=") {
+            list = driverList
+        } else {
+            return "not on \(rawValue)'s list of accepted flags"
         }
-        if Self.ccExactFlags.contains(flag) { return nil }
-        guard flag.count > 2, ["-W", "-D", "-U", "-f", "-m"].contains(String(flag.prefix(2))) else {
-            return "not an accepted flag"
+        switch list.refusal(of: flag) {
+        case nil: return nil
+        case .unknown?:
+            return flag.hasPrefix("-m")
+                ? "not on the list of -m flags for \(target.name)"
+                : "not on \(rawValue)'s list of accepted flags"
+        case let .badValue(name, value)?:
+            return "\(name)= takes \(value.described)"
+        case let .unknownWarning(name)?:
+            return "\(name)= takes the name of a warning on \(rawValue)'s list, as in -W<name>"
         }
-        // -f and -m values may name files (-fsanitize-ignorelist=, -fmodule-map-file=,
-        // -fcrash-diagnostics-dir=, …): only inside the workspace.
-        if flag.hasPrefix("-f") || flag.hasPrefix("-m"), let equals = flag.firstIndex(of: "="),
-           flag[flag.index(after: equals)...].contains("/") || flag.contains(".."),
-           !isInsideWorkspace(String(flag[flag.index(after: equals)...])) {
-            return "a path in \(flag[..<equals]) must be inside the workspace (relative, without ..)"
+    }
+
+    /// Why a -D/-U flag is refused, or nil.
+    private func macroRefusal(_ flag: String) -> String? {
+        let body = flag.dropFirst(2)
+        let name = body.prefix { $0 != "=" }
+        guard Self.isIdentifier(name) else {
+            return "\(flag.prefix(2)) takes a macro name (a C identifier) right after it, e.g. \(flag.prefix(2))NDEBUG"
+        }
+        if name.count == body.count { return nil }
+        guard flag.hasPrefix("-D") else { return "-U takes a macro name only" }
+        let value = body.dropFirst(name.count + 1)
+        guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.+-".contains($0)) }) else {
+            return "a -D value may hold letters, digits and _ . + - only"
         }
         return nil
     }
 
-    /// A non-empty relative path that does not climb out with `..`.
-    private func isInsideWorkspace(_ path: String) -> Bool {
-        !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/").contains("..")
+    private static func isIdentifier(_ text: Substring) -> Bool {
+        guard let first = text.first, first.isASCII, first.isLetter || first == "_" else { return false }
+        return text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    }
+
+    // MARK: rustc
+
+    private static let rustcCodegenOptions: Set<String> = [
+        "opt-level", "debuginfo", "overflow-checks", "debug-assertions", "panic", "target-cpu",
+        "target-feature", "codegen-units", "lto", "incremental", "strip", "force-frame-pointers",
+    ]
+
+    /// Lint names (`unused`, `clippy::all`) and codegen values (`+avx2,-sse`).
+    private static func isRustWord(_ text: Substring, extra: String) -> Bool {
+        !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0) || extra.contains($0)) }
     }
 
     private func rustcRefusal(_ flag: String) -> String? {
         if flag == "-O" || flag == "-g" { return nil }
         if flag.hasPrefix("-C") {
-            let option = flag.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            let parts = flag.dropFirst(2).split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let option = parts.first.map(String.init) ?? ""
             guard !option.isEmpty else { return "write -C and its option as one word, e.g. -Copt-level=2" }
-            let safe = ["opt-level", "debuginfo", "overflow-checks", "debug-assertions", "panic", "target-cpu",
-                        "target-feature", "codegen-units", "lto", "incremental", "strip", "force-frame-pointers"]
-            guard safe.contains(option) else {
+            guard Self.rustcCodegenOptions.contains(option) else {
                 return "-C\(option) is not accepted (linker, link-args and plugins are not)"
             }
-            guard flag.contains("=") else { return "-C\(option) needs a value: -C\(option)=…" }
+            guard parts.count == 2 else { return "-C\(option) needs a value: -C\(option)=…" }
             if option == "incremental" { return flag == "-Cincremental=no" ? nil : "incremental builds write outside the workspace" }
-            return nil
+            return Self.isRustWord(parts[1], extra: ".,+") ? nil : "-C\(option) takes letters, digits and _ - . , +"
         }
-        for prefix in ["-W", "-A", "-D", "-F"] where flag.hasPrefix(prefix) && flag.count > 2 { return nil }
-        for prefix in ["--warn=", "--allow=", "--deny=", "--forbid=", "--cap-lints=", "--cfg="] where flag.hasPrefix(prefix) { return nil }
+        for prefix in ["--warn=", "--allow=", "--deny=", "--forbid=", "-W", "-A", "-D", "-F"] where flag.hasPrefix(prefix) {
+            return Self.isRustWord(flag.dropFirst(prefix.count), extra: ":") ? nil : "\(prefix) takes a lint name"
+        }
+        if flag.hasPrefix("--cap-lints=") {
+            return ["allow", "warn", "deny", "forbid"].contains(String(flag.dropFirst(12))) ? nil : "--cap-lints takes allow, warn, deny or forbid"
+        }
+        if flag.hasPrefix("--cfg=") {
+            return Self.isRustWord(flag.dropFirst(6), extra: "=\".") ? nil : "--cfg takes a name, optionally =\"value\""
+        }
         if ["--crate-type=bin", "--crate-type=lib", "--crate-type=rlib", "--crate-type=staticlib"].contains(flag) { return nil }
         if flag.hasPrefix("-Z") { return "unstable options are not accepted" }
         if flag.hasPrefix("-L") || flag.hasPrefix("-l") || flag.hasPrefix("--extern") { return "links host libraries" }
@@ -121,6 +203,11 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
         return "not an accepted flag"
     }
 
+    // MARK: go
+
+    /// What `-gcflags=` may pass to the Go compiler: diagnostics and optimisation switches, none naming a file.
+    private static let goCompilerFlags: Set<String> = ["-N", "-l", "-m", "-m=2", "-S", "-B", "-C", "-e", "-live", "-wb", "-d=checkptr"]
+
     private func goRefusal(_ flag: String) -> String? {
         if ["-trimpath", "-a", "-v", "-ldflags=-s", "-ldflags=-w"].contains(flag) { return nil }
         if flag.hasPrefix("-tags=") {
@@ -128,7 +215,10 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
                 ? nil : "-tags takes build tags only"
         }
         if flag.hasPrefix("-gcflags=") {
-            return flag.contains("/") || flag.contains("=@") ? "-gcflags must not name files" : nil
+            var value = flag.dropFirst(9)
+            if value.hasPrefix("all=") { value = value.dropFirst(4) }
+            return Self.goCompilerFlags.contains(String(value))
+                ? nil : "-gcflags takes [all=] and one of \(Self.goCompilerFlags.sorted().joined(separator: " "))"
         }
         if flag.hasPrefix("-toolexec") || flag.hasPrefix("-exec") { return "runs another program" }
         if flag.hasPrefix("-overlay") || flag.hasPrefix("-modfile") || flag.hasPrefix("-pgo") { return "reads host files" }

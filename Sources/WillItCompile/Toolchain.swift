@@ -169,7 +169,8 @@ extension [Toolchain] {
                 field: "standard", kind: .unsupported(accepted: accepted),
                 message: "Standard `\(standard)` is not supported by \(toolchain.spec.id) (\(list))."))
         }
-        if toolchain.target(architecture: request.architecture, os: request.os) == nil {
+        let target = toolchain.target(architecture: request.architecture, os: request.os)
+        if target == nil {
             let wanted = TargetSpec(architecture: request.architecture ?? "x86_64", os: request.os ?? "linux",
                                     executable: nil, arguments: [], binds: [], requires: [])
             let accepted = toolchain.targets.map(\.name)
@@ -180,7 +181,7 @@ extension [Toolchain] {
         if !request.flags.isEmpty {
             if let family = toolchain.spec.flags {
                 for flag in request.flags {
-                    guard let reason = family.refusal(of: flag) else { continue }
+                    guard let reason = family.refusal(of: flag, target: target ?? .host) else { continue }
                     problems.append(ValidationProblem(
                         field: "flags", kind: .unsupported(accepted: [family.accepted]),
                         message: "Flag `\(flag)` is refused: \(reason). \(toolchain.spec.id) accepts: \(family.accepted)."))
