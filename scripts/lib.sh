@@ -171,3 +171,30 @@ is_service_process() {
   [ "$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status" 2>/dev/null)" = "$uid $uid $uid $uid" ] || return 1
   [ -z "$start" ] || [ "$(process_start_time "$pid")" = "$start" ]
 }
+
+# The Go program cache (SANDBOX_PROGRAM_CACHE_DIR's default, beside the worker socket) on a
+# tmpfs of its own, SANDBOX_PROGRAM_CACHE_MB large: a compile that binds its entry then
+# sees only "/<entry>" as that mount's root in /proc/self/mountinfo, never a host path,
+# and the kernel holds the whole cache to its size while compiles write to it. The
+# directory is root's (in the root-owned run directory); the file system is the service
+# user's. Where mounting is not allowed (a container without CAP_SYS_ADMIN) it stays a
+# plain directory, and the worker bounds it after each compile.
+mount_program_cache() {
+  local cache="$1/program-cache" megabytes=${SANDBOX_PROGRAM_CACHE_MB:-1024}
+  # Another directory is the operator's to provide; a malformed size the worker refuses, naming it.
+  [ -z "${SANDBOX_PROGRAM_CACHE_DIR:-}" ] && [[ "$megabytes" =~ ^[0-9]+$ ]] && [ "$megabytes" -gt 0 ] || return 0
+  unmount_program_cache "$1"
+  if [ -L "$cache" ] || { [ -e "$cache" ] && ! root_directory "$cache"; }; then rm -rf -- "$cache"; fi
+  [ -e "$cache" ] || mkdir -m 700 -- "$cache" || die "cannot create $cache"
+  root_directory "$cache" || die "$cache was replaced while being created: it must be a directory of root's own"
+  mount -t tmpfs -o "size=${megabytes}m,mode=0700,uid=$(id -u "$WIC_USER"),gid=$(id -g "$WIC_USER"),nosuid,nodev" \
+    wic-program-cache "$cache" 2>/dev/null && return 0
+  log "cannot mount a tmpfs on $cache: the Go program cache is a plain directory there (a Go compile sees its entry's host path)"
+  chown "$WIC_USER:" -- "$cache"
+}
+
+unmount_program_cache() {
+  local cache="$1/program-cache"
+  mountpoint -q -- "$cache" 2>/dev/null || return 0
+  umount -- "$cache" 2>/dev/null || umount -l -- "$cache"
+}

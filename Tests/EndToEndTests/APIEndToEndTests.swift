@@ -103,6 +103,23 @@ import Testing
             let bad = try stack.compile(#"{"source_code":"\#(testCase.bad)","language":"\#(testCase.language)"}"#)
             #expect(bad["status"] as? String == "failed", "\(testCase.language): \(bad)")
         }
+        // Go's program cache is a tmpfs of its own (no host path in a sandbox's mountinfo), gone with the stack.
+        let cache = "\(stack.runDirectory)/program-cache"
+        #expect(try mountedFileSystem(at: cache) == "tmpfs")
+        try stack.stop()
+        #expect(try mountedFileSystem(at: cache) == nil)
+    }
+
+    /// The type of the file system mounted exactly at `path`, from this process's mountinfo.
+    private func mountedFileSystem(at path: String) throws -> String? {
+        let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[4] == path, let separator = fields.firstIndex(of: "-"),
+                  separator + 1 < fields.count else { continue }
+            return String(fields[separator + 1])
+        }
+        return nil
     }
 
     /// `GET …?wait=` with Redis (pub/sub) and without (the worker's memory store).

@@ -214,6 +214,19 @@ import WillItCompile
         #expect(extra.count == 1 && extra.allSatisfy { $0.contains(" \(cacheRoot)/") && $0.contains(" /tmp/go-cache rw,") },
                 "\(extra)")
     }
+
+    /// scripts/run mounts the cache on a tmpfs of its own: the bind's root is then the
+    /// entry's path on that file system, `/<key>`, and no host path shows at all.
+    @Test(.timeLimit(.minutes(2)))
+    func aProgramCacheOnItsOwnFileSystemShowsNoHostPath() throws {
+        let worker = try WorkerProcess(["WORKER_CATALOG": catalog.path], programCacheOnItsOwnFileSystem: true)
+        let (job, result) = try worker.compile("package main\n", language: .go, compiler: "probe-go")
+        #expect(job.status == .completed, "\(result.error) \(result.stderr)")
+        #expect(Self.hostPaths(inMountinfo: "--- mountinfo\n" + result.stdout) == [])
+        let cacheMount = result.stdout.split(separator: "\n").first { $0.contains(" /tmp/go-cache rw,") }
+        let root = cacheMount.map { $0.split(separator: " ")[3] } ?? ""
+        #expect(root.count == 65 && root.hasPrefix("/") && root.dropFirst().allSatisfy(\.isHexDigit), "\(cacheMount ?? "no cache mount")")
+    }
 }
 
 /// A TCP socket listening on the host's 127.0.0.1, on a port the kernel picks.

@@ -24,8 +24,13 @@ final class WorkerProcess {
     var logPath: String { directory.appendingPathComponent("worker.log").path }
     var scratchParent: String { directory.appendingPathComponent("tmp").path }
 
-    /// - Parameter environment: added to (and overriding) the defaults below.
-    init(_ environment: [String: String] = [:], directory reuse: URL? = nil) throws {
+    /// The program cache on a tmpfs of its own, as scripts/run mounts it; unmounted in deinit.
+    private var mountedProgramCache: String?
+
+    /// - Parameters:
+    ///   - environment: added to (and overriding) the defaults below.
+    ///   - programCacheOnItsOwnFileSystem: mount a tmpfs on the program cache first, as scripts/run does.
+    init(_ environment: [String: String] = [:], directory reuse: URL? = nil, programCacheOnItsOwnFileSystem: Bool = false) throws {
         directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("wic-worker-test-\(UUID().uuidString.prefix(8))")
         socketPath = directory.appendingPathComponent("worker.sock").path
         client = WorkerClient(socketPath: socketPath, timeoutMilliseconds: 10_000)
@@ -47,12 +52,31 @@ final class WorkerProcess {
                 try chownToServiceUser(path)
             }
         }
+        if programCacheOnItsOwnFileSystem {
+            let cache = directory.appendingPathComponent("program-cache").path
+            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            guard let account = getpwnam(serviceUser) else { throw HarnessError("no user \(serviceUser)") }
+            let status = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m,mode=0700,uid=\(account.pointee.pw_uid),gid=\(account.pointee.pw_gid)",
+                                               "wic-test-program-cache", cache])
+            guard status == 0 else { throw HarnessError("mount a tmpfs on \(cache): status \(status)") }
+            mountedProgramCache = cache
+        }
         try start()
     }
 
     deinit {
         stop(signal: SIGKILL)
+        if let mountedProgramCache { _ = try? run("/bin/umount", [mountedProgramCache]) }
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     var pid: Int32? { process?.processIdentifier }
