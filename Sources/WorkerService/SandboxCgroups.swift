@@ -118,6 +118,15 @@ public struct SandboxCgroups: Sendable {
         return cgroups
     }
 
+    /// False for a process that is gone or a zombie: a worker killed where nothing reaps
+    /// orphans (PID 1 in some VMs and containers) stays a zombie, and `kill(pid, 0)` succeeds on it.
+    private static func isRunning(_ pid: Int32) -> Bool {
+        let stat = JobCgroup.read("/proc/\(pid)/stat")
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].dropFirst().first
+        return state != nil && state != "Z" && state != "X"
+    }
+
     /// A fresh cgroup for one compile, its limits set.
     func create(for job: String) throws(CgroupError) -> JobCgroup {
         try create(named: job)
@@ -171,7 +180,7 @@ public struct SandboxCgroups: Sendable {
         let names = Set(subtrees.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] })
         for name in names where name.hasPrefix("w") {
             guard let dash = name.firstIndex(of: "-"), let pid = Int32(name[name.index(after: name.startIndex)..<dash]),
-                  pid == getpid() || kill(pid, 0) != 0 && errno == ESRCH else { continue }
+                  pid == getpid() || !Self.isRunning(pid) else { continue }
             let leftover = JobCgroup(layout: layout, directories: subtrees.map { "\($0)/\(name)" }.filter { access($0, F_OK) == 0 })
             if let problem = leftover.remove() {
                 log("could not remove the cgroup \(name) left by a worker that is gone: \(problem)")

@@ -62,6 +62,7 @@ import Testing
         Glibc.kill(try #require(responders.first), SIGKILL)
 
         try waitUntil("load goes on after a responder was killed", within: 60) { faulted.count >= 600 }
+        let killedWorker = try stack.pid(of: "worker")
         let workerSandboxes = try stack.killAndRestartWorker(pausing: {
             faulted.markFault()
             try waitUntil("a submission meets the dead worker", within: 30) { faulted.refusals(coded: "worker_unavailable") > 0 }
@@ -102,6 +103,8 @@ import Testing
             try stack.request("GET", "/api/v1/workers/stats").json["active_workers"] as? Int == 0
         }
         #expect(children(of: worker).isEmpty, "the idle worker still has children: \(children(of: worker))")
+        let cgroups = Self.jobCgroups(ofWorkers: [killedWorker, worker])
+        #expect(cgroups.isEmpty, "job cgroups left behind: \(cgroups)")
         for service in ["worker", "responders", "nginx"] {
             let pid = try stack.pid(of: service)
             #expect(zombieChildren(of: pid).isEmpty, "\(service) \(pid) left zombies: \(zombieChildren(of: pid))")
@@ -132,6 +135,16 @@ import Testing
                 }
             }
             #expect(["completed", "failed"].contains(status), "accepted job \(id) ended as '\(status)'")
+        }
+    }
+
+    /// Job cgroups (`w<worker pid>-<job>`, see SandboxCgroups) of these workers, on v1 or v2.
+    private static func jobCgroups(ofWorkers workers: [Int32]) -> [String] {
+        let subtrees = ["/sys/fs/cgroup/memory/will-it-compile", "/sys/fs/cgroup/pids/will-it-compile", "/sys/fs/cgroup/will-it-compile"]
+        return subtrees.flatMap { subtree in
+            ((try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? [])
+                .filter { name in workers.contains { name.hasPrefix("w\($0)-") } }
+                .map { "\(subtree)/\($0)" }
         }
     }
 
