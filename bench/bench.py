@@ -402,8 +402,9 @@ class Bench:
 
     # 5. Memory
     def pid(self, name):
+        # scripts/run writes "PID START-TIME" (see record_pid in scripts/lib.sh).
         with open(os.path.join(self.run_dir, "pids", name)) as f:
-            return int(f.read().strip())
+            return int(f.read().split()[0])
 
     def memory(self, label):
         responders = [rss_kib(p) / 1024 for p in children(self.pid("responders"))]
