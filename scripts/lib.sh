@@ -109,15 +109,22 @@ worker_cgroup_procs() {
 # are root's, so nothing root writes there can be a link the service user planted.
 # One that is not root's (a run directory of an earlier version, or something the
 # service user made) is removed, never written through; rm does not follow links.
-# The run directory itself must not be a link, and its parent must not let the
-# service user swap it (only root may write there, or the sticky bit is set).
+# The run directory itself must not be a link, and no directory above it may let the
+# service user swap it: none is the service user's, and none is writable by it
+# unless sticky (then it can rename only its own entries).
 prepare_run_dir() {
-  local dir=$1 parent sub
+  local dir=$1 parent sub ancestor
   parent=$(dirname -- "$dir")
   mkdir -p -- "$parent"
-  if as_service_user test -w "$parent" && [ ! -k "$parent" ]; then
-    die "$parent is writable by $WIC_USER, who could swap the run directory: choose a run directory whose parent only root can write (or one with the sticky bit, as /tmp)"
-  fi
+  ancestor=$parent
+  while :; do
+    if [ -L "$ancestor" ] || [ "$(stat -c %U -- "$ancestor")" = "$WIC_USER" ] ||
+       { as_service_user test -w "$ancestor" && [ ! -k "$ancestor" ]; }; then
+      die "$ancestor is $WIC_USER's, writable by it or a link: that user could swap a directory above the run directory $dir and have root write elsewhere; choose a run directory none of whose parents it controls"
+    fi
+    [ "$ancestor" = / ] && break
+    ancestor=$(dirname -- "$ancestor")
+  done
   [ -e "$dir" ] || [ -L "$dir" ] || mkdir -- "$dir" || die "cannot create $dir"
   [ ! -L "$dir" ] && [ -d "$dir" ] || die "$dir is not a directory (a symbolic link?): give the run directory's real path"
   chown -h "root:$WIC_USER" -- "$dir"
@@ -175,10 +182,11 @@ is_service_process() {
 # The Go program cache (SANDBOX_PROGRAM_CACHE_DIR's default, beside the worker socket) on a
 # tmpfs of its own, SANDBOX_PROGRAM_CACHE_MB large: a compile that binds its entry then
 # sees only "/<entry>" as that mount's root in /proc/self/mountinfo, never a host path,
-# and the kernel holds the whole cache to its size while compiles write to it. The
-# directory is root's (in the root-owned run directory); the file system is the service
-# user's. Where mounting is not allowed (a container without CAP_SYS_ADMIN) it stays a
-# plain directory, and the worker bounds it after each compile.
+# and the kernel holds the whole cache to its size while compiles write to it. The mount
+# point is root's, in the root-owned sticky run directory, so the service user can neither
+# replace it nor plant a link there that would make root mount or unmount elsewhere. Where
+# mounting is not allowed (a container without CAP_SYS_ADMIN) it stays a plain directory,
+# and the worker bounds it after each compile. Call it after prepare_run_dir.
 mount_program_cache() {
   local cache="$1/program-cache" megabytes=${SANDBOX_PROGRAM_CACHE_MB:-1024}
   # Another directory is the operator's to provide; a malformed size the worker refuses, naming it.
@@ -193,8 +201,12 @@ mount_program_cache() {
   chown "$WIC_USER:" -- "$cache"
 }
 
+# Unmounts only the cache's own tmpfs, at exactly that path, in a run directory of root's:
+# never through a link (mountinfo names real paths only, and a link is removed, not followed).
 unmount_program_cache() {
-  local cache="$1/program-cache"
-  mountpoint -q -- "$cache" 2>/dev/null || return 0
+  local dir=$1 cache="$1/program-cache"
+  root_directory "$dir" && [ ! -L "$cache" ] || return 0
+  awk -v path="$cache" '$5 == path { for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "tmpfs" && $(i + 2) == "wic-program-cache") found = 1 } END { exit !found }' \
+    /proc/self/mountinfo || return 0
   umount -- "$cache" 2>/dev/null || umount -l -- "$cache"
 }

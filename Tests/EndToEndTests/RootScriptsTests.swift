@@ -84,23 +84,24 @@ import Testing
         try waitUntil("the sleeps run, one as the service user") { try processUID(serviceProcess) != 0 }
         let rootStart = try processStartTime(rootProcess)
         let serviceStart = try processStartTime(serviceProcess)
-        try asServiceUser("""
-            mkdir -p \(directory)/pids &&
-            echo \(rootProcess) > \(directory)/pids/worker &&
-            echo '\(rootProcess) \(rootStart)' > \(directory)/pids/nginx &&
-            echo '\(serviceProcess) \(serviceStart + 1)' > \(directory)/pids/redis &&
-            echo \(rootProcess) > \(directory)/pids/stack
-            """)
         var environment = ProcessInfo.processInfo.environment
         environment["WIC_RUN_DIR"] = directory
+
+        // A run directory of root's, as scripts/run leaves it, whose pids name other processes
+        // (a pid reused since, or written by hand).
+        try FileManager.default.createDirectory(atPath: "\(directory)/pids", withIntermediateDirectories: true)
+        chmod(directory, 0o1770)
+        for (name, text) in [("worker", "\(rootProcess)"), ("nginx", "\(rootProcess) \(rootStart)"),
+                             ("redis", "\(serviceProcess) \(serviceStart + 1)"), ("stack", "\(rootProcess)")] {
+            try "\(text)\n".write(toFile: "\(directory)/pids/\(name)", atomically: false, encoding: .utf8)
+        }
         let (status, output) = try runScript("stop", [directory], environment: environment)
         #expect(status == 0, "\(output)")
         #expect(output.contains("not signalled"), "\(output)")
         #expect(isRunning(rootProcess) && isRunning(serviceProcess), "scripts/stop signalled a process it did not start")
 
-        try asServiceUser("""
-            echo \(rootProcess) > \(directory)/pids/worker && echo \(rootProcess) > \(directory)/pids/stack
-            """)
+        try "\(rootProcess)\n".write(toFile: "\(directory)/pids/worker", atomically: false, encoding: .utf8)
+        try "\(rootProcess)\n".write(toFile: "\(directory)/pids/stack", atomically: false, encoding: .utf8)
         let stack = try Stack(runDirectory: directory)
         #expect(try stack.request("GET", "/health").status == 200)
         #expect(isRunning(rootProcess) && isRunning(serviceProcess), "scripts/run signalled a process it did not start")
@@ -109,6 +110,94 @@ import Testing
         #expect(!isRunning(worker), "the stack's own worker is stopped")
         #expect(isRunning(rootProcess) && isRunning(serviceProcess))
     }
+
+    /// A run directory the service user made (an earlier version's, or one in /tmp made
+    /// before root's first run) whose pids/ is a link to a directory of root's: scripts/stop
+    /// neither signals, nor removes the files named like pid files there.
+    @Test(.timeLimit(.minutes(1)))
+    func scriptsStopTrustsOnlyARunDirectoryOfRootsOwn() throws {
+        let directory = Stack.freshRunDirectory()
+        let victims = FileManager.default.temporaryDirectory.appendingPathComponent("wic-root-pids-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: victims, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: victims)
+        }
+        for name in ["nginx", "responders", "worker", "redis", "stack"] {
+            try "root's own file\n".write(toFile: "\(victims)/\(name)", atomically: false, encoding: .utf8)
+        }
+        try asServiceUser("mkdir \(directory) && ln -s \(victims) \(directory)/pids")
+        var environment = ProcessInfo.processInfo.environment
+        environment["WIC_RUN_DIR"] = directory
+        let (status, output) = try runScript("stop", [directory], environment: environment)
+        #expect(status != 0 && output.contains("not a directory of root's own"), "\(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victims).sorted() == ["nginx", "redis", "responders", "stack", "worker"])
+    }
+
+    /// A link the service user plants where the Go program cache is mounted (before the
+    /// run directory is root's, or where scripts/run does not mount it) never makes
+    /// scripts/run or scripts/stop mount or unmount anything else.
+    @Test(.timeLimit(.minutes(2)))
+    func aProgramCacheLinkNeverMovesAMount() throws {
+        let victim = FileManager.default.temporaryDirectory.appendingPathComponent("wic-victim-mount-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: false)
+        #expect(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "wic-victim", victim]) == 0)
+        defer {
+            _ = try? run("/bin/umount", [victim])
+            try? FileManager.default.removeItem(atPath: victim)
+        }
+        func victimMounted() throws -> Bool { try run("/bin/mountpoint", ["-q", victim]) == 0 }
+
+        // An earlier version's run directory, all the service user's, with the link in it.
+        let directory = Stack.freshRunDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try asServiceUser("mkdir -p \(directory)/pids && ln -s \(victim) \(directory)/program-cache && touch \(directory)/pids/stack")
+        let stack = try Stack(runDirectory: directory)
+        #expect(try victimMounted(), "scripts/run unmounted what the link pointed to")
+        try stack.stop()
+        #expect(try victimMounted(), "scripts/stop unmounted what the link pointed to")
+
+        // The cache elsewhere: the run directory has no program-cache of root's, and the
+        // service user may create entries in the run directory.
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("wic-cache-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let elsewhere = try Stack(["SANDBOX_PROGRAM_CACHE_DIR": cache])
+        try asServiceUser("ln -s \(victim) \(elsewhere.runDirectory)/program-cache")
+        try elsewhere.stop()
+        #expect(try victimMounted(), "scripts/stop unmounted what the link pointed to")
+    }
+
+    /// A directory above the run directory that the service user owns or may write
+    /// (sticky or not) would let it swap the run directory after root checked it:
+    /// scripts/run refuses such a place.
+    @Test(.timeLimit(.minutes(1)), arguments: ["sticky parent", "writable grandparent"])
+    func aRunDirectoryUnderADirectoryTheServiceUserControlsIsRefused(_ layout: String) throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("wic-user-dir-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        let directory: String
+        if layout == "sticky parent" {
+            try asServiceUser("mkdir -m 1777 \(top)")
+            directory = "\(top)/run"
+        } else {
+            try asServiceUser("mkdir -m 755 \(top)")
+            try FileManager.default.createDirectory(atPath: "\(top)/x", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+            directory = "\(top)/x/run"
+        }
+        #expect(throws: StackError.self) { try Stack(runDirectory: directory) }
+        #expect(!FileManager.default.fileExists(atPath: directory), "nothing was created there")
+    }
+}
+
+/// Runs a program as root and returns its exit status.
+private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
 }
 
 /// Runs a shell command as the service user; throws when it fails.
