@@ -12,8 +12,9 @@ import Glibc
 ///   would without the privilege: new namespaces (`unshare`, `setns`, `clone` with a
 ///   `CLONE_NEW*` flag), mounts, `ptrace` and cross-process memory, `bpf`, keyrings,
 ///   `perf_event_open`, `userfaultfd`, kernel modules and kexec, `io_uring`,
-///   file handles, NUMA policy, clocks, swap, reboot, `syslog`, `acct`, and
-///   sockets other than Unix, IPv4 and IPv6 (the network namespace is empty anyway).
+///   file handles, NUMA policy, clocks, swap, reboot, `syslog`, `acct`, sockets other
+///   than Unix, IPv4 and IPv6, and IPv4/IPv6 sockets of a protocol other than TCP or UDP
+///   (the network namespace is empty anyway).
 /// - Any other call answers ENOSYS, as if this kernel did not have it (so does
 ///   `personality` with a value other than a query or the default): programs
 ///   that probe a newer call (glibc's `clone3` first of all) fall back to the older one.
@@ -48,6 +49,9 @@ public struct SeccompFilter: Sendable {
         "pidfd_open", "pidfd_send_signal",
         "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getgroups", "getresuid", "getresgid",
         "getpgid", "getpgrp", "getsid", "setpgid", "setsid", "capget",
+        // Without a capability these only switch among the process's own ids; make calls
+        // setresuid(-1, euid, -1) in every child it starts (gcc -flto=N runs make).
+        "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid",
         "set_tid_address", "set_robust_list", "get_robust_list", "rseq", "arch_prctl", "prctl",
         "prlimit64", "getrlimit", "setrlimit", "getrusage", "getpriority", "setpriority",
         "sched_yield", "sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_getscheduler",
@@ -98,6 +102,10 @@ public struct SeccompFilter: Sendable {
     /// Socket families that exist in the sandbox's empty network namespace: Unix, IPv4, IPv6.
     /// Netlink, packet, vsock, crypto and the rest are kernel surface a compile never needs.
     static let socketFamilies: [UInt64] = [1, 2, 10]
+    static let internetFamilies: [UInt64] = [2, 10]
+    /// IPv4 and IPv6 sockets only with the default protocol, TCP or UDP: MPTCP, UDP-Lite,
+    /// SCTP, DCCP and the rest are more kernel code, and asking for one may load its module.
+    static let internetProtocols: [UInt64] = [0, 6, 17]
 
     /// Builds the filter.
     /// - Throws: `SeccompError` naming the call or step libseccomp refused.
@@ -124,8 +132,17 @@ public struct SeccompFilter: Sendable {
         for value in personalities {
             try add(context, "personality", allow, [scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: value, datum_b: 0)])
         }
-        for family in socketFamilies {
-            try add(context, "socket", allow, [scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: family, datum_b: 0)])
+        try add(context, "socket", allow, [scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: 1, datum_b: 0)])
+        for family in internetFamilies {
+            let isFamily = scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: family, datum_b: 0)
+            for proto in internetProtocols {
+                try add(context, "socket", allow, [isFamily, scmp_arg_cmp(arg: 2, op: SCMP_CMP_EQ, datum_a: proto, datum_b: 0)])
+            }
+            // Every other protocol number, as ranges between the allowed ones: EPERM.
+            for proto in UInt64(1)..<18 where !internetProtocols.contains(proto) {
+                try add(context, "socket", refuse, [isFamily, scmp_arg_cmp(arg: 2, op: SCMP_CMP_EQ, datum_a: proto, datum_b: 0)])
+            }
+            try add(context, "socket", refuse, [isFamily, scmp_arg_cmp(arg: 2, op: SCMP_CMP_GE, datum_a: 18, datum_b: 0)])
         }
         // Every other family: EPERM (libseccomp takes one comparison per argument and rule,
         // hence one rule per family number). Another personality: ENOSYS, the default.

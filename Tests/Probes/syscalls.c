@@ -91,11 +91,19 @@ int main(int argc, char **argv) {
     report("syslog", syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0));
     report("socket_netlink", syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0));
     report("socket_packet", syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0));
+    report("socket_mptcp", syscall(SYS_socket, AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */));
+    report("socket_udplite6", syscall(SYS_socket, AF_INET6, SOCK_DGRAM, 136 /* IPPROTO_UDPLITE */));
+    report("socket_sctp", syscall(SYS_socket, AF_INET, SOCK_STREAM, 132 /* IPPROTO_SCTP */));
+    report("socket_icmp", syscall(SYS_socket, AF_INET, SOCK_DGRAM, 1 /* IPPROTO_ICMP */));
     report("personality_no_randomize", syscall(SYS_personality, ADDR_NO_RANDOMIZE));
     in_child("i386_abi", i386_getpid);
     in_child("x32_abi", x32_getpid);
     // What a compiler needs still works.
     report("socket_unix", syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
+    report("socket_tcp6", syscall(SYS_socket, AF_INET6, SOCK_STREAM, 6 /* IPPROTO_TCP */));
+    report("socket_udp", syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0));
+    report("setresuid_own", syscall(SYS_setresuid, -1, geteuid(), -1));
+    report("setresgid_own", syscall(SYS_setresgid, -1, getegid(), -1));
     report("personality_query", syscall(SYS_personality, 0xffffffffUL));
     // argv[1]: a port the test listens on at the host's 127.0.0.1, which the sandbox's own
     // network namespace does not have.

@@ -77,6 +77,15 @@ import WillItCompile
         #expect(rust.status == .failed, "\(rustResult.stderr)")
     }
 
+    /// gcc -flto=N partitions the link-time compile and runs the parts with make, which
+    /// calls setresuid in every child it starts: the sandbox's filter must allow that.
+    @Test func parallelLinkTimeOptimisationRunsMakeInTheSandbox() throws {
+        let functions = (0..<40).map { "__attribute__((used, noinline)) int f\($0)(int x) { return x * \($0) + 1; }" }
+        let source = functions.joined(separator: "\n") + "\nint main(void) { return f1(0) - 1; }\n"
+        let (job, result) = try worker.compile(source, language: .c, compiler: "gcc-12", flags: ["-O1", "-flto=4", "-flto-partition=max"])
+        #expect(job.status == .completed, "\(result.error) \(result.stderr)")
+    }
+
     @Test func macrosFromFlagsReachThePreprocessor() throws {
         let source = "#ifndef CHECKED\n#error CHECKED is not defined\n#endif\nint main(void) { return 0; }\n"
         #expect(try worker.compile(source, language: .c).0.status == .failed)
