@@ -144,9 +144,14 @@ final class HalfOpenConnections {
     private var connected: [Int32] = []
     private let unfinishedHeader = Array("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".utf8)
 
-    /// Opens them one after the other, each sending its header as soon as it is
-    /// established: a connection that has sent nothing yet nginx may close when it
-    /// runs short of connections, one in the middle of its header it may not.
+    /// Opens them one after the other, each sending the start of its header as soon
+    /// as it is established, as a slowloris client does. What keeps another client
+    /// served is room: each nginx worker has far more connections than these. Were
+    /// they all taken, nginx would close connections still waiting for their
+    /// header, these included ("worker_connections are not enough, reusing
+    /// connections"), while a client that sends its whole request at once is
+    /// answered before its own connection could be; client_header_timeout ends
+    /// the rest.
     init(count: Int, from source: String, to port: Int) throws {
         descriptors.reserveCapacity(count)
         do {
