@@ -71,20 +71,54 @@ import Testing
         #expect(answers.withLock { $0 }.allSatisfy { $0.status == 200 && $0.json["status"] as? String == "failed" })
     }
 
-    /// Reads have a rate limit of their own, per address, answered in the API's JSON shape.
-    @Test(.timeLimit(.minutes(2)))
+    /// Every request that reaches the responders is rate limited per address, whatever its
+    /// method: GET and HEAD by the read limit, every other method by the submit limit.
+    @Test(.timeLimit(.minutes(3)))
     func everyAPILocationIsRateLimitedPerClient() throws {
-        let stack = try Stack(["READ_RATE_LIMIT_PER_SECOND": "1", "READ_RATE_LIMIT_BURST": "2"])
-        for path in ["/health", "/api/v1/environments", "/api/v1/workers/stats", "/api/v1/compile/\(UUID().uuidString)"] {
-            let replies = try (0..<8).map { _ in try stack.request("GET", path, from: Self.attacker) }
+        let stack = try Stack(["READ_RATE_LIMIT_PER_SECOND": "1", "READ_RATE_LIMIT_BURST": "2",
+                               "RATE_LIMIT_PER_SECOND": "1", "RATE_LIMIT_BURST": "2"])
+        let paths = ["/health", "/api/v1/environments", "/api/v1/workers/stats", "/api/v1/flags/gcc",
+                     "/api/v1/compile/\(UUID().uuidString)", "/api/v1/compile"]
+        let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+        // Each method and path from an address of its own: each is limited by itself.
+        var sources: [String: String] = [:]
+        for (index, (path, method)) in paths.flatMap({ path in methods.map { (path, $0) } }).enumerated() {
+            let source = "127.0.1.\(index + 1)"
+            sources["\(method) \(path)"] = source
+            let body = ["GET", "HEAD"].contains(method) ? nil : #"{"source_code":"int main(){}","language":"c"}"#
+            let replies = try (0..<8).map { _ in try stack.request(method, path, body: body, from: source) }
             let limited = replies.filter { $0.status == 429 }
-            #expect(!limited.isEmpty, "\(path) is rate limited: \(replies.map(\.status))")
-            #expect(limited.allSatisfy { $0.json["error"] as? String == "rate_limited" && $0.headers["retry-after"] == "1" })
+            #expect(!limited.isEmpty, "\(method) \(path) is rate limited: \(replies.map(\.status))")
+            if method != "HEAD" {
+                #expect(limited.allSatisfy { $0.json["error"] as? String == "rate_limited" && $0.headers["retry-after"] == "1" },
+                        "\(method) \(path): \(limited.map(\.text))")
+            }
+            if path == "/health", !["GET", "HEAD"].contains(method) {
+                let refused = replies.filter { $0.status != 429 }
+                #expect(refused.allSatisfy { $0.status == 405 && $0.json["error"] as? String == "method_not_allowed"
+                                             && $0.headers["allow"] == "GET, HEAD" },
+                        "\(method) /health: \(refused.map { "\($0.status) \($0.text)" })")
+            }
         }
         #expect(try stack.request("GET", "/health", from: Self.victim).status == 200, "per address: another client is not limited")
         let submitted = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#,
-                                          from: Self.attacker)
+                                          from: try #require(sources["GET /api/v1/environments"]))
         #expect(submitted.status == 202, "submissions have their own limit: \(submitted.text)")
+        let read = try stack.request("GET", "/health", from: try #require(sources["POST /health"]))
+        #expect(read.status == 200, "reads have their own limit: \(read.text)")
+    }
+
+    /// /health takes no body: nginx answers another method at once, without waiting for
+    /// (buffering) the body and handing it to a responder.
+    @Test(.timeLimit(.minutes(2)))
+    func aBodySentToHealthIsNeitherWaitedForNorForwarded() throws {
+        let stack = try Stack()
+        // The header announces 1 MB that never comes: nginx buffering it would wait client_body_timeout (10 s).
+        let reply = try stack.request("POST", "/health", headers: ["Content-Length": "1000000"], from: Self.attacker,
+                                      timeoutSeconds: 5)
+        #expect(reply.status == 405 && reply.json["error"] as? String == "method_not_allowed", "\(reply.status) \(reply.text)")
+        #expect(reply.headers["allow"] == "GET, HEAD")
+        #expect((reply.json["message"] as? String ?? "").contains("GET, HEAD"), "\(reply.text)")
     }
 }
 
@@ -110,9 +144,14 @@ final class HalfOpenConnections {
     private var connected: [Int32] = []
     private let unfinishedHeader = Array("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".utf8)
 
-    /// Opens them one after the other, each sending its header as soon as it is
-    /// established: a connection that has sent nothing yet nginx may close when it
-    /// runs short of connections, one in the middle of its header it may not.
+    /// Opens them one after the other, each sending the start of its header as soon
+    /// as it is established, as a slowloris client does. What keeps another client
+    /// served is room: each nginx worker has far more connections than these. Were
+    /// they all taken, nginx would close connections still waiting for their
+    /// header, these included ("worker_connections are not enough, reusing
+    /// connections"), while a client that sends its whole request at once is
+    /// answered before its own connection could be; client_header_timeout ends
+    /// the rest.
     init(count: Int, from source: String, to port: Int) throws {
         descriptors.reserveCapacity(count)
         do {
