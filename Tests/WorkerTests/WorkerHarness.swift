@@ -93,7 +93,7 @@ final class WorkerProcess {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
         }
         process.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         logFile.seekToEndOfFile()
         process.standardOutput = logFile
