@@ -31,7 +31,9 @@ public final class MemoryJobStore: JobStore {
     public func create(_ job: CompilationJob) throws(JobStoreError) {
         try withKeyspace { keys, now throws(JobStoreError) in
             guard keys.get(JobKeys.job(job.id), now: now) == nil else { throw .duplicate(job.id) }
-            // Expired keys are dropped already (`withKeyspace`): they count no more.
+            // Expired keys still counted would refuse a job there is room for: dropped
+            // here beyond `withKeyspace`'s batch, but only until there is room.
+            while keys.bytes >= maxBytes, keys.dropExpired(now: now) > 0 {}
             guard keys.bytes < maxBytes else {
                 throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
             }
@@ -113,8 +115,8 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    /// Nothing to do: an expired job leaves its status index when its key is dropped,
-    /// on the first call after it expires. Returns how many ids left an index so
+    /// An expired job leaves its status index as its key is dropped, which every call
+    /// does (a batch at most), this one too. Returns how many ids left an index so
     /// since the last call.
     public func pruneIndexes() throws(JobStoreError) -> Int {
         try withKeyspace { keys, _ in keys.takeIdsUnindexed() }
@@ -154,8 +156,9 @@ public final class MemoryJobStore: JobStore {
 }
 
 /// Redis-like keys with expiry. An expired key is gone for every reader at once:
-/// every call first drops the keys that expired since the last one, found in the
-/// order they expire, so the work is the number of expired keys, never all of them.
+/// every call first drops keys that expired, found in the order they expire, a
+/// bounded batch, so the work is the number of expired keys, never all of them,
+/// and even after an idle TTL a call holds the store's lock briefly.
 /// A job leaves its status index as its key is dropped, so the indexes hold live
 /// jobs only and need no pruning.
 private struct Keyspace {
@@ -244,22 +247,30 @@ private struct Keyspace {
         return removed
     }
 
-    /// Drops the keys that expired by `now`: as many steps as there are expired keys.
-    mutating func dropExpired(now: Date) {
-        while expiriesHead < expiries.count, expiries[expiriesHead].expiresAt <= now {
+    /// Drops keys that expired by `now`, the oldest first: one step per expired key.
+    /// - Returns: how many expiries it went through, at most `dropBatch`.
+    @discardableResult
+    mutating func dropExpired(now: Date) -> Int {
+        let start = expiriesHead
+        while expiriesHead < expiries.count, expiriesHead - start < Self.dropBatch, expiries[expiriesHead].expiresAt <= now {
             let key = expiries[expiriesHead].key
             expiriesHead += 1
             // Written again since (a later expiry), or dropped by a read already: passed over.
             if let entry = entries[key], entry.expiresAt <= now { dropExpiredKey(key, now: now) }
         }
+        let wentThrough = expiriesHead - start
         if expiriesHead == expiries.count {
-            expiries.removeAll(keepingCapacity: true)
+            expiries.removeAll()
             expiriesHead = 0
         } else if expiriesHead > 1024, expiriesHead * 2 > expiries.count {
             expiries.removeFirst(expiriesHead)
             expiriesHead = 0
         }
+        return wentThrough
     }
+
+    /// Expiries `dropExpired` goes through per call: some milliseconds.
+    static let dropBatch = 1000
 
     /// Drops an expired key; a job leaves its status index with it.
     private mutating func dropExpiredKey(_ key: String, now: Date) {
