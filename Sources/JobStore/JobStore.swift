@@ -3,8 +3,14 @@ public import WillItCompile
 
 /// Why a store operation did not happen. An outage is never reported as "not found".
 public enum JobStoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The backing service cannot be reached or failed mid-operation (HTTP 503).
+    /// The backing service cannot be reached, failed mid-operation, timed out, or
+    /// answered that it cannot serve yet (Redis still loading its data after a
+    /// restart, say): an outage, which ends by itself (HTTP 503).
     case unavailable(String)
+    /// The backing service is reachable and refused the operation with an error of
+    /// its own (a Redis error reply that is no outage, or a reply of an unexpected
+    /// shape): repeating the operation gets the same answer (HTTP 503).
+    case rejected(String)
     /// The store is at its memory bound and takes no new job (HTTP 503 `store_full`).
     /// Nothing of the refused job was written; jobs already stored still move on.
     case full(String)
@@ -22,6 +28,7 @@ public enum JobStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unavailable(reason): "job store unavailable: \(reason)"
+        case let .rejected(reason): "job store refused the operation: \(reason)"
         case let .full(reason): "job store full: \(reason)"
         case let .duplicate(id): "job \(id) already exists"
         case let .notFound(id): "job \(id) does not exist"

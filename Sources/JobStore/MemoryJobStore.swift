@@ -31,12 +31,11 @@ public final class MemoryJobStore: JobStore {
     public func create(_ job: CompilationJob) throws(JobStoreError) {
         try withKeyspace { keys, now throws(JobStoreError) in
             guard keys.get(JobKeys.job(job.id), now: now) == nil else { throw .duplicate(job.id) }
-            if keys.bytes >= maxBytes {
-                // Expired keys still counted would refuse a job there is room for.
-                keys.dropExpired(now: now)
-                guard keys.bytes < maxBytes else {
-                    throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
-                }
+            // Expired keys still counted would refuse a job there is room for: dropped
+            // here beyond `withKeyspace`'s batch, but only until there is room.
+            while keys.bytes >= maxBytes, keys.dropExpired(now: now) > 0 {}
+            guard keys.bytes < maxBytes else {
+                throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
             }
             keys.set(JobKeys.job(job.id), .job(job), expiresAt: now + ttl)
             keys.addToIndex(job.id, job.status, now: now, expiresAt: now + ttl)
@@ -116,12 +115,11 @@ public final class MemoryJobStore: JobStore {
         }
     }
 
-    /// The sweep prunes the indexes at most once a second anyway; this runs it now.
+    /// An expired job leaves its status index as its key is dropped, which every call
+    /// does (a batch at most), this one too. Returns how many ids left an index so
+    /// since the last call.
     public func pruneIndexes() throws(JobStoreError) -> Int {
-        try withKeyspace { keys, now in
-            keys.dropExpired(now: now)
-            return keys.pruneIndexes()
-        }
+        try withKeyspace { keys, _ in keys.takeIdsUnindexed() }
     }
 
     public func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime {
@@ -134,7 +132,10 @@ public final class MemoryJobStore: JobStore {
     }
 
     public func close() {
-        state.withLock { $0 = Keyspace(closed: true) }
+        state.withLock { keys in
+            keys = Keyspace()
+            keys.closed = true
+        }
     }
 
     private func withKeyspace<T>(
@@ -143,7 +144,7 @@ public final class MemoryJobStore: JobStore {
         let now = now()
         let outcome: Result<T, JobStoreError> = state.withLock { keys in
             guard !keys.closed else { return .failure(.closed) }
-            keys.sweepIfDue(now: now)
+            keys.dropExpired(now: now)
             do throws(JobStoreError) {
                 return .success(try body(&keys, now))
             } catch {
@@ -154,9 +155,12 @@ public final class MemoryJobStore: JobStore {
     }
 }
 
-/// Redis-like keys with expiry. An expired key is gone for every reader at once;
-/// its memory is reclaimed by a sweep at most once a second, so a busy store
-/// does not scan every key on every call.
+/// Redis-like keys with expiry. An expired key is gone for every reader at once:
+/// every call first drops keys that expired, found in the order they expire, a
+/// bounded batch, so the work is the number of expired keys, never all of them,
+/// and even after an idle TTL a call holds the store's lock briefly.
+/// A job leaves its status index as its key is dropped, so the indexes hold live
+/// jobs only and need no pruning.
 private struct Keyspace {
     enum Value {
         case job(CompilationJob)
@@ -169,17 +173,35 @@ private struct Keyspace {
         var expiresAt: Date
     }
 
+    /// A job or result key's expiry, as it was written.
+    struct Expiry {
+        var expiresAt: Date
+        var id: JobID
+        var isResult: Bool
+
+        var key: String { isResult ? JobKeys.result(id) : JobKeys.job(id) }
+    }
+
     /// Changed only through `set`, `remove` and `dropExpired`, which keep `bytes` in step.
     private(set) var entries: [String: Entry] = [:]
     var closed = false
-    var lastSweep = Date.distantPast
     /// Roughly what the values take: their sources and outputs, and a fixed amount per key.
     private(set) var bytes = 0
+    /// Every write of a job or result key, in the order written, from `expiriesHead` on.
+    /// Every key gets the same TTL, so this is the order they expire in (should the
+    /// clock step back, a key is dropped a little late, never early). A key written
+    /// again is written here again; its earlier expiry is then passed over.
+    /// Status indexes are not here: an index's expiry is at least its newest job's,
+    /// so it empties, and goes, as its jobs expire.
+    private var expiries: [Expiry] = []
+    private var expiriesHead = 0
+    /// Ids that left a status index as their job expired, since `takeIdsUnindexed`.
+    private var idsUnindexed = 0
 
     mutating func get(_ key: String, now: Date) -> Value? {
         guard let entry = entries[key] else { return nil }
         guard entry.expiresAt > now else {
-            remove(key)
+            dropExpiredKey(key, now: now)
             return nil
         }
         return entry.value
@@ -189,6 +211,11 @@ private struct Keyspace {
         remove(key)
         entries[key] = Entry(value: value, expiresAt: expiresAt)
         bytes += value.bytes
+        switch value {
+        case let .job(job): expiries.append(Expiry(expiresAt: expiresAt, id: job.id, isResult: false))
+        case let .result(result): expiries.append(Expiry(expiresAt: expiresAt, id: result.jobID, isResult: true))
+        case .index: break
+        }
     }
 
     mutating func remove(_ key: String) {
@@ -207,42 +234,56 @@ private struct Keyspace {
         set(key, .index(ids), expiresAt: expiresAt)
     }
 
-    mutating func removeFromIndex(_ id: JobID, _ status: JobStatus, now: Date) {
+    /// - Returns: whether `id` was in the index.
+    @discardableResult
+    mutating func removeFromIndex(_ id: JobID, _ status: JobStatus, now: Date) -> Bool {
         let key = JobKeys.statusIndex(status)
-        guard case var .index(ids)? = get(key, now: now) else { return }
+        guard case var .index(ids)? = get(key, now: now) else { return false }
         let expiresAt = entries[key]!.expiresAt
         remove(key)  // as in addToIndex: removing does not copy the set
-        ids.remove(id)
+        let removed = ids.remove(id) != nil
         // Like Redis, an empty set is no key at all.
         if !ids.isEmpty { set(key, .index(ids), expiresAt: expiresAt) }
-    }
-
-    mutating func sweepIfDue(now: Date) {
-        guard now.timeIntervalSince(lastSweep) >= 1 else { return }
-        lastSweep = now
-        dropExpired(now: now)
-        _ = pruneIndexes()
-    }
-
-    mutating func dropExpired(now: Date) {
-        entries = entries.filter { $0.value.expiresAt > now }
-        bytes = entries.values.reduce(0) { $0 + $1.value.bytes }
-    }
-
-    /// Every write renews an index's expiry, so a busy index would keep the ids
-    /// of long-expired jobs for ever: drops those whose job is gone. Returns how many.
-    mutating func pruneIndexes() -> Int {
-        var removed = 0
-        for (key, entry) in entries {
-            guard case let .index(ids) = entry.value else { continue }
-            let live = ids.filter { entries[JobKeys.job($0)] != nil }
-            if live.count != ids.count {
-                removed += ids.count - live.count
-                remove(key)
-                if !live.isEmpty { set(key, .index(live), expiresAt: entry.expiresAt) }
-            }
-        }
         return removed
+    }
+
+    /// Drops keys that expired by `now`, the oldest first: one step per expired key.
+    /// - Returns: how many expiries it went through, at most `dropBatch`.
+    @discardableResult
+    mutating func dropExpired(now: Date) -> Int {
+        let start = expiriesHead
+        while expiriesHead < expiries.count, expiriesHead - start < Self.dropBatch, expiries[expiriesHead].expiresAt <= now {
+            let key = expiries[expiriesHead].key
+            expiriesHead += 1
+            // Written again since (a later expiry), or dropped by a read already: passed over.
+            if let entry = entries[key], entry.expiresAt <= now { dropExpiredKey(key, now: now) }
+        }
+        let wentThrough = expiriesHead - start
+        if expiriesHead == expiries.count {
+            expiries.removeAll()
+            expiriesHead = 0
+        } else if expiriesHead > 1024, expiriesHead * 2 > expiries.count {
+            expiries.removeFirst(expiriesHead)
+            expiriesHead = 0
+        }
+        return wentThrough
+    }
+
+    /// Expiries `dropExpired` goes through per call: some milliseconds.
+    static let dropBatch = 1000
+
+    /// Drops an expired key; a job leaves its status index with it.
+    private mutating func dropExpiredKey(_ key: String, now: Date) {
+        guard let dropped = entries[key] else { return }
+        remove(key)
+        if case let .job(job) = dropped.value, removeFromIndex(job.id, job.status, now: now) {
+            idsUnindexed += 1
+        }
+    }
+
+    mutating func takeIdsUnindexed() -> Int {
+        defer { idsUnindexed = 0 }
+        return idsUnindexed
     }
 }
 

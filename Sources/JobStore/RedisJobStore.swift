@@ -77,7 +77,7 @@ public final class RedisJobStore: JobStore {
         }
         try check(reply, doing: "transition \(id) to \(status.rawValue)")
         guard case let .array(items) = reply else {
-            throw .unavailable("unexpected reply to transition of \(id): \(reply)")
+            throw .rejected("unexpected reply to transition of \(id): \(reply)")
         }
         switch items.map(\.text) {
         case ["applied"]:
@@ -90,7 +90,7 @@ public final class RedisJobStore: JobStore {
             }
             return .refused(current: current)
         default:
-            throw .unavailable("unexpected reply to transition of \(id): \(reply)")
+            throw .rejected("unexpected reply to transition of \(id): \(reply)")
         }
     }
 
@@ -167,7 +167,7 @@ public final class RedisJobStore: JobStore {
             try check(reply, doing: "prune \(key)", on: key)
             guard case let .array(items) = reply, items.count == 2, let next = items[0].text,
                   case let .integer(count) = items[1] else {
-                throw .unavailable("unexpected reply to pruning \(key): \(reply)")
+                throw .rejected("unexpected reply to pruning \(key): \(reply)")
             }
             pruneCursors.withLock { $0[status] = next }
             removed += Int(count)
@@ -184,7 +184,7 @@ public final class RedisJobStore: JobStore {
         case .integer(-2): return .missing
         case .integer(-1): return .persistent
         case let .integer(milliseconds): return .expires(in: .milliseconds(milliseconds))
-        default: throw .unavailable("unexpected reply to PTTL \(key): \(reply)")
+        default: throw .rejected("unexpected reply to PTTL \(key): \(reply)")
         }
     }
 
@@ -218,21 +218,33 @@ public final class RedisJobStore: JobStore {
         return RedisHash(pairs: pairs)
     }
 
-    /// Turns an error reply into `.unavailable`: Redis is up but will not serve
-    /// (read-only replica, authentication required, …).
+    /// Turns an error reply into the error it means. Redis answered, so it is no
+    /// outage (`.rejected`: the same command would be refused again), except for
+    /// the replies Redis gives while it cannot serve for a while, listed in
+    /// `transientErrorReplies` (`.unavailable`).
     /// An OOM reply is `.full`: Redis is at its `maxmemory` and refused the write whole.
-    /// A WRONGTYPE reply about `key` is no outage: the key holds something else (`.corrupt`).
+    /// A WRONGTYPE reply about `key` means the key holds something else (`.corrupt`).
     private func check(_ reply: RedisValue, doing operation: String, on key: String? = nil) throws(JobStoreError) {
         if case let .error(message) = reply {
+            let address = pool.configuration.address
             if message.hasPrefix("OOM") {
-                throw .full("Redis at \(pool.configuration.address) is at its maxmemory and refused \(operation): \(message)")
+                throw .full("Redis at \(address) is at its maxmemory and refused \(operation): \(message)")
             }
             if let key, message.hasPrefix("WRONGTYPE") {
                 throw .corrupt(key: key, reason: "it holds another type of value than \(operation) reads (\(message))")
             }
-            throw .unavailable("Redis at \(pool.configuration.address) refused \(operation): \(message)")
+            let code = message.prefix { $0 != " " }
+            if Self.transientErrorReplies.contains(String(code)) {
+                throw .unavailable("Redis at \(address) cannot serve \(operation) yet: \(message)")
+            }
+            throw .rejected("Redis at \(address) refused \(operation): \(message)")
         }
     }
+
+    /// Error codes with which Redis says it cannot serve now, a state that ends by
+    /// itself: loading its data after a restart, a script running too long, a
+    /// replica without its master, a cluster slot being moved.
+    static let transientErrorReplies: Set<String> = ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"]
 }
 
 private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }

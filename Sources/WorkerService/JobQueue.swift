@@ -87,14 +87,16 @@ final class JobQueue: @unchecked Sendable {
         update(owner) { $0.reserved -= 1 }
     }
 
-    /// Fills a place `reserve` granted to `owner`.
+    /// Fills a place `reserve` granted to `owner`. A job recovery queued meanwhile
+    /// (it listed the store between the reservation and this push) is not queued
+    /// again: it compiles once, in the recovered share, and the place goes back.
     func push(reserved job: CompilationJob, for owner: JobOwner) {
         condition.lock()
         defer { condition.unlock() }
         reservedCount -= 1
         update(owner) { $0.reserved -= 1 }
         // Shut down meanwhile: the job stays queued in the store for the next start.
-        guard !isShutDown else { return }
+        guard !isShutDown, !present.contains(job.id) else { return }
         append(job, for: owner)
     }
 
@@ -172,7 +174,9 @@ final class JobQueue: @unchecked Sendable {
 
     // MARK: - Under the lock
 
+    /// Callers check `present` first: a job waits or compiles once at a time.
     private func append(_ job: CompilationJob, for owner: JobOwner) {
+        precondition(!present.contains(job.id), "job \(job.id) queued twice")
         arrivals += 1
         shares[owner, default: Share()].waiting.append((arrivals, job))
         waitingCount += 1

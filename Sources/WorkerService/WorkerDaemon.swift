@@ -203,6 +203,9 @@ public final class WorkerDaemon: Sendable {
     /// 2 s at most): an accepted job must get its verdict, and a worker that gave up
     /// would leave it `processing` until some later restart. Once the worker is
     /// shutting down it stops trying; the next start's recovery compiles the job again.
+    /// Any other error would come again on every attempt (the store refused the write,
+    /// or the job's stored data is unreadable): it is logged and the slot moves on,
+    /// or a few such jobs would hold every slot for ever.
     private func writeVerdict(_ verdict: CompileVerdict, of job: CompilationJob) {
         var delay = 0.1
         var attempt = 1
@@ -216,9 +219,9 @@ public final class WorkerDaemon: Sendable {
             } catch .notFound {
                 log("job \(job.id) vanished from the store before its verdict (expired?)")
                 return
-            } catch {
+            } catch .unavailable(let reason) {
                 if attempt == 1 || attempt.isMultiple(of: 10) {
-                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying: \(error)")
+                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)")
                 }
                 if shuttingDown.load(ordering: .sequentiallyConsistent) {
                     log("job \(job.id): shutting down with its verdict unwritten; the next start compiles it again")
@@ -227,6 +230,9 @@ public final class WorkerDaemon: Sendable {
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)
                 attempt += 1
+            } catch {
+                log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)")
+                return
             }
         }
     }
@@ -250,7 +256,7 @@ public final class WorkerDaemon: Sendable {
     static let indexPruneInterval: TimeInterval = 1
 
     /// Puts this host's `queued` and `processing` jobs back in the queue; retries
-    /// every 2 s while the store is unreachable.
+    /// every 2 s while the store is unreachable (or refuses to list the jobs).
     private func recoverUntilDone() {
         while !shuttingDown.load(ordering: .sequentiallyConsistent) {
             do {
@@ -275,8 +281,15 @@ public final class WorkerDaemon: Sendable {
                     let result = CompilationResult(
                         jobID: id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
                         error: "the job could not be recovered after a worker restart: \(key) is unreadable (\(reason))")
-                    _ = try store.transition(id, to: .error, at: Date(), result: result)
-                    log("job \(id) ended as error: unreadable after restart (\(reason))")
+                    do {
+                        _ = try store.transition(id, to: .error, at: Date(), result: result)
+                        log("job \(id) ended as error: unreadable after restart (\(reason))")
+                    } catch .unavailable(let outage) {
+                        throw .unavailable(outage)
+                    } catch {
+                        // Waiting would not help, and the other jobs must still be recovered.
+                        log("job \(id) is unreadable (\(reason)) and cannot be ended as error either, skipped: \(error)")
+                    }
                 }
             }
         }

@@ -90,6 +90,23 @@ import WillItCompile
         }
     }
 
+    /// An error Redis answers is no outage: callers that wait out outages (the
+    /// worker's verdict write) must be able to tell it apart from one.
+    @Test func anErrorReplyIsARefusalNotAnOutage() throws {
+        let configuration = try sharedRedisConfiguration()
+        let connection = try RedisConnection(configuration: configuration)
+        let id = JobID()
+        _ = try connection.command(["SET", JobKeys.job(id), "not a hash", "EX", "60"])
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        do {
+            _ = try store.transition(id, to: .processing, at: Date(), result: nil)
+            Issue.record("a transition of a string at \(JobKeys.job(id)) was applied")
+        } catch let JobStoreError.rejected(reason) {
+            #expect(reason.contains("WRONGTYPE") && reason.contains(configuration.address.description), "\(reason)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func reportsTheOutageWhileRedisIsDownThenReconnectsAndKeepsItsJobs() throws {
         let server = try PrivateRedisServer()

@@ -42,6 +42,33 @@ import WillItCompile
         #expect(queue.count == 1)
     }
 
+    /// The other order: recovery queues the job between the submitting thread's
+    /// reserve and push. The push must not queue it again (one compile, handed out
+    /// once), and must give the client's place back, or the client keeps a
+    /// phantom job counted until a restart.
+    @Test func aJobRecoveredBeforeItsPushIsQueuedOnceAndItsClientKeepsItsPlaces() throws {
+        let queue = JobQueue(capacity: 10, perOwnerLimit: 2)
+        let earlier = job("recovered earlier")
+        #expect(queue.pushRecovered(earlier))
+        let compiling = try takeNow(queue)
+
+        let job = job("submitted while recovery listed the store")
+        #expect(queue.reserve(for: Self.other) == .granted)
+        #expect(queue.pushRecovered(job))
+        queue.push(reserved: job, for: Self.other)
+        #expect(queue.count == 1, "queued once")
+        let taken = try takeNow(queue)
+        #expect(taken.id == job.id)
+        #expect(queue.count == 0, "not handed out a second time")
+
+        for id in [compiling.id, taken.id] {
+            queue.release(id)
+            queue.done(id)
+        }
+        #expect(queue.reserve(for: Self.other) == .granted)
+        #expect(queue.reserve(for: Self.other) == .granted, "the client's whole share is free again")
+    }
+
     /// One client's flood waits behind another client's job: the slot that frees
     /// next goes to the client compiling the fewest jobs, whatever came first.
     @Test func theNextSlotGoesToTheClientCompilingFewestJobs() throws {

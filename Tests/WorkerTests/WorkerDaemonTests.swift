@@ -240,6 +240,67 @@ let quickSource = "int main(void) { return 0; }\n"
         }
     }
 
+    /// Only an outage is worth waiting out: a verdict the store refuses for good
+    /// (the job's hash unreadable, or Redis answering the write with an error) is
+    /// logged and its slot moves on. Two such jobs on a one-slot worker, then a
+    /// job that must still compile.
+    @Test(.timeLimit(.minutes(2)))
+    func aVerdictTheStoreRefusesForGoodDoesNotHoldItsSlot() throws {
+        let (worker, store) = try redisBackedWorker(timeoutSeconds: 4)
+        defer { store.close() }
+        // While each compiles (until its timeout), its job key is spoilt under it.
+        let unknownStatus = try worker.submit(slowCompileSource, language: .cpp)
+        try waitUntil("the first job is processing") { try store.job(unknownStatus)?.status == .processing }
+        _ = try redisCLI(["HSET", JobKeys.job(unknownStatus), "status", "pondering"])
+        let notAHash = try worker.submit(slowCompileSource, language: .cpp)
+        try waitUntil("the second job is processing", within: 30) {
+            if case .processing? = try? store.job(notAHash)?.status { return true }
+            return false
+        }
+        _ = try redisCLI(["SET", JobKeys.job(notAHash), "not a hash", "EX", "60"])
+        // Other tests' workers recover from the same Redis: leave no spoilt job behind.
+        defer {
+            for id in [unknownStatus, notAHash] {
+                _ = try? redisCLI(["DEL", JobKeys.job(id), JobKeys.result(id)])
+                _ = try? redisCLI(["SREM", JobKeys.statusIndex(.processing), id.description])
+            }
+        }
+
+        let quick = try worker.submit(quickSource, language: .c)
+        #expect(try worker.waitForVerdict(quick, store: store, within: 30).0.status == .completed)
+        let log = worker.log()
+        #expect(log.contains("job \(unknownStatus): its verdict timeout cannot be stored") && log.contains("pondering"), "\(log)")
+        #expect(log.contains("job \(notAHash): its verdict timeout cannot be stored") && log.contains("WRONGTYPE"), "\(log)")
+        #expect(try worker.stats().activeWorkers == 0)
+    }
+
+    /// A job recovery can neither read nor end as error (its key is not a hash) is
+    /// skipped, not waited for: the host's other jobs are still recovered.
+    @Test(.timeLimit(.minutes(1)))
+    func recoverySkipsAJobItCanNeitherReadNorEnd() throws {
+        let configuration = try redisConfiguration()
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let host = "test-\(UUID().uuidString.prefix(8))"
+        let spoilt = JobID()
+        _ = try redisCLI(["SET", JobKeys.job(spoilt), "not a hash", "EX", "60"])
+        _ = try redisCLI(["SADD", JobKeys.statusIndex(.processing), spoilt.description])
+        defer {
+            _ = try? redisCLI(["DEL", JobKeys.job(spoilt)])
+            _ = try? redisCLI(["SREM", JobKeys.statusIndex(.processing), spoilt.description])
+        }
+        var left = CompilationJob(request: CompilationRequest(source: Array(quickSource.utf8), language: .c), createdAt: Date())
+        left.host = host  // queued by a worker of this host that stopped before compiling it
+        try store.create(left)
+
+        let worker = try WorkerProcess([
+            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
+            "MAX_WORKERS": "1", "WORKER_HOST_ID": host,
+        ])
+        #expect(try worker.waitForVerdict(left.id, store: store, within: 30).0.status == .completed)
+        #expect(worker.log().contains("job \(spoilt) is unreadable"), "\(worker.log())")
+    }
+
     private func redisCLI(_ arguments: [String]) throws -> String {
         let configuration = try redisConfiguration()
         guard case let .unix(path) = configuration.address else { throw HarnessError("the test Redis is not on a Unix socket") }
