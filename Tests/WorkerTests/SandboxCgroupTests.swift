@@ -391,6 +391,20 @@ final class ProbeToolchain {
         }
         #expect(throws: CgroupError.self) { try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: nil) }
     }
+
+    /// CPU can only be taken to slow another job down, never to break it: without the cpu
+    /// controller the worker still runs, with memory and pids limits. On v1 this test process
+    /// (root) can open the real subtree as a worker does; on v2 only a process inside it could.
+    @Test(.enabled(if: { if case .legacy? = CgroupLayout.detect() { true } else { false } }()))
+    func aHostWithoutTheCPUControllerStillGetsMemoryAndPidsLimits() throws {
+        guard case let .legacy(memory, pids, _)? = CgroupLayout.detect() else { throw TestFailure("not cgroup v1") }
+        let cgroups = try SandboxCgroups.open(memoryMegabytes: 64, pids: 8,
+                                              layout: .legacy(memoryMount: memory, pidsMount: pids, cpuMount: nil))
+        let job = try cgroups.create(for: "no-cpu")
+        defer { job.remove() }
+        #expect(job.directories == ["\(memory)/will-it-compile/\(cgroups.prefix)no-cpu", "\(pids)/will-it-compile/\(cgroups.prefix)no-cpu"])
+        #expect(JobCgroup.read("\(job.directories[1])/pids.max") == "8\n")
+    }
 }
 
 /// Finding the cgroup layout and the files of a job's cgroup, on layouts this host does not have.
