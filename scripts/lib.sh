@@ -67,11 +67,12 @@ alive() {
 # The cgroup subtree delegated to the service user (scripts/setup-cgroups), under each mount below.
 WIC_CGROUP_SUBTREE=will-it-compile
 
-# Sets v2_mount (a cgroup v2 mount whose cgroup.controllers has memory and pids), or else
-# memory_mount and pids_mount (the v1 hierarchies of those controllers), from /proc/self/mountinfo.
+# Sets v2_mount (a cgroup v2 mount whose cgroup.controllers has memory and pids) and v2_cpu
+# (yes where it also has cpu), or else memory_mount, pids_mount and cpu_mount (the v1
+# hierarchies of those controllers; cpu_mount empty where there is none), from /proc/self/mountinfo.
 # The worker finds the same with CgroupLayout.detect (Sources/WorkerService/SandboxCgroups.swift).
 detect_cgroups() {
-  v2_mount= memory_mount= pids_mount=
+  v2_mount= v2_cpu= memory_mount= pids_mount= cpu_mount=
   local fstype mount_point options controllers
   # mountinfo: fields up to " - " (the 5th is the mount point), then type, source, options.
   while read -r fstype mount_point options; do
@@ -79,11 +80,15 @@ detect_cgroups() {
       cgroup2)
         if [ -z "$v2_mount" ] && [ -r "$mount_point/cgroup.controllers" ]; then
           controllers=" $(cat "$mount_point/cgroup.controllers") "
-          [[ $controllers == *" memory "* && $controllers == *" pids "* ]] && v2_mount=$mount_point
+          if [[ $controllers == *" memory "* && $controllers == *" pids "* ]]; then
+            v2_mount=$mount_point
+            [[ $controllers == *" cpu "* ]] && v2_cpu=yes
+          fi
         fi ;;
       cgroup)
         [[ ,$options, == *,memory,* ]] && [ -z "$memory_mount" ] && memory_mount=$mount_point
-        [[ ,$options, == *,pids,* ]] && [ -z "$pids_mount" ] && pids_mount=$mount_point ;;
+        [[ ,$options, == *,pids,* ]] && [ -z "$pids_mount" ] && pids_mount=$mount_point
+        [[ ,$options, == *,cpu,* ]] && [ -z "$cpu_mount" ] && cpu_mount=$mount_point ;;
     esac
   done < <(awk '{ for (i = 1; $i != "-"; i++) ; print $(i + 1), $5, $(i + 3) }' /proc/self/mountinfo)
   return 0

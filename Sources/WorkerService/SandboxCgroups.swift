@@ -2,34 +2,55 @@ import Foundation
 import Glibc
 import WorkerClient
 
-/// Where the kernel offers the memory and pids controllers, and so where the service
+/// Where the kernel offers the memory, pids and cpu controllers, and so where the service
 /// user's delegated subtree (`will-it-compile`, made by scripts/setup-cgroups) lives.
+/// memory and pids are required; cpu is used where the host offers it.
 public enum CgroupLayout: Sendable, Equatable {
-    /// cgroup v2: one hierarchy, mounted here, has both controllers.
-    case unified(mount: String)
-    /// cgroup v1: each controller has its own hierarchy, mounted at these paths.
-    case legacy(memoryMount: String, pidsMount: String)
+    /// cgroup v2: one hierarchy, mounted here, has memory and pids, and cpu if `cpu`.
+    case unified(mount: String, cpu: Bool)
+    /// cgroup v1: each controller has its own hierarchy, mounted at these paths (`cpuMount`
+    /// nil where the host has no cpu hierarchy).
+    case legacy(memoryMount: String, pidsMount: String, cpuMount: String?)
+
+    /// The controllers a job's cgroup is limited by.
+    public enum Controller: Sendable, CaseIterable {
+        case memory, pids, cpu
+    }
 
     public static let subtreeName = "will-it-compile"
     /// On v2, the leaf of the subtree the worker itself runs in (put there by scripts/run as root):
     /// v2 moves a process only between cgroups below one that the mover may write.
     public static let serviceLeaf = "service"
 
-    /// The delegated subtree's directories: one on v2, memory's then pids' on v1.
-    public var subtrees: [String] {
-        switch self {
-        case let .unified(mount): ["\(mount)/\(Self.subtreeName)"]
-        case let .legacy(memory, pids): ["\(memory)/\(Self.subtreeName)", "\(pids)/\(Self.subtreeName)"]
+    /// The delegated subtree of the hierarchy that has `controller`; nil for cpu on a host without it.
+    public func subtree(of controller: Controller) -> String? {
+        let mount: String? = switch (self, controller) {
+        case let (.unified(mount, cpu), .cpu): cpu ? mount : nil
+        case let (.unified(mount, _), _): mount
+        case let (.legacy(memory, _, _), .memory): memory
+        case let (.legacy(_, pids, _), .pids): pids
+        case let (.legacy(_, _, cpu), .cpu): cpu
         }
+        return mount.map { "\($0)/\(Self.subtreeName)" }
+    }
+
+    /// Whether each job gets its own share of the CPU (weighted equally with the other jobs).
+    public var sharesCPU: Bool { subtree(of: .cpu) != nil }
+
+    /// The delegated subtree's directories, each once: one on v2; memory's, pids' and cpu's on v1.
+    public var subtrees: [String] {
+        Controller.allCases.compactMap(subtree(of:)).reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
     }
 
     /// Reads the layout from `/proc/self/mountinfo` text. v2 is chosen where one of its
     /// mounts lists both `memory` and `pids` in `cgroup.controllers` (read through
     /// `controllers`, given the mount point); otherwise v1, where both have a hierarchy.
+    /// cpu is taken from the same hierarchy (v2) or its own (v1) where there is one.
     /// nil when neither holds.
     public static func detect(mountinfo: String, controllers: (String) -> String?) -> CgroupLayout? {
         var memoryMount: String?
         var pidsMount: String?
+        var cpuMount: String?
         for line in mountinfo.split(separator: "\n") {
             // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPEROPTIONS"
             let fields = line.split(separator: " ")
@@ -38,17 +59,18 @@ public enum CgroupLayout: Sendable, Equatable {
             switch fields[separator + 1] {
             case "cgroup2":
                 let names = (controllers(mountPoint) ?? "").split(whereSeparator: \.isWhitespace)
-                if names.contains("memory"), names.contains("pids") { return .unified(mount: mountPoint) }
+                if names.contains("memory"), names.contains("pids") { return .unified(mount: mountPoint, cpu: names.contains("cpu")) }
             case "cgroup":
                 let options = fields[separator + 3].split(separator: ",")
                 if options.contains("memory") { memoryMount = memoryMount ?? mountPoint }
                 if options.contains("pids") { pidsMount = pidsMount ?? mountPoint }
+                if options.contains("cpu") { cpuMount = cpuMount ?? mountPoint }
             default:
                 continue
             }
         }
         guard let memoryMount, let pidsMount else { return nil }
-        return .legacy(memoryMount: memoryMount, pidsMount: pidsMount)
+        return .legacy(memoryMount: memoryMount, pidsMount: pidsMount, cpuMount: cpuMount)
     }
 
     /// This host's layout.
@@ -59,7 +81,7 @@ public enum CgroupLayout: Sendable, Equatable {
     /// On v2, the directory of the cgroup a process is in, from its `/proc/PID/cgroup` text
     /// (the `0::PATH` line; paths are relative to the mount's root).
     public func unifiedDirectory(procCgroup: String) -> String? {
-        guard case let .unified(mount) = self else { return nil }
+        guard case let .unified(mount, _) = self else { return nil }
         for line in procCgroup.split(separator: "\n") where line.hasPrefix("0::") {
             let path = line.dropFirst(3)
             return path == "/" ? mount : mount + path
@@ -80,7 +102,9 @@ public struct CgroupError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The worker's use of the delegated subtree: one cgroup per compile, holding the whole
-/// sandbox, with a memory limit and a process/thread limit for all of it together.
+/// sandbox, with a memory limit and a process/thread limit for all of it together, and
+/// (where the host has the cpu controller) one CPU weight for all of it, equal to every
+/// other job's: CPU is shared per job, however many processes or sessions a sandbox makes.
 public struct SandboxCgroups: Sendable {
     public let layout: CgroupLayout
     let memoryBytes: Int
@@ -96,6 +120,11 @@ public struct SandboxCgroups: Sendable {
     public static func open(memoryMegabytes: Int, pids: Int, layout detected: CgroupLayout? = CgroupLayout.detect()) throws(CgroupError) -> SandboxCgroups {
         guard let layout = detected else {
             throw CgroupError(description: "this host offers neither cgroup v2 with the memory and pids controllers nor cgroup v1 memory and pids hierarchies; mount them, or set SANDBOX_CGROUPS=false to run without whole-sandbox limits")
+        }
+        if !layout.sharesCPU {
+            // Memory and pids are what keep one job from breaking others; without cpu a job can
+            // only slow the others down, so the worker runs, and says so.
+            log("this host offers no cpu cgroup controller (no v1 cpu hierarchy, or no cpu in the v2 cgroup.controllers): CPU is not shared per job, so a sandbox with many processes or sessions can slow the compiles beside it")
         }
         for subtree in layout.subtrees where access(subtree, W_OK | X_OK) != 0 {
             let problem = errno == ENOENT ? "is missing" : "is not writable by uid \(getuid())"
@@ -134,7 +163,7 @@ public struct SandboxCgroups: Sendable {
 
     /// The cgroup named `name` of this worker (not made yet).
     func cgroup(named name: String) -> JobCgroup {
-        JobCgroup(layout: layout, directories: layout.subtrees.map { "\($0)/\(prefix)\(name)" })
+        JobCgroup(layout: layout, name: prefix + name)
     }
 
     private func create(named name: String) throws(CgroupError) -> JobCgroup {
@@ -157,8 +186,10 @@ public struct SandboxCgroups: Sendable {
 
     /// The limit files and their values, in the order the kernel needs (v1 refuses a
     /// memory+swap limit below the memory limit). Swap is limited where the kernel offers it.
+    /// The CPU weight is the kernel's default, the same for every job, written so that a
+    /// subtree whose children lack the cpu controller fails here rather than goes unnoticed.
     func limitFiles(of cgroup: JobCgroup, exists: (String) -> Bool = { access($0, F_OK) == 0 }) -> [(String, String)] {
-        let memory = cgroup.directories[0], pidsDirectory = cgroup.directories.last!
+        let memory = cgroup.directory(of: .memory)!, pidsDirectory = cgroup.directory(of: .pids)!
         var files: [(String, String)]
         switch layout {
         case .unified:
@@ -170,7 +201,14 @@ public struct SandboxCgroups: Sendable {
                 files.append(("\(memory)/memory.memsw.limit_in_bytes", "\(memoryBytes)"))
             }
         }
-        return files + [("\(pidsDirectory)/pids.max", "\(pids)")]
+        files.append(("\(pidsDirectory)/pids.max", "\(pids)"))
+        if let cpu = cgroup.directory(of: .cpu) {
+            switch layout {
+            case .unified: files.append(("\(cpu)/cpu.weight", "100"))
+            case .legacy: files.append(("\(cpu)/cpu.shares", "1024"))
+            }
+        }
+        return files
     }
 
     /// Job cgroups of workers whose process no longer exists (killed before they could
@@ -181,8 +219,7 @@ public struct SandboxCgroups: Sendable {
         for name in names where name.hasPrefix("w") {
             guard let dash = name.firstIndex(of: "-"), let pid = Int32(name[name.index(after: name.startIndex)..<dash]),
                   pid == getpid() || !Self.isRunning(pid) else { continue }
-            let leftover = JobCgroup(layout: layout, directories: subtrees.map { "\($0)/\(name)" }.filter { access($0, F_OK) == 0 })
-            if let problem = leftover.remove() {
+            if let problem = JobCgroup(layout: layout, name: name).remove() {
                 log("could not remove the cgroup \(name) left by a worker that is gone: \(problem)")
             }
         }
@@ -192,8 +229,16 @@ public struct SandboxCgroups: Sendable {
 /// One compile's cgroup.
 struct JobCgroup: Sendable {
     let layout: CgroupLayout
-    /// v2: the one directory; v1: memory's, then pids'.
-    let directories: [String]
+    /// `w<worker pid>-<job>`, its directory's name in each hierarchy.
+    let name: String
+
+    /// v2: the one directory; v1: memory's, pids' and cpu's (each hierarchy once).
+    var directories: [String] { layout.subtrees.map { "\($0)/\(name)" } }
+
+    /// The directory in the hierarchy of `controller`; nil for cpu on a host without it.
+    func directory(of controller: CgroupLayout.Controller) -> String? {
+        layout.subtree(of: controller).map { "\($0)/\(name)" }
+    }
 
     /// What the kernel counted while the compile ran.
     struct Counters: Equatable {
@@ -212,7 +257,7 @@ struct JobCgroup: Sendable {
     }
 
     func counters() -> Counters {
-        let memory = directories[0], pids = directories.last!
+        let memory = directory(of: .memory)!, pids = directory(of: .pids)!
         switch layout {
         case .unified:
             return Counters(oomKills: Self.count("oom_kill", in: "\(memory)/memory.events"),
@@ -240,6 +285,7 @@ struct JobCgroup: Sendable {
                 for pid in Self.processes(in: directory) { kill(pid, SIGKILL) }
             }
             var busy: [String] = []
+            // ENOENT: not made (a worker killed while making it) or already removed.
             for directory in left where rmdir(directory) != 0 && errno != ENOENT {
                 guard errno == EBUSY else { return "rmdir \(directory): \(String(cString: strerror(errno)))" }
                 busy.append(directory)

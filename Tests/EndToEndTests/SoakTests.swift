@@ -140,7 +140,8 @@ import Testing
 
     /// Job cgroups (`w<worker pid>-<job>`, see SandboxCgroups) of these workers, on v1 or v2.
     private static func jobCgroups(ofWorkers workers: [Int32]) -> [String] {
-        let subtrees = ["/sys/fs/cgroup/memory/will-it-compile", "/sys/fs/cgroup/pids/will-it-compile", "/sys/fs/cgroup/will-it-compile"]
+        let subtrees = ["/sys/fs/cgroup/memory/will-it-compile", "/sys/fs/cgroup/pids/will-it-compile",
+                        "/sys/fs/cgroup/cpu/will-it-compile", "/sys/fs/cgroup/will-it-compile"]
         return subtrees.flatMap { subtree in
             ((try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? [])
                 .filter { name in workers.contains { name.hasPrefix("w\($0)-") } }

@@ -16,6 +16,7 @@ private let probeSource = #"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +28,7 @@ static void await_release(const char *path) {
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) { puts("sandbox-probe 1"); return 0; }
     FILE *source = fopen(argv[1], "r");
-    char command[32], release[512];
+    char command[32], release[512], stop[512];
     int count = 0, megabytes = 0;
     if (!source || fscanf(source, "%31s", command) != 1) { fprintf(stderr, "probe: unreadable source\n"); return 2; }
 
@@ -87,6 +88,26 @@ int main(int argc, char **argv) {
         }
         wait(NULL);
         await_release(release);
+        return 0;
+    }
+    if (strcmp(command, "spin") == 0 && fscanf(source, "%d %511s %511s", &count, release, stop) == 3) {
+        /* `count` children, each in a session of its own, spin from when `release` exists until
+           `stop` does; then the CPU time they used together, in milliseconds. */
+        for (int i = 0; i < count; i++) {
+            if (fork() == 0) {
+                setsid();
+                await_release(release);
+                for (unsigned long turn = 0;; turn++) {
+                    if ((turn & 0xFFFFF) == 0 && access(stop, F_OK) == 0) _exit(0);
+                }
+            }
+        }
+        while (wait(NULL) > 0) {}
+        struct rusage usage;
+        getrusage(RUSAGE_CHILDREN, &usage);
+        long milliseconds = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000L
+            + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000L;
+        printf("cpu %ld ms\n", milliseconds);
         return 0;
     }
     if (strcmp(command, "escape") == 0) {
@@ -178,13 +199,30 @@ final class ProbeToolchain {
         ])
     }
 
-    /// The directories of `job`'s cgroup (memory's and pids' on v1), as the worker names them.
+    /// The directories of `job`'s cgroup (memory's, pids' and cpu's on v1), as the worker names them.
     func cgroupDirectories(of job: JobID) -> [String] {
         layout.subtrees.map { "\($0)/w\(worker.pid!)-\(job)" }
     }
 
+    /// The directory of the cpu cgroup `pid` is in, from the host's `/proc/PID/cgroup`
+    /// (paths there are relative to the hierarchy's root, here its mount point).
+    func cpuCgroup(of pid: Int32) -> String? {
+        let text = JobCgroup.read("/proc/\(pid)/cgroup")
+        switch layout {
+        case .unified:
+            return layout.unifiedDirectory(procCgroup: text)
+        case let .legacy(_, _, cpuMount):
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                guard let cpuMount, fields.count == 3, fields[1].split(separator: ",").contains("cpu") else { continue }
+                return fields[2] == "/" ? cpuMount : cpuMount + fields[2]
+            }
+            return nil
+        }
+    }
+
     func pidsCurrent(of job: JobID) -> Int? {
-        (try? String(contentsOfFile: "\(cgroupDirectories(of: job).last!)/pids.current", encoding: .utf8))
+        (try? String(contentsOfFile: "\(layout.subtree(of: .pids)!)/w\(worker.pid!)-\(job)/pids.current", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
@@ -205,6 +243,59 @@ final class ProbeToolchain {
         let forked = words.count > 1 ? Int(words[1].dropLast()) : nil
         #expect(bombResult.stdout.hasSuffix("then Resource temporarily unavailable\n"), "\(bombResult.stdout)")
         #expect(forked.map { $0 < Self.pids } == true, "the bomb forked \(forked ?? -1) processes, the limit is \(Self.pids)")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func everyProcessOfASandboxIsInItsJobsCPUCgroup() throws {
+        try #require(layout.sharesCPU, "this host has a cpu cgroup controller; the layout found none: \(layout)")
+        let release = probe.releaseFile()
+        let job = try worker.submit("linger \(release)", language: .c, compiler: "probe")
+        let expected = try #require(layout.subtree(of: .cpu)) + "/w\(worker.pid!)-\(job)"
+        // The probe and the process it detached into a session of its own.
+        try waitUntil("the probe and what it detached run", within: 30) { probe.runningProbes().count == 2 }
+        for pid in probe.runningProbes() {
+            #expect(cpuCgroup(of: pid) == expected, "probe \(pid): \(JobCgroup.read("/proc/\(pid)/cgroup"))")
+        }
+        let weight = if case .unified = layout { "cpu.weight" } else { "cpu.shares" }
+        #expect(JobCgroup.read("\(expected)/\(weight)") == (weight == "cpu.weight" ? "100\n" : "1024\n"))
+        probe.release(release)
+        let (finished, result) = try worker.waitForVerdict(job, within: 30)
+        #expect(finished.status == .completed, "\(result.stderr) \(result.error)")
+        #expect(!FileManager.default.fileExists(atPath: expected), "\(expected) left behind")
+    }
+
+    /// Two sandboxes spin at once, one with one process, the other with 24, each in a session
+    /// of its own. Shared per job, the one process gets about what the 24 get together (it can
+    /// use one core, and they the other, or half of whatever the machine leaves the service).
+    /// Shared per session (the kernel's autogroups, without a cpu cgroup) it gets about 1/25 of
+    /// it. Only the ratio is tested, never a duration: other load slows both alike.
+    @Test(.timeLimit(.minutes(2)))
+    func aSandboxWithManySessionsGetsNoMoreCPUThanOneWithOne() throws {
+        let start = probe.releaseFile(), stop = probe.releaseFile()
+        let single = try worker.submit("spin 1 \(start) \(stop)", language: .c, compiler: "probe")
+        let many = try worker.submit("spin 24 \(start) \(stop)", language: .c, compiler: "probe")
+        try waitUntil("both sandboxes have all their spinners", within: 30) { probe.runningProbes().count == 2 + 1 + 24 }
+        probe.release(start)
+        try waitUntil("the spinners have used 4 s of CPU together", within: 40) {
+            probe.runningProbes().reduce(0) { $0 + cpuTicks(of: $1) } >= 4 * sysconf(Int32(_SC_CLK_TCK))
+        }
+        probe.release(stop)
+        func milliseconds(_ job: JobID) throws -> Int {
+            let (finished, result) = try worker.waitForVerdict(job, within: 30)
+            #expect(finished.status == .completed, "\(result.stderr) \(result.error)")
+            return try #require(Int(result.stdout.split(separator: " ").dropFirst().first ?? ""), "\(result.stdout)")
+        }
+        let one = try milliseconds(single), twentyFour = try milliseconds(many)
+        #expect(one * 4 >= twentyFour, "one process got \(one) ms of CPU, 24 in another sandbox \(twentyFour) ms")
+    }
+
+    /// User and system CPU time of `pid`, in clock ticks; 0 once it is gone.
+    func cpuTicks(of pid: Int32) -> Int {
+        let stat = JobCgroup.read("/proc/\(pid)/stat")
+        guard let close = stat.lastIndex(of: ")") else { return 0 }
+        // After the command: state (field 3) … utime (14), stime (15).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
     }
 
     @Test(.timeLimit(.minutes(2)))
@@ -294,11 +385,25 @@ final class ProbeToolchain {
     @Test func aMissingSubtreeIsNamedWithWhatToDo() throws {
         let mount = NSTemporaryDirectory() + "/wic-no-cgroups-\(UUID().uuidString.prefix(8))"
         #expect {
-            try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: .legacy(memoryMount: mount, pidsMount: mount))
+            try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: .legacy(memoryMount: mount, pidsMount: mount, cpuMount: mount))
         } throws: { error in
             "\(error)" == "the delegated cgroup subtree \(mount)/will-it-compile is missing: run scripts/setup as root (it creates the subtree; cgroup directories do not survive a reboot), or set SANDBOX_CGROUPS=false to run without whole-sandbox limits"
         }
         #expect(throws: CgroupError.self) { try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, layout: nil) }
+    }
+
+    /// CPU can only be taken to slow another job down, never to break it: without the cpu
+    /// controller the worker still runs, with memory and pids limits. On v1 this test process
+    /// (root) can open the real subtree as a worker does; on v2 only a process inside it could.
+    @Test(.enabled(if: { if case .legacy? = CgroupLayout.detect() { true } else { false } }()))
+    func aHostWithoutTheCPUControllerStillGetsMemoryAndPidsLimits() throws {
+        guard case let .legacy(memory, pids, _)? = CgroupLayout.detect() else { throw TestFailure("not cgroup v1") }
+        let cgroups = try SandboxCgroups.open(memoryMegabytes: 64, pids: 8,
+                                              layout: .legacy(memoryMount: memory, pidsMount: pids, cpuMount: nil))
+        let job = try cgroups.create(for: "no-cpu")
+        defer { job.remove() }
+        #expect(job.directories == ["\(memory)/will-it-compile/\(cgroups.prefix)no-cpu", "\(pids)/will-it-compile/\(cgroups.prefix)no-cpu"])
+        #expect(JobCgroup.read("\(job.directories[1])/pids.max") == "8\n")
     }
 }
 
@@ -321,15 +426,44 @@ final class ProbeToolchain {
 
     @Test func v1WhereTheV2MountLacksMemoryAndPids() {
         let layout = CgroupLayout.detect(mountinfo: Self.hybridMountinfo) { $0 == "/sys/fs/cgroup/unified" ? "hugetlb\n" : nil }
-        #expect(layout == .legacy(memoryMount: "/sys/fs/cgroup/memory", pidsMount: "/sys/fs/cgroup/pids"))
+        #expect(layout == .legacy(memoryMount: "/sys/fs/cgroup/memory", pidsMount: "/sys/fs/cgroup/pids", cpuMount: "/sys/fs/cgroup/cpu"))
+        #expect(layout?.subtrees == ["/sys/fs/cgroup/memory/will-it-compile", "/sys/fs/cgroup/pids/will-it-compile",
+                                     "/sys/fs/cgroup/cpu/will-it-compile"])
+        #expect(layout?.sharesCPU == true)
+    }
+
+    @Test func v1CPUSharedWithCPUAccountingOrWithoutACPUHierarchy() {
+        let comounted = Self.hybridMountinfo.replacingOccurrences(of: "/cpu rw,relatime - cgroup cgroup rw,cpu",
+                                                                  with: "/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct")
+        #expect(CgroupLayout.detect(mountinfo: comounted) { _ in nil }?.subtree(of: .cpu) == "/sys/fs/cgroup/cpu,cpuacct/will-it-compile")
+        // cpuacct or cpuset alone is no cpu controller.
+        let withoutCPU = Self.hybridMountinfo.replacingOccurrences(of: "rw,cpu\n", with: "rw,cpuacct,cpuset\n")
+        let layout = CgroupLayout.detect(mountinfo: withoutCPU) { _ in nil }
+        #expect(layout == .legacy(memoryMount: "/sys/fs/cgroup/memory", pidsMount: "/sys/fs/cgroup/pids", cpuMount: nil))
+        #expect(layout?.sharesCPU == false)
         #expect(layout?.subtrees == ["/sys/fs/cgroup/memory/will-it-compile", "/sys/fs/cgroup/pids/will-it-compile"])
+    }
+
+    @Test func v1ControllersInOneHierarchyMakeOneSubtree() {
+        let text = "35 31 0:32 / /sys/fs/cgroup rw - cgroup cgroup rw,cpu,memory,pids"
+        let layout = CgroupLayout.detect(mountinfo: text) { _ in nil }
+        #expect(layout?.subtrees == ["/sys/fs/cgroup/will-it-compile"])
+        #expect(layout?.subtree(of: .cpu) == "/sys/fs/cgroup/will-it-compile")
     }
 
     @Test func v2WhereItsMountHasMemoryAndPids() {
         let layout = CgroupLayout.detect(mountinfo: Self.unifiedMountinfo) {
             $0 == "/sys/fs/cgroup" ? "cpuset cpu io memory hugetlb pids rdma misc\n" : nil
         }
-        #expect(layout == .unified(mount: "/sys/fs/cgroup"))
+        #expect(layout == .unified(mount: "/sys/fs/cgroup", cpu: true))
+        #expect(layout?.subtrees == ["/sys/fs/cgroup/will-it-compile"])
+        #expect(layout?.subtree(of: .cpu) == "/sys/fs/cgroup/will-it-compile")
+    }
+
+    @Test func v2WithoutTheCPUController() {
+        let layout = CgroupLayout.detect(mountinfo: Self.unifiedMountinfo) { _ in "cpuset io memory pids" }
+        #expect(layout == .unified(mount: "/sys/fs/cgroup", cpu: false))
+        #expect(layout?.sharesCPU == false)
         #expect(layout?.subtrees == ["/sys/fs/cgroup/will-it-compile"])
     }
 
@@ -337,7 +471,7 @@ final class ProbeToolchain {
         // A hybrid host whose v2 mount was given memory and pids, with other v1 controllers beside it.
         let layout = CgroupLayout.detect(mountinfo: Self.hybridMountinfo.replacingOccurrences(of: "rw,memory", with: "rw,blkio")
             .replacingOccurrences(of: "rw,pids", with: "rw,devices")) { _ in "memory pids" }
-        #expect(layout == .unified(mount: "/sys/fs/cgroup/unified"))
+        #expect(layout == .unified(mount: "/sys/fs/cgroup/unified", cpu: false))
     }
 
     @Test func noLayoutWithoutBothControllers() {
@@ -349,40 +483,50 @@ final class ProbeToolchain {
 
     @Test func escapedMountPoints() {
         let text = "35 31 0:32 / /cg\\040mem rw - cgroup cgroup rw,memory\n39 31 0:36 / /cg/pids rw - cgroup none rw,pids,clone_children"
-        #expect(CgroupLayout.detect(mountinfo: text) { _ in nil } == .legacy(memoryMount: "/cg mem", pidsMount: "/cg/pids"))
+        #expect(CgroupLayout.detect(mountinfo: text) { _ in nil } == .legacy(memoryMount: "/cg mem", pidsMount: "/cg/pids", cpuMount: nil))
     }
 
     @Test func theWorkersOwnV2Cgroup() {
-        let layout = CgroupLayout.unified(mount: "/sys/fs/cgroup")
+        let layout = CgroupLayout.unified(mount: "/sys/fs/cgroup", cpu: true)
         #expect(layout.unifiedDirectory(procCgroup: "0::/will-it-compile/service\n") == "/sys/fs/cgroup/will-it-compile/service")
         #expect(layout.unifiedDirectory(procCgroup: "0::/\n") == "/sys/fs/cgroup")
         #expect(layout.unifiedDirectory(procCgroup: "4:memory:/x\n") == nil)
-        #expect(CgroupLayout.legacy(memoryMount: "/m", pidsMount: "/p").unifiedDirectory(procCgroup: "0::/\n") == nil)
+        #expect(CgroupLayout.legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: "/c").unifiedDirectory(procCgroup: "0::/\n") == nil)
     }
 
     @Test func v2JobFiles() {
-        let cgroups = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup"), memoryBytes: 256 << 20, pids: 64, prefix: "w7-")
+        let cgroups = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup", cpu: true), memoryBytes: 256 << 20, pids: 64, prefix: "w7-")
         let job = cgroups.cgroup(named: "j")
         #expect(job.directories == ["/sys/fs/cgroup/will-it-compile/w7-j"])
         #expect(job.entering(["/usr/bin/prlimit", "x"]).suffix(5)
             == ["enter-cgroup", "/sys/fs/cgroup/will-it-compile/w7-j/cgroup.procs", "--", "/usr/bin/prlimit", "x"])
         let files = cgroups.limitFiles(of: job) { $0.hasSuffix("memory.swap.max") }
         #expect(files.map(\.0) == ["/sys/fs/cgroup/will-it-compile/w7-j/memory.max", "/sys/fs/cgroup/will-it-compile/w7-j/memory.swap.max",
-                                   "/sys/fs/cgroup/will-it-compile/w7-j/pids.max"])
-        #expect(files.map(\.1) == ["\(256 << 20)", "0", "64"])
+                                   "/sys/fs/cgroup/will-it-compile/w7-j/pids.max", "/sys/fs/cgroup/will-it-compile/w7-j/cpu.weight"])
+        #expect(files.map(\.1) == ["\(256 << 20)", "0", "64", "100"])
         #expect(cgroups.limitFiles(of: job) { _ in false }.map(\.0).contains { $0.hasSuffix("swap.max") } == false)
+
+        let withoutCPU = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup", cpu: false), memoryBytes: 1, pids: 1, prefix: "w7-")
+        #expect(withoutCPU.limitFiles(of: withoutCPU.cgroup(named: "j")) { _ in false }.map(\.0)
+            == ["/sys/fs/cgroup/will-it-compile/w7-j/memory.max", "/sys/fs/cgroup/will-it-compile/w7-j/pids.max"])
     }
 
     @Test func v1JobFiles() {
-        let cgroups = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p"), memoryBytes: 100, pids: 9, prefix: "w7-")
+        let cgroups = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: "/c"), memoryBytes: 100, pids: 9, prefix: "w7-")
         let job = cgroups.cgroup(named: "j")
-        #expect(job.directories == ["/m/will-it-compile/w7-j", "/p/will-it-compile/w7-j"])
-        #expect(job.entering(["/bin/true"]).suffix(4)
-            == ["/m/will-it-compile/w7-j/cgroup.procs", "/p/will-it-compile/w7-j/cgroup.procs", "--", "/bin/true"])
+        #expect(job.directories == ["/m/will-it-compile/w7-j", "/p/will-it-compile/w7-j", "/c/will-it-compile/w7-j"])
+        #expect(job.entering(["/bin/true"]).suffix(5)
+            == ["/m/will-it-compile/w7-j/cgroup.procs", "/p/will-it-compile/w7-j/cgroup.procs", "/c/will-it-compile/w7-j/cgroup.procs",
+                "--", "/bin/true"])
         let files = cgroups.limitFiles(of: job) { _ in true }
         #expect(files.map(\.0) == ["/m/will-it-compile/w7-j/memory.limit_in_bytes", "/m/will-it-compile/w7-j/memory.memsw.limit_in_bytes",
-                                   "/p/will-it-compile/w7-j/pids.max"])
-        #expect(files.map(\.1) == ["100", "100", "9"])
+                                   "/p/will-it-compile/w7-j/pids.max", "/c/will-it-compile/w7-j/cpu.shares"])
+        #expect(files.map(\.1) == ["100", "100", "9", "1024"])
+
+        let withoutCPU = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: nil), memoryBytes: 1, pids: 1, prefix: "w7-")
+        #expect(withoutCPU.cgroup(named: "j").directories == ["/m/will-it-compile/w7-j", "/p/will-it-compile/w7-j"])
+        #expect(withoutCPU.limitFiles(of: withoutCPU.cgroup(named: "j")) { _ in false }.map(\.0)
+            == ["/m/will-it-compile/w7-j/memory.limit_in_bytes", "/p/will-it-compile/w7-j/pids.max"])
     }
 
     @Test func countersFromFlatKeyedFiles() throws {
