@@ -137,7 +137,7 @@ final class ProgramCache: Sendable {
             return true
         }
         if last, let rootDescriptor = openRoot() {
-            let bytes = Self.walk(key, in: rootDescriptor, removing: false) ?? Int.max
+            let bytes = Self.walk(key, in: rootDescriptor, removing: false) ?? maxBytes + 1
             if !keep || bytes > maxEntryBytes {
                 evict(key, in: rootDescriptor)
             } else {
@@ -154,18 +154,21 @@ final class ProgramCache: Sendable {
         guard let rootDescriptor = openRoot() else { return }
         defer { close(rootDescriptor) }
         let names = Self.names(in: rootDescriptor)
-        let known = state.withLock { $0.bytes }
+        let (known, held) = state.withLock { ($0.bytes, Set($0.inUse.keys)) }
+        // Entries a compile is writing are measured when it ends; one that cannot be measured
+        // counts as more than the whole cache.
         var measured: [String: Int] = [:]
-        for name in names where known[name] == nil {
-            measured[name] = Self.walk(name, in: rootDescriptor, removing: false) ?? Int.max
+        for name in names where known[name] == nil && !held.contains(name) {
+            measured[name] = Self.walk(name, in: rootDescriptor, removing: false) ?? maxBytes + 1
         }
+        let present = Set(names)
         let (sizes, lastUse) = state.withLock { state -> ([String: Int], [String: Int]) in
             state.bytes.merge(measured) { old, _ in old }
             // Entries gone from the root (removed by hand) are forgotten.
-            state.bytes = state.bytes.filter { names.contains($0.key) || state.inUse[$0.key] != nil }
+            state.bytes = state.bytes.filter { present.contains($0.key) }
             return (state.bytes, state.lastUse)
         }
-        var total = names.reduce(0) { $0.addingReportingOverflow(sizes[$1] ?? 0).partialValue }
+        var total = names.reduce(0) { $0 + (sizes[$1] ?? 0) }
         var count = names.count
         // Never used since the worker started: older than any used since, then by modification time.
         let oldestFirst = names.map { name in (name, lastUse[name] ?? 0, Self.modified(name, in: rootDescriptor)) }
@@ -189,6 +192,7 @@ final class ProgramCache: Sendable {
         }
         guard claimed else { return false }
         let removed = Self.walk(name, in: rootDescriptor, removing: true) != nil
+        if !removed { log("program cache: could not remove the entry \(root)/\(name) (\(String(cString: strerror(errno)))); it is tried again at the next trim") }
         state.withLock { state in
             state.removing.remove(name)
             if removed {
