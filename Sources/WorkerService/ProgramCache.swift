@@ -256,6 +256,7 @@ final class ProgramCache: Sendable {
             return !removing || unlinkat(parent, name, 0) == 0 ? Int(status.st_blocks) * 512 : nil
         }
         let device = status.st_dev
+        if removing, status.st_mode & 0o700 != 0o700 { fchmodat(parent, name, 0o700, AT_SYMLINK_NOFOLLOW) }
         var current = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard current >= 0 else { return nil }
         var opened = stat()
@@ -268,8 +269,6 @@ final class ProgramCache: Sendable {
         // When measuring, where to go on in a directory after coming back up from a child.
         var resumeAfter: String?
         while true {
-            // A sandbox may have left a directory it made unwritable.
-            if removing { fchmod(current, 0o700) }
             var descend: (name: String, descriptor: Int32, status: stat)?
             var failed = false
             var skipping = resumeAfter != nil
@@ -290,6 +289,8 @@ final class ProgramCache: Sendable {
                     failed = removing
                     return !failed
                 }
+                // A sandbox may have left a directory it made unreadable.
+                if removing, childStatus.st_mode & 0o700 != 0o700 { fchmodat(current, child, 0o700, AT_SYMLINK_NOFOLLOW) }
                 let descriptor = openat(current, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 var openedChild = stat()
                 guard descriptor >= 0, fstat(descriptor, &openedChild) == 0, openedChild.st_ino == childStatus.st_ino,
