@@ -49,7 +49,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
         case .rustc:
             return "-O; -g; -C<option>=<value> (one word) for opt-level, debuginfo, overflow-checks, debug-assertions, panic, target-cpu, target-feature, codegen-units, lto, strip, force-frame-pointers; -Cincremental=no; -W/-A/-D/-F<lint> and --warn/--allow/--deny/--forbid=<lint>; --cap-lints=allow|warn|deny|forbid; --cfg=<name>[=\"<value>\"]; --crate-type=bin|lib|rlib|staticlib"
         case .go:
-            return "-trimpath; -a; -v; -tags=<tag,…>; -ldflags=-s or -w; -gcflags=[all=]<one of \(Self.goCompilerFlags.sorted().joined(separator: " "))>"
+            return "-trimpath; -v; -tags=<tag,…>; -ldflags=-s or -w; -gcflags=<one of \(Self.goCompilerFlags.sorted().joined(separator: " "))> (for the main package only: \(Self.rebuildsTheStandardLibrary))"
         }
     }
 
@@ -208,17 +208,22 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     /// What `-gcflags=` may pass to the Go compiler: diagnostics and optimisation switches, none naming a file.
     private static let goCompilerFlags: Set<String> = ["-N", "-l", "-m", "-m=2", "-S", "-B", "-C", "-e", "-live", "-wb", "-d=checkptr"]
 
+    /// Why -a and -gcflags=all=… are refused: either makes `go build` recompile every standard
+    /// package the program imports, and with -S keep each one's assembly in the shared program cache.
+    static let rebuildsTheStandardLibrary = "-a and -gcflags=all=… rebuild the standard library, minutes of CPU and hundreds of MB of cache per request"
+
     private func goRefusal(_ flag: String) -> String? {
-        if ["-trimpath", "-a", "-v", "-ldflags=-s", "-ldflags=-w"].contains(flag) { return nil }
+        if ["-trimpath", "-v", "-ldflags=-s", "-ldflags=-w"].contains(flag) { return nil }
+        if flag == "-a" || flag.hasPrefix("-gcflags=all=") {
+            return Self.rebuildsTheStandardLibrary
+        }
         if flag.hasPrefix("-tags=") {
             return flag.dropFirst(6).allSatisfy({ $0.isLetter || $0.isNumber || $0 == "," || $0 == "_" || $0 == "." })
                 ? nil : "-tags takes build tags only"
         }
         if flag.hasPrefix("-gcflags=") {
-            var value = flag.dropFirst(9)
-            if value.hasPrefix("all=") { value = value.dropFirst(4) }
-            return Self.goCompilerFlags.contains(String(value))
-                ? nil : "-gcflags takes [all=] and one of \(Self.goCompilerFlags.sorted().joined(separator: " "))"
+            return Self.goCompilerFlags.contains(String(flag.dropFirst(9)))
+                ? nil : "-gcflags takes one of \(Self.goCompilerFlags.sorted().joined(separator: " ")), for the main package only"
         }
         if flag.hasPrefix("-toolexec") || flag.hasPrefix("-exec") { return "runs another program" }
         if flag.hasPrefix("-overlay") || flag.hasPrefix("-modfile") || flag.hasPrefix("-pgo") { return "reads host files" }

@@ -30,11 +30,17 @@ public struct Sandbox: Sendable {
     /// Where each compile gets its own cgroup; nil only when the operator turned cgroups off.
     let cgroups: SandboxCgroups?
 
+    /// The program cache of Go-like toolchains (`program_cache` in the catalog), shared by
+    /// every compile of this worker so it knows which entries running compiles hold.
+    let programCacheStore: ProgramCache
+
     public init(configuration: SandboxConfiguration, timeout: Duration, seccomp: SeccompFilter, cgroups: SandboxCgroups?) {
         self.configuration = configuration
         self.timeout = timeout
         self.seccomp = seccomp
         self.cgroups = cgroups
+        programCacheStore = ProgramCache(root: configuration.programCacheDirectory, maxBytes: configuration.programCacheMegabytes << 20,
+                                         maxEntries: configuration.programCacheEntries)
     }
 
     /// Compiles `job`'s source with `toolchain`. Never throws: a failure of the
@@ -71,14 +77,14 @@ public struct Sandbox: Sendable {
         }
         defer { close(filter) }
 
-        let cache = toolchain.spec.programCache.flatMap { _ in programCache(for: job, toolchain: toolchain, target: target) }
         let cgroup: JobCgroup?
         do {
             cgroup = try cgroups?.create(for: job.id.description)
         } catch {
             return verdict(.error, exitCode: -1, error: "could not create the job's cgroup: \(error)")
         }
-        let command = ["/usr/bin/prlimit"] + arguments(for: job, toolchain: toolchain, target: target, programCache: cache)
+        let cache = toolchain.spec.programCache.flatMap { _ in programCache(for: job, toolchain: toolchain, target: target) }
+        let command = ["/usr/bin/prlimit"] + arguments(for: job, toolchain: toolchain, target: target, programCache: cache?.path)
         let spawned = cgroup?.entering(command) ?? command
         let outcome: ProcessOutcome
         do {
@@ -88,46 +94,56 @@ public struct Sandbox: Sendable {
                 outputLimit: configuration.outputLimitBytes)
         } catch {
             cgroup?.remove()
+            if let cache { programCacheStore.release(cache, keep: false) }
             return verdict(.error, exitCode: -1, error: "sandbox failed to start: \(error)")
         }
         let counters = cgroup?.counters() ?? JobCgroup.Counters()
         if let problem = cgroup?.remove() {
             log("job \(job.id): could not remove its cgroup: \(problem)")
         }
-        if cache != nil { programCacheStore.trim() }
         let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"
         let processLimit = "the sandbox reached its limit of \(configuration.pids) processes and threads (SANDBOX_PIDS)"
         let stdout = CompilerOutput.text(from: outcome.stdout.bytes, omittedByteCount: outcome.stdout.omitted)
         let stderr = CompilerOutput.text(from: outcome.stderr.bytes, omittedByteCount: outcome.stderr.omitted)
         let status = BwrapStatus(outcome.status)
 
-        switch outcome.termination {
-        case .timedOut:
-            return verdict(.timeout, exitCode: -1, stdout: stdout, stderr: stderr,
-                           error: "compilation exceeded the time limit of \(timeout)")
-        case .signaled where counters.oomKills > 0:
-            return verdict(.failed, exitCode: -1, stdout: stdout, stderr: stderr, error: memoryLimit)
-        case let .signaled(signal):
-            return verdict(.error, exitCode: -1, stdout: stdout, stderr: stderr,
-                           error: "sandbox killed by signal \(signal)")
-        case let .exited(code):
-            guard status.childStarted else {
-                return verdict(.error, exitCode: Int(code), stdout: stdout, stderr: stderr,
-                               error: "sandbox failed to start: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
-            let exitCode = Int(status.exitCode ?? code)
-            switch exitCode {
-            case 0:
-                return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr,
-                               artifact: ArtifactDescription.describe(outcome.artifactHead))
-            case _ where counters.oomKills > 0:
-                return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr, error: memoryLimit)
-            case 128 + Int(SIGXCPU), 128 + Int(SIGKILL):
-                return verdict(.timeout, exitCode: exitCode, stdout: stdout, stderr: stderr,
-                               error: "compilation exceeded the CPU time limit of \(configuration.cpuSeconds) s")
-            default:
-                return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr,
-                               error: counters.pidsRefused > 0 ? processLimit : "")
+        let decided = decide()
+        // Only a compile that ran to its end leaves a cache worth keeping; a timed-out, killed or
+        // starved one may have left anything, up to the whole cache.
+        if let cache {
+            programCacheStore.release(cache, keep: [.completed, .failed].contains(decided.status) && counters.oomKills == 0)
+        }
+        return decided
+
+        func decide() -> CompileVerdict {
+            switch outcome.termination {
+            case .timedOut:
+                return verdict(.timeout, exitCode: -1, stdout: stdout, stderr: stderr,
+                               error: "compilation exceeded the time limit of \(timeout)")
+            case .signaled where counters.oomKills > 0:
+                return verdict(.failed, exitCode: -1, stdout: stdout, stderr: stderr, error: memoryLimit)
+            case let .signaled(signal):
+                return verdict(.error, exitCode: -1, stdout: stdout, stderr: stderr,
+                               error: "sandbox killed by signal \(signal)")
+            case let .exited(code):
+                guard status.childStarted else {
+                    return verdict(.error, exitCode: Int(code), stdout: stdout, stderr: stderr,
+                                   error: "sandbox failed to start: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                }
+                let exitCode = Int(status.exitCode ?? code)
+                switch exitCode {
+                case 0:
+                    return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr,
+                                   artifact: ArtifactDescription.describe(outcome.artifactHead))
+                case _ where counters.oomKills > 0:
+                    return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr, error: memoryLimit)
+                case 128 + Int(SIGXCPU), 128 + Int(SIGKILL):
+                    return verdict(.timeout, exitCode: exitCode, stdout: stdout, stderr: stderr,
+                                   error: "compilation exceeded the CPU time limit of \(configuration.cpuSeconds) s")
+                default:
+                    return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr,
+                                   error: counters.pidsRefused > 0 ? processLimit : "")
+                }
             }
         }
     }
@@ -200,27 +216,23 @@ public struct Sandbox: Sendable {
             standard: job.request.standard, flags: job.request.flags, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
     }
 
-    /// The program cache of Go-like toolchains (`program_cache` in the catalog).
-    var programCacheStore: ProgramCache {
-        ProgramCache(root: configuration.programCacheDirectory, maxBytes: configuration.programCacheMegabytes << 20,
-                     maxEntries: configuration.programCacheEntries, busyFor: timeout)
-    }
-
-    /// Creates the program cache's root if missing; throws, naming the problem, when it
-    /// exists but is not a directory of the worker's own that no one else can write.
+    /// Creates the program cache's root if missing, and trims what an earlier worker left
+    /// to the low-water mark; throws, naming the problem, when it exists but is not a
+    /// directory of the worker's own that no one else can write.
     public func prepareProgramCache() throws {
         guard configuration.programCacheEntries > 0, configuration.programCacheMegabytes > 0 else { return }
         try programCacheStore.prepareRoot()
+        programCacheStore.trim()
     }
 
     /// The persistent cache directory of exactly this program with exactly these
-    /// settings (its SHA-256 names it), created if new and marked as just used. nil
+    /// settings (its SHA-256 names it), created if new and held for this compile. nil
     /// when caching is off or the directory cannot be used safely (the compile then runs uncached).
-    func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> String? {
+    func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> ProgramCache.Lease? {
         guard configuration.programCacheEntries > 0, configuration.programCacheMegabytes > 0 else { return nil }
         let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
                         target.name, job.request.flags.joined(separator: "\u{1}")].joined(separator: "\u{0}")
-        return programCacheStore.entry(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
+        return programCacheStore.acquire(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
     }
 
     /// The source in an anonymous memory file (memfd): bwrap copies it into the

@@ -34,6 +34,26 @@ import Testing
         }
     }
 
+    /// The flags that rebuilt the standard library into the shared Go program cache.
+    @Test(.timeLimit(.minutes(3)))
+    func goFlagsThatRebuildTheStandardLibraryAreRefusedWithA400SayingWhy() throws {
+        let stack = try Stack()
+        for flags in [["-a"], ["-gcflags=all=-S"], ["-a", "-gcflags=all=-S"]] {
+            let body = try JSONSerialization.data(withJSONObject: [
+                "source_code": "package main\nimport \"fmt\"\nfunc main() { fmt.Println(1) }\n", "language": "go",
+                "compiler": "go-1.19", "flags": flags,
+            ])
+            let reply = try stack.request("POST", "/api/v1/compile", bytes: Array(body))
+            let message = reply.json["message"] as? String ?? ""
+            #expect(reply.status == 400 && reply.json["error"] as? String == "invalid_request", "\(flags): \(reply.status) \(reply.text.prefix(300))")
+            #expect(message.contains("Flag `\(flags[0])` is refused") && message.contains("rebuild the standard library"), "\(flags): \(message.prefix(400))")
+        }
+        let rules = try stack.request("GET", "/api/v1/flags/go").json["accepted"] as? String ?? ""
+        #expect(rules.contains("-gcflags=<one of") && rules.contains("rebuild the standard library") && !rules.contains("-a;"), "\(rules)")
+        let done = try stack.compile(#"{"source_code":"package main\nimport \"fmt\"\nfunc main() { fmt.Println(1) }\n","language":"go","compiler":"go-1.19","flags":["-gcflags=-S"]}"#)
+        #expect(done["status"] as? String == "completed", "\(done)")
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func theFullListsAreServedAndAcceptedFlagsCompile() throws {
         let stack = try Stack()

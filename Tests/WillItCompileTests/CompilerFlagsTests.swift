@@ -149,13 +149,18 @@ func target(_ architecture: String, _ os: String) -> TargetSpec {
     }
 
     @Test func goFlagsKeepToBuildOptions() {
-        for flag in ["-trimpath", "-tags=netgo,osusergo", "-gcflags=-N", "-gcflags=all=-l", "-gcflags=-m=2", "-ldflags=-s"] {
+        for flag in ["-trimpath", "-tags=netgo,osusergo", "-gcflags=-N", "-gcflags=-S", "-gcflags=-m=2", "-ldflags=-s"] {
             #expect(FlagFamily.go.refusal(of: flag) == nil, "\(flag)")
         }
         for flag in ["-toolexec=/bin/sh", "-exec=x", "-overlay=/x.json", "-gcflags=-I/etc", "-tags=$(x)",
                      "-gcflags=-importcfg=main.go", "-gcflags=-cpuprofile=x", "-gcflags=all=-D=..", "-ldflags=-X=main.x=1"] {
             #expect(FlagFamily.go.refusal(of: flag) != nil, "\(flag)")
         }
+        // Each rebuilds every standard package the program imports, into the shared program cache.
+        for flag in ["-a", "-gcflags=all=-S", "-gcflags=all=-N"] {
+            #expect(FlagFamily.go.refusal(of: flag)?.contains("rebuild the standard library") == true, "\(flag)")
+        }
+        #expect(!FlagFamily.go.accepted.contains("-a;") && FlagFamily.go.accepted.contains("rebuild the standard library"))
     }
 
     @Test func resolvingARequestNamesEachRefusedFlagAndWhatIsAccepted() throws {

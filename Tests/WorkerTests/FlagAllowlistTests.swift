@@ -113,14 +113,14 @@ import WillItCompile
     @Test(.timeLimit(.minutes(3)))
     func goAndRustcFlagsKeepToTheirLists() throws {
         let go = Driver(compiler: "go-1.19", language: .go, program: Self.goProgram,
-                        accepted: ["-trimpath", "-gcflags=all=-N", "-gcflags=-d=checkptr", "-ldflags=-s", "-tags=netgo"])
+                        accepted: ["-trimpath", "-gcflags=-N", "-gcflags=-d=checkptr", "-ldflags=-s", "-tags=netgo"])
         let rust = Driver(compiler: "rustc-1.63", language: .rust, program: "fn main() { println!(\"hi\"); }\n",
                           accepted: ["-Copt-level=3", "-Ctarget-feature=+avx2", "--cfg=feature=\"x\"", "-Dwarnings"])
         for driver in [go, rust] {
             let (done, result) = try worker.waitForVerdict(try submit(job(driver, driver.program, flags: driver.accepted)))
             #expect(done.status == .completed, "\(driver.testDescription) \(driver.accepted): \(result.stderr.prefix(800)) \(result.error)")
         }
-        for (driver, flag) in [(go, "-gcflags=-importcfg=main.go"), (go, "-toolexec=/bin/sh"), (rust, "-Clinker=/bin/sh"), (rust, "-Cllvm-args=-x")] {
+        for (driver, flag) in [(go, "-gcflags=-importcfg=main.go"), (go, "-toolexec=/bin/sh"), (go, "-a"), (go, "-gcflags=all=-S"), (rust, "-Clinker=/bin/sh"), (rust, "-Cllvm-args=-x")] {
             guard case let .failure(failure) = try worker.client.send(.submit(job(driver, driver.program, flags: [flag]))) else {
                 Issue.record("\(driver.testDescription) accepted \(flag)")
                 continue

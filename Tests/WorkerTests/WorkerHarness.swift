@@ -29,7 +29,8 @@ final class WorkerProcess {
 
     /// - Parameters:
     ///   - environment: added to (and overriding) the defaults below.
-    ///   - programCacheOnItsOwnFileSystem: mount a tmpfs on the program cache first, as scripts/run does.
+    ///   - programCacheOnItsOwnFileSystem: mount a tmpfs on the program cache first, as scripts/run does:
+    ///     exactly SANDBOX_PROGRAM_CACHE_MB large when the environment sets it, else 64 MB.
     init(_ environment: [String: String] = [:], directory reuse: URL? = nil, programCacheOnItsOwnFileSystem: Bool = false) throws {
         directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("wic-worker-test-\(UUID().uuidString.prefix(8))")
         socketPath = directory.appendingPathComponent("worker.sock").path
@@ -56,7 +57,7 @@ final class WorkerProcess {
             let cache = directory.appendingPathComponent("program-cache").path
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
             guard let account = getpwnam(serviceUser) else { throw HarnessError("no user \(serviceUser)") }
-            let status = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m,mode=0700,uid=\(account.pointee.pw_uid),gid=\(account.pointee.pw_gid)",
+            let status = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(environment["SANDBOX_PROGRAM_CACHE_MB"] ?? "64")m,mode=0700,uid=\(account.pointee.pw_uid),gid=\(account.pointee.pw_gid)",
                                                "wic-test-program-cache", cache])
             guard status == 0 else { throw HarnessError("mount a tmpfs on \(cache): status \(status)") }
             mountedProgramCache = cache
