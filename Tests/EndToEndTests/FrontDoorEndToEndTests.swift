@@ -120,6 +120,52 @@ import Testing
         #expect(reply.headers["allow"] == "GET, HEAD")
         #expect((reply.json["message"] as? String ?? "").contains("GET, HEAD"), "\(reply.text)")
     }
+
+    /// Errors nginx makes itself, before a responder sees the request, answer in the API's
+    /// JSON shape too: the status, `application/json` and a body naming the error.
+    @Test(.timeLimit(.minutes(2)))
+    func errorsNginxMakesItselfAnswerInJSON() throws {
+        let stack = try Stack()
+        let long = String(repeating: "a", count: 9_000)
+        struct Case {
+            let what: String, method: String, path: String, headers: [String: String]
+            let status: Int, error: String, allow: String?
+        }
+        let cases = [
+            Case(what: "TRACE on the submit path", method: "TRACE", path: "/api/v1/compile", headers: [:],
+                 status: 405, error: "method_not_allowed", allow: "POST"),
+            Case(what: "TRACE on a job", method: "TRACE", path: "/api/v1/compile/\(UUID().uuidString)", headers: [:],
+                 status: 405, error: "method_not_allowed", allow: "GET, HEAD"),
+            Case(what: "TRACE on /health", method: "TRACE", path: "/health", headers: [:],
+                 status: 405, error: "method_not_allowed", allow: "GET, HEAD"),
+            Case(what: "%00 in the path", method: "GET", path: "/api/v1/compile/%00", headers: [:],
+                 status: 400, error: "bad_request", allow: nil),
+            Case(what: "a Content-Length that is not a number", method: "POST", path: "/api/v1/compile",
+                 headers: ["Content-Length": "ten"], status: 400, error: "bad_request", allow: nil),
+            Case(what: "a Content-Length given twice", method: "POST", path: "/health",
+                 headers: ["Content-Length": "1, 1"], status: 400, error: "bad_request", allow: nil),
+            Case(what: "a URI over 8 KB", method: "GET", path: "/api/v1/compile/\(long)", headers: [:],
+                 status: 414, error: "uri_too_long", allow: nil),
+            Case(what: "a header over 8 KB", method: "GET", path: "/health", headers: ["X-Padding": long],
+                 status: 400, error: "header_too_large", allow: nil),
+            Case(what: "a Transfer-Encoding other than chunked", method: "POST", path: "/api/v1/compile",
+                 headers: ["Transfer-Encoding": "gzip"], status: 501, error: "not_implemented", allow: nil),
+            Case(what: "nginx's internal error URI asked for directly", method: "GET", path: "/.will-it-compile/error/400",
+                 headers: [:], status: 404, error: "not_found", allow: nil),
+        ]
+        for test in cases {
+            let reply = try HTTPReply.send(test.method, test.path, body: nil, headers: test.headers, port: stack.port)
+            let shown = "\(test.what): \(reply.status) \(reply.headers) \(reply.text.prefix(300))"
+            #expect(reply.status == test.status, "\(shown)")
+            #expect(reply.headers["content-type"] == "application/json", "\(shown)")
+            #expect(reply.json["error"] as? String == test.error, "\(shown)")
+            #expect(!(reply.json["message"] as? String ?? "").isEmpty, "\(shown)")
+            if let allow = test.allow {
+                #expect(reply.headers["allow"] == allow, "\(shown)")
+                #expect((reply.json["message"] as? String ?? "").contains(allow), "\(shown)")
+            }
+        }
+    }
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to at least `count`, within its hard limit.
