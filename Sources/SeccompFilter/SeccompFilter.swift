@@ -153,25 +153,6 @@ public struct SeccompFilter: Sendable {
         return SeccompFilter(program: try export(context))
     }
 
-    /// A fresh close-on-exec descriptor holding the program at offset 0, for one bwrap
-    /// (it reads to the end). The caller closes it.
-    public func descriptor() throws(SeccompError) -> Int32 {
-        let descriptor = wic_memfd_create_cloexec("wic-seccomp")
-        guard descriptor >= 0 else { throw SeccompError("memfd_create: \(String(cString: strerror(errno)))") }
-        var offset = 0
-        while offset < program.count {
-            let written = program.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, program.count - offset) }
-            guard written > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(descriptor)
-                throw SeccompError("writing the filter: \(reason)")
-            }
-            offset += written
-        }
-        lseek(descriptor, 0, SEEK_SET)
-        return descriptor
-    }
-
     private static func add(_ context: scmp_filter_ctx, _ name: String, _ action: UInt32, _ conditions: [scmp_arg_cmp] = []) throws(SeccompError) {
         let number = seccomp_syscall_resolve_name(name)
         guard number != __NR_SCMP_ERROR else { throw SeccompError("libseccomp does not know the system call \(name)") }
@@ -188,9 +169,10 @@ public struct SeccompFilter: Sendable {
         defer { close(file) }
         try check(seccomp_export_bpf(context, file), "export")
         let size = Int(lseek(file, 0, SEEK_END))
+        guard size > 0 else { throw SeccompError("reading the exported filter back: \(String(cString: strerror(errno)))") }
         var program = [UInt8](repeating: 0, count: size)
         let read = program.withUnsafeMutableBytes { pread(file, $0.baseAddress, size, 0) }
-        guard size > 0, read == size else { throw SeccompError("reading the exported filter back") }
+        guard read == size else { throw SeccompError("reading the exported filter back: \(read) of \(size) bytes") }
         return program
     }
 

@@ -65,7 +65,11 @@ enum ProcessRunner {
             posix_spawn_file_actions_adddup2(&actions, copy, entry.target)
         }
         // Whatever else is open in the worker (sockets accepted a moment ago by another
-        // thread, not yet close-on-exec) never reaches the child.
+        // thread, not yet close-on-exec) never reaches the child: nor do 3-6 where they
+        // are not mapped (glibc ignores closing one that is not open).
+        for target in Int32(3)...6 where !mapping.contains(where: { $0.target == target }) {
+            posix_spawn_file_actions_addclose(&actions, target)
+        }
         GNUCalls.addCloseFrom(&actions, 7)
 
         var attributes = posix_spawnattr_t()

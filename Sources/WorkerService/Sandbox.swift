@@ -64,14 +64,15 @@ public struct Sandbox: Sendable {
         }
         let source: Int32
         do {
-            source = try openSource(job)
+            source = try memoryFile("source", job.request.source)
         } catch {
             return verdict(.error, exitCode: -1, error: "could not prepare the workspace: \(error)")
         }
         defer { close(source) }
         let filter: Int32
         do {
-            filter = try seccomp.descriptor()
+            // A fresh copy for each bwrap, which reads it to the end.
+            filter = try memoryFile("seccomp", seccomp.program)
         } catch {
             return verdict(.error, exitCode: -1, error: "could not prepare the sandbox: \(error)")
         }
@@ -235,21 +236,21 @@ public struct Sandbox: Sendable {
         return programCacheStore.acquire(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
     }
 
-    /// The source in an anonymous memory file (memfd): bwrap copies it into the
-    /// workspace from the descriptor, and nothing of it is ever on the host's disk,
-    /// so a worker killed mid-compile leaves no file behind.
-    private func openSource(_ job: CompilationJob) throws(SystemCallError) -> Int32 {
-        let descriptor = try systemCall("create the source's memory file") { GNUCalls.memfdCreate("source", UInt32(GNUCalls.memfdCloseOnExec)) }
+    /// `bytes` in an anonymous memory file (memfd), rewound, close-on-exec: bwrap copies
+    /// the source into the workspace from it and reads the seccomp filter from it, and
+    /// nothing of either is ever on the host's disk, so a worker killed mid-compile
+    /// leaves no file behind. The caller closes it.
+    private func memoryFile(_ name: String, _ bytes: [UInt8]) throws(SystemCallError) -> Int32 {
+        let descriptor = try systemCall("create the \(name)'s memory file") { GNUCalls.memfdCreate(name, UInt32(GNUCalls.memfdCloseOnExec)) }
         do {
             var offset = 0
-            let source = job.request.source
-            while offset < source.count {
-                let written = try systemCall("write the source") {
-                    source.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, source.count - offset) }
+            while offset < bytes.count {
+                let written = try systemCall("write the \(name)") {
+                    bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
                 }
                 offset += written
             }
-            try systemCall("rewind the source") { lseek(descriptor, 0, SEEK_SET) }
+            try systemCall("rewind the \(name)") { lseek(descriptor, 0, SEEK_SET) }
         } catch {
             close(descriptor)
             throw error
