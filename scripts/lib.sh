@@ -94,9 +94,11 @@ detect_cgroups() {
   return 0
 }
 
-# False when the operator turned per-job cgroups off (SANDBOX_CGROUPS=false, 0, no or off).
+# False when the operator turned per-job cgroups off (SANDBOX_CGROUPS=false, 0, no or off,
+# in any case: the spellings the worker's configuration reads as false).
 cgroups_wanted() {
-  case "${SANDBOX_CGROUPS:-true}" in false|0|no|off|FALSE|False|NO|No|OFF|Off) return 1 ;; esac
+  local value=${SANDBOX_CGROUPS:-true}
+  case "${value,,}" in false|0|no|off) return 1 ;; esac
 }
 
 # On cgroup v2, the worker must start inside the delegated subtree (v2 lets a process move

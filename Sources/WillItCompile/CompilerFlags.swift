@@ -42,7 +42,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
             let list = driverList ?? FlagList("")
             let macros = self == .gccgo ? "" : "; -D<name>[=<value>] and -U<name> (a C identifier; a value of letters, digits and _ . + -)"
             let params = self == .clang ? "" : " and --param=<name>=<value> tuning knobs"
-            return "\(driverFlags(for: self).sorted().joined(separator: ", "))\(macros); "
+            return "\(Self.driverFlagSets[self, default: []].sorted().joined(separator: ", "))\(macros); "
                 + "the \(list.count) -f, -W and -g flags\(params) \(rawValue) documents except those that run programs, load code or name files, "
                 + "with their -fno-/-Wno- forms and -Werror=<warning>; the -m flags the gcc for the requested architecture documents. "
                 + "Values are checked per flag. The full list: GET /api/v1/flags/\(rawValue)"
@@ -55,7 +55,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
 
     /// Every flag on the family's list, one a line in the list's own notation, for `GET /api/v1/flags/…`.
     public var fullList: [String]? {
-        driverList.map { driverFlags(for: self).sorted() + $0.entries }
+        driverList.map { Self.driverFlagSets[self, default: []].sorted() + $0.entries }
     }
 
     /// The targets with a list of -m flags, as (architecture, os).
@@ -91,27 +91,26 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
     ]
 
     /// Driver flags besides the -f/-W/-g/-m lists: optimisation levels, and what shapes the
-    /// link of the one source file.
-    private func driverFlags(for family: FlagFamily) -> Set<String> {
-        var flags: Set<String> = [
+    /// link of the one source file. Built once per family, not per flag checked.
+    private static let driverFlagSets: [FlagFamily: Set<String>] = {
+        let common: Set<String> = [
             "-O", "-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Ofast", "-Oz", "-g0", "-g1", "-g2", "-g3",
             "-gdwarf-2", "-gdwarf-3", "-gdwarf-4", "-gdwarf-5",
             "-w", "-pthread", "-c", "-s", "-v",
             "-static", "-shared", "-pie", "-no-pie", "-static-pie", "-static-libgcc", "-nostdlib", "-nostartfiles",
             "-nodefaultlibs",
         ]
-        if family == .clang {
+        let cLike: Set<String> = ["-pedantic", "-pedantic-errors", "-ansi", "-static-libstdc++", "-nostdinc", "-nostdinc++", "-undef", "-trigraphs"]
+        return [
+            .gcc: common.union(cLike),
             // clang documents these outside its list of warning groups.
-            flags.formUnion(["-Weverything", "-Werror", "-Wno-error"])
-        }
-        if family != .gccgo {
-            flags.formUnion(["-pedantic", "-pedantic-errors", "-ansi", "-static-libstdc++", "-nostdinc", "-nostdinc++", "-undef", "-trigraphs"])
-        }
-        return flags
-    }
+            .clang: common.union(cLike).union(["-Weverything", "-Werror", "-Wno-error"]),
+            .gccgo: common,
+        ]
+    }()
 
     private func driverRefusal(_ flag: String, target: TargetSpec) -> String? {
-        if driverFlags(for: self).contains(flag) { return nil }
+        if Self.driverFlagSets[self, default: []].contains(flag) { return nil }
         if self != .gccgo, flag.hasPrefix("-D") || flag.hasPrefix("-U") { return macroRefusal(flag) }
         if flag.hasPrefix("-std=") || flag.hasPrefix("--std") { return "use the `standard` field" }
         if flag.hasPrefix("--target") || flag == "-target" { return "use the `architecture` and `os` fields" }
