@@ -141,12 +141,12 @@ import Testing
     func aProgramCacheLinkNeverMovesAMount() throws {
         let victim = FileManager.default.temporaryDirectory.appendingPathComponent("wic-victim-mount-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: false)
-        #expect(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "wic-victim", victim]) == 0)
+        try #require(try runToExit("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "wic-victim", victim]) == 0, "mount a tmpfs on \(victim)")
         defer {
-            _ = try? run("/bin/umount", [victim])
+            _ = try? runToExit("/bin/umount", [victim])
             try? FileManager.default.removeItem(atPath: victim)
         }
-        func victimMounted() throws -> Bool { try run("/bin/mountpoint", ["-q", victim]) == 0 }
+        func victimMounted() throws -> Bool { try runToExit("/bin/mountpoint", ["-q", victim]) == 0 }
 
         // An earlier version's run directory, all the service user's, with the link in it.
         let directory = Stack.freshRunDirectory()
@@ -186,18 +186,6 @@ import Testing
         #expect(throws: StackError.self) { try Stack(runDirectory: directory) }
         #expect(!FileManager.default.fileExists(atPath: directory), "nothing was created there")
     }
-}
-
-/// Runs a program as root and returns its exit status.
-private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
 }
 
 /// Runs a shell command as the service user; throws when it fails.

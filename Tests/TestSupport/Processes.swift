@@ -98,6 +98,18 @@ public func spawn(_ executable: String, _ arguments: [String], environment: [Str
     return pid
 }
 
+/// Runs a program to its end, its output discarded, and returns its exit status.
+public func runToExit(_ executable: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
 /// Waits for a child and returns its exit status (128 + signal when killed).
 public func waitForExit(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0

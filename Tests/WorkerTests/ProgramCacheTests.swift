@@ -228,17 +228,16 @@ import WillItCompile
     func anEntryARunningCompileHoldsIsNotEvictedWhateverItsTimes() throws {
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_ENTRIES": "1", "COMPILATION_TIMEOUT_SECONDS": "120"])
         let slow = try worker.submit(Self.slowProgram, language: .go)
-        let deadline = Date() + 60
         var held: [String] = []
-        while held.isEmpty, Date() < deadline {
+        try waitUntil("the slow compile's entry appears", within: 60) {
             held = try entries(worker)
-            usleep(10_000)
+            return !held.isEmpty
         }
-        try #require(held.count == 1, "the slow compile's entry appeared")
+        try #require(held.count == 1, "the slow compile's entries: \(held)")
         let entry = "\(cacheRoot(worker))/\(held[0])"
         // Go makes the cache's 256 subdirectories first; once the last is there, the entry is
         // left alone until the compile itself is done.
-        while !FileManager.default.fileExists(atPath: "\(entry)/ff"), Date() < deadline { usleep(10_000) }
+        try waitUntil("Go made the entry's 256 subdirectories", within: 60) { FileManager.default.fileExists(atPath: "\(entry)/ff") }
         // A sandbox can date its own entry back (utimensat): that must not make it look unused.
         age(entry)
         let (quick, _) = try worker.compile(Self.programs[0], language: .go)

@@ -229,6 +229,7 @@ final class ProbeToolchain {
     @Test(.timeLimit(.minutes(2)))
     func aForkBombStopsAtItsOwnLimitWhileAnotherCompileCompletes() throws {
         let release = probe.releaseFile()
+        defer { probe.release(release) }  // a failure half way must not leave the probe running
         let bomb = try worker.submit("forkbomb 400 \(release)", language: .c, compiler: "probe")
         try waitUntil("the fork bomb fills its cgroup", within: 30) { pidsCurrent(of: bomb) == Self.pids }
 
@@ -249,6 +250,7 @@ final class ProbeToolchain {
     func everyProcessOfASandboxIsInItsJobsCPUCgroup() throws {
         try #require(layout.sharesCPU, "this host has a cpu cgroup controller; the layout found none: \(layout)")
         let release = probe.releaseFile()
+        defer { probe.release(release) }  // a failure half way must not leave the probe running
         let job = try worker.submit("linger \(release)", language: .c, compiler: "probe")
         let expected = try #require(layout.subtree(of: .cpu)) + "/w\(worker.pid!)-\(job)"
         // The probe and the process it detached into a session of its own.
@@ -272,6 +274,7 @@ final class ProbeToolchain {
     @Test(.timeLimit(.minutes(2)))
     func aSandboxWithManySessionsGetsNoMoreCPUThanOneWithOne() throws {
         let start = probe.releaseFile(), stop = probe.releaseFile()
+        defer { probe.release(start); probe.release(stop) }  // a failure half way must not leave 25 spinners
         let single = try worker.submit("spin 1 \(start) \(stop)", language: .c, compiler: "probe")
         let many = try worker.submit("spin 24 \(start) \(stop)", language: .c, compiler: "probe")
         try waitUntil("both sandboxes have all their spinners", within: 30) { probe.runningProbes().count == 2 + 1 + 24 }
@@ -344,6 +347,7 @@ final class ProbeToolchain {
     @Test(.timeLimit(.minutes(2)))
     func nothingOfAJobIsLeftAfterIt() throws {
         let release = probe.releaseFile()
+        defer { probe.release(release) }  // a failure half way must not leave the probe running
         let job = try worker.submit("linger \(release)", language: .c, compiler: "probe")
         // The job's own cgroup holds the sandbox, the probe and the process it detached.
         try waitUntil("the job's cgroup holds the probe and what it detached", within: 30) {

@@ -57,7 +57,7 @@ final class WorkerProcess {
             let cache = directory.appendingPathComponent("program-cache").path
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
             guard let account = getpwnam(serviceUser) else { throw HarnessError("no user \(serviceUser)") }
-            let status = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(environment["SANDBOX_PROGRAM_CACHE_MB"] ?? "64")m,mode=0700,uid=\(account.pointee.pw_uid),gid=\(account.pointee.pw_gid)",
+            let status = try runToExit("/bin/mount", ["-t", "tmpfs", "-o", "size=\(environment["SANDBOX_PROGRAM_CACHE_MB"] ?? "64")m,mode=0700,uid=\(account.pointee.pw_uid),gid=\(account.pointee.pw_gid)",
                                                "wic-test-program-cache", cache])
             guard status == 0 else { throw HarnessError("mount a tmpfs on \(cache): status \(status)") }
             mountedProgramCache = cache
@@ -67,17 +67,8 @@ final class WorkerProcess {
 
     deinit {
         stop(signal: SIGKILL)
-        if let mountedProgramCache { _ = try? run("/bin/umount", [mountedProgramCache]) }
+        if let mountedProgramCache { _ = try? runToExit("/bin/umount", [mountedProgramCache]) }
         try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 
     var pid: Int32? { process?.processIdentifier }
