@@ -91,20 +91,42 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var maxJobsPerClient: Int
     /// `WORKER_SOCKET`: the Unix socket responders reach the worker on (default `run/worker.sock`).
     public var socketPath: String
-    /// `WORKER_HOST_ID`: names this host's jobs, so a restarted worker recovers only its own
-    /// (default: the host name).
+    /// `WORKER_HOST_ID`: this host's name in the cluster: its row in the worker registry and
+    /// its consumer in the Redis work queue, whose leases a restarted worker takes back
+    /// (default: the host name). Every host sharing one Redis needs its own.
     public var hostID: String
     /// `WORKER_CATALOG`: the toolchain catalog (default `toolchains/catalog.json`).
     public var catalogPath: String
     /// `MEMORY_STORE_MAX_MB`: with `REDIS_ENABLED=false`, the most jobs and results the
     /// worker keeps in its memory, in MB (default 1024); then submissions get 503 `store_full`.
     public var memoryStoreMegabytes: Int
+    /// `JOB_LEASE_SECONDS`: how long a job taken from the Redis work queue stays this host's
+    /// without being renewed; after that another host claims and compiles it (default 15).
+    public var leaseSeconds: Int
+    /// `JOB_MAX_CLAIMS`: how many times a job may be taken (first take included) before it ends
+    /// as `error` instead of being compiled again: its compiles keep killing their hosts (default 3).
+    public var maxClaims: Int
+    /// `CLUSTER_QUEUE_SIZE`: jobs waiting in the whole cluster before submissions get 429
+    /// (default 0: the live hosts' `QUEUE_SIZE` added up).
+    public var clusterQueueSize: Int
+    /// `CLUSTER_RATE_LIMIT_PER_SECOND` and `CLUSTER_RATE_LIMIT_BURST`: submissions per second one
+    /// client address may make across every host together, and how many at once above that
+    /// rate (defaults 20 and 40; a rate of 0 turns the limit off). Redis mode only.
+    public var clientSubmitsPerSecond: Int
+    public var clientSubmitBurst: Int
 
     public init(
         maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100, maxJobsPerClient: Int = 20,
         socketPath: String = "run/worker.sock", hostID: String = ProcessInfo.processInfo.hostName,
-        catalogPath: String = "toolchains/catalog.json", memoryStoreMegabytes: Int = 1024
+        catalogPath: String = "toolchains/catalog.json", memoryStoreMegabytes: Int = 1024,
+        leaseSeconds: Int = 15, maxClaims: Int = 3, clusterQueueSize: Int = 0,
+        clientSubmitsPerSecond: Int = 20, clientSubmitBurst: Int = 40
     ) {
+        self.leaseSeconds = leaseSeconds
+        self.maxClaims = maxClaims
+        self.clusterQueueSize = clusterQueueSize
+        self.clientSubmitsPerSecond = clientSubmitsPerSecond
+        self.clientSubmitBurst = clientSubmitBurst
         self.maxWorkers = maxWorkers
         self.queueSize = queueSize
         self.maxJobsPerClient = maxJobsPerClient
@@ -234,7 +256,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
             hostID: reader.string("WORKER_HOST_ID") ?? defaults.worker.hostID,
             catalogPath: reader.string("WORKER_CATALOG") ?? defaults.worker.catalogPath,
             memoryStoreMegabytes: try reader.integer(
-                "MEMORY_STORE_MAX_MB", default: defaults.worker.memoryStoreMegabytes, in: 1...1_048_576))
+                "MEMORY_STORE_MAX_MB", default: defaults.worker.memoryStoreMegabytes, in: 1...1_048_576),
+            leaseSeconds: try reader.integer("JOB_LEASE_SECONDS", default: defaults.worker.leaseSeconds, in: 2...3600),
+            maxClaims: try reader.integer("JOB_MAX_CLAIMS", default: defaults.worker.maxClaims, in: 1...100),
+            clusterQueueSize: try reader.integer(
+                "CLUSTER_QUEUE_SIZE", default: defaults.worker.clusterQueueSize, in: 0...100_000_000),
+            clientSubmitsPerSecond: try reader.integer(
+                "CLUSTER_RATE_LIMIT_PER_SECOND", default: defaults.worker.clientSubmitsPerSecond, in: 0...1_000_000),
+            clientSubmitBurst: try reader.integer(
+                "CLUSTER_RATE_LIMIT_BURST", default: defaults.worker.clientSubmitBurst, in: 1...1_000_000))
         compilation = CompilationConfiguration(
             maxSourceSize: try reader.integer(
                 // Bounded so that a job, its source in Base64, fits one worker frame (`WorkerCodec.maxPayloadSize`).

@@ -124,16 +124,19 @@ public struct Toolchain: Sendable, Equatable, Codable {
     public var isDefault: Bool
     /// What it can build for on this host: the host first, then the cross targets found.
     public var targets: [TargetSpec]
+    /// In a cluster (Redis mode): the live hosts that offer it, by `WORKER_HOST_ID`. nil for one host's own list.
+    public var hosts: [String]?
 
-    public init(spec: ToolchainSpec, version: String, isDefault: Bool, targets: [TargetSpec] = [.host]) {
+    public init(spec: ToolchainSpec, version: String, isDefault: Bool, targets: [TargetSpec] = [.host], hosts: [String]? = nil) {
         self.spec = spec
         self.version = version
         self.isDefault = isDefault
         self.targets = targets
+        self.hosts = hosts
     }
 
     private enum CodingKeys: String, CodingKey {
-        case spec, version, isDefault = "is_default", targets
+        case spec, version, isDefault = "is_default", targets, hosts
     }
 
     /// The target a request names (x86_64 and linux when it names none), if this toolchain builds for it.

@@ -16,6 +16,10 @@ public struct WorkerStats: Sendable, Equatable, Codable {
     public var uptimeSeconds: Double
     /// RFC 3339.
     public var startTime: String
+    /// In a cluster (Redis mode) the fields above are the live hosts' totals (`max_workers`
+    /// their slots together, `queued_jobs` the jobs waiting in the cluster's queue, the
+    /// uptime the longest), and this has one row per live host. nil for a single host.
+    public var hosts: [HostStats]?
 
     public init(
         maxWorkers: Int, activeWorkers: Int, queuedJobs: Int, totalProcessed: Int, totalSuccessful: Int,
@@ -39,7 +43,7 @@ public struct WorkerStats: Sendable, Equatable, Codable {
         case maxWorkers = "max_workers", activeWorkers = "active_workers", availableSlots = "available_slots"
         case queuedJobs = "queued_jobs", totalProcessed = "total_processed", totalSuccessful = "total_successful"
         case totalFailed = "total_failed", totalTimeout = "total_timeout", totalErrors = "total_errors"
-        case uptime, uptimeSeconds = "uptime_seconds", startTime = "start_time"
+        case uptime, uptimeSeconds = "uptime_seconds", startTime = "start_time", hosts
     }
 
     /// Formats like Go's `Duration.String()` at millisecond precision: `3.25s`, `4m0s`, `1h2m3s`.
@@ -52,5 +56,33 @@ public struct WorkerStats: Sendable, Equatable, Codable {
         if hours > 0 || minutes > 0 { text = "\(minutes)m" + text }
         if hours > 0 { text = "\(hours)h" + text }
         return text
+    }
+}
+
+/// One host's row in a cluster's `/api/v1/workers/stats`: its id and its own counters
+/// (`queued_jobs`: jobs it has taken that wait for one of its slots).
+public struct HostStats: Sendable, Equatable, Codable {
+    public var hostID: String
+    public var stats: WorkerStats
+
+    public init(hostID: String, stats: WorkerStats) {
+        self.hostID = hostID
+        self.stats = stats
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case hostID = "host_id"
+    }
+
+    /// Flat: `host_id` beside the counters' own fields.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(hostID, forKey: .hostID)
+        try stats.encode(to: encoder)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        hostID = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .hostID)
+        stats = try WorkerStats(from: decoder)
     }
 }
