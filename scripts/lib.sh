@@ -40,6 +40,56 @@ install_missing_packages() {
   [ $status -eq 0 ] || die "apt-get install ${missing[*]} failed"
 }
 
+# True for an IPv4 address in dotted decimal (no leading zeros).
+ipv4_address() {
+  local octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+  [[ $1 =~ ^$octet\.$octet\.$octet\.$octet$ ]]
+}
+
+# True for an IPv6 address: eight groups of 1-4 hex digits separated by ':', fewer with
+# one '::' standing for the missing ones, the last two possibly written as IPv4.
+ipv6_address() {
+  local address=$1 head tail part groups=() count=0
+  [[ $address =~ ^[0-9A-Fa-f:.]+$ ]] || return 1
+  if [[ $address == *.* ]]; then
+    ipv4_address "${address##*:}" || return 1
+    address="${address%:*}:0:0"
+  fi
+  if [[ $address == *::* ]]; then
+    head=${address%%::*} tail=${address#*::}
+    [[ $tail != *::* ]] || return 1
+  else
+    head=$address tail=
+  fi
+  # An empty group (':' at either end of a part) is only allowed as '::'.
+  [[ $head != :* && $head != *: && $tail != :* && $tail != *: ]] || return 1
+  for part in "$head" "$tail"; do
+    [ -n "$part" ] || continue
+    IFS=: read -ra groups <<< "$part"
+    for part in "${groups[@]}"; do
+      [[ $part =~ ^[0-9A-Fa-f]{1,4}$ ]] || return 1
+      count=$((count + 1))
+    done
+  done
+  if [[ $address == *::* ]]; then [ $count -le 7 ]; else [ $count -eq 8 ]; fi
+}
+
+# True for an IPv4 or IPv6 address, alone or as a CIDR network (address/prefix length).
+ip_network() {
+  local address=${1%/*} length=
+  if [[ $1 == */* ]]; then
+    length=${1##*/}
+    [[ $length =~ ^(0|[1-9][0-9]{0,2})$ ]] || return 1
+  fi
+  if ipv4_address "$address"; then
+    [ -z "$length" ] || [ "$length" -le 32 ]
+  elif ipv6_address "$address"; then
+    [ -z "$length" ] || [ "$length" -le 128 ]
+  else
+    return 1
+  fi
+}
+
 # Waits until `redis-cli -s SOCKET ping` answers PONG, at most $2 seconds.
 wait_for_redis() {
   local socket=$1 limit=${2:-10} waited=0
