@@ -4,7 +4,7 @@
 # libraries, servers, the sandbox, and the compilers of toolchains/catalog.json.
 WIC_PACKAGES=(
   redis-server libhiredis-dev libfcgi-dev libseccomp-dev pkg-config util-linux bubblewrap
-  nginx spawn-fcgi multiwatch curl
+  nginx spawn-fcgi multiwatch curl iproute2 python3
   gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc
   gcc-12-aarch64-linux-gnu g++-12-aarch64-linux-gnu gcc-12-arm-linux-gnueabihf g++-12-arm-linux-gnueabihf
   gcc-12-riscv64-linux-gnu g++-12-riscv64-linux-gnu gcc-mingw-w64-x86-64-win32 g++-mingw-w64-x86-64-win32
