@@ -85,7 +85,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobStoreTests",
-            dependencies: ["JobStore", "WillItCompile"],
+            dependencies: ["JobStore", "WillItCompile", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the tests that start real processes.

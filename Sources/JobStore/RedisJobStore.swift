@@ -15,8 +15,8 @@ public import WillItCompile
 /// A Redis at its `maxmemory` (with `noeviction`) refuses a new job whole
 /// (`.full`) but still takes the transitions of jobs it holds: see `Scripts`.
 public final class RedisJobStore: JobStore {
-    private let pool: RedisConnectionPool
-    private let ttlSeconds: Int
+    let pool: RedisConnectionPool
+    let ttlSeconds: Int
     /// Where `pruneIndexes` continues in each index: an SSCAN cursor.
     private let pruneCursors = Mutex<[JobStatus: String]>([:])
     /// How many members one `pruneIndexes` call asks SSCAN for, per index.
@@ -60,21 +60,34 @@ public final class RedisJobStore: JobStore {
         _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?
     ) throws(JobStoreError) -> TransitionOutcome {
         try checkResultFits(status, result, id: id)
-        var jobFields = [bytes("status"), bytes(status.rawValue)]
-        if status == .processing { jobFields += [bytes("started_at"), bytes(Timestamp.format(date))] }
-        if status.isTerminal { jobFields += [bytes("completed_at"), bytes(Timestamp.format(date))] }
-        let resultFields = result.map(ResultHash.fields(of:)) ?? []
-        let predecessors = status.allowedPredecessors.map(\.rawValue).joined(separator: ",")
-        let arguments = [
-            bytes(String(ttlSeconds)), bytes(id.description), bytes(status.rawValue),
-            bytes(JobKeys.statusIndexPrefix), bytes(predecessors), bytes(JobKeys.verdictChannel(id)),
-            bytes(String(jobFields.count / 2)),
-        ] + jobFields + resultFields
+        let arguments = Self.transitionArguments(id, to: status, at: date, result: result, ttlSeconds: ttlSeconds)
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(
                 Scripts.transition, keys: [bytes(JobKeys.job(id)), bytes(JobKeys.result(id))],
                 arguments: arguments)
         }
+        return try transitionOutcome(of: reply, id: id, status: status)
+    }
+
+    /// The arguments of `Scripts.transitionFunction`.
+    static func transitionArguments(
+        _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?, ttlSeconds: Int,
+        extraJobFields: [[UInt8]] = []
+    ) -> [[UInt8]] {
+        var jobFields = [bytes("status"), bytes(status.rawValue)] + extraJobFields
+        if status == .processing { jobFields += [bytes("started_at"), bytes(Timestamp.format(date))] }
+        if status.isTerminal { jobFields += [bytes("completed_at"), bytes(Timestamp.format(date))] }
+        let resultFields = result.map(ResultHash.fields(of:)) ?? []
+        let predecessors = status.allowedPredecessors.map(\.rawValue).joined(separator: ",")
+        return [
+            bytes(String(ttlSeconds)), bytes(id.description), bytes(status.rawValue),
+            bytes(JobKeys.statusIndexPrefix), bytes(predecessors), bytes(JobKeys.verdictChannel(id)),
+            bytes(String(jobFields.count / 2)),
+        ] + jobFields + resultFields
+    }
+
+    /// What a script ending in `transition(…)` answered.
+    func transitionOutcome(of reply: RedisValue, id: JobID, status: JobStatus) throws(JobStoreError) -> TransitionOutcome {
         try check(reply, doing: "transition \(id) to \(status.rawValue)")
         guard case let .array(items) = reply else {
             throw .rejected("unexpected reply to transition of \(id): \(reply)")
@@ -84,6 +97,8 @@ public final class RedisJobStore: JobStore {
             return .applied
         case ["missing"]:
             throw .notFound(id)
+        case let texts where texts.count == 2 && texts[0] == "unreadable":
+            throw .corrupt(key: JobKeys.job(id), reason: "it holds a \(texts[1] ?? "value") instead of a job hash (WRONGTYPE)")
         case let texts where texts.count == 2 && texts[0] == "refused":
             guard let current = texts[1].flatMap(JobStatus.init(rawValue:)) else {
                 throw .corrupt(key: JobKeys.job(id), reason: "unknown status \(texts[1] ?? "")")
@@ -224,7 +239,7 @@ public final class RedisJobStore: JobStore {
     /// `transientErrorReplies` (`.unavailable`).
     /// An OOM reply is `.full`: Redis is at its `maxmemory` and refused the write whole.
     /// A WRONGTYPE reply about `key` means the key holds something else (`.corrupt`).
-    private func check(_ reply: RedisValue, doing operation: String, on key: String? = nil) throws(JobStoreError) {
+    func check(_ reply: RedisValue, doing operation: String, on key: String? = nil) throws(JobStoreError) {
         if case let .error(message) = reply {
             let address = pool.configuration.address
             if message.hasPrefix("OOM") {
@@ -247,7 +262,7 @@ public final class RedisJobStore: JobStore {
     static let transientErrorReplies: Set<String> = ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"]
 }
 
-private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 /// The Lua scripts behind each atomic operation.
 ///
@@ -263,7 +278,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 /// have `allow-oom`: a job already accepted always gets its verdict, and pruning
 /// frees memory, so both must work on a full Redis. What may go over `maxmemory`
 /// is then bounded by the verdicts of the jobs in hand.
-private enum Scripts {
+enum Scripts {
     /// KEYS: job, index of its status. ARGV: ttl, id, then the job's field/value pairs.
     /// Returns 1 when stored, 0 when the id already exists.
     static let create = """
@@ -280,30 +295,42 @@ private enum Scripts {
     /// previous statuses (comma-separated), verdict channel, n, n job field/value
     /// pairs, then the result's field/value pairs (none for a non-terminal status).
     /// A terminal status is published on the verdict channel, for long polls.
-    /// Returns {'applied'}, {'missing'} or {'refused', current status}.
+    /// Returns {'applied'}, {'missing'}, {'unreadable', type of the job key} or {'refused', current status}.
     static let transition = """
         #!lua flags=allow-oom
-        local current = redis.call('HGET', KEYS[1], 'status')
-        if not current then return {'missing'} end
-        local allowed = false
-        for status in string.gmatch(ARGV[5], '[^,]+') do
-            if status == current then allowed = true end
+        \(transitionFunction)
+        return transition(KEYS[1], KEYS[2], ARGV)
+        """
+
+    /// `transition(jobKey, resultKey, argv)`, the body of `transition`, for scripts that
+    /// move a job along with other writes of their own.
+    static let transitionFunction = """
+        local function transition(jobKey, resultKey, argv)
+            local kind = redis.call('TYPE', jobKey)['ok']
+            if kind == 'none' then return {'missing'} end
+            if kind ~= 'hash' then return {'unreadable', kind} end
+            local current = redis.call('HGET', jobKey, 'status')
+            if not current then return {'missing'} end
+            local allowed = false
+            for status in string.gmatch(argv[5], '[^,]+') do
+                if status == current then allowed = true end
+            end
+            if not allowed then return {'refused', current} end
+            local ttl, id, prefix = argv[1], argv[2], argv[4]
+            local lastJobField = 7 + 2 * tonumber(argv[7])
+            redis.call('HSET', jobKey, unpack(argv, 8, lastJobField))
+            redis.call('EXPIRE', jobKey, ttl)
+            redis.call('SREM', prefix .. current, id)
+            redis.call('SADD', prefix .. argv[3], id)
+            redis.call('EXPIRE', prefix .. argv[3], ttl)
+            if #argv > lastJobField then
+                redis.call('DEL', resultKey)
+                redis.call('HSET', resultKey, unpack(argv, lastJobField + 1))
+                redis.call('EXPIRE', resultKey, ttl)
+                redis.call('PUBLISH', argv[6], argv[3])
+            end
+            return {'applied'}
         end
-        if not allowed then return {'refused', current} end
-        local ttl, id, prefix = ARGV[1], ARGV[2], ARGV[4]
-        local lastJobField = 7 + 2 * tonumber(ARGV[7])
-        redis.call('HSET', KEYS[1], unpack(ARGV, 8, lastJobField))
-        redis.call('EXPIRE', KEYS[1], ttl)
-        redis.call('SREM', prefix .. current, id)
-        redis.call('SADD', prefix .. ARGV[3], id)
-        redis.call('EXPIRE', prefix .. ARGV[3], ttl)
-        if #ARGV > lastJobField then
-            redis.call('DEL', KEYS[2])
-            redis.call('HSET', KEYS[2], unpack(ARGV, lastJobField + 1))
-            redis.call('EXPIRE', KEYS[2], ttl)
-            redis.call('PUBLISH', ARGV[6], ARGV[3])
-        end
-        return {'applied'}
         """
 
     /// KEYS: a status index. ARGV: SSCAN cursor, COUNT, job key prefix.

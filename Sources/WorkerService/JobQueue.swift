@@ -1,13 +1,9 @@
 import Foundation
 import WillItCompile
 
-/// Whose share a job counts against.
-enum JobOwner: Hashable, Sendable {
-    /// A submitted job; nil: every job submitted without an identity, one share together.
-    case client(ClientIdentity?)
-    /// Jobs recovered at start-up, accepted once already: one share of their own, never refused.
-    case recovered
-}
+/// Whose share a job counts against: its client; nil is every job submitted without
+/// an identity, one share together.
+typealias JobOwner = ClientIdentity?
 
 /// The bounded set of jobs waiting for a compile slot, shared fairly among their owners.
 ///
@@ -43,9 +39,6 @@ final class JobQueue: @unchecked Sendable {
     private var shares: [JobOwner: Share] = [:]
     /// Jobs handed out by `take` that still count against their owner.
     private var running: [JobID: JobOwner] = [:]
-    /// Ids of the jobs waiting here or being compiled, so a recovered job already
-    /// in hand (submitted while recovery listed the store) is not queued twice.
-    private var present: Set<JobID> = []
     private var waitingCount = 0
     private var reservedCount = 0
     private var arrivals = 0
@@ -87,42 +80,23 @@ final class JobQueue: @unchecked Sendable {
         update(owner) { $0.reserved -= 1 }
     }
 
-    /// Fills a place `reserve` granted to `owner`. A job recovery queued meanwhile
-    /// (it listed the store between the reservation and this push) is not queued
-    /// again: it compiles once, in the recovered share, and the place goes back.
+    /// Fills a place `reserve` granted to `owner`.
     func push(reserved job: CompilationJob, for owner: JobOwner) {
         condition.lock()
         defer { condition.unlock() }
         reservedCount -= 1
         update(owner) { $0.reserved -= 1 }
-        // Shut down meanwhile: the job stays queued in the store for the next start.
-        guard !isShutDown, !present.contains(job.id) else { return }
+        // Shut down meanwhile: the job stays queued in the store.
+        guard !isShutDown else { return }
         append(job, for: owner)
     }
 
-    /// Adds a job whatever the capacity (recovered jobs were accepted once already),
-    /// unless it is here or in hand already; false then.
-    func pushRecovered(_ job: CompilationJob) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !isShutDown, !present.contains(job.id) else { return false }
-        append(job, for: .recovered)
-        return true
-    }
-
     /// The job `take` handed out no longer counts against its owner: its verdict is in.
+    /// Releasing it again does nothing.
     func release(_ id: JobID) {
         condition.lock()
         defer { condition.unlock() }
         releaseLocked(id)
-    }
-
-    /// A job `take` handed out is finished; released too, if it was not yet.
-    func done(_ id: JobID) {
-        condition.lock()
-        defer { condition.unlock() }
-        releaseLocked(id)
-        present.remove(id)
     }
 
     /// The next job, of the owner that deserves a slot most; nil once the queue is shut down.
@@ -165,7 +139,6 @@ final class JobQueue: @unchecked Sendable {
         let left = shares.values.flatMap { $0.waiting[$0.head...] }.sorted { $0.arrival < $1.arrival }.map(\.job)
         shares = [:]
         running = [:]
-        present = []
         waitingCount = 0
         reservedCount = 0
         condition.broadcast()
@@ -174,13 +147,10 @@ final class JobQueue: @unchecked Sendable {
 
     // MARK: - Under the lock
 
-    /// Callers check `present` first: a job waits or compiles once at a time.
     private func append(_ job: CompilationJob, for owner: JobOwner) {
-        precondition(!present.contains(job.id), "job \(job.id) queued twice")
         arrivals += 1
         shares[owner, default: Share()].waiting.append((arrivals, job))
         waitingCount += 1
-        present.insert(job.id)
         condition.signal()
     }
 

@@ -3,26 +3,32 @@ public import JobStore
 import Synchronization
 public import WillItCompile
 
-/// The worker's logic, without the socket: takes requests, keeps the bounded
-/// queue with each client's share, runs `maxWorkers` compile slots, writes every
-/// transition to the store, and counts what happened.
+/// The worker's logic, without the socket: takes requests, hands jobs to its work
+/// source (the local queue in memory mode, the cluster's queue in Redis mode), runs
+/// `maxWorkers` compile slots, writes every transition to the store, and counts what happened.
 public final class WorkerDaemon: Sendable {
-    private struct Counters {
-        var active = 0
-        var processed = 0
-        var successful = 0
-        var failed = 0
-        var timeout = 0
-        var errors = 0
-        var compileSeconds = 0.0
+    /// Shared with the cluster source's heartbeat, which reads them for this host's record.
+    private final class Counters: Sendable {
+        struct Values {
+            var active = 0
+            var stored = HostCounters()
+        }
+
+        private let values = Mutex(Values())
+
+        func withLock<Result: Sendable>(_ body: (inout Values) -> Result) -> Result {
+            values.withLock { body(&$0) }
+        }
     }
 
     private let configuration: ServiceConfiguration
     private let store: any JobStore
     public let toolchains: [Toolchain]
     private let sandbox: Sandbox
-    private let queue: JobQueue
-    private let counters = Mutex(Counters())
+    private let work: any WorkSource
+    /// The same source in Redis mode, for what the cluster offers and holds.
+    private let cluster: ClusterWorkSource?
+    private let counters = Counters()
     private let shuttingDown = Atomic<Bool>(false)
     private let slotsFinished = DispatchGroup()
     private let startTime = Date()
@@ -32,35 +38,68 @@ public final class WorkerDaemon: Sendable {
         self.store = store
         self.toolchains = toolchains
         self.sandbox = sandbox
-        self.queue = JobQueue(capacity: configuration.worker.queueSize, perOwnerLimit: configuration.worker.maxJobsPerClient)
+        if let redis = store as? RedisJobStore {
+            let cluster = ClusterWorkSource(
+                store: redis, configuration: configuration.worker, toolchains: toolchains, localRecord: { [counters, startTime] in
+                    let (active, stored) = counters.withLock { ($0.active, $0.stored) }
+                    return HostRecord(
+                        hostID: configuration.worker.hostID, startTime: startTime, maxWorkers: configuration.worker.maxWorkers,
+                        queueSize: configuration.worker.queueSize, activeWorkers: active, queuedJobs: 0, counters: stored,
+                        toolchains: toolchains)
+                })
+            self.cluster = cluster
+            work = cluster
+        } else {
+            cluster = nil
+            work = LocalWorkSource(store: store, capacity: configuration.worker.queueSize, perClientLimit: configuration.worker.maxJobsPerClient)
+        }
     }
 
-    /// Starts the compile slots, and recovery of this host's unfinished jobs in the background.
+    /// Starts the compile slots (in Redis mode once this host's counters are read back,
+    /// and with the cluster's doorbell, lease renewal and heartbeat), and index pruning.
     public func start() {
+        if let cluster {
+            loadStoredCounters(from: cluster)
+            cluster.startBackgroundWork()
+        }
         for slot in 0..<configuration.worker.maxWorkers {
             slotsFinished.enter()
             let thread = Thread { [self] in
-                while let job = queue.take() { process(job) }
+                while let taken = work.take() { process(taken) }
                 slotsFinished.leave()
             }
             thread.name = "compile-slot-\(slot)"
             thread.start()
         }
-        let recovery = Thread { [self] in recoverUntilDone() }
-        recovery.name = "recovery"
-        recovery.start()
         let pruning = Thread { [self] in pruneIndexesUntilShutDown() }
         pruning.name = "index-pruning"
         pruning.start()
     }
 
-    /// Refuses new work, lets running compiles finish (at most `limit`), and
-    /// leaves jobs that never started `queued` in the store for the next start.
+    /// This host's counters survive a restart: they continue from what Redis holds.
+    /// Waits while Redis is unreachable, as every other part of the worker would.
+    private func loadStoredCounters(from cluster: ClusterWorkSource) {
+        var attempt = 0
+        while !shuttingDown.load(ordering: .sequentiallyConsistent) {
+            do {
+                let stored = try cluster.storedCounters()
+                counters.withLock { $0.stored = stored }
+                return
+            } catch {
+                if attempt == 0 { log("reading this host's counters waits for Redis: \(error)") }
+                attempt += 1
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+    }
+
+    /// Refuses new work, lets running compiles finish (at most `limit`), and leaves
+    /// jobs that never started queued (in the store, and in Redis mode in the cluster's queue).
     public func shutDown(waitingAtMost limit: Duration) {
         shuttingDown.store(true, ordering: .sequentiallyConsistent)
-        let left = queue.shutDown()
-        if !left.isEmpty {
-            log("shutting down: \(left.count) queued job(s) stay queued for the next start")
+        let left = work.shutDown()
+        if left > 0 {
+            log("shutting down: \(left) queued job(s) are left queued")
         }
         if slotsFinished.wait(timeout: .now() + limit.timeInterval) == .timedOut {
             log("shutting down: compiles still running after \(limit); they end with the process")
@@ -76,7 +115,7 @@ public final class WorkerDaemon: Sendable {
         case .stats:
             return .stats(stats())
         case .toolchains:
-            return .toolchains(toolchains)
+            return .toolchains(cluster?.offeredToolchains() ?? toolchains)
         case let .readJob(id, wait):
             do {
                 // Bounded here too: the socket is not the HTTP API's only possible client.
@@ -88,83 +127,107 @@ public final class WorkerDaemon: Sendable {
         }
     }
 
+    /// This host's counters; in Redis mode the live hosts' totals, with a row per host.
     public func stats() -> WorkerStats {
-        let queued = queue.count
-        return counters.withLock { counters in
-            WorkerStats(
-                maxWorkers: configuration.worker.maxWorkers, activeWorkers: counters.active, queuedJobs: queued,
-                totalProcessed: counters.processed, totalSuccessful: counters.successful,
-                totalFailed: counters.failed, totalTimeout: counters.timeout, totalErrors: counters.errors,
-                startTime: startTime, now: Date())
+        let now = Date()
+        guard let cluster else {
+            let (active, stored) = counters.withLock { ($0.active, $0.stored) }
+            return HostRecord(
+                hostID: configuration.worker.hostID, startTime: startTime, maxWorkers: configuration.worker.maxWorkers,
+                queueSize: configuration.worker.queueSize, activeWorkers: active, queuedJobs: work.waitingCount,
+                counters: stored, toolchains: []
+            ).stats(now: now)
         }
+        let hosts = cluster.liveHosts()
+        var total = WorkerStats(
+            maxWorkers: hosts.map(\.maxWorkers).reduce(0, +), activeWorkers: hosts.map(\.activeWorkers).reduce(0, +),
+            queuedJobs: work.waitingCount, totalProcessed: hosts.map(\.counters.processed).reduce(0, +),
+            totalSuccessful: hosts.map(\.counters.successful).reduce(0, +), totalFailed: hosts.map(\.counters.failed).reduce(0, +),
+            totalTimeout: hosts.map(\.counters.timeout).reduce(0, +), totalErrors: hosts.map(\.counters.errors).reduce(0, +),
+            startTime: hosts.map(\.startTime).min() ?? startTime, now: now)
+        total.hosts = hosts.map { HostStats(hostID: $0.hostID, stats: $0.stats(now: now)) }
+        return total
     }
 
     private func submit(_ submitted: CompilationJob, from client: ClientIdentity?) -> WorkerReply {
         guard !shuttingDown.load(ordering: .sequentiallyConsistent) else {
             return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
         }
+        var job = submitted
         do {
-            _ = try toolchains.resolve(submitted.request)
+            // In a cluster, a job for a toolchain only other hosts offer is theirs to compile.
+            let toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
+            // Named, as the responder names them: the job waits for exactly this compiler.
+            job.request.compiler = toolchain.spec.id
+            job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
         } catch {
             return .failure(WorkerFailure(.unsupportedJob, error.description))
         }
-        var job = submitted
         job.status = .queued
         job.startedAt = nil
         job.completedAt = nil
-        job.host = configuration.worker.hostID
-        let owner = JobOwner.client(client)
-        switch queue.reserve(for: owner) {
-        case .granted:
-            break
-        case .queueFull:
-            return .queueFull(retryAfterSeconds: retryAfterSeconds(compiles: Double(queue.count) / Double(configuration.worker.maxWorkers)))
-        case let .ownerLimit(share):
-            // A place frees when one of its jobs ends, and the fair share brings its first one to a slot soon.
-            return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds(compiles: 1))
-        }
+        job.host = nil
         do {
-            try store.create(job)
+            switch try work.submit(job, from: client) {
+            case .accepted:
+                return .accepted(job.id)
+            case let .queueFull(waiting, _):
+                let seconds = cluster?.secondsUntilASlotFrees()
+                    ?? retryAfterSeconds(compiles: Double(waiting) / Double(configuration.worker.maxWorkers))
+                return .queueFull(retryAfterSeconds: seconds)
+            case let .clientLimit(share):
+                // A place frees when one of its jobs ends, and the fair share brings its first one to a slot soon.
+                return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds(compiles: 1))
+            }
+        } catch .duplicate {
+            return .failure(WorkerFailure(.duplicateJob, JobStoreError.duplicate(job.id).description))
+        } catch .full(let reason) {
+            return .failure(WorkerFailure(.storeFull, JobStoreError.full(reason).description))
         } catch {
-            queue.cancelReservation(for: owner)
-            if case .duplicate = error {
-                return .failure(WorkerFailure(.duplicateJob, error.description))
-            }
-            if case .full = error {
-                return .failure(WorkerFailure(.storeFull, error.description))
-            }
             return .failure(WorkerFailure(.storeUnavailable, error.description))
         }
-        queue.push(reserved: job, for: owner)
-        return .accepted(job.id)
     }
 
     /// Roughly how long `compiles` compiles take, at the average so far; at least 1 s, at most 60 s.
     /// A full queue frees a place after its jobs divided among the slots.
     private func retryAfterSeconds(compiles: Double) -> Int {
         let average = counters.withLock { counters in
-            counters.processed > 0 ? counters.compileSeconds / Double(counters.processed) : 1.0
+            counters.stored.processed > 0 ? Double(counters.stored.compileNanoseconds) / 1e9 / Double(counters.stored.processed) : 1.0
         }
         return min(60, max(1, Int((average * compiles).rounded(.up))))
     }
 
-    private func process(_ job: CompilationJob) {
+    private func process(_ taken: TakenJob) {
+        let job = taken.job
         counters.withLock { $0.active += 1 }
         var counted = false
         defer {
             if !counted { counters.withLock { $0.active -= 1 } }
-            queue.done(job.id)
+            work.done(taken)
+        }
+        switch taken.ticket?.origin {
+        case .beforeRestart?: log("job \(job.id): taken back from before this worker restarted (take \(taken.takes))")
+        case .expiredLease?: log("job \(job.id): its host's lease ran out; taken over (take \(taken.takes))")
+        case .new?, nil: break
+        }
+        if taken.takes > configuration.worker.maxClaims {
+            // Each host that took it stopped before its verdict: compiling it again could take down another.
+            let result = CompilationResult(
+                jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                error: "the job was taken \(taken.takes - 1) times and each host compiling it stopped before its verdict; it is not compiled again (JOB_MAX_CLAIMS=\(configuration.worker.maxClaims))")
+            log("job \(job.id): taken \(taken.takes - 1) times without a verdict; ended as error")
+            finish(taken, with: CompileVerdict(status: .error, result: result), counted: &counted)
+            return
         }
         do {
-            if case let .refused(current) = try store.transition(job.id, to: .processing, at: Date(), result: nil),
-               current.isTerminal {
-                return  // Finished already (a recovered job that had completed meanwhile).
+            if case let .refused(current) = try work.start(taken), current.isTerminal {
+                return  // Finished already (by another host whose lease ran out, say).
             }
         } catch .notFound {
             log("job \(job.id) vanished from the store before it started (expired?); skipped")
             return
         } catch {
-            // Compile anyway; the verdict write below retries, and recovery covers a longer outage.
+            // Compile anyway; the verdict write below retries.
             log("job \(job.id): could not mark processing: \(error)")
         }
         let verdict: CompileVerdict
@@ -176,43 +239,47 @@ public final class WorkerDaemon: Sendable {
                 jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
                 error: "the requested toolchain is not available on this worker: \(error)"))
         }
-        // Counted, the slot freed and the job no longer held against its client, before
-        // anyone can read the verdict: a client that has its verdict never sees stats that
-        // still show the compile running, nor is refused for holding that job.
+        finish(taken, with: verdict, counted: &counted)
+    }
+
+    /// Counts the verdict, frees the slot and the client's place (before anyone can read
+    /// the verdict: a client that has its verdict never sees stats that still show the
+    /// compile running, nor is refused for holding that job), then stores it.
+    private func finish(_ taken: TakenJob, with verdict: CompileVerdict, counted: inout Bool) {
         record(verdict)
-        queue.release(job.id)
+        work.release(taken)
         counted = true
-        writeVerdict(verdict, of: job)
+        writeVerdict(verdict, of: taken)
     }
 
     private func record(_ verdict: CompileVerdict) {
         counters.withLock { counters in
             counters.active -= 1
-            counters.processed += 1
-            counters.compileSeconds += Double(verdict.result.durationNanoseconds) / 1e9
+            counters.stored.processed += 1
+            counters.stored.compileNanoseconds += verdict.result.durationNanoseconds
             switch verdict.status {
-            case .completed: counters.successful += 1
-            case .failed: counters.failed += 1
-            case .timeout: counters.timeout += 1
-            case .error, .queued, .processing: counters.errors += 1
+            case .completed: counters.stored.successful += 1
+            case .failed: counters.stored.failed += 1
+            case .timeout: counters.stored.timeout += 1
+            case .error, .queued, .processing: counters.stored.errors += 1
             }
         }
     }
 
     /// Writes the verdict, retrying for as long as the store is unreachable (every
-    /// 2 s at most): an accepted job must get its verdict, and a worker that gave up
-    /// would leave it `processing` until some later restart. Once the worker is
-    /// shutting down it stops trying; the next start's recovery compiles the job again.
-    /// Any other error would come again on every attempt (the store refused the write,
-    /// or the job's stored data is unreadable): it is logged and the slot moves on,
-    /// or a few such jobs would hold every slot for ever.
-    private func writeVerdict(_ verdict: CompileVerdict, of job: CompilationJob) {
+    /// 2 s at most): an accepted job must get its verdict. Once the worker is shutting
+    /// down it stops trying; in Redis mode the job's lease then runs out and a host
+    /// takes it again (a restart of this one at once); in memory mode it is lost with
+    /// the store anyway. Any other error would come again on every attempt (the store
+    /// refused the write, or the job's stored data is unreadable): it is logged and the
+    /// slot moves on, or a few such jobs would hold every slot for ever.
+    private func writeVerdict(_ verdict: CompileVerdict, of taken: TakenJob) {
+        let job = taken.job
         var delay = 0.1
         var attempt = 1
         while true {
             do {
-                if case let .refused(current) = try store.transition(
-                    job.id, to: verdict.status, at: Date(), result: verdict.result) {
+                if case let .refused(current) = try work.finish(taken, with: verdict) {
                     log("job \(job.id): verdict \(verdict.status.rawValue) refused, job is already \(current.rawValue)")
                 }
                 return
@@ -224,7 +291,7 @@ public final class WorkerDaemon: Sendable {
                     log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)")
                 }
                 if shuttingDown.load(ordering: .sequentiallyConsistent) {
-                    log("job \(job.id): shutting down with its verdict unwritten; the next start compiles it again")
+                    log("job \(job.id): shutting down with its verdict unwritten; it is compiled again")
                     return
                 }
                 Thread.sleep(forTimeInterval: delay)
@@ -254,45 +321,4 @@ public final class WorkerDaemon: Sendable {
     }
 
     static let indexPruneInterval: TimeInterval = 1
-
-    /// Puts this host's `queued` and `processing` jobs back in the queue; retries
-    /// every 2 s while the store is unreachable (or refuses to list the jobs).
-    private func recoverUntilDone() {
-        while !shuttingDown.load(ordering: .sequentiallyConsistent) {
-            do {
-                try recover()
-                return
-            } catch {
-                log("recovery waits for the store: \(error)")
-                Thread.sleep(forTimeInterval: 2)
-            }
-        }
-    }
-
-    private func recover() throws(JobStoreError) {
-        var recovered = 0
-        for status in [JobStatus.processing, .queued] {
-            for id in try store.jobIDs(withStatus: status) {
-                do {
-                    guard let job = try store.job(id), job.host == configuration.worker.hostID,
-                          !job.status.isTerminal else { continue }
-                    if queue.pushRecovered(job) { recovered += 1 }
-                } catch .corrupt(let key, let reason) {
-                    let result = CompilationResult(
-                        jobID: id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
-                        error: "the job could not be recovered after a worker restart: \(key) is unreadable (\(reason))")
-                    do {
-                        _ = try store.transition(id, to: .error, at: Date(), result: result)
-                        log("job \(id) ended as error: unreadable after restart (\(reason))")
-                    } catch .unavailable(let outage) {
-                        throw .unavailable(outage)
-                    } catch {
-                        // Waiting would not help, and the other jobs must still be recovered.
-                        log("job \(id) is unreadable (\(reason)) and cannot be ended as error either, skipped: \(error)")
-                    }
-                }
-            }
-        }
-        if recovered > 0 { log("recovered \(recovered) unfinished job(s) of host \(configuration.worker.hostID)") }
-    }
 }

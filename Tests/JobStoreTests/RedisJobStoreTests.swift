@@ -1,5 +1,6 @@
 import Foundation
 @testable import JobStore
+import TestSupport
 import Testing
 import WillItCompile
 
@@ -93,15 +94,17 @@ import WillItCompile
     /// An error Redis answers is no outage: callers that wait out outages (the
     /// worker's verdict write) must be able to tell it apart from one.
     @Test func anErrorReplyIsARefusalNotAnOutage() throws {
-        let configuration = try sharedRedisConfiguration()
-        let connection = try RedisConnection(configuration: configuration)
-        let id = JobID()
-        _ = try connection.command(["SET", JobKeys.job(id), "not a hash", "EX", "60"])
+        // Its own Redis: the status index it spoils is every job's.
+        let redis = try PrivateRedis()
+        let configuration = RedisConfiguration(enabled: true, address: .unix(path: redis.socketPath))
         let store = RedisJobStore(configuration: configuration)
         defer { store.close() }
+        let job = CompilationJob(request: CompilationRequest(source: Array("int main(){}".utf8), language: .c), createdAt: Date())
+        try store.create(job)
+        _ = try redis.command(["SET", JobKeys.statusIndex(.processing), "not a set"])
         do {
-            _ = try store.transition(id, to: .processing, at: Date(), result: nil)
-            Issue.record("a transition of a string at \(JobKeys.job(id)) was applied")
+            _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+            Issue.record("a transition into a status index that is a string was applied")
         } catch let JobStoreError.rejected(reason) {
             #expect(reason.contains("WRONGTYPE") && reason.contains(configuration.address.description), "\(reason)")
         }

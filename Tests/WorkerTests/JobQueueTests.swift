@@ -4,9 +4,9 @@ import WillItCompile
 @testable import WorkerService
 
 @Suite struct JobQueueTests {
-    static let flooder = JobOwner.client(ClientIdentity("127.0.0.2")!)
-    static let other = JobOwner.client(ClientIdentity("127.0.0.1")!)
-    static let third = JobOwner.client(ClientIdentity("2001:db8::3")!)
+    static let flooder: JobOwner = ClientIdentity("127.0.0.2")!
+    static let other: JobOwner = ClientIdentity("127.0.0.1")!
+    static let third: JobOwner = ClientIdentity("2001:db8::3")!
 
     func job(_ name: String) -> CompilationJob {
         CompilationJob(request: CompilationRequest(source: Array("int main(){} // \(name)\n".utf8), language: .c), createdAt: Date())
@@ -25,50 +25,6 @@ import WillItCompile
         return try #require(queue.take(), sourceLocation: sourceLocation)
     }
 
-    /// Recovery lists the store while submissions already arrive: a job both
-    /// submitted and listed must be compiled once.
-    @Test func aRecoveredJobAlreadyQueuedOrInHandIsNotQueuedTwice() throws {
-        let queue = JobQueue(capacity: 4, perOwnerLimit: 4)
-        let job = job("once")
-        submit(job, to: queue, as: .client(nil))
-        #expect(!queue.pushRecovered(job), "waiting in the queue")
-        #expect(queue.count == 1)
-        let taken = try takeNow(queue)
-        #expect(!queue.pushRecovered(job), "being compiled")
-        queue.release(taken.id)
-        #expect(!queue.pushRecovered(job), "its verdict is being written")
-        queue.done(taken.id)
-        #expect(queue.pushRecovered(job), "finished here, so a later recovery may queue it")
-        #expect(queue.count == 1)
-    }
-
-    /// The other order: recovery queues the job between the submitting thread's
-    /// reserve and push. The push must not queue it again (one compile, handed out
-    /// once), and must give the client's place back, or the client keeps a
-    /// phantom job counted until a restart.
-    @Test func aJobRecoveredBeforeItsPushIsQueuedOnceAndItsClientKeepsItsPlaces() throws {
-        let queue = JobQueue(capacity: 10, perOwnerLimit: 2)
-        let earlier = job("recovered earlier")
-        #expect(queue.pushRecovered(earlier))
-        let compiling = try takeNow(queue)
-
-        let job = job("submitted while recovery listed the store")
-        #expect(queue.reserve(for: Self.other) == .granted)
-        #expect(queue.pushRecovered(job))
-        queue.push(reserved: job, for: Self.other)
-        #expect(queue.count == 1, "queued once")
-        let taken = try takeNow(queue)
-        #expect(taken.id == job.id)
-        #expect(queue.count == 0, "not handed out a second time")
-
-        for id in [compiling.id, taken.id] {
-            queue.release(id)
-            queue.done(id)
-        }
-        #expect(queue.reserve(for: Self.other) == .granted)
-        #expect(queue.reserve(for: Self.other) == .granted, "the client's whole share is free again")
-    }
-
     /// One client's flood waits behind another client's job: the slot that frees
     /// next goes to the client compiling the fewest jobs, whatever came first.
     @Test func theNextSlotGoesToTheClientCompilingFewestJobs() throws {
@@ -78,9 +34,9 @@ import WillItCompile
         #expect(try takeNow(queue).id == flood[0].id)
         #expect(try takeNow(queue).id == flood[1].id)
         let quick = submit(job("quick"), to: queue, as: Self.other)
-        queue.done(flood[0].id)
+        queue.release(flood[0].id)
         #expect(try takeNow(queue).id == quick.id, "taken before the flooder's four waiting jobs")
-        queue.done(flood[1].id)
+        queue.release(flood[1].id)
         #expect(try takeNow(queue).id == flood[2].id, "each client's own jobs keep their order")
     }
 
@@ -94,7 +50,7 @@ import WillItCompile
         for _ in 0..<9 {
             let taken = try takeNow(queue)
             order.append(taken.id)
-            queue.done(taken.id)  // one slot: each compile ends before the next starts
+            queue.release(taken.id)  // one slot: each compile ends before the next starts
         }
         #expect(order == [a[0], b[0], c[0], a[1], b[1], c[1], a[2], b[2], c[2]].map(\.id))
     }
@@ -102,7 +58,7 @@ import WillItCompile
     /// Without identities and with a single client, the queue is the plain FIFO it was.
     @Test func oneClientsJobsComeInOrder() throws {
         let queue = JobQueue(capacity: 10, perOwnerLimit: 10)
-        let jobs = (0..<5).map { submit(job("\($0)"), to: queue, as: .client(nil)) }
+        let jobs = (0..<5).map { submit(job("\($0)"), to: queue, as: JobOwner.none) }
         #expect(try (0..<5).map { _ in try takeNow(queue).id } == jobs.map(\.id))
     }
 
@@ -128,25 +84,23 @@ import WillItCompile
         queue.cancelReservation(for: Self.flooder)
 
         let second = try takeNow(queue)
-        queue.done(second.id)  // ended without a verdict of its own (already finished, or vanished)
-        queue.done(second.id)
-        #expect(queue.reserve(for: Self.flooder) == .granted, "done twice releases once")
+        queue.release(second.id)  // ended without a verdict of its own (already finished, or vanished)
+        queue.release(second.id)
+        #expect(queue.reserve(for: Self.flooder) == .granted, "released twice releases once")
         #expect(queue.reserve(for: Self.flooder) == .granted)
         #expect(queue.reserve(for: Self.flooder) == .ownerLimit(ClientShare(jobs: 3, waiting: 1, limit: 3)))
     }
 
-    /// Jobs without an identity share one place among them, and recovered jobs
-    /// count against nobody.
-    @Test func jobsWithoutAnIdentityShareOneLimitAndRecoveredOnesCountAgainstNoOne() throws {
+    /// Jobs without an identity share one place among them.
+    @Test func jobsWithoutAnIdentityShareOneLimit() throws {
         let queue = JobQueue(capacity: 100, perOwnerLimit: 2)
-        #expect(queue.pushRecovered(job("r1")) && queue.pushRecovered(job("r2")) && queue.pushRecovered(job("r3")))
-        submit(job("n1"), to: queue, as: .client(nil))
-        submit(job("n2"), to: queue, as: .client(nil))
-        #expect(queue.reserve(for: .client(nil)) == .ownerLimit(ClientShare(jobs: 2, waiting: 2, limit: 2)))
+        submit(job("n1"), to: queue, as: JobOwner.none)
+        submit(job("n2"), to: queue, as: JobOwner.none)
+        #expect(queue.reserve(for: JobOwner.none) == .ownerLimit(ClientShare(jobs: 2, waiting: 2, limit: 2)))
         #expect(queue.reserve(for: Self.other) == .granted)
     }
 
-    /// The queue stays bounded whoever fills it; recovered jobs are accepted above the bound.
+    /// The queue stays bounded whoever fills it.
     @Test func theQueueStaysBoundedAcrossClients() throws {
         let queue = JobQueue(capacity: 3, perOwnerLimit: 2)
         submit(job("a1"), to: queue, as: Self.flooder)
@@ -156,33 +110,28 @@ import WillItCompile
         queue.cancelReservation(for: Self.other)
         submit(job("b1"), to: queue, as: Self.other)
         #expect(queue.reserve(for: Self.third) == .queueFull)
-        #expect(queue.pushRecovered(job("r")))
-        #expect(queue.count == 4)
-        _ = try takeNow(queue)
-        #expect(queue.reserve(for: Self.third) == .queueFull, "still 3 waiting")
+        #expect(queue.count == 3)
         _ = try takeNow(queue)
         #expect(queue.reserve(for: Self.third) == .granted, "a compiling job leaves the bound")
     }
 
     /// Shutting down returns every waiting job of every client, in the order they
-    /// came, and refuses new places; a job pushed or recovered later is not queued.
+    /// came, and refuses new places; a job pushed later is not queued.
     @Test func shutDownReturnsEveryWaitingJob() throws {
         let queue = JobQueue(capacity: 10, perOwnerLimit: 10)
         let a1 = submit(job("a1"), to: queue, as: Self.flooder)
         let b1 = submit(job("b1"), to: queue, as: Self.other)
         let a2 = submit(job("a2"), to: queue, as: Self.flooder)
-        let r = job("r")
-        #expect(queue.pushRecovered(r))
+        let a3 = submit(job("a3"), to: queue, as: Self.flooder)
         let running = try takeNow(queue)
         #expect(running.id == a1.id)
         #expect(queue.reserve(for: Self.third) == .granted)
-        #expect(queue.shutDown().map(\.id) == [b1, a2, r].map(\.id))
+        #expect(queue.shutDown().map(\.id) == [b1, a2, a3].map(\.id))
         #expect(queue.take() == nil)
         queue.push(reserved: job("late"), for: Self.third)
         #expect(queue.count == 0, "a job pushed after the shut down stays queued in the store")
         #expect(queue.reserve(for: Self.third) == .queueFull)
-        #expect(!queue.pushRecovered(job("late recovery")))
-        queue.done(running.id)
+        queue.release(running.id)
     }
 
     /// A slot thread waiting for work is woken with nil by the shut down.

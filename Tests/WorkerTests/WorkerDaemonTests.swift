@@ -98,7 +98,7 @@ let quickSource = "int main(void) { return 0; }\n"
 
     @Test(.timeLimit(.minutes(2)))
     func afterSIGKILLARestartedWorkerFinishesEveryQueuedAndProcessingJob() throws {
-        let (worker, store) = try redisBackedWorker(timeoutSeconds: 3)
+        let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 3)
         defer { store.close() }
         let slow = try worker.submit(slowCompileSource, language: .cpp)
         let quick = try (0..<3).map { _ in try worker.submit(quickSource, language: .c) }
@@ -117,18 +117,18 @@ let quickSource = "int main(void) { return 0; }\n"
         }
         for id in quick { #expect(try store.job(id)?.status == .queued) }
 
-        // Same host id and socket path: the stale socket is replaced, the jobs recovered.
+        // Same host id and socket path: the stale socket is replaced, the job it held taken back at once.
         try worker.start()
         #expect(try worker.waitForVerdict(slow, store: store, within: 30).0.status == .timeout)
         for id in quick {
             #expect(try worker.waitForVerdict(id, store: store, within: 30).0.status == .completed)
         }
-        #expect(worker.log().contains("recovered 4 unfinished job(s)"), "\(worker.log())")
+        #expect(worker.log().contains("job \(slow): taken back from before this worker restarted"), "\(worker.log())")
     }
 
     @Test(.timeLimit(.minutes(2)))
     func sigtermFinishesTheRunningJobAndLeavesQueuedOnesForTheNextStart() throws {
-        let (worker, store) = try redisBackedWorker(timeoutSeconds: 2)
+        let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 2)
         defer { store.close() }
         let slow = try worker.submit(slowCompileSource, language: .cpp)
         let queued = try worker.submit(quickSource, language: .c)
@@ -230,13 +230,13 @@ let quickSource = "int main(void) { return 0; }\n"
     /// expired jobs from the indexes itself: memory follows the live jobs.
     @Test(.timeLimit(.minutes(1)))
     func theWorkerPrunesExpiredJobsFromTheStatusIndexes() throws {
-        let (worker, store) = try redisBackedWorker(timeoutSeconds: 10)
+        let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 10)
         defer { store.close() }
         let id = try worker.submit(quickSource, language: .c)
         #expect(try worker.waitForVerdict(id, store: store).0.status == .completed)
         #expect(try store.jobIDs(withStatus: .completed).contains(id))
         // The job's TTL ends (REDIS_JOB_TTL_HOURS is at least an hour: expire it by hand).
-        _ = try redisCLI(["PEXPIRE", JobKeys.job(id), "1"])
+        _ = try redis.command(["PEXPIRE", JobKeys.job(id), "1"])
         try waitUntil("the job has expired") { try store.job(id) == nil }
         // One batch per index per second: the shared test Redis may hold thousands of live ids.
         try waitUntil("the worker pruned it from the completed index", within: 30) {
@@ -250,25 +250,18 @@ let quickSource = "int main(void) { return 0; }\n"
     /// job that must still compile.
     @Test(.timeLimit(.minutes(2)))
     func aVerdictTheStoreRefusesForGoodDoesNotHoldItsSlot() throws {
-        let (worker, store) = try redisBackedWorker(timeoutSeconds: 4)
+        let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 4)
         defer { store.close() }
         // While each compiles (until its timeout), its job key is spoilt under it.
         let unknownStatus = try worker.submit(slowCompileSource, language: .cpp)
         try waitUntil("the first job is processing") { try store.job(unknownStatus)?.status == .processing }
-        _ = try redisCLI(["HSET", JobKeys.job(unknownStatus), "status", "pondering"])
+        _ = try redis.command(["HSET", JobKeys.job(unknownStatus), "status", "pondering"])
         let notAHash = try worker.submit(slowCompileSource, language: .cpp)
         try waitUntil("the second job is processing", within: 30) {
             if case .processing? = try? store.job(notAHash)?.status { return true }
             return false
         }
-        _ = try redisCLI(["SET", JobKeys.job(notAHash), "not a hash", "EX", "60"])
-        // Other tests' workers recover from the same Redis: leave no spoilt job behind.
-        defer {
-            for id in [unknownStatus, notAHash] {
-                _ = try? redisCLI(["DEL", JobKeys.job(id), JobKeys.result(id)])
-                _ = try? redisCLI(["SREM", JobKeys.statusIndex(.processing), id.description])
-            }
-        }
+        _ = try redis.command(["SET", JobKeys.job(notAHash), "not a hash", "EX", "60"])
 
         let quick = try worker.submit(quickSource, language: .c)
         #expect(try worker.waitForVerdict(quick, store: store, within: 30).0.status == .completed)
@@ -278,65 +271,42 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(try worker.stats().activeWorkers == 0)
     }
 
-    /// A job recovery can neither read nor end as error (its key is not a hash) is
-    /// skipped, not waited for: the host's other jobs are still recovered.
+    /// A job in the queue whose stored data is unreadable (its key is not a hash) is
+    /// taken out of the queue and logged, not retried for ever: the host's other jobs still compile.
     @Test(.timeLimit(.minutes(1)))
-    func recoverySkipsAJobItCanNeitherReadNorEnd() throws {
-        let configuration = try redisConfiguration()
-        let store = RedisJobStore(configuration: configuration)
+    func aQueuedJobThatCannotBeReadIsTakenOutOfTheQueue() throws {
+        let redis = try PrivateRedis()
+        let store = RedisJobStore(configuration: RedisConfiguration(enabled: true, address: .unix(path: redis.socketPath)))
         defer { store.close() }
         let host = "test-\(UUID().uuidString.prefix(8))"
-        let spoilt = JobID()
-        _ = try redisCLI(["SET", JobKeys.job(spoilt), "not a hash", "EX", "60"])
-        _ = try redisCLI(["SADD", JobKeys.statusIndex(.processing), spoilt.description])
-        defer {
-            _ = try? redisCLI(["DEL", JobKeys.job(spoilt)])
-            _ = try? redisCLI(["SREM", JobKeys.statusIndex(.processing), spoilt.description])
-        }
-        var left = CompilationJob(request: CompilationRequest(source: Array(quickSource.utf8), language: .c), createdAt: Date())
-        left.host = host  // queued by a worker of this host that stopped before compiling it
-        try store.create(left)
+        let queue = RedisWorkQueue(store: store, consumer: host, leaseSeconds: 15)
+        var spoilt = CompilationJob(request: CompilationRequest(source: Array(quickSource.utf8), language: .c), createdAt: Date())
+        spoilt.request.compiler = "gcc-12"
+        #expect(try queue.submit(spoilt, client: nil, perClientLimit: 10, capacity: 0) == .accepted)
+        _ = try redis.command(["SET", JobKeys.job(spoilt.id), "not a hash", "EX", "60"])
 
         let worker = try WorkerProcess([
-            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
-            "MAX_WORKERS": "1", "WORKER_HOST_ID": host,
+            "REDIS_ENABLED": "true", "REDIS_ADDR": redis.socketPath, "MAX_WORKERS": "1", "WORKER_HOST_ID": host,
         ])
-        #expect(try worker.waitForVerdict(left.id, store: store, within: 30).0.status == .completed)
-        #expect(worker.log().contains("job \(spoilt) is unreadable"), "\(worker.log())")
+        let good = try worker.submit(quickSource, language: .c)
+        #expect(try worker.waitForVerdict(good, store: store, within: 30).0.status == .completed)
+        try waitUntil("the spoilt job left the queue") {
+            try redis.command(["XPENDING", "wic:queue:c/gcc-12/x86_64-linux:0", "workers"]).hasPrefix("0")
+        }
+        #expect(worker.log().contains("job \(spoilt.id)") && worker.log().contains("unreadable"), "\(worker.log())")
     }
 
-    private func redisCLI(_ arguments: [String]) throws -> String {
-        let configuration = try redisConfiguration()
-        guard case let .unix(path) = configuration.address else { throw HarnessError("the test Redis is not on a Unix socket") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-s", path] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text
-    }
-
-    /// A one-slot worker on the shared test Redis, and a store reading the same Redis.
-    private func redisBackedWorker(timeoutSeconds: Int) throws -> (WorkerProcess, RedisJobStore) {
-        let configuration = try redisConfiguration()
+    /// A one-slot worker on a Redis of its own, and a store reading the same Redis.
+    private func redisBackedWorker(timeoutSeconds: Int) throws -> (WorkerProcess, RedisJobStore, PrivateRedis) {
+        let redis = try PrivateRedis()
+        let configuration = RedisConfiguration(enabled: true, address: .unix(path: redis.socketPath))
         let worker = try WorkerProcess([
-            "REDIS_ENABLED": "true", "REDIS_ADDR": configuration.address.description,
+            "REDIS_ENABLED": "true", "REDIS_ADDR": redis.socketPath,
             "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": String(timeoutSeconds),
         ])
-        return (worker, RedisJobStore(configuration: configuration))
-    }
-
-    private func redisConfiguration() throws -> RedisConfiguration {
-        guard let text = ProcessInfo.processInfo.environment["WIC_TEST_REDIS_ADDR"], let address = RedisAddress(text) else {
-            throw HarnessError("WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test, which starts a private redis-server")
-        }
-        return RedisConfiguration(enabled: true, address: address)
+        return (worker, RedisJobStore(configuration: configuration), redis)
     }
 }
-
 /// What happens to the names in one directory (inotify), read without blocking.
 final class DirectoryWatch {
     struct Event: CustomStringConvertible {

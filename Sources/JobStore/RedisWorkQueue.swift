@@ -1,0 +1,414 @@
+public import FoundationEssentials
+public import WillItCompile
+
+/// A job taken from the cluster's work queue: leased to this host until it is
+/// finished, or until the host stops renewing the lease and another host claims it.
+public struct WorkTicket: Sendable, Hashable {
+    public let jobID: JobID
+    /// The stream it waited in, and its entry there.
+    public let stream: String
+    public let entryID: String
+    /// The key of the client's share (`wic:client:…`).
+    public let clientKey: String
+    /// How many times the job has been taken, this time included: more than one means
+    /// the hosts that took it before stopped before its verdict.
+    public let takes: Int
+    public let origin: Origin
+
+    public enum Origin: String, Sendable {
+        /// Waiting in the queue until now.
+        case new
+        /// Another host's lease on it ran out.
+        case expiredLease = "claimed"
+        /// This host held it before its worker restarted.
+        case beforeRestart = "own"
+    }
+}
+
+/// What became of a submission.
+public enum QueueAdmission: Sendable, Equatable {
+    case accepted
+    /// The cluster's waiting jobs reached its capacity.
+    case queueFull(waiting: Int, capacity: Int)
+    /// The client holds its share of the cluster already.
+    case clientLimit(ClientShare)
+}
+
+/// The cluster's shared work queue in Redis: Streams with one consumer group.
+///
+/// - One stream per toolchain offer (language, toolchain id, target) and fairness
+///   tier: `wic:queue:{c/gcc-12/x86_64-linux}:{tier}`. A host reads only the streams
+///   of what it offers, so a job never goes to a host that cannot compile it. The tier
+///   is how many jobs the client held in the cluster when it submitted (0, 1, 2 and
+///   more): every client's first job is taken before anyone's second.
+/// - `wic:queue:waiting`: entries not yet taken, per stream: the cluster's queue length.
+/// - `wic:client:{identity}`: the client's jobs that are waiting or compiling, so the
+///   per-client share holds across hosts.
+/// - A taken entry stays pending under this host's name (its consumer) until its
+///   verdict: that is the lease. `renew` keeps it; an entry idle longer than the
+///   lease is claimed by the next host that takes work.
+/// - `wic:host:{id}:counters`: each host's verdict counters.
+///
+/// Every operation is one Lua script. Streams are created with the group on the first
+/// submission and never expire; their entries are deleted once acknowledged. (Keys are
+/// built inside the scripts: like the transition script, not Redis Cluster safe.)
+public final class RedisWorkQueue: Sendable {
+    private let store: RedisJobStore
+    /// This host's consumer name: its `WORKER_HOST_ID`.
+    public let consumer: String
+    private let leaseMilliseconds: Int
+
+    public static let group = "workers"
+    public static let doorbellChannel = "wic:queue:doorbell"
+    static let waitingKey = "wic:queue:waiting"
+    static let tiers = 3
+
+    public init(store: RedisJobStore, consumer: String, leaseSeconds: Int) {
+        self.store = store
+        self.consumer = consumer
+        self.leaseMilliseconds = leaseSeconds * 1000
+    }
+
+    /// The queue name of one thing a host can compile: `c/gcc-12/x86_64-linux`.
+    public static func offer(language: Language, toolchain: String, architecture: String, os: String) -> String {
+        "\(language.rawValue)/\(toolchain)/\(architecture)-\(os)"
+    }
+
+    /// The queue name a request goes to; `compiler` is resolved already.
+    public static func offer(of request: CompilationRequest) -> String {
+        offer(language: request.language, toolchain: request.compiler ?? "", architecture: request.architecture ?? "x86_64",
+              os: request.os ?? "linux")
+    }
+
+    /// Every queue name of these toolchains, each target of each.
+    public static func offers(of toolchains: [Toolchain]) -> [String] {
+        toolchains.flatMap { toolchain in
+            toolchain.targets.map {
+                offer(language: toolchain.spec.language, toolchain: toolchain.spec.id, architecture: $0.architecture, os: $0.os)
+            }
+        }
+    }
+
+    public static func countersKey(host: String) -> String { "wic:host:\(host):counters" }
+    static func clientKey(_ client: ClientIdentity?) -> String { "wic:client:\(client?.rawValue ?? "-")" }
+
+    /// Stores the job as queued and puts it in its stream, all or nothing, unless the
+    /// cluster's queue is full (`capacity` waiting jobs; 0: no bound) or the client
+    /// holds `perClientLimit` jobs already.
+    /// - Throws: `.duplicate`, `.full` (Redis at its memory bound), `.unavailable`.
+    public func submit(
+        _ job: CompilationJob, client: ClientIdentity?, perClientLimit: Int, capacity: Int
+    ) throws(JobStoreError) -> QueueAdmission {
+        let fields = try JobHash.fields(of: job)
+        let arguments = [
+            bytes(String(store.ttlSeconds)), bytes(job.id.description), bytes(Self.clientKey(client)),
+            bytes(String(perClientLimit)), bytes(String(capacity)), bytes(Self.offer(of: job.request)),
+        ] + fields
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(
+                Scripts.submit, keys: [bytes(JobKeys.job(job.id)), bytes(JobKeys.statusIndex(job.status))],
+                arguments: arguments)
+        }
+        try store.check(reply, doing: "submit \(job.id)")
+        guard case let .array(items) = reply, let outcome = items.first?.text else {
+            throw .rejected("unexpected reply to submitting \(job.id): \(reply)")
+        }
+        let numbers = items.dropFirst().compactMap { item -> Int? in
+            if case let .integer(value) = item { return Int(value) }
+            return nil
+        }
+        switch (outcome, numbers.count) {
+        case ("accepted", 0): return .accepted
+        case ("duplicate", 0): throw .duplicate(job.id)
+        case ("queue_full", 1): return .queueFull(waiting: numbers[0], capacity: capacity)
+        case ("client_limit", 2): return .clientLimit(ClientShare(jobs: numbers[0], waiting: numbers[1], limit: perClientLimit))
+        default: throw .rejected("unexpected reply to submitting \(job.id): \(reply)")
+        }
+    }
+
+    /// Takes the next job for this host among `offers`, or nil when none waits.
+    ///
+    /// With `claiming`, first a job whose lease ran out, then one this host's consumer
+    /// held before it started (`ownIdle`: how long this process has run; the entries it
+    /// took itself were touched since). Otherwise, or when there is none, the oldest
+    /// entry of the lowest tier.
+    public func take(offers: [String], claiming: Bool, ownIdle: Duration) throws(JobStoreError) -> WorkTicket? {
+        let arguments = [
+            bytes(consumer), bytes(String(leaseMilliseconds)), bytes(claiming ? "1" : "0"),
+            bytes(String(max(1, ownIdle.roundedUpMilliseconds))),
+        ] + offers.map(bytes)
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(Scripts.take, keys: [], arguments: arguments)
+        }
+        try store.check(reply, doing: "take a job")
+        guard case let .array(items) = reply, let outcome = items.first?.text else {
+            throw .rejected("unexpected reply to taking a job: \(reply)")
+        }
+        if outcome == "none" { return nil }
+        guard items.count == 6, let origin = WorkTicket.Origin(rawValue: outcome), let stream = items[1].text, let entryID = items[2].text,
+              let jobID = items[3].text.flatMap(JobID.init), let clientKey = items[4].text,
+              case let .integer(takes) = items[5] else {
+            throw .rejected("unexpected reply to taking a job: \(reply)")
+        }
+        return WorkTicket(jobID: jobID, stream: stream, entryID: entryID, clientKey: clientKey, takes: Int(takes), origin: origin)
+    }
+
+    /// Renews the leases of the jobs this host holds. Returns those it no longer holds
+    /// (another host claimed them after this one failed to renew in time).
+    public func renew(_ tickets: [WorkTicket]) throws(JobStoreError) -> [WorkTicket] {
+        guard !tickets.isEmpty else { return [] }
+        let arguments = [bytes(consumer)] + tickets.flatMap { [bytes($0.stream), bytes($0.entryID)] }
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(Scripts.renew, keys: [], arguments: arguments)
+        }
+        try store.check(reply, doing: "renew leases")
+        guard case let .array(lost) = reply else { throw .rejected("unexpected reply to renewing leases: \(reply)") }
+        let lostIDs = Set(lost.compactMap(\.text))
+        return tickets.filter { lostIDs.contains($0.entryID) }
+    }
+
+    /// Marks the job `processing` by this host.
+    public func start(_ ticket: WorkTicket, at date: Date) throws(JobStoreError) -> TransitionOutcome {
+        let arguments = RedisJobStore.transitionArguments(
+            ticket.jobID, to: .processing, at: date, result: nil, ttlSeconds: store.ttlSeconds,
+            extraJobFields: [bytes("host"), bytes(consumer)])
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(
+                Scripts.transition, keys: [bytes(JobKeys.job(ticket.jobID)), bytes(JobKeys.result(ticket.jobID))],
+                arguments: arguments)
+        }
+        return try store.transitionOutcome(of: reply, id: ticket.jobID, status: .processing)
+    }
+
+    /// Stores the verdict, and in the same script acknowledges and deletes the entry,
+    /// releases the client's share and counts the verdict for this host. A job that is
+    /// terminal already (another host's compile of it finished first) keeps its verdict.
+    /// - Parameter counted: false for a job taken and not compiled (gone, or finished already).
+    public func finish(
+        _ ticket: WorkTicket, status: JobStatus, result: CompilationResult, at date: Date, counted: Bool = true
+    ) throws(JobStoreError) -> TransitionOutcome {
+        try store.checkResultFits(status, result, id: ticket.jobID)
+        let arguments = [
+            bytes(ticket.stream), bytes(ticket.entryID), bytes(ticket.clientKey),
+            bytes(Self.countersKey(host: consumer)), bytes(counted ? HostCounters.field(of: status) : ""),
+            bytes(String(result.durationNanoseconds)),
+        ] + RedisJobStore.transitionArguments(ticket.jobID, to: status, at: date, result: result, ttlSeconds: store.ttlSeconds)
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(
+                Scripts.finish, keys: [bytes(JobKeys.job(ticket.jobID)), bytes(JobKeys.result(ticket.jobID))],
+                arguments: arguments)
+        }
+        return try store.transitionOutcome(of: reply, id: ticket.jobID, status: status)
+    }
+
+    /// Jobs waiting in the whole cluster's queue.
+    public func waitingCount() throws(JobStoreError) -> Int {
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["HVALS", Self.waitingKey])
+        }
+        try store.check(reply, doing: "HVALS \(Self.waitingKey)", on: Self.waitingKey)
+        guard case let .array(values) = reply else { throw .corrupt(key: Self.waitingKey, reason: "not a hash") }
+        return values.compactMap { $0.text.flatMap(Int.init) }.reduce(0, +)
+    }
+
+    /// A host's counters as Redis holds them (zero for a host never seen).
+    public func counters(of host: String) throws(JobStoreError) -> HostCounters {
+        let key = Self.countersKey(host: host)
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["HGETALL", key])
+        }
+        try store.check(reply, doing: "HGETALL \(key)", on: key)
+        guard case let .array(items) = reply, items.count % 2 == 0 else { throw .corrupt(key: key, reason: "not a hash") }
+        var counters = HostCounters()
+        for pair in stride(from: 0, to: items.count, by: 2) {
+            guard let field = items[pair].text, let value = items[pair + 1].text.flatMap(Int64.init) else { continue }
+            switch field {
+            case "processed": counters.processed = Int(value)
+            case "successful": counters.successful = Int(value)
+            case "failed": counters.failed = Int(value)
+            case "timeout": counters.timeout = Int(value)
+            case "errors": counters.errors = Int(value)
+            case "compile_nanoseconds": counters.compileNanoseconds = value
+            default: continue
+            }
+        }
+        return counters
+    }
+
+    /// Waits for submissions anywhere in the cluster: a subscription to the doorbell
+    /// channel on a connection of its own. Blocks until a message comes (true), or the
+    /// connection fails or is silent for `timeout` (false: subscribe again).
+    public func doorbell() throws(JobStoreError) -> Doorbell {
+        let connection = try store.pool.dedicatedConnection()
+        let address = store.pool.configuration.address
+        let reply: RedisValue
+        do throws(RedisConnectionError) {
+            reply = try connection.command(["SUBSCRIBE", Self.doorbellChannel])
+        } catch {
+            throw error.storeError(address: address)
+        }
+        try store.check(reply, doing: "SUBSCRIBE \(Self.doorbellChannel)")
+        return Doorbell(connection: connection)
+    }
+
+    /// A subscription to the doorbell; used by one thread.
+    public final class Doorbell {
+        private let connection: RedisConnection
+
+        init(connection: RedisConnection) {
+            self.connection = connection
+        }
+
+        /// The next ring; false when none came within `timeout` or the connection failed:
+        /// the subscription is then over.
+        public func next(timeout: Duration) -> Bool {
+            (try? connection.nextMessage(timeout: timeout)) != nil
+        }
+    }
+}
+
+extension Scripts {
+    /// KEYS: job, queued index. ARGV: ttl, id, client key, per-client limit, capacity
+    /// (0: none), offer, then the job's field/value pairs. No flags: a full Redis refuses it whole.
+    /// Returns {'accepted'}, {'duplicate'}, {'queue_full', waiting} or {'client_limit', held, waiting}.
+    static let submit = """
+        #!lua
+        local ttl, id, clientKey, offer = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
+        local limit, capacity = tonumber(ARGV[4]), tonumber(ARGV[5])
+        local waiting = 0
+        for _, count in ipairs(redis.call('HVALS', '\(RedisWorkQueue.waitingKey)')) do
+            waiting = waiting + tonumber(count)
+        end
+        if capacity > 0 and waiting >= capacity then return {'queue_full', waiting} end
+        local held = redis.call('HLEN', clientKey)
+        if held >= limit then
+            local clientWaiting = 0
+            for _, state in ipairs(redis.call('HVALS', clientKey)) do
+                if state == 'waiting' then clientWaiting = clientWaiting + 1 end
+            end
+            return {'client_limit', held, clientWaiting}
+        end
+        if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
+        redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+        redis.call('EXPIRE', KEYS[1], ttl)
+        redis.call('SADD', KEYS[2], id)
+        redis.call('EXPIRE', KEYS[2], ttl)
+        local stream = 'wic:queue:' .. offer .. ':' .. math.min(held, \(RedisWorkQueue.tiers - 1))
+        if redis.call('EXISTS', stream) == 0 then
+            redis.call('XGROUP', 'CREATE', stream, '\(RedisWorkQueue.group)', '0', 'MKSTREAM')
+        end
+        redis.call('XADD', stream, '*', 'id', id, 'client', clientKey)
+        redis.call('HINCRBY', '\(RedisWorkQueue.waitingKey)', stream, 1)
+        redis.call('HSET', clientKey, id, 'waiting')
+        redis.call('EXPIRE', clientKey, ttl)
+        redis.call('PUBLISH', '\(RedisWorkQueue.doorbellChannel)', offer)
+        return {'accepted'}
+        """
+
+    /// ARGV: consumer, lease in ms, claim expired leases ('1') or not, this process's
+    /// age in ms, then the offers. allow-oom: a full Redis must still drain its queue.
+    /// Returns {'none'} or {how, stream, entry id, job id, client key, takes}.
+    static let take = """
+        #!lua flags=allow-oom
+        local group, consumer, lease, ownIdle = '\(RedisWorkQueue.group)', ARGV[1], ARGV[2], ARGV[4]
+        local function taken(how, stream, entry)
+            local id, client = '', ''
+            local fields = entry[2]
+            for i = 1, #fields, 2 do
+                if fields[i] == 'id' then id = fields[i + 1] elseif fields[i] == 'client' then client = fields[i + 1] end
+            end
+            local pending = redis.call('XPENDING', stream, group, entry[1], entry[1], 1)
+            local takes = pending[1] and pending[1][4] or 1
+            if client ~= '' and redis.call('HEXISTS', client, id) == 1 then redis.call('HSET', client, id, 'compiling') end
+            return {how, stream, entry[1], id, client, takes}
+        end
+        local function streamOf(offer, tier) return 'wic:queue:' .. offer .. ':' .. tier end
+        if ARGV[3] == '1' then
+            for i = 5, #ARGV do
+                for tier = 0, \(RedisWorkQueue.tiers - 1) do
+                    local stream = streamOf(ARGV[i], tier)
+                    if redis.call('EXISTS', stream) == 1 then
+                        local own = redis.call('XPENDING', stream, group, 'IDLE', ownIdle, '-', '+', 1, consumer)
+                        if own[1] then
+                            local claimed = redis.call('XCLAIM', stream, group, consumer, 0, own[1][1])
+                            if claimed[1] then return taken('own', stream, claimed[1]) end
+                        end
+                        local expired = redis.call('XAUTOCLAIM', stream, group, consumer, lease, '0-0', 'COUNT', 1)
+                        if expired[2][1] then return taken('claimed', stream, expired[2][1]) end
+                    end
+                end
+            end
+        end
+        local function order(entryID)
+            local ms, seq = string.match(entryID, '^(%d+)-(%d+)$')
+            return tonumber(ms), tonumber(seq)
+        end
+        for tier = 0, \(RedisWorkQueue.tiers - 1) do
+            local best, bestMs, bestSeq
+            for i = 5, #ARGV do
+                local stream = streamOf(ARGV[i], tier)
+                if tonumber(redis.call('HGET', '\(RedisWorkQueue.waitingKey)', stream) or '0') > 0 then
+                    local last = '0-0'
+                    for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+                        for j = 1, #info, 2 do
+                            if info[j] == 'name' and info[j + 1] ~= group then break end
+                            if info[j] == 'last-delivered-id' then last = info[j + 1] end
+                        end
+                    end
+                    local following = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)
+                    if following[1] then
+                        local ms, seq = order(following[1][1])
+                        if not best or ms < bestMs or (ms == bestMs and seq < bestSeq) then
+                            best, bestMs, bestSeq = stream, ms, seq
+                        end
+                    end
+                end
+            end
+            if best then
+                local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', best, '>')
+                if redis.call('HINCRBY', '\(RedisWorkQueue.waitingKey)', best, -1) <= 0 then
+                    redis.call('HDEL', '\(RedisWorkQueue.waitingKey)', best)
+                end
+                return taken('new', best, read[1][2][1])
+            end
+        end
+        return {'none'}
+        """
+
+    /// ARGV: consumer, then stream/entry pairs. Resets the idle time of each entry this
+    /// consumer still holds. Returns the entry ids it no longer holds.
+    static let renew = """
+        #!lua flags=allow-oom
+        local lost = {}
+        for i = 2, #ARGV, 2 do
+            local stream, entry = ARGV[i], ARGV[i + 1]
+            local pending = redis.call('EXISTS', stream) == 1
+                and redis.call('XPENDING', stream, '\(RedisWorkQueue.group)', entry, entry, 1) or {}
+            if pending[1] and pending[1][2] == ARGV[1] then
+                redis.call('XCLAIM', stream, '\(RedisWorkQueue.group)', ARGV[1], 0, entry, 'JUSTID')
+            else
+                table.insert(lost, entry)
+            end
+        end
+        return lost
+        """
+
+    /// KEYS: job, result. ARGV: stream, entry id, client key, counters key, counter
+    /// ('' counts nothing), compile nanoseconds, then `transition`'s arguments.
+    static let finish = """
+        #!lua flags=allow-oom
+        \(transitionFunction)
+        local stream, entry = ARGV[1], ARGV[2]
+        if redis.call('EXISTS', stream) == 1 then
+            redis.call('XACK', stream, '\(RedisWorkQueue.group)', entry)
+            redis.call('XDEL', stream, entry)
+        end
+        if ARGV[3] ~= '' then redis.call('HDEL', ARGV[3], ARGV[8]) end
+        if ARGV[5] ~= '' then
+            redis.call('HINCRBY', ARGV[4], 'processed', 1)
+            redis.call('HINCRBY', ARGV[4], ARGV[5], 1)
+            redis.call('HINCRBY', ARGV[4], 'compile_nanoseconds', ARGV[6])
+        end
+        return transition(KEYS[1], KEYS[2], {unpack(ARGV, 7)})
+        """
+}

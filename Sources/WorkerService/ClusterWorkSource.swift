@@ -1,0 +1,309 @@
+import Foundation
+import JobStore
+import Synchronization
+import WillItCompile
+
+/// Redis mode: the cluster's shared work queue (`RedisWorkQueue`). A slot that is free
+/// takes the next job of what this host offers, wherever it was submitted; while it
+/// compiles, the lease is renewed; a host that stops renewing loses its jobs to the
+/// others. Beside the slots run three threads: the doorbell (wakes idle slots the moment
+/// any host submits), the lease renewal, and the registry heartbeat (this host's record,
+/// and the cluster's, read back for capacity and for what the cluster offers).
+final class ClusterWorkSource: WorkSource {
+    private let queue: RedisWorkQueue
+    private let registry: WorkerRegistry
+    private let store: RedisJobStore
+    private let configuration: WorkerConfiguration
+    private let offers: [String]
+    private let started = ContinuousClock.now
+    /// Jobs held by this host's slots, whose leases it renews.
+    private let inHand = Mutex<[JobID: WorkTicket]>([:])
+    private let bell = Bell()
+    private let lastClaimCheck = Mutex<ContinuousClock.Instant?>(nil)
+    private let shuttingDown = Atomic<Bool>(false)
+    /// The live hosts' records, as last read (this host's own included once it published).
+    private let cluster = Mutex<[HostRecord]>([])
+    /// This host's record now, for the heartbeat and for `stats`.
+    private let localRecord: @Sendable () -> HostRecord
+
+    /// How often a free slot looks for leases that ran out, and the heartbeat runs.
+    static let claimInterval = Duration.seconds(1)
+
+    init(
+        store: RedisJobStore, configuration: WorkerConfiguration, toolchains: [Toolchain],
+        localRecord: @escaping @Sendable () -> HostRecord
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.localRecord = localRecord
+        queue = RedisWorkQueue(store: store, consumer: configuration.hostID, leaseSeconds: configuration.leaseSeconds)
+        registry = WorkerRegistry(store: store)
+        offers = RedisWorkQueue.offers(of: toolchains)
+    }
+
+    /// Starts the doorbell, the lease renewal and the heartbeat.
+    func startBackgroundWork() {
+        for (name, body) in [("doorbell", listenForSubmissions), ("leases", renewLeasesUntilShutDown),
+                             ("heartbeat", heartbeatUntilShutDown)] as [(String, @Sendable () -> Void)] {
+            let thread = Thread(block: body)
+            thread.name = name
+            thread.start()
+        }
+    }
+
+    /// The counters this host kept in Redis before it started.
+    func storedCounters() throws(JobStoreError) -> HostCounters {
+        try queue.counters(of: configuration.hostID)
+    }
+
+    // MARK: - WorkSource
+
+    func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
+        let admission = try queue.submit(
+            job, client: client, perClientLimit: configuration.maxJobsPerClient, capacity: capacity())
+        // This host's own idle slots need not wait for the doorbell's round trip.
+        if admission == .accepted { bell.ring() }
+        return admission
+    }
+
+    func take() -> TakenJob? {
+        var failing = false
+        while !shuttingDown.load(ordering: .relaxed) {
+            let rung = bell.rings
+            do {
+                if let ticket = try queue.take(offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started) {
+                    failing = false
+                    inHand.withLock { $0[ticket.jobID] = ticket }
+                    if let taken = try load(ticket) { return taken }
+                    continue
+                }
+                failing = false
+            } catch {
+                if !failing { log("taking a job from the cluster's queue failed (retrying every second): \(error)") }
+                failing = true
+            }
+            bell.wait(after: rung, atMost: Self.claimInterval)
+        }
+        return nil
+    }
+
+    func start(_ taken: TakenJob) throws(JobStoreError) -> TransitionOutcome {
+        try queue.start(taken.ticket!, at: Date())
+    }
+
+    /// The finish script releases the client's share with the verdict, atomically.
+    func release(_ taken: TakenJob) {}
+
+    func finish(_ taken: TakenJob, with verdict: CompileVerdict) throws(JobStoreError) -> TransitionOutcome {
+        try queue.finish(taken.ticket!, status: verdict.status, result: verdict.result, at: Date())
+    }
+
+    func done(_ taken: TakenJob) {
+        inHand.withLock { _ = $0.removeValue(forKey: taken.job.id) }
+    }
+
+    func shutDown() -> Int {
+        shuttingDown.store(true, ordering: .relaxed)
+        bell.ring()
+        do {
+            try registry.withdraw(host: configuration.hostID)
+        } catch {
+            log("could not withdraw this host from the registry (it drops out within \(registry.recordLifetime)): \(error)")
+        }
+        return 0
+    }
+
+    /// Jobs waiting in the whole cluster's queue (this host holds none waiting).
+    var waitingCount: Int { (try? queue.waitingCount()) ?? 0 }
+
+    // MARK: - The cluster, for the worker's answers
+
+    /// The live hosts' records, this host's own as it is now.
+    func liveHosts() -> [HostRecord] {
+        let own = localRecord()
+        let others = (try? registry.liveHosts()) ?? cluster.withLock { $0 }
+        return ([own] + others.filter { $0.hostID != own.hostID }).sorted { $0.hostID < $1.hostID }
+    }
+
+    /// What the live hosts offer together: each toolchain once, with every target any
+    /// host builds for and the hosts that have it; each language's default is the
+    /// toolchain of highest priority among them.
+    func offeredToolchains() -> [Toolchain] {
+        Self.union(of: liveHostsCached())
+    }
+
+    static func union(of hosts: [HostRecord]) -> [Toolchain] {
+        var merged: [Toolchain] = []
+        for host in hosts {
+            for toolchain in host.toolchains {
+                if let index = merged.firstIndex(where: { $0.spec.language == toolchain.spec.language && $0.spec.id == toolchain.spec.id }) {
+                    merged[index].hosts!.append(host.hostID)
+                    for target in toolchain.targets where !merged[index].targets.contains(where: { $0.name == target.name }) {
+                        merged[index].targets.append(target)
+                    }
+                } else {
+                    var entry = toolchain
+                    entry.hosts = [host.hostID]
+                    merged.append(entry)
+                }
+            }
+        }
+        for language in Set(merged.map(\.spec.language)) {
+            let best = merged.indices.filter { merged[$0].spec.language == language }
+                .max { merged[$0].spec.priority < merged[$1].spec.priority }
+            for index in merged.indices where merged[index].spec.language == language { merged[index].isDefault = index == best }
+        }
+        return merged
+    }
+
+    /// How many jobs may wait in the cluster: `CLUSTER_QUEUE_SIZE`, or the live hosts' `QUEUE_SIZE` added up.
+    func capacity() -> Int {
+        if configuration.clusterQueueSize > 0 { return configuration.clusterQueueSize }
+        return liveHostsCached().map(\.queueSize).reduce(0, +)
+    }
+
+    /// Seconds until a slot somewhere in the cluster frees, at the measured pace: each live
+    /// host frees its slots once per average compile (1 s before it has compiled anything).
+    func secondsUntilASlotFrees() -> Int {
+        let slotsPerSecond = liveHostsCached().map { host -> Double in
+            let average = host.counters.processed > 0 ? Double(host.counters.compileNanoseconds) / 1e9 / Double(host.counters.processed) : 1
+            return Double(host.maxWorkers) / max(average, 0.001)
+        }.reduce(0, +)
+        return min(60, max(1, Int((1 / max(slotsPerSecond, 1.0 / 60)).rounded(.up))))
+    }
+
+    /// The last heartbeat's reading of the cluster, with this host's own record now.
+    private func liveHostsCached() -> [HostRecord] {
+        let own = localRecord()
+        return [own] + cluster.withLock { $0 }.filter { $0.hostID != own.hostID }
+    }
+
+    // MARK: - Threads
+
+    /// True once a second, for the one take that then also claims expired leases (and
+    /// this host's own from before a restart: the first take of all does).
+    private func claimCheckDue() -> Bool {
+        let now = ContinuousClock.now
+        return lastClaimCheck.withLock { last in
+            guard last.map({ now - $0 >= Self.claimInterval }) ?? true else { return false }
+            last = now
+            return true
+        }
+    }
+
+    /// The job of a ticket, with its source. A job that no longer exists (expired) or
+    /// has a verdict already leaves the queue here and nil is returned.
+    private func load(_ ticket: WorkTicket) throws(JobStoreError) -> TakenJob? {
+        let job: CompilationJob?
+        do {
+            job = try store.job(ticket.jobID)
+        } catch .corrupt(let key, let reason) {
+            let result = CompilationResult(
+                jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                error: "the job could not be compiled: \(key) is unreadable (\(reason))")
+            end(ticket, status: .error, result: result, why: "unreadable")
+            return nil
+        }
+        guard let job, !job.status.isTerminal else {
+            let result = CompilationResult(jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0)
+            end(ticket, status: .error, result: result, why: job == nil ? "gone from the store" : "finished already")
+            return nil
+        }
+        return TakenJob(job: job, ticket: ticket)
+    }
+
+    /// Takes a ticket out of the queue without compiling its job; the lifecycle keeps a verdict that exists.
+    private func end(_ ticket: WorkTicket, status: JobStatus, result: CompilationResult, why: String) {
+        defer { inHand.withLock { _ = $0.removeValue(forKey: ticket.jobID) } }
+        do {
+            _ = try queue.finish(ticket, status: status, result: result, at: Date(), counted: false)
+        } catch .notFound {
+            // Acknowledged all the same: the script ends the entry before it looks for the job.
+        } catch {
+            log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)")
+            return
+        }
+        log("job \(ticket.jobID) taken and not compiled: \(why)")
+    }
+
+    private func listenForSubmissions() {
+        var failing = false
+        while !shuttingDown.load(ordering: .relaxed) {
+            do {
+                let doorbell = try queue.doorbell()
+                failing = false
+                // Subscribed now: whatever was submitted while it was not is looked for at once.
+                bell.ring()
+                while doorbell.next(timeout: .seconds(30)) { bell.ring() }
+            } catch {
+                if !failing { log("the cluster's doorbell is unavailable (idle slots look for work every second): \(error)") }
+                failing = true
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+    }
+
+    private func renewLeasesUntilShutDown() {
+        let interval = Double(configuration.leaseSeconds) / 4
+        var failing = false
+        while !shuttingDown.load(ordering: .relaxed) {
+            Thread.sleep(forTimeInterval: interval)
+            let tickets = inHand.withLock { Array($0.values) }
+            do {
+                for lost in try queue.renew(tickets) {
+                    log("job \(lost.jobID): its lease ran out and another host took it; the first verdict stored stands")
+                    inHand.withLock { _ = $0.removeValue(forKey: lost.jobID) }
+                }
+                failing = false
+            } catch {
+                if !failing { log("renewing the leases failed (retrying): \(error)") }
+                failing = true
+            }
+        }
+    }
+
+    private func heartbeatUntilShutDown() {
+        var failing = false
+        while !shuttingDown.load(ordering: .relaxed) {
+            do {
+                try registry.publish(localRecord())
+                let hosts = try registry.liveHosts()
+                cluster.withLock { $0 = hosts }
+                failing = false
+            } catch {
+                if !failing { log("the registry heartbeat failed (retrying every second): \(error)") }
+                failing = true
+            }
+            Thread.sleep(forTimeInterval: Self.claimInterval.timeInterval)
+        }
+    }
+}
+
+/// Wakes threads waiting for work: `rings` counts rings, and a waiter that read it
+/// before looking for work misses none that came after.
+final class Bell: @unchecked Sendable {
+    // @unchecked: `count` is guarded by `condition`.
+    private let condition = NSCondition()
+    private var count = 0
+
+    var rings: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return count
+    }
+
+    func ring() {
+        condition.lock()
+        count += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Returns once `rings` has passed `seen`, or after `limit`.
+    func wait(after seen: Int, atMost limit: Duration) {
+        let deadline = Date() + limit.timeInterval
+        condition.lock()
+        while count == seen, condition.wait(until: deadline) {}
+        condition.unlock()
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import JobStore
+import WillItCompile
+
+/// A job a compile slot holds: taken from the local queue, or leased from the cluster's.
+struct TakenJob: Sendable {
+    var job: CompilationJob
+    /// The cluster queue's lease; nil for the local queue.
+    var ticket: WorkTicket?
+    /// How many times the job has been taken, this time included.
+    var takes: Int { ticket?.takes ?? 1 }
+}
+
+/// Where a worker's jobs wait until a slot takes them, and how they leave: the local
+/// queue of one host (memory mode) or the cluster's queue in Redis.
+protocol WorkSource: Sendable {
+    /// Stores the job as queued and enqueues it, unless the queue or the client's share is full.
+    func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission
+    /// Blocks until a job for one of this host's slots comes; nil once shut down.
+    func take() -> TakenJob?
+    /// Marks the job `processing` by this host.
+    func start(_ taken: TakenJob) throws(JobStoreError) -> TransitionOutcome
+    /// The compile is over: the job no longer counts against its client (before its
+    /// verdict is readable, so a client holding its verdict is never refused for that job).
+    func release(_ taken: TakenJob)
+    /// Stores the verdict, and with it ends the job's place in the queue.
+    func finish(_ taken: TakenJob, with verdict: CompileVerdict) throws(JobStoreError) -> TransitionOutcome
+    /// The slot is done with the job, whatever became of its verdict.
+    func done(_ taken: TakenJob)
+    /// Wakes every `take` with nil; returns how many jobs still wait here.
+    func shutDown() -> Int
+    /// Jobs waiting for a slot, in this queue.
+    var waitingCount: Int { get }
+}
+
+/// Memory mode: one host's bounded queue, with each client's fair share, in front of its store.
+final class LocalWorkSource: WorkSource {
+    private let store: any JobStore
+    private let queue: JobQueue
+
+    init(store: any JobStore, capacity: Int, perClientLimit: Int) {
+        self.store = store
+        queue = JobQueue(capacity: capacity, perOwnerLimit: perClientLimit)
+    }
+
+    func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
+        switch queue.reserve(for: client) {
+        case .granted:
+            break
+        case .queueFull:
+            return .queueFull(waiting: queue.count, capacity: queue.capacity)
+        case let .ownerLimit(share):
+            return .clientLimit(share)
+        }
+        do {
+            try store.create(job)
+        } catch {
+            queue.cancelReservation(for: client)
+            throw error
+        }
+        queue.push(reserved: job, for: client)
+        return .accepted
+    }
+
+    func take() -> TakenJob? {
+        queue.take().map { TakenJob(job: $0) }
+    }
+
+    func start(_ taken: TakenJob) throws(JobStoreError) -> TransitionOutcome {
+        try store.transition(taken.job.id, to: .processing, at: Date(), result: nil)
+    }
+
+    func release(_ taken: TakenJob) {
+        queue.release(taken.job.id)
+    }
+
+    func finish(_ taken: TakenJob, with verdict: CompileVerdict) throws(JobStoreError) -> TransitionOutcome {
+        try store.transition(taken.job.id, to: verdict.status, at: Date(), result: verdict.result)
+    }
+
+    func done(_ taken: TakenJob) {
+        queue.release(taken.job.id)
+    }
+
+    func shutDown() -> Int {
+        queue.shutDown().count
+    }
+
+    var waitingCount: Int { queue.count }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import JobStore
+import TestSupport
+import Testing
+import WillItCompile
+
+/// The cluster's work queue and registry against a real redis-server, one of each test's own.
+@Suite struct RedisWorkQueueTests {
+    let redis: PrivateRedis
+    let store: RedisJobStore
+
+    init() throws {
+        redis = try PrivateRedis()
+        store = RedisJobStore(configuration: RedisConfiguration(enabled: true, address: .unix(path: redis.socketPath)))
+    }
+
+    static let gcc = RedisWorkQueue.offer(language: .c, toolchain: "gcc-12", architecture: "x86_64", os: "linux")
+    static let clang = RedisWorkQueue.offer(language: .c, toolchain: "clang-16", architecture: "x86_64", os: "linux")
+
+    func host(_ name: String, leaseSeconds: Int = 15) -> RedisWorkQueue {
+        RedisWorkQueue(store: store, consumer: name, leaseSeconds: leaseSeconds)
+    }
+
+    func job(_ compiler: String = "gcc-12") -> CompilationJob {
+        var request = CompilationRequest(source: Array("int main(){}".utf8), language: .c)
+        request.compiler = compiler
+        return CompilationJob(request: request, createdAt: Date())
+    }
+
+    func submit(_ job: CompilationJob, to queue: RedisWorkQueue, as client: String? = nil, limit: Int = 10, capacity: Int = 0) throws {
+        #expect(try queue.submit(job, client: client.flatMap { ClientIdentity($0) }, perClientLimit: limit, capacity: capacity) == .accepted)
+    }
+
+    func take(_ queue: RedisWorkQueue, offers: [String] = [gcc], claiming: Bool = false, age: Duration = .seconds(3600)) throws -> WorkTicket? {
+        try queue.take(offers: offers, claiming: claiming, ownIdle: age)
+    }
+
+    func result(of id: JobID) -> CompilationResult {
+        CompilationResult(jobID: id, success: true, compiled: true, exitCode: 0, durationNanoseconds: 5_000_000)
+    }
+
+    @Test func aJobIsStoredQueuedAndTakenOnlyByAHostThatOffersItsToolchain() throws {
+        let a = host("a"), b = host("b")
+        let job = job("gcc-12")
+        try submit(job, to: a)
+        #expect(try store.job(job.id)?.status == .queued)
+        #expect(try a.waitingCount() == 1)
+        #expect(try take(b, offers: [Self.clang]) == nil, "b offers clang only")
+        let ticket = try #require(try take(b, offers: [Self.clang, Self.gcc]))
+        #expect(ticket.jobID == job.id && ticket.takes == 1 && ticket.origin == .new)
+        #expect(try a.waitingCount() == 0)
+        #expect(try take(a) == nil, "taken once")
+        #expect(try b.start(ticket, at: Date()) == .applied)
+        #expect(try store.job(job.id)?.host == "b", "the host compiling it is named")
+    }
+
+    /// Every client's first job goes before any client's second, whatever came first.
+    @Test func firstJobsOfEveryClientGoBeforeSecondOnes() throws {
+        let a = host("a")
+        let flood = (0..<3).map { _ in job() }
+        for job in flood { try submit(job, to: a, as: "10.0.0.1") }
+        let other = job()
+        try submit(other, to: a, as: "10.0.0.2")
+        let order = try (0..<4).map { _ in try #require(try take(a)).jobID }
+        #expect(order == [flood[0].id, other.id, flood[1].id, flood[2].id])
+    }
+
+    @Test func theClusterQueueAndEachClientsShareAreBounded() throws {
+        let a = host("a"), b = host("b")
+        try submit(job(), to: a, as: "10.0.0.1", limit: 2)
+        try submit(job(), to: b, as: "10.0.0.1", limit: 2)
+        #expect(try a.submit(job(), client: ClientIdentity("10.0.0.1"), perClientLimit: 2, capacity: 0)
+                == .clientLimit(ClientShare(jobs: 2, waiting: 2, limit: 2)), "the share counts the jobs of every host")
+        #expect(try a.submit(job(), client: ClientIdentity("10.0.0.2"), perClientLimit: 2, capacity: 2) == .queueFull(waiting: 2, capacity: 2))
+        let ticket = try #require(try take(a))
+        #expect(try a.finish(ticket, status: .completed, result: result(of: ticket.jobID), at: Date()) == .applied)
+        try submit(job(), to: b, as: "10.0.0.1", limit: 2, capacity: 2)
+    }
+
+    /// A host that stops renewing loses the job to the next host that claims; the
+    /// first verdict stored stands, and the entry leaves the queue with it.
+    @Test(.timeLimit(.minutes(1)))
+    func anExpiredLeaseIsClaimedByAnotherHostAndOneVerdictStands() throws {
+        let a = host("a", leaseSeconds: 2), b = host("b", leaseSeconds: 2)
+        let job = job()
+        try submit(job, to: a)
+        let first = try #require(try take(a))
+        #expect(try take(b, claiming: true) == nil, "a's lease is fresh")
+        // a renews for longer than the lease: still a's.
+        for _ in 0..<3 {
+            Thread.sleep(forTimeInterval: 1)
+            #expect(try a.renew([first]).isEmpty)
+        }
+        #expect(try take(b, claiming: true) == nil, "renewed leases are not claimed")
+        var claimed: WorkTicket?
+        try waitUntil("a's lease runs out", within: 10) { claimed = try take(b, claiming: true); return claimed != nil }
+        let second = try #require(claimed)
+        #expect(second.entryID == first.entryID && second.takes == 2 && second.origin == .expiredLease)
+        #expect(try a.renew([first]) == [first], "a learns it lost the job")
+        // Both compiled it: the first verdict stored stands.
+        #expect(try b.finish(second, status: .completed, result: result(of: job.id), at: Date()) == .applied)
+        var failed = result(of: job.id)
+        failed.success = false
+        #expect(try a.finish(first, status: .failed, result: failed, at: Date()) == .refused(current: .completed))
+        #expect(try store.job(job.id)?.status == .completed)
+        #expect(try redis.command(["XLEN", first.stream]) == "0", "the entry is deleted")
+        #expect(try redis.command(["XPENDING", first.stream, RedisWorkQueue.group]).hasPrefix("0"), "and acknowledged")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aClaimedJobCountsItsTakes() throws {
+        let a = host("a", leaseSeconds: 1), b = host("b", leaseSeconds: 1), c = host("c", leaseSeconds: 1)
+        try submit(job(), to: a)
+        #expect(try take(a)?.takes == 1)
+        var ticket: WorkTicket?
+        try waitUntil("b claims it", within: 10) { ticket = try take(b, claiming: true); return ticket != nil }
+        #expect(ticket?.takes == 2 && ticket?.origin == .expiredLease)
+        try waitUntil("c claims it", within: 10) { ticket = try take(c, claiming: true); return ticket != nil }
+        #expect(ticket?.takes == 3)
+    }
+
+    /// A restarted worker (same consumer) takes back what it held at once, without
+    /// waiting for the lease; what it took since it started is not taken again.
+    @Test func aRestartedHostTakesBackItsOwnJobsAtOnce() throws {
+        let before = host("a")
+        try submit(job(), to: before)
+        let held = try #require(try take(before))
+        Thread.sleep(forTimeInterval: 0.2)
+        let after = host("a")
+        #expect(try take(after, claiming: true, age: .seconds(5)) == nil, "held by a process younger than 5 s: this one")
+        let back = try #require(try take(after, claiming: true, age: .milliseconds(100)))
+        #expect(back.jobID == held.jobID && back.origin == .beforeRestart && back.takes == 2)
+        #expect(try take(after, claiming: true, age: .milliseconds(100)) == nil, "taken back once")
+    }
+
+    @Test func verdictsCountForTheHostAndReleaseTheClientsShare() throws {
+        let a = host("a")
+        try submit(job(), to: a, as: "10.0.0.1", limit: 1)
+        let ticket = try #require(try take(a))
+        var failed = result(of: ticket.jobID)
+        failed.success = false
+        #expect(try a.finish(ticket, status: .failed, result: failed, at: Date()) == .applied)
+        let counters = try a.counters(of: "a")
+        #expect(counters.processed == 1 && counters.failed == 1 && counters.compileNanoseconds == 5_000_000)
+        try submit(job(), to: a, as: "10.0.0.1", limit: 1)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theRegistryListsLiveHostsOnly() throws {
+        let registry = WorkerRegistry(store: store, recordLifetime: .milliseconds(500))
+        func record(_ id: String) -> HostRecord {
+            HostRecord(hostID: id, startTime: Date(), maxWorkers: 2, queueSize: 10, activeWorkers: 1, queuedJobs: 0,
+                       counters: HostCounters(), toolchains: [])
+        }
+        try registry.publish(record("b"))
+        try registry.publish(record("a"))
+        #expect(try registry.liveHosts().map(\.hostID) == ["a", "b"])
+        try registry.withdraw(host: "b")
+        #expect(try registry.liveHosts().map(\.hostID) == ["a"])
+        try waitUntil("a's record expires", within: 5) { try registry.liveHosts().isEmpty }
+        #expect(try redis.command(["SCARD", "wic:hosts"]) == "0", "an expired host leaves the set")
+    }
+}
