@@ -49,6 +49,24 @@ import Testing
         #expect(strangerAnswers == [400, 400, 400, 429], "one client whatever its header says")
     }
 
+    /// scripts/lib.sh's `ip_network`, which TRUSTED_PROXIES is checked with: every textual
+    /// form of an address or network nginx's set_real_ip_from takes, and nothing else.
+    @Test(arguments: [
+        ("10.0.0.5", true), ("10.0.0.0/24", true), ("0.0.0.0/0", true), ("fd00::5", true), ("fd00::/64", true),
+        ("::", true), ("::1", true), ("1::", true), ("1:2:3:4:5:6:7:8", true), ("::ffff:192.0.2.1", true),
+        ("1:2:3:4:5:6:192.0.2.1", true), ("2001:db8::/128", true),
+        ("256.0.0.1", false), ("01.2.3.4", false), ("1.2.3", false), ("10.0.0.0/33", false), ("10.0.0.0/", false),
+        ("10.0.0.0/08", false), ("1:2:3:4:5:6:7:8:9", false), ("1:2:3:4:5:6:7", false), ("1::2::3", false),
+        (":1", false), ("1:", false), ("12345::", false), ("fe80::1%eth0", false), ("fd00::/129", false),
+        ("1:2:3:4:5:6:7:192.0.2.1", false), ("balancer.example", false), ("*", false), ("unix:", false), ("", false),
+    ])
+    func onlyAddressesAndNetworksAreTrusted(value: String, accepted: Bool) throws {
+        let status = try runToExit("/bin/bash", [
+            "-c", "source \(repositoryRoot.path)/scripts/lib.sh && ip_network \"$1\"", "ip_network", value,
+        ])
+        #expect((status == 0) == accepted, "ip_network \"\(value)\" exited \(status)")
+    }
+
     /// Checked before anything starts: nothing is set up, built or run.
     @Test func aMalformedTrustedProxiesIsRefusedNamingIt() throws {
         var environment = ProcessInfo.processInfo.environment
