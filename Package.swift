@@ -85,7 +85,13 @@ let package = Package(
         ),
         .testTarget(
             name: "JobStoreTests",
-            dependencies: ["JobStore", "WillItCompile"],
+            dependencies: ["JobStore", "WillItCompile", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP API's bodies and answers that need no running service.
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: ["HTTPAPI", "WillItCompile"],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the tests that start real processes.
