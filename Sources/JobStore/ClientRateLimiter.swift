@@ -79,10 +79,12 @@ public final class ClientRateLimiter: Sendable {
     /// The stored value is the theoretical arrival time (µs, Redis's clock). A
     /// submission at `now` is allowed when `max(tat, now) + T - B*T <= now`; it then
     /// moves the arrival time on by T. Returns {1, 0} when allowed, else {0, µs to wait}.
-    /// No `allow-oom` flag: a Redis at its maxmemory refuses the check whole, and the
-    /// submission with it, as it would refuse the job.
+    /// `allow-oom`: on a Redis at its maxmemory the check still runs, so the submission
+    /// goes on to the store, which refuses it with the answer a full store gives (503
+    /// `store_full`). What it may write over the bound is one short key per client
+    /// that submitted within the last burst's time.
     static let gcra = """
-        #!lua
+        #!lua flags=allow-oom
         local interval = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
         local time = redis.call('TIME')

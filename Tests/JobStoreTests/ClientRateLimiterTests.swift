@@ -138,6 +138,28 @@ import WillItCompile
                 "no client's identity can name the shared key")
     }
 
+    /// A Redis at its maxmemory refuses new jobs with 503 `store_full`: the limit
+    /// must not answer first with an error of its own, so its tiny write is allowed.
+    @Test(.timeLimit(.minutes(1)))
+    func aFullRedisStillChecksTheRateSoTheSubmissionGetsTheStoresAnswer() throws {
+        let server = try PrivateRedisServer(extraArguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+        let configuration = RedisConfiguration(enabled: true, address: server.address, poolSize: 2)
+        let connection = try RedisConnection(configuration: configuration)
+        let filler = [UInt8](repeating: 0x61, count: 100_000)
+        var full = false
+        for index in 0..<200 where !full {
+            let reply = try connection.command([Array("SET".utf8), Array("filler:\(index)".utf8), filler])
+            if case let .error(message) = reply, message.hasPrefix("OOM") { full = true }
+        }
+        try #require(full, "200 values of 100 kB fit in a 3 MB Redis?")
+        let limiter = try limiter(rate: 1, burst: 2, configuration: configuration)
+        defer { limiter.close() }
+        let client = uniqueClient()
+        #expect(try limiter.admit(client) == .allowed)
+        #expect(try limiter.admit(client) == .allowed)
+        #expect(try limiter.admit(client) != .allowed, "the limit still holds on a full Redis")
+    }
+
     /// A Redis outage is reported, never taken as "allowed", and the limiter works
     /// again by itself once Redis is back.
     @Test func anOutageRefusesTheCheckAndRecoveryNeedsNoRestart() throws {
