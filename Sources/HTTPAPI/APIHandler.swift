@@ -135,8 +135,8 @@ public final class APIHandler: Sendable {
         case let .accepted(id):
             return .json(202, body: SubmitResponse(jobID: id, status: .queued).body,
                          headers: [("Location", "/api/v1/compile/\(id)")])
-        case let .queueFull(seconds):
-            return .error(429, "queue_full", "The compile queue is full (\(configuration.worker.queueSize) jobs); retry after \(seconds) s.",
+        case let .queueFull(capacity, seconds):
+            return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
                           headers: [("Retry-After", String(seconds))])
         case let .tooManyJobs(share, seconds):
             return .error(429, "too_many_jobs", "This client already has \(share.jobs) jobs queued or compiling (\(share.waiting) of them waiting for a slot); at most \(share.limit) per client are accepted. Retry after \(seconds) s, once one of them is finished.",
