@@ -88,6 +88,12 @@ let package = Package(
             dependencies: ["JobStore", "WillItCompile", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        // The HTTP API's bodies and answers that need no running service.
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: ["HTTPAPI", "WillItCompile"],
+            swiftSettings: swiftSettings
+        ),
         // Helpers shared by the tests that start real processes.
         .target(
             name: "TestSupport",

@@ -163,6 +163,7 @@ class Bench:
         # scripts/bench has run scripts/setup already.
         self.env = dict(os.environ, WIC_SKIP_SETUP="1", WIC_RUN_DIR=self.run_dir, WIC_BIN_DIR=self.bin_dir, PORT=str(self.port),
                         RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000", QUEUE_SIZE="1000",
+                        CLUSTER_RATE_LIMIT_PER_SECOND="100000", CLUSTER_RATE_LIMIT_BURST="100000",
                         READ_RATE_LIMIT_PER_SECOND="1000000", READ_RATE_LIMIT_BURST="1000000", CONN_LIMIT_PER_CLIENT="60000",
                         MAX_WORKERS=str(self.max_workers), FCGI_CHILDREN=self.children, FCGI_THREADS=self.threads)
         self.env.pop("REDIS_ADDR", None)

@@ -13,6 +13,8 @@ public final class APIHandler: Sendable {
     private let healthProbe: WorkerClient
     /// nil in memory mode: jobs are then read through the worker.
     private let store: (any JobStore)?
+    /// The cluster-wide per-client submission limit; nil in memory mode or when it is off.
+    private let rateLimiter: ClientRateLimiter?
     private let validator: RequestValidator
     private let toolchains: ToolchainCache
     /// A client for memory-mode long polls, whose timeout covers the longest wait.
@@ -44,10 +46,16 @@ public final class APIHandler: Sendable {
         return .error(413, "source_too_large", "The body is \(length) bytes; at most \(maxBodySize) bytes are accepted (sources up to \(configuration.compilation.maxSourceSize) bytes).")
     }
 
-    /// - Parameter maxWaitingRequests: how many long polls (`?wait=`) may run at
-    ///   once; more answer at once with the job as it is.
-    public init(configuration: ServiceConfiguration, worker: WorkerClient, store: (any JobStore)?, maxWaitingRequests: Int) {
+    /// - Parameters:
+    ///   - rateLimiter: asked for every valid submission before the worker gets it.
+    ///   - maxWaitingRequests: how many long polls (`?wait=`) may run at
+    ///     once; more answer at once with the job as it is.
+    public init(
+        configuration: ServiceConfiguration, worker: WorkerClient, store: (any JobStore)?,
+        rateLimiter: ClientRateLimiter? = nil, maxWaitingRequests: Int
+    ) {
         self.configuration = configuration
+        self.rateLimiter = rateLimiter
         self.worker = worker
         self.waitingWorker = WorkerClient(
             socketPath: worker.socketPath, timeoutMilliseconds: worker.timeoutMilliseconds + Self.maxWait.roundedUpMilliseconds)
@@ -115,6 +123,7 @@ public final class APIHandler: Sendable {
         } catch {
             return invalid(error)
         }
+        if let refused = checkRate(of: client) { return refused }
         let job = CompilationJob(request: request, createdAt: Date())
         let reply: WorkerReply
         do {
@@ -126,8 +135,8 @@ public final class APIHandler: Sendable {
         case let .accepted(id):
             return .json(202, body: SubmitResponse(jobID: id, status: .queued).body,
                          headers: [("Location", "/api/v1/compile/\(id)")])
-        case let .queueFull(seconds):
-            return .error(429, "queue_full", "The compile queue is full (\(configuration.worker.queueSize) jobs); retry after \(seconds) s.",
+        case let .queueFull(capacity, seconds):
+            return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
                           headers: [("Retry-After", String(seconds))])
         case let .tooManyJobs(share, seconds):
             return .error(429, "too_many_jobs", "This client already has \(share.jobs) jobs queued or compiling (\(share.waiting) of them waiting for a slot); at most \(share.limit) per client are accepted. Retry after \(seconds) s, once one of them is finished.",
@@ -135,7 +144,7 @@ public final class APIHandler: Sendable {
         case let .failure(failure):
             switch failure.code {
             case .storeUnavailable:
-                return .error(503, "redis_unavailable", "The job store is unavailable: \(failure.message)")
+                return redisUnavailable(failure.message)
             case .storeFull:
                 return .error(503, "store_full", "The job store is full and takes no new job until older ones expire; nothing of this job was stored. Retry after \(Self.storeFullRetryAfterSeconds) s.",
                               headers: [("Retry-After", String(Self.storeFullRetryAfterSeconds))])
@@ -150,6 +159,26 @@ public final class APIHandler: Sendable {
         default:
             return .error(500, "internal_error", "The compile worker answered \(reply) to a submission.")
         }
+    }
+
+    /// The 429 for a client over the cluster-wide submission limit, or nil when
+    /// the submission may go on. Only valid submissions get here: a request refused
+    /// as invalid costs no compile and counts only against nginx's own limit.
+    /// Every valid one counts, also when the worker then refuses it (queue full),
+    /// so that retrying in a loop is slowed down too. Redis unreachable is a 503,
+    /// as the submission itself would get: the limit is never skipped silently.
+    private func checkRate(of client: ClientIdentity?) -> HTTPResponse? {
+        guard let rateLimiter else { return nil }
+        let decision: RateDecision
+        do {
+            decision = try rateLimiter.admit(client)
+        } catch {
+            return redisUnavailable("\(error)")
+        }
+        guard case let .limited(retryAfter) = decision else { return nil }
+        let seconds = max(1, (retryAfter.roundedUpMilliseconds + 999) / 1000)
+        return .error(429, "rate_limited", "Too many submissions from this client address (an IPv6 address counts by its /64) across all hosts: at most \(rateLimiter.submitsPerSecond) per second, in bursts of up to \(rateLimiter.burst). Retry after \(seconds) s, and space submissions out.",
+                      headers: [("Retry-After", String(seconds))])
     }
 
     private func status(of idText: String, waitText: String?) -> HTTPResponse {
@@ -167,7 +196,7 @@ public final class APIHandler: Sendable {
         do {
             found = try readJob(id, wait: wait)
         } catch let error as JobStoreError {
-            return .error(503, "redis_unavailable", "The job store is unavailable: \(error)")
+            return redisUnavailable("\(error)")
         } catch {
             return workerUnavailable(error)
         }
@@ -268,6 +297,10 @@ public final class APIHandler: Sendable {
             return .error(413, "source_too_large", error.description, details: details)
         }
         return .error(400, "invalid_request", error.description, details: details)
+    }
+
+    private func redisUnavailable(_ reason: String) -> HTTPResponse {
+        .error(503, "redis_unavailable", "The job store is unavailable: \(reason)")
     }
 
     private func workerUnavailable(_ error: any Error) -> HTTPResponse {

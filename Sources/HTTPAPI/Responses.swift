@@ -52,7 +52,9 @@ struct JobResponse {
 }
 
 /// `GET /api/v1/environments`: per language what can be asked for (the
-/// predecessor's shape), then every toolchain with its real version.
+/// predecessor's shape), then every toolchain with its real version. In a
+/// cluster the worker lists what the live hosts offer together, and each
+/// toolchain says which hosts have it; a request for it may go to any host.
 struct EnvironmentsResponse: Encodable {
     struct Environment: Encodable {
         var language: String
@@ -81,9 +83,11 @@ struct EnvironmentsResponse: Encodable {
         /// A summary; the whole list is at `GET /api/v1/flags/{flag_family}`.
         var flags: String?
         var flagFamily: String?
+        /// The live hosts (`WORKER_HOST_ID`) that offer it; absent for a single host (memory mode).
+        var hosts: [String]?
 
         private enum CodingKeys: String, CodingKey {
-            case id, language, version, standards, oses, architectures, targets, flags
+            case id, language, version, standards, oses, architectures, targets, flags, hosts
             case defaultStandard = "default_standard", isDefault = "default", acceptsFlags = "accepts_flags"
             case flagFamily = "flag_family"
         }
@@ -99,7 +103,7 @@ struct EnvironmentsResponse: Encodable {
         environments = languages.map { language in
             let mine = installed.filter { $0.spec.language == language }
             return Environment(
-                language: language.rawValue, compilers: mine.map(\.spec.id), standards: unique(mine.flatMap(\.spec.standards)),
+                language: language.rawValue, compilers: unique(mine.map(\.spec.id)), standards: unique(mine.flatMap(\.spec.standards)),
                 oses: unique(mine.flatMap(\.targets).map(\.os)), architectures: unique(mine.flatMap(\.targets).map(\.architecture)),
                 defaultCompiler: mine.first { $0.isDefault }?.spec.id)
         }
@@ -110,7 +114,7 @@ struct EnvironmentsResponse: Encodable {
                 isDefault: toolchain.isDefault, oses: unique(toolchain.targets.map(\.os)),
                 architectures: unique(toolchain.targets.map(\.architecture)), targets: toolchain.targets.map(\.name),
                 acceptsFlags: toolchain.spec.flags != nil, flags: toolchain.spec.flags?.accepted,
-                flagFamily: toolchain.spec.flags?.rawValue)
+                flagFamily: toolchain.spec.flags?.rawValue, hosts: toolchain.hosts)
         }
         defaults = [
             "compiler": "the language's default_compiler", "standard": "the compiler's default_standard",

@@ -65,9 +65,14 @@ guard FastCGIRequestSlot.initializeLibrary() else { fail("FCGX_Init failed") }
 let store: (any JobStore)? = configuration.redis.enabled ? RedisJobStore(configuration: configuration.redis) : nil
 // Long polls may hold all threads but two, which stay for quick requests (with
 // FCGI_THREADS of 2 or less, `?wait=` answers at once).
+let rateLimiter = configuration.redis.enabled && configuration.worker.clientSubmitsPerSecond > 0
+    ? ClientRateLimiter(
+        configuration: configuration.redis, submitsPerSecond: configuration.worker.clientSubmitsPerSecond,
+        burst: configuration.worker.clientSubmitBurst)
+    : nil
 let handler = APIHandler(
     configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store,
-    maxWaitingRequests: max(0, threadCount - 2))
+    rateLimiter: rateLimiter, maxWaitingRequests: max(0, threadCount - 2))
 
 let loop = RequestLoop(handler: handler)
 let loopsDone = DispatchGroup()
@@ -104,4 +109,5 @@ if DispatchTime.now() >= deadline {
     printToStandardError("requests still running 10 s after signal \(received); exiting")
 }
 store?.close()
+rateLimiter?.close()
 exit(0)

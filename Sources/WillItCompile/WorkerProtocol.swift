@@ -22,7 +22,8 @@ public enum WorkerReply: Sendable, Equatable {
     case pong
     case accepted(JobID)
     /// The queue is full; try again after this many seconds (HTTP 429 with `Retry-After`).
-    case queueFull(retryAfterSeconds: Int)
+    /// `capacity`: how many jobs may wait (the cluster's, in Redis mode).
+    case queueFull(capacity: Int, retryAfterSeconds: Int)
     /// The client holds its share of queued and running jobs already (HTTP 429 with `Retry-After`).
     case tooManyJobs(ClientShare, retryAfterSeconds: Int)
     case stats(WorkerStats)
@@ -209,6 +210,7 @@ private struct ReplyEnvelope: Codable {
     var type: String
     var id: JobID?
     var retryAfterSeconds: Int?
+    var capacity: Int?
     var share: ClientShare?
     var stats: WorkerStats?
     var toolchains: [Toolchain]?
@@ -217,7 +219,7 @@ private struct ReplyEnvelope: Codable {
     var failure: WorkerFailure?
 
     private enum CodingKeys: String, CodingKey {
-        case type, id, share, stats, toolchains, job, result, failure
+        case type, id, capacity, share, stats, toolchains, job, result, failure
         case retryAfterSeconds = "retry_after_seconds"
     }
 
@@ -225,7 +227,7 @@ private struct ReplyEnvelope: Codable {
         switch reply {
         case .pong: type = "pong"
         case let .accepted(id): type = "accepted"; self.id = id
-        case let .queueFull(seconds): type = "queue_full"; retryAfterSeconds = seconds
+        case let .queueFull(capacity, seconds): type = "queue_full"; self.capacity = capacity; retryAfterSeconds = seconds
         case let .tooManyJobs(share, seconds): type = "too_many_jobs"; self.share = share; retryAfterSeconds = seconds
         case let .stats(stats): type = "stats"; self.stats = stats
         case let .toolchains(list): type = "toolchains"; toolchains = list
@@ -238,7 +240,8 @@ private struct ReplyEnvelope: Codable {
         switch type {
         case "pong": return .pong
         case "accepted": if let id { return .accepted(id) }
-        case "queue_full": if let retryAfterSeconds { return .queueFull(retryAfterSeconds: retryAfterSeconds) }
+        case "queue_full":
+            if let capacity, let retryAfterSeconds { return .queueFull(capacity: capacity, retryAfterSeconds: retryAfterSeconds) }
         case "too_many_jobs":
             if let share, let retryAfterSeconds { return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds) }
         case "stats": if let stats { return .stats(stats) }

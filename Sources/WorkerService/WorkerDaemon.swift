@@ -171,10 +171,10 @@ public final class WorkerDaemon: Sendable {
             switch try work.submit(job, from: client) {
             case .accepted:
                 return .accepted(job.id)
-            case let .queueFull(waiting, _):
+            case let .queueFull(waiting, capacity):
                 let seconds = cluster?.secondsUntilASlotFrees()
                     ?? retryAfterSeconds(compiles: Double(waiting) / Double(configuration.worker.maxWorkers))
-                return .queueFull(retryAfterSeconds: seconds)
+                return .queueFull(capacity: capacity, retryAfterSeconds: seconds)
             case let .clientLimit(share):
                 // A place frees when one of its jobs ends, and the fair share brings its first one to a slot soon.
                 return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds(compiles: 1))

@@ -202,7 +202,8 @@ import Testing
     @Test(.timeLimit(.minutes(3)))
     func aFullRedisIs503StoreFullAndEveryAcceptedJobStillGetsItsVerdict() throws {
         let stack = try Stack(["REDIS_MAXMEMORY_MB": "2", "MAX_SOURCE_SIZE": "200000",
-                               "RATE_LIMIT_PER_SECOND": "1000", "RATE_LIMIT_BURST": "1000"])
+                               "RATE_LIMIT_PER_SECOND": "1000", "RATE_LIMIT_BURST": "1000",
+                               "CLUSTER_RATE_LIMIT_PER_SECOND": "1000", "CLUSTER_RATE_LIMIT_BURST": "1000"])
         let source = "int main(void) { return 0; }\n/* " + String(repeating: "x", count: 150_000) + " */\n"
         let body = String(decoding: try JSONSerialization.data(withJSONObject: ["source_code": source, "language": "c"]), as: UTF8.self)
         var accepted: [String] = []

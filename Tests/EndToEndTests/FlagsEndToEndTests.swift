@@ -7,7 +7,7 @@ import Testing
     /// The vectors as an attacker sent them, each to every gcc-driver toolchain and to clang.
     @Test(.timeLimit(.minutes(3)))
     func flagsThatRanProgramsAreRefusedWithA400NamingThem() throws {
-        let stack = try Stack(["RATE_LIMIT_BURST": "200"])
+        let stack = try Stack(["RATE_LIMIT_BURST": "200", "CLUSTER_RATE_LIMIT_BURST": "200"])
         let vectors = [
             "-fcompare-debug=%:include(main.c)", "-fcompare-debug=-fplugin=/usr/lib/x86_64-linux-gnu/libc.so.6",
             "-fmodule-mapper=|sh?-c?id", "-fmodule-file=x=/abs",

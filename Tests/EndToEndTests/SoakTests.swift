@@ -22,6 +22,8 @@ import Testing
             // nearly all of it, and the worker's queue is what this test loads.
             "RATE_LIMIT_PER_SECOND": "100000", "RATE_LIMIT_BURST": "100000",
             "READ_RATE_LIMIT_PER_SECOND": "100000", "READ_RATE_LIMIT_BURST": "100000",
+            // The cluster-wide limit too; it still runs, so its cost is part of the load.
+            "CLUSTER_RATE_LIMIT_PER_SECOND": "100000", "CLUSTER_RATE_LIMIT_BURST": "100000",
         ])
 
         // Flat: the same processes, after a warm-up and after five times as much load.

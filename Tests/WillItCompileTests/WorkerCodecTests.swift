@@ -12,7 +12,7 @@ import Testing
     ]
 
     static let replies: [WorkerReply] = [
-        .pong, .accepted(JobID()), .queueFull(retryAfterSeconds: 3),
+        .pong, .accepted(JobID()), .queueFull(capacity: 100, retryAfterSeconds: 3),
         .tooManyJobs(ClientShare(jobs: 20, waiting: 18, limit: 20), retryAfterSeconds: 4),
         .stats(WorkerStats(maxWorkers: 2, activeWorkers: 1, queuedJobs: 0, totalProcessed: 5, totalSuccessful: 3,
                            totalFailed: 1, totalTimeout: 1, totalErrors: 0, startTime: Date(timeIntervalSince1970: 0),

@@ -34,9 +34,13 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(try worker.stats().totalErrors == 1)
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func aFullQueueRefusesAtOnceAndEveryAcceptedJobCompletes() throws {
-        let worker = try WorkerProcess(["MAX_WORKERS": "1", "QUEUE_SIZE": "2", "COMPILATION_TIMEOUT_SECONDS": "3"])
+    /// In memory mode the host's queue; in Redis mode the cluster's, here of one host.
+    @Test(.timeLimit(.minutes(1)), arguments: [false, true])
+    func aFullQueueRefusesAtOnceAndEveryAcceptedJobCompletes(inRedis: Bool) throws {
+        let redis = inRedis ? try PrivateRedis() : nil
+        var environment = ["MAX_WORKERS": "1", "QUEUE_SIZE": "2", "COMPILATION_TIMEOUT_SECONDS": "3"]
+        if let redis { environment.merge(["REDIS_ENABLED": "true", "REDIS_ADDR": redis.socketPath]) { $1 } }
+        let worker = try WorkerProcess(environment)
         let slow = try worker.submit(slowCompileSource, language: .cpp)
         try waitUntil("the slow job occupies the only slot") { try worker.stats().activeWorkers == 1 }
         var accepted: [JobID] = [slow]
@@ -46,9 +50,9 @@ let quickSource = "int main(void) { return 0; }\n"
             let job = CompilationJob(request: CompilationRequest(source: Array(quickSource.utf8), language: .c), createdAt: Date())
             switch try worker.client.send(.submit(job)) {
             case let .accepted(id): accepted.append(id)
-            case let .queueFull(retryAfter):
+            case let .queueFull(capacity, retryAfter):
                 refused += 1
-                #expect(retryAfter >= 1)
+                #expect(capacity == 2 && retryAfter >= 1)
             case let other: Issue.record("unexpected reply \(other)")
             }
             #expect(Date().timeIntervalSince(started) < 1, "a refusal is immediate, never a wait")
