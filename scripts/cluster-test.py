@@ -484,7 +484,7 @@ class Test:
     def host(self, name):
         return self.cluster.hosts[name]["address"]
 
-    # 0. Redis: a password it enforces, and AOF on.
+    # Redis: a password it enforces, and AOF on.
     def redis_password(self):
         bare = Redis(self.cluster.redis_address, None)
         bare.connect(password=False)
