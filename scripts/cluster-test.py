@@ -3,12 +3,13 @@
 Builds a cluster on this one machine out of network namespaces joined by one bridge:
 a Redis host (password, AOF), three app hosts each started as `scripts/run --detach`
 starts one (one without clang-16), and a front nginx with nginx/load-balancer.conf.
-The test itself talks to them from addresses on the bridge, as clients would. It checks
+The test itself talks to them from a namespace of clients on the same bridge. It checks
 what a cluster promises, prints the figures, and takes everything down again on exit,
 also on failure or Ctrl-C. Standard library only.
 """
 
 import concurrent.futures
+import ctypes
 import datetime
 import http.client
 import json
@@ -35,6 +36,10 @@ SCALING_JOBS = 12
 SCALING_ROUNDS = 2
 LACKING = "clang-16"          # the toolchain host C does not offer
 TERMINAL = {"completed", "failed", "timeout", "error"}
+# The cluster's network namespaces: the switch (its bridge), Redis, the balancer, the app
+# hosts, and the clients (where this test itself runs).
+NAMESPACES = ["lb", "a", "b", "c", "redis", "cl", "sw"]
+SERVER_NAMESPACES = ["lb", "a", "b", "c", "redis"]
 
 
 def log(message):
@@ -49,8 +54,25 @@ def tail(path, characters=2000):
         return str(error)
 
 
+def enter_network_namespace(name):
+    """Moves this process into a named network namespace (setns, as `ip netns exec` does).
+    Called before any thread starts: threads and children made later are in it as well."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    descriptor = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(descriptor, 0x40000000) != 0:   # CLONE_NEWNET
+            error = ctypes.get_errno()
+            raise OSError(error, f"setns into {name}: {os.strerror(error)}")
+    finally:
+        os.close(descriptor)
+
+
 def run(*command, check=True, **options):
-    return subprocess.run(command, check=check, capture_output=True, text=True, **options)
+    """Runs a command to its end; with `check`, a failure fails the test, naming it and its output."""
+    done = subprocess.run(command, capture_output=True, text=True, **options)
+    if check and done.returncode != 0:
+        raise CheckFailed(f"{' '.join(command)} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}")
+    return done
 
 
 class CheckFailed(Exception):
@@ -144,7 +166,7 @@ class Reply:
 
 
 def request(method, address, path, body=None, source=None, timeout=40.0, headers=None):
-    """One request on a fresh connection from `source` (an address on the bridge)."""
+    """One request on a fresh connection from `source` (an address of the clients' namespace)."""
     connection = http.client.HTTPConnection(address, PORT, timeout=timeout,
                                             source_address=(source, 0) if source else None)
     try:
@@ -180,50 +202,49 @@ class Cluster:
         self.redis_process = None
         self.password = secrets.token_hex(16)
         self.work = None
-        self.bridge = None
         self.clients = []
         self.figures = []
 
-    # Names are per run (the tag), so several runs on one machine do not meet.
+    # Names are per run (the tag), so several runs on one machine do not meet. Every run has a
+    # network of its own, which no other run and no firewall of this machine's sees: the same
+    # addresses serve every run.
     def ns(self, name):
         return f"wic{self.tag}-{name}"
 
-    def ip(self, last):
-        return f"10.213.{self.tag}.{last}"
+    @staticmethod
+    def ip(last):
+        return f"10.213.0.{last}"
 
     def create(self):
-        used = run("ip", "-o", "addr", "show").stdout
-        for tag in random.sample(range(1, 250), 249):
-            if f"10.213.{tag}." in used:
-                continue
+        """The namespaces, each with one end of a veth pair; the other ends on a bridge in a
+        namespace of its own (the switch), so nothing is added to this machine's own network."""
+        for tag in random.sample(range(1, 1000), 999):
             # `ip netns add` refuses a name that exists: the first namespace is the run's claim on the tag.
-            if run("ip", "netns", "add", f"wic{tag}-redis", check=False).returncode == 0:
+            if run("ip", "netns", "add", f"wic{tag}-sw", check=False).returncode == 0:
                 self.tag = tag
                 break
-        require(self.tag is not None, "no free tag for the namespaces (wic1-… to wic249-… all taken)")
+        require(self.tag is not None, "no free tag for the namespaces (wic1-… to wic999-… all taken)")
         # Root's and open to the service user, which runs the services from it.
         self.work = tempfile.mkdtemp(prefix=f"wic-cluster.{self.tag}.", dir="/tmp")
         os.chmod(self.work, 0o755)
-        self.bridge = f"wic{self.tag}br"
-        run("ip", "link", "add", self.bridge, "type", "bridge")
-        run("ip", "addr", "add", f"{self.ip(1)}/24", "dev", self.bridge)
-        run("ip", "link", "set", self.bridge, "up")
-        # The test's clients: addresses of this namespace on the bridge.
-        self.clients = [self.ip(100 + i) for i in range(1, 25)]
-        for address in self.clients:
-            run("ip", "addr", "add", f"{address}/32", "dev", self.bridge)
-        for name, last in [("redis", 2), ("lb", 5), ("a", 11), ("b", 12), ("c", 13)]:
+        switch = self.ns("sw")
+        run("ip", "-n", switch, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", switch, "link", "set", "br0", "up")
+        for name, last in [("redis", 2), ("lb", 5), ("a", 11), ("b", 12), ("c", 13), ("cl", 100)]:
             namespace = self.ns(name)
-            if name != "redis":
-                run("ip", "netns", "add", namespace)
-            outside = f"wic{self.tag}{name}"
-            run("ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-            run("ip", "link", "set", outside, "master", self.bridge, "up")
+            run("ip", "netns", "add", namespace)
+            run("ip", "-n", switch, "link", "add", f"to-{name}", "type", "veth", "peer", "name", "eth0", "netns", namespace)
+            run("ip", "-n", switch, "link", "set", f"to-{name}", "master", "br0", "up")
             run("ip", "-n", namespace, "addr", "add", f"{self.ip(last)}/24", "dev", "eth0")
             run("ip", "-n", namespace, "link", "set", "eth0", "up")
             run("ip", "-n", namespace, "link", "set", "lo", "up")
+        # The test's clients: addresses of the clients' namespace, where the test itself runs.
+        self.clients = [self.ip(100 + i) for i in range(1, 25)]
+        for address in self.clients:
+            run("ip", "-n", self.ns("cl"), "addr", "add", f"{address}/32", "dev", "eth0")
         self.redis_address = self.ip(2)
         self.lb_address = self.ip(5)
+        enter_network_namespace(self.ns("cl"))
 
     def in_namespace(self, name):
         # Only the network namespace: the hosts share this machine's mounts (their cgroup
@@ -371,7 +392,7 @@ class Cluster:
         if self.tag is None:
             return
         log("tearing the cluster down")
-        for name in ["lb", "a", "b", "c", "redis"]:
+        for name in SERVER_NAMESPACES:
             # Only processes in this run's own namespaces: all of them were started here.
             pids = run("ip", "netns", "pids", self.ns(name), check=False).stdout.split()
             for pid in pids:
@@ -388,10 +409,9 @@ class Cluster:
         for name, host in self.hosts.items():
             # Its services are gone: scripts/stop removes their pid files and unmounts the program cache.
             run(f"{REPO}/scripts/stop", "--quiet", host["run_dir"], check=False)
-        for name in ["lb", "a", "b", "c", "redis"]:
-            run("ip", "netns", "del", self.ns(name), check=False)   # takes its end of the veth pair along
-        if self.bridge:
-            run("ip", "link", "del", self.bridge, check=False)
+        for name in NAMESPACES:
+            # Its veth ends go with it; the switch's bridge with the switch.
+            run("ip", "netns", "del", self.ns(name), check=False)
         if self.work and os.path.isdir(self.work):
             with open("/proc/self/mountinfo") as file:
                 mounted = [line.split()[4] for line in file if line.split()[4].startswith(self.work + "/")]
@@ -784,7 +804,7 @@ def main():
     started = time.monotonic()
     try:
         cluster.create()
-        log(f"namespaces {cluster.ns('*')}, bridge {cluster.bridge}, 10.213.{cluster.tag}.0/24, run directories under {cluster.work}")
+        log(f"namespaces {cluster.ns('*')} on {cluster.ip(0)}/24, run directories under {cluster.work}")
         cluster.start_redis()
         test.redis = Redis(cluster.redis_address, cluster.password)
         cluster.start_hosts("a")
