@@ -310,10 +310,10 @@ class Cluster:
         for name in names:
             self.hosts[name] = {"address": addresses[name], "run_dir": f"{self.work}/host-{name}", "id": f"host-{name}"}
             catalog = self.catalog_without(LACKING) if name == "c" else None
-            output = open(f"{self.work}/run-{name}.log", "w")
-            started.append((name, subprocess.Popen(self.in_namespace(name) + [f"{REPO}/scripts/run", "--detach"],
-                                                   env=self.host_environment(name, catalog), cwd=REPO,
-                                                   stdout=output, stderr=subprocess.STDOUT)))
+            with open(f"{self.work}/run-{name}.log", "w") as output:
+                started.append((name, subprocess.Popen(self.in_namespace(name) + [f"{REPO}/scripts/run", "--detach"],
+                                                       env=self.host_environment(name, catalog), cwd=REPO,
+                                                       stdout=output, stderr=subprocess.STDOUT)))
         for name, process in started:
             try:
                 status = process.wait(timeout=120)
@@ -700,7 +700,7 @@ class Test:
             require(held, f"host {victim.upper()} did not start a job within 20 s")
             waiting = sum(1 for s in statuses(self.redis, accepted).values() if s == "queued")
             killed = self.cluster.kill_host(victim)
-            killed_at = time.monotonic()
+            killed_at, killed_clock = time.monotonic(), time.time()
             self.figure(f"host loss: SIGKILL to all {killed} processes of host {victim.upper()} while it compiled "
                         f"{len(held)} job(s) and {waiting} waited in the cluster")
             time.sleep(3)   # the traffic goes on meanwhile
@@ -722,6 +722,13 @@ class Test:
                 + str({job: status for job, status in seen.items() if status not in TERMINAL}))
         lost = [job for job in held if seen.get(job) != "completed"]
         require(not lost, f"the jobs host {victim.upper()} was compiling did not complete elsewhere: {lost}")
+        for job in held:
+            host, completed_at = job_fields(self.redis, job, "host", "completed_at")
+            self.figure(f"host loss: the compile host {victim.upper()} had in hand completed "
+                        f"{timestamp(completed_at) - killed_clock:.1f} s after the kill (lease {LEASE_SECONDS} s); "
+                        f"its job names {host} as the host that compiled it")
+            # Its host was dead by then: another host compiled it, and the job must say which.
+            require(host != f"host-{victim}", f"job {job}, compiled after host {victim.upper()} was killed, still names {host}")
         self.cluster.killed.add(victim)
 
     # Redis restart: 503 for a while, then everything continues and nothing accepted is lost.
