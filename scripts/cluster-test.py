@@ -687,20 +687,22 @@ class Test:
         thread = threading.Thread(target=traffic)
         thread.start()
         try:
-            deadline = time.monotonic() + 20
-            held = []
-            while time.monotonic() < deadline:
+            def compiling_on_victim():
                 with submissions.lock:
                     accepted = list(submissions.accepted)
-                held = [job for job in accepted
+                return [job for job in accepted
                         if job_fields(self.redis, job, "host", "status") == [f"host-{victim}", "processing"]]
-                if held:
-                    break
+            deadline = time.monotonic() + 20
+            while not compiling_on_victim():
+                require(time.monotonic() < deadline, f"host {victim.upper()} did not start a job within 20 s")
                 time.sleep(0.05)
-            require(held, f"host {victim.upper()} did not start a job within 20 s")
-            waiting = sum(1 for s in statuses(self.redis, accepted).values() if s == "queued")
             killed = self.cluster.kill_host(victim)
             killed_at, killed_clock = time.monotonic(), time.time()
+            self.cluster.killed.add(victim)
+            # Read after the kill: what the dead host held stays as it was until its lease runs out.
+            held = compiling_on_victim()
+            waiting = sum(1 for status in statuses(self.redis, submissions.accepted).values() if status == "queued")
+            require(held, f"host {victim.upper()} finished its compile just before it was killed: it held none")
             self.figure(f"host loss: SIGKILL to all {killed} processes of host {victim.upper()} while it compiled "
                         f"{len(held)} job(s) and {waiting} waited in the cluster")
             time.sleep(3)   # the traffic goes on meanwhile
@@ -729,7 +731,6 @@ class Test:
                         f"its job names {host} as the host that compiled it")
             # Its host was dead by then: another host compiled it, and the job must say which.
             require(host != f"host-{victim}", f"job {job}, compiled after host {victim.upper()} was killed, still names {host}")
-        self.cluster.killed.add(victim)
 
     # Redis restart: 503 for a while, then everything continues and nothing accepted is lost.
     def redis_restart(self):
