@@ -321,6 +321,31 @@ class Cluster:
                 process.kill()
                 status = "no answer within 120 s"
             require(status == 0, f"scripts/run for host {name} failed ({status}):\n" + tail(f"{self.work}/run-{name}.log", 3000))
+        self.wait_until_hosts_know_each_other()
+
+    def wait_until_hosts_know_each_other(self):
+        """Each worker reads the registry (`wic:host:{id}`, TTL 5 s) when it renews its own record,
+        every second, and sizes the cluster's queue by that reading. Once every live host's record
+        is there, two renewals of each record (its TTL set anew) mean each host has read them all."""
+        redis = Redis(self.redis_address, self.password)
+        live = [host["id"] for name, host in self.hosts.items() if name not in self.killed]
+        deadline = time.monotonic() + 15
+        try:
+            while not all(redis.call("EXISTS", f"wic:host:{host}") for host in live):
+                require(time.monotonic() < deadline, f"not every host is in the registry within 15 s: {live}")
+                time.sleep(0.05)
+            last = {host: redis.call("PTTL", f"wic:host:{host}") for host in live}
+            renewals = dict.fromkeys(live, 0)
+            while min(renewals.values()) < 2:
+                require(time.monotonic() < deadline, f"not every host renewed its record twice within 15 s: {renewals}")
+                time.sleep(0.05)
+                for host in live:
+                    ttl = redis.call("PTTL", f"wic:host:{host}")
+                    if ttl > last[host]:
+                        renewals[host] += 1
+                    last[host] = ttl
+        finally:
+            redis.close()
 
     def catalog_without(self, toolchain):
         path = f"{self.work}/catalog-without-{toolchain}.json"
@@ -658,11 +683,14 @@ class Test:
                 refusal = reply
                 break
         accepted = len(submissions.accepted)
-        self.figure(f"queue_full: host A accepted {accepted} jobs before its first queue_full "
-                    f"({live} hosts x QUEUE_SIZE {QUEUE_SIZE} = {capacity} waiting places, {live} slots); "
+        # Jobs only move on from `queued`: read after the refusal, this is at most what waited then.
+        waiting = sum(1 for status in statuses(self.redis, submissions.accepted).values() if status == "queued")
+        self.figure(f"queue_full: host A accepted {accepted} jobs before its first queue_full, {waiting} of them "
+                    f"waiting then ({live} hosts x QUEUE_SIZE {QUEUE_SIZE} = {capacity} waiting places, {live} slots); "
                     f"Retry-After {refusal.headers.get('retry-after') if refusal else None}; answers {submissions.answers}")
         require(refusal is not None, f"no queue_full after {accepted} accepted: {submissions.answers}")
         require(accepted >= capacity, f"host A said queue_full after {accepted} jobs: the cluster has {capacity} places")
+        require(waiting <= capacity, f"{waiting} jobs waited in a cluster with {capacity} places")
         require(int(refusal.headers.get("retry-after", "0")) >= 1, f"queue_full without Retry-After: {refusal.headers}")
         seen = wait_terminal(self.redis, submissions.accepted, within=90)
         require(all(status in TERMINAL for status in seen.values()), "the queue did not drain within 90 s")
