@@ -167,11 +167,12 @@ public final class RedisWorkQueue: Sendable {
         return tickets.filter { lostIDs.contains($0.entryID) }
     }
 
-    /// Marks the job `processing` by this host.
+    /// Marks the job `processing` by this host, also when another host had started it
+    /// (its lease ran out): `host` and `started_at` then name this compile.
     public func start(_ ticket: WorkTicket, at date: Date) throws(JobStoreError) -> TransitionOutcome {
         let arguments = RedisJobStore.transitionArguments(
             ticket.jobID, to: .processing, at: date, result: nil, ttlSeconds: store.ttlSeconds,
-            extraJobFields: [bytes("host"), bytes(consumer)])
+            extraJobFields: [bytes("host"), bytes(consumer)], from: [.queued, .processing])
         let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(
                 Scripts.transition, keys: [bytes(JobKeys.job(ticket.jobID)), bytes(JobKeys.result(ticket.jobID))],

@@ -118,7 +118,8 @@ final class ClusterWorkSource: WorkSource {
 
     // MARK: - The cluster, for the worker's answers
 
-    /// The live hosts' records, this host's own as it is now.
+    /// The live hosts' records, this host's own as it is now (the others' as of their last
+    /// heartbeat, at most a second old).
     func liveHosts() -> [HostRecord] {
         let own = localRecord()
         let others = (try? registry.liveHosts()) ?? cluster.withLock { $0 }
@@ -165,17 +166,21 @@ final class ClusterWorkSource: WorkSource {
     /// Seconds until a slot somewhere in the cluster frees, at the measured pace: each live
     /// host frees its slots once per average compile (1 s before it has compiled anything).
     func secondsUntilASlotFrees() -> Int {
-        let slotsPerSecond = liveHostsCached().map { host -> Double in
+        Self.secondsUntilASlotFrees(in: liveHostsCached())
+    }
+
+    static func secondsUntilASlotFrees(in hosts: [HostRecord]) -> Int {
+        let slotsPerSecond = hosts.map { host -> Double in
             let average = host.counters.processed > 0 ? Double(host.counters.compileNanoseconds) / 1e9 / Double(host.counters.processed) : 1
             return Double(host.maxWorkers) / max(average, 0.001)
         }.reduce(0, +)
         return min(60, max(1, Int((1 / max(slotsPerSecond, 1.0 / 60)).rounded(.up))))
     }
 
-    /// The last heartbeat's reading of the cluster, with this host's own record now.
+    /// The last heartbeat's reading of the cluster, with this host's own record now, by host id.
     private func liveHostsCached() -> [HostRecord] {
         let own = localRecord()
-        return [own] + cluster.withLock { $0 }.filter { $0.hostID != own.hostID }
+        return ([own] + cluster.withLock { $0 }.filter { $0.hostID != own.hostID }).sorted { $0.hostID < $1.hostID }
     }
 
     // MARK: - Threads
