@@ -43,7 +43,7 @@ final class ClusterWorkSource: WorkSource {
 
     /// Starts the doorbell, the lease renewal and the heartbeat.
     func startBackgroundWork() {
-        for (name, body) in [("doorbell", listenForSubmissions), ("leases", renewLeasesUntilShutDown),
+        for (name, body) in [("doorbell", listenForSubmissions), ("leases", renewLeases),
                              ("heartbeat", heartbeatUntilShutDown)] as [(String, @Sendable () -> Void)] {
             let thread = Thread(block: body)
             thread.name = name
@@ -74,7 +74,13 @@ final class ClusterWorkSource: WorkSource {
                 if let ticket = try queue.take(offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started) {
                     failing = false
                     inHand.withLock { $0[ticket.jobID] = ticket }
-                    if let taken = try load(ticket) { return taken }
+                    do {
+                        if let taken = try load(ticket) { return taken }
+                    } catch {
+                        // Not renewed from now on: its lease runs out and it is taken again.
+                        inHand.withLock { _ = $0.removeValue(forKey: ticket.jobID) }
+                        throw error
+                    }
                     continue
                 }
                 failing = false
@@ -248,10 +254,11 @@ final class ClusterWorkSource: WorkSource {
         }
     }
 
-    private func renewLeasesUntilShutDown() {
+    /// Runs until the process ends: compiles still running while it shuts down keep their leases.
+    private func renewLeases() {
         let interval = Double(configuration.leaseSeconds) / 4
         var failing = false
-        while !shuttingDown.load(ordering: .relaxed) {
+        while true {
             Thread.sleep(forTimeInterval: interval)
             let tickets = inHand.withLock { Array($0.values) }
             do {
