@@ -217,7 +217,7 @@ public final class RedisJobStore: JobStore {
     }
 
     /// An HGETALL reply as a hash; nil when the key does not exist.
-    private func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> RedisHash? {
+    func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> RedisHash? {
         guard case let .array(items) = reply, items.count % 2 == 0 else {
             throw .corrupt(key: key, reason: "not a hash")
         }

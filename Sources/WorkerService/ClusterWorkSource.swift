@@ -23,6 +23,8 @@ final class ClusterWorkSource: WorkSource {
     private let shuttingDown = Atomic<Bool>(false)
     /// The live hosts' records, as last read (this host's own included once it published).
     private let cluster = Mutex<[HostRecord]>([])
+    /// What they offer together, worked out at each heartbeat rather than for each submission.
+    private let offered: Mutex<[Toolchain]>
     /// This host's record now, for the heartbeat and for `stats`.
     private let localRecord: @Sendable () -> HostRecord
 
@@ -39,6 +41,7 @@ final class ClusterWorkSource: WorkSource {
         queue = RedisWorkQueue(store: store, consumer: configuration.hostID, leaseSeconds: configuration.leaseSeconds)
         registry = WorkerRegistry(store: store)
         offers = RedisWorkQueue.offers(of: toolchains)
+        offered = Mutex(Self.union(of: [(configuration.hostID, toolchains)]))
     }
 
     /// Starts the doorbell, the lease renewal and the heartbeat.
@@ -71,15 +74,22 @@ final class ClusterWorkSource: WorkSource {
         while !shuttingDown.load(ordering: .relaxed) {
             let rung = bell.rings
             do {
-                if let ticket = try queue.take(offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started) {
+                if let (ticket, found) = try queue.take(
+                    offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started,
+                    maxTakes: configuration.maxClaims, at: Date()) {
                     failing = false
-                    inHand.withLock { $0[ticket.jobID] = ticket }
-                    do {
-                        if let taken = try load(ticket) { return taken }
-                    } catch {
-                        // Not renewed from now on: its lease runs out and it is taken again.
-                        inHand.withLock { _ = $0.removeValue(forKey: ticket.jobID) }
-                        throw error
+                    switch found {
+                    case let .started(job), let .exhausted(job):
+                        inHand.withLock { $0[ticket.jobID] = ticket }
+                        return TakenJob(job: job, ticket: ticket)
+                    case let .finished(status):
+                        end(ticket, why: "it is \(status.rawValue) already")
+                    case .missing:
+                        end(ticket, why: "it is gone from the store (expired?)")
+                    case let .unreadable(key, reason):
+                        end(ticket, why: "\(key) is unreadable (\(reason))", verdict: CompilationResult(
+                            jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                            error: "the job could not be compiled: \(key) is unreadable (\(reason))"))
                     }
                     continue
                 }
@@ -93,8 +103,9 @@ final class ClusterWorkSource: WorkSource {
         return nil
     }
 
+    /// The take marked it `processing` already, in the same step.
     func start(_ taken: TakenJob) throws(JobStoreError) -> TransitionOutcome {
-        try queue.start(taken.ticket!, at: Date())
+        .applied
     }
 
     /// The finish script releases the client's share with the verdict, atomically.
@@ -136,10 +147,10 @@ final class ClusterWorkSource: WorkSource {
     /// host builds for and the hosts that have it; each language's default is the
     /// toolchain of highest priority among them.
     func offeredToolchains() -> [Toolchain] {
-        Self.union(of: liveHostsCached())
+        offered.withLock { $0 }
     }
 
-    static func union(of hosts: [HostRecord]) -> [Toolchain] {
+    static func union(of hosts: [(hostID: String, toolchains: [Toolchain])]) -> [Toolchain] {
         var merged: [Toolchain] = []
         for host in hosts {
             for toolchain in host.toolchains {
@@ -202,34 +213,16 @@ final class ClusterWorkSource: WorkSource {
         }
     }
 
-    /// The job of a ticket, with its source. A job that no longer exists (expired) or
-    /// has a verdict already leaves the queue here and nil is returned.
-    private func load(_ ticket: WorkTicket) throws(JobStoreError) -> TakenJob? {
-        let job: CompilationJob?
+    /// Takes a ticket out of the queue without compiling its job, storing `verdict`
+    /// as an error if given (the lifecycle keeps a verdict that exists).
+    private func end(_ ticket: WorkTicket, why: String, verdict: CompilationResult? = nil) {
+        let result = verdict ?? CompilationResult(jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0)
         do {
-            job = try store.job(ticket.jobID)
-        } catch .corrupt(let key, let reason) {
-            let result = CompilationResult(
-                jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
-                error: "the job could not be compiled: \(key) is unreadable (\(reason))")
-            end(ticket, status: .error, result: result, why: "unreadable")
-            return nil
-        }
-        guard let job, !job.status.isTerminal else {
-            let result = CompilationResult(jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0)
-            end(ticket, status: .error, result: result, why: job == nil ? "gone from the store" : "finished already")
-            return nil
-        }
-        return TakenJob(job: job, ticket: ticket)
-    }
-
-    /// Takes a ticket out of the queue without compiling its job; the lifecycle keeps a verdict that exists.
-    private func end(_ ticket: WorkTicket, status: JobStatus, result: CompilationResult, why: String) {
-        defer { inHand.withLock { _ = $0.removeValue(forKey: ticket.jobID) } }
-        do {
-            _ = try queue.finish(ticket, status: status, result: result, at: Date(), counted: false)
+            _ = try queue.finish(ticket, status: .error, result: result, at: Date(), counted: false)
         } catch .notFound {
             // Acknowledged all the same: the script ends the entry before it looks for the job.
+        } catch .corrupt {
+            // Likewise: the entry is ended, and an unreadable job cannot take a verdict.
         } catch {
             log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)")
             return
@@ -281,6 +274,8 @@ final class ClusterWorkSource: WorkSource {
                 try registry.publish(localRecord())
                 let hosts = try registry.liveHosts()
                 cluster.withLock { $0 = hosts }
+                let union = Self.union(of: liveHostsCached().map { ($0.hostID, $0.toolchains) })
+                offered.withLock { $0 = union }
                 failing = false
             } catch {
                 if !failing { log("the registry heartbeat failed (retrying every second): \(error)") }
