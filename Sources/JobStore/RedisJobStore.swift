@@ -72,13 +72,13 @@ public final class RedisJobStore: JobStore {
     /// The arguments of `Scripts.transitionFunction`.
     static func transitionArguments(
         _ id: JobID, to status: JobStatus, at date: Date, result: CompilationResult?, ttlSeconds: Int,
-        extraJobFields: [[UInt8]] = []
+        extraJobFields: [[UInt8]] = [], from predecessors: [JobStatus]? = nil
     ) -> [[UInt8]] {
         var jobFields = [bytes("status"), bytes(status.rawValue)] + extraJobFields
         if status == .processing { jobFields += [bytes("started_at"), bytes(Timestamp.format(date))] }
         if status.isTerminal { jobFields += [bytes("completed_at"), bytes(Timestamp.format(date))] }
         let resultFields = result.map(ResultHash.fields(of:)) ?? []
-        let predecessors = status.allowedPredecessors.map(\.rawValue).joined(separator: ",")
+        let predecessors = (predecessors ?? status.allowedPredecessors).map(\.rawValue).joined(separator: ",")
         return [
             bytes(String(ttlSeconds)), bytes(id.description), bytes(status.rawValue),
             bytes(JobKeys.statusIndexPrefix), bytes(predecessors), bytes(JobKeys.verdictChannel(id)),
@@ -217,7 +217,7 @@ public final class RedisJobStore: JobStore {
     }
 
     /// An HGETALL reply as a hash; nil when the key does not exist.
-    private func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> RedisHash? {
+    func hash(from reply: RedisValue, key: String) throws(JobStoreError) -> RedisHash? {
         guard case let .array(items) = reply, items.count % 2 == 0 else {
             throw .corrupt(key: key, reason: "not a hash")
         }

@@ -126,16 +126,35 @@ public final class RedisWorkQueue: Sendable {
         }
     }
 
-    /// Takes the next job for this host among `offers`, or nil when none waits.
+    /// What a take found in the job it took.
+    public enum TakenJob: Sendable {
+        /// Marked `processing` by this host, in the same step as the take.
+        case started(CompilationJob)
+        /// Taken more than `maxTakes` times: not started, for the caller to end as error.
+        case exhausted(CompilationJob)
+        /// It has its verdict already.
+        case finished(JobStatus)
+        /// Gone from the store (expired).
+        case missing
+        /// Its stored data cannot be read.
+        case unreadable(key: String, reason: String)
+    }
+
+    /// Takes the next job for this host among `offers` and, in the same script, marks it
+    /// `processing` by this host (`host`, `started_at` = `date`, also over an earlier
+    /// host's start); nil when none waits.
     ///
     /// With `claiming`, first a job whose lease ran out, then one this host's consumer
     /// held before it started (`ownIdle`: how long this process has run; the entries it
     /// took itself were touched since). Otherwise, or when there is none, the oldest
     /// entry of the lowest tier.
-    public func take(offers: [String], claiming: Bool, ownIdle: Duration) throws(JobStoreError) -> WorkTicket? {
+    public func take(
+        offers: [String], claiming: Bool, ownIdle: Duration, maxTakes: Int, at date: Date
+    ) throws(JobStoreError) -> (WorkTicket, TakenJob)? {
         let arguments = [
             bytes(consumer), bytes(String(leaseMilliseconds)), bytes(claiming ? "1" : "0"),
-            bytes(String(max(1, ownIdle.roundedUpMilliseconds))),
+            bytes(String(max(1, ownIdle.roundedUpMilliseconds))), bytes(String(maxTakes)),
+            bytes(String(store.ttlSeconds)), bytes(JobKeys.statusIndexPrefix), bytes(Timestamp.format(date)),
         ] + offers.map(bytes)
         let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(Scripts.take, keys: [], arguments: arguments)
@@ -145,12 +164,34 @@ public final class RedisWorkQueue: Sendable {
             throw .rejected("unexpected reply to taking a job: \(reply)")
         }
         if outcome == "none" { return nil }
-        guard items.count == 6, let origin = WorkTicket.Origin(rawValue: outcome), let stream = items[1].text, let entryID = items[2].text,
-              let jobID = items[3].text.flatMap(JobID.init), let clientKey = items[4].text,
-              case let .integer(takes) = items[5] else {
+        guard items.count == 8, let origin = WorkTicket.Origin(rawValue: outcome), let stream = items[1].text,
+              let entryID = items[2].text, let jobID = items[3].text.flatMap(JobID.init), let clientKey = items[4].text,
+              case let .integer(takes) = items[5], let state = items[6].text else {
             throw .rejected("unexpected reply to taking a job: \(reply)")
         }
-        return WorkTicket(jobID: jobID, stream: stream, entryID: entryID, clientKey: clientKey, takes: Int(takes), origin: origin)
+        let ticket = WorkTicket(jobID: jobID, stream: stream, entryID: entryID, clientKey: clientKey, takes: Int(takes), origin: origin)
+        let key = JobKeys.job(jobID)
+        switch state {
+        case "missing":
+            return (ticket, .missing)
+        case "unreadable":
+            return (ticket, .unreadable(key: key, reason: "it holds a \(items[7].text ?? "value") instead of a job hash"))
+        case "finished":
+            guard let status = items[7].text.flatMap(JobStatus.init(rawValue:)) else {
+                return (ticket, .unreadable(key: key, reason: "unknown status \(items[7].text ?? "")"))
+            }
+            return (ticket, .finished(status))
+        case "started", "exhausted":
+            do {
+                guard let hash = try store.hash(from: items[7], key: key) else { return (ticket, .missing) }
+                let job = try JobHash.job(from: hash, key: key, withSource: true)
+                return (ticket, state == "started" ? .started(job) : .exhausted(job))
+            } catch .corrupt(let key, let reason) {
+                return (ticket, .unreadable(key: key, reason: reason))
+            }
+        default:
+            throw .rejected("unexpected reply to taking a job: \(reply)")
+        }
     }
 
     /// Renews the leases of the jobs this host holds. Returns those it no longer holds
@@ -165,19 +206,6 @@ public final class RedisWorkQueue: Sendable {
         guard case let .array(lost) = reply else { throw .rejected("unexpected reply to renewing leases: \(reply)") }
         let lostIDs = Set(lost.compactMap(\.text))
         return tickets.filter { lostIDs.contains($0.entryID) }
-    }
-
-    /// Marks the job `processing` by this host.
-    public func start(_ ticket: WorkTicket, at date: Date) throws(JobStoreError) -> TransitionOutcome {
-        let arguments = RedisJobStore.transitionArguments(
-            ticket.jobID, to: .processing, at: date, result: nil, ttlSeconds: store.ttlSeconds,
-            extraJobFields: [bytes("host"), bytes(consumer)])
-        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
-            try connection.evaluate(
-                Scripts.transition, keys: [bytes(JobKeys.job(ticket.jobID)), bytes(JobKeys.result(ticket.jobID))],
-                arguments: arguments)
-        }
-        return try store.transitionOutcome(of: reply, id: ticket.jobID, status: .processing)
     }
 
     /// Stores the verdict, and in the same script acknowledges and deletes the entry,
@@ -306,11 +334,17 @@ extension Scripts {
         """
 
     /// ARGV: consumer, lease in ms, claim expired leases ('1') or not, this process's
-    /// age in ms, then the offers. allow-oom: a full Redis must still drain its queue.
-    /// Returns {'none'} or {how, stream, entry id, job id, client key, takes}.
+    /// age in ms, most takes, ttl, status index prefix, the time, then the offers.
+    /// allow-oom: a full Redis must still drain its queue.
+    /// Returns {'none'} or {how, stream, entry id, job id, client key, takes, state, detail}:
+    /// state 'started' or 'exhausted' with the job's HGETALL, 'finished' with its status,
+    /// 'missing', or 'unreadable' with the key's type.
     static let take = """
         #!lua flags=allow-oom
+        \(transitionFunction)
         local group, consumer, lease, ownIdle = '\(RedisWorkQueue.group)', ARGV[1], ARGV[2], ARGV[4]
+        local maxTakes, ttl, prefix, now = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
+        local firstOffer = 9
         local function taken(how, stream, entry)
             local id, client = '', ''
             local fields = entry[2]
@@ -319,22 +353,40 @@ extension Scripts {
             end
             local pending = redis.call('XPENDING', stream, group, entry[1], entry[1], 1)
             local takes = pending[1] and pending[1][4] or 1
+            local head = {how, stream, entry[1], id, client, takes}
+            local jobKey = 'job:' .. id
+            local kind = redis.call('TYPE', jobKey)['ok']
+            if kind == 'none' then return head, 'missing', '' end
+            if kind ~= 'hash' then return head, 'unreadable', kind end
+            local status = redis.call('HGET', jobKey, 'status')
+            if status == 'completed' or status == 'failed' or status == 'timeout' or status == 'error' then
+                return head, 'finished', status
+            end
+            if takes > maxTakes then return head, 'exhausted', redis.call('HGETALL', jobKey) end
+            local outcome = transition(jobKey, 'result:' .. id, {ttl, id, 'processing', prefix, 'queued,processing',
+                'job:verdict:' .. id, '3', 'status', 'processing', 'started_at', now, 'host', consumer})
+            if outcome[1] ~= 'applied' then return head, 'finished', outcome[2] or '' end
             if client ~= '' and redis.call('HEXISTS', client, id) == 1 then redis.call('HSET', client, id, 'compiling') end
-            return {how, stream, entry[1], id, client, takes}
+            return head, 'started', redis.call('HGETALL', jobKey)
+        end
+        local function reply(head, state, detail)
+            table.insert(head, state)
+            table.insert(head, detail)
+            return head
         end
         local function streamOf(offer, tier) return 'wic:queue:' .. offer .. ':' .. tier end
         if ARGV[3] == '1' then
-            for i = 5, #ARGV do
+            for i = firstOffer, #ARGV do
                 for tier = 0, \(RedisWorkQueue.tiers - 1) do
                     local stream = streamOf(ARGV[i], tier)
                     if redis.call('EXISTS', stream) == 1 then
                         local own = redis.call('XPENDING', stream, group, 'IDLE', ownIdle, '-', '+', 1, consumer)
                         if own[1] then
                             local claimed = redis.call('XCLAIM', stream, group, consumer, 0, own[1][1])
-                            if claimed[1] then return taken('own', stream, claimed[1]) end
+                            if claimed[1] then return reply(taken('own', stream, claimed[1])) end
                         end
                         local expired = redis.call('XAUTOCLAIM', stream, group, consumer, lease, '0-0', 'COUNT', 1)
-                        if expired[2][1] then return taken('claimed', stream, expired[2][1]) end
+                        if expired[2][1] then return reply(taken('claimed', stream, expired[2][1])) end
                     end
                 end
             end
@@ -345,7 +397,7 @@ extension Scripts {
         end
         for tier = 0, \(RedisWorkQueue.tiers - 1) do
             local best, bestMs, bestSeq
-            for i = 5, #ARGV do
+            for i = firstOffer, #ARGV do
                 local stream = streamOf(ARGV[i], tier)
                 if tonumber(redis.call('HGET', '\(RedisWorkQueue.waitingKey)', stream) or '0') > 0 then
                     local last = '0-0'
@@ -369,7 +421,7 @@ extension Scripts {
                 if redis.call('HINCRBY', '\(RedisWorkQueue.waitingKey)', best, -1) <= 0 then
                     redis.call('HDEL', '\(RedisWorkQueue.waitingKey)', best)
                 end
-                return taken('new', best, read[1][2][1])
+                return reply(taken('new', best, read[1][2][1]))
             end
         end
         return {'none'}

@@ -23,6 +23,8 @@ final class ClusterWorkSource: WorkSource {
     private let shuttingDown = Atomic<Bool>(false)
     /// The live hosts' records, as last read (this host's own included once it published).
     private let cluster = Mutex<[HostRecord]>([])
+    /// What they offer together, worked out at each heartbeat rather than for each submission.
+    private let offered: Mutex<[Toolchain]>
     /// This host's record now, for the heartbeat and for `stats`.
     private let localRecord: @Sendable () -> HostRecord
 
@@ -39,11 +41,12 @@ final class ClusterWorkSource: WorkSource {
         queue = RedisWorkQueue(store: store, consumer: configuration.hostID, leaseSeconds: configuration.leaseSeconds)
         registry = WorkerRegistry(store: store)
         offers = RedisWorkQueue.offers(of: toolchains)
+        offered = Mutex(Self.union(of: [(configuration.hostID, toolchains)]))
     }
 
     /// Starts the doorbell, the lease renewal and the heartbeat.
     func startBackgroundWork() {
-        for (name, body) in [("doorbell", listenForSubmissions), ("leases", renewLeasesUntilShutDown),
+        for (name, body) in [("doorbell", listenForSubmissions), ("leases", renewLeases),
                              ("heartbeat", heartbeatUntilShutDown)] as [(String, @Sendable () -> Void)] {
             let thread = Thread(block: body)
             thread.name = name
@@ -71,10 +74,23 @@ final class ClusterWorkSource: WorkSource {
         while !shuttingDown.load(ordering: .relaxed) {
             let rung = bell.rings
             do {
-                if let ticket = try queue.take(offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started) {
+                if let (ticket, found) = try queue.take(
+                    offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started,
+                    maxTakes: configuration.maxClaims, at: Date()) {
                     failing = false
-                    inHand.withLock { $0[ticket.jobID] = ticket }
-                    if let taken = try load(ticket) { return taken }
+                    switch found {
+                    case let .started(job), let .exhausted(job):
+                        inHand.withLock { $0[ticket.jobID] = ticket }
+                        return TakenJob(job: job, ticket: ticket)
+                    case let .finished(status):
+                        end(ticket, why: "it is \(status.rawValue) already")
+                    case .missing:
+                        end(ticket, why: "it is gone from the store (expired?)")
+                    case let .unreadable(key, reason):
+                        end(ticket, why: "\(key) is unreadable (\(reason))", verdict: CompilationResult(
+                            jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                            error: "the job could not be compiled: \(key) is unreadable (\(reason))"))
+                    }
                     continue
                 }
                 failing = false
@@ -87,8 +103,9 @@ final class ClusterWorkSource: WorkSource {
         return nil
     }
 
+    /// The take marked it `processing` already, in the same step.
     func start(_ taken: TakenJob) throws(JobStoreError) -> TransitionOutcome {
-        try queue.start(taken.ticket!, at: Date())
+        .applied
     }
 
     /// The finish script releases the client's share with the verdict, atomically.
@@ -118,7 +135,8 @@ final class ClusterWorkSource: WorkSource {
 
     // MARK: - The cluster, for the worker's answers
 
-    /// The live hosts' records, this host's own as it is now.
+    /// The live hosts' records, this host's own as it is now (the others' as of their last
+    /// heartbeat, at most a second old).
     func liveHosts() -> [HostRecord] {
         let own = localRecord()
         let others = (try? registry.liveHosts()) ?? cluster.withLock { $0 }
@@ -129,10 +147,10 @@ final class ClusterWorkSource: WorkSource {
     /// host builds for and the hosts that have it; each language's default is the
     /// toolchain of highest priority among them.
     func offeredToolchains() -> [Toolchain] {
-        Self.union(of: liveHostsCached())
+        offered.withLock { $0 }
     }
 
-    static func union(of hosts: [HostRecord]) -> [Toolchain] {
+    static func union(of hosts: [(hostID: String, toolchains: [Toolchain])]) -> [Toolchain] {
         var merged: [Toolchain] = []
         for host in hosts {
             for toolchain in host.toolchains {
@@ -165,17 +183,21 @@ final class ClusterWorkSource: WorkSource {
     /// Seconds until a slot somewhere in the cluster frees, at the measured pace: each live
     /// host frees its slots once per average compile (1 s before it has compiled anything).
     func secondsUntilASlotFrees() -> Int {
-        let slotsPerSecond = liveHostsCached().map { host -> Double in
+        Self.secondsUntilASlotFrees(in: liveHostsCached())
+    }
+
+    static func secondsUntilASlotFrees(in hosts: [HostRecord]) -> Int {
+        let slotsPerSecond = hosts.map { host -> Double in
             let average = host.counters.processed > 0 ? Double(host.counters.compileNanoseconds) / 1e9 / Double(host.counters.processed) : 1
             return Double(host.maxWorkers) / max(average, 0.001)
         }.reduce(0, +)
         return min(60, max(1, Int((1 / max(slotsPerSecond, 1.0 / 60)).rounded(.up))))
     }
 
-    /// The last heartbeat's reading of the cluster, with this host's own record now.
+    /// The last heartbeat's reading of the cluster, with this host's own record now, by host id.
     private func liveHostsCached() -> [HostRecord] {
         let own = localRecord()
-        return [own] + cluster.withLock { $0 }.filter { $0.hostID != own.hostID }
+        return ([own] + cluster.withLock { $0 }.filter { $0.hostID != own.hostID }).sorted { $0.hostID < $1.hostID }
     }
 
     // MARK: - Threads
@@ -191,34 +213,16 @@ final class ClusterWorkSource: WorkSource {
         }
     }
 
-    /// The job of a ticket, with its source. A job that no longer exists (expired) or
-    /// has a verdict already leaves the queue here and nil is returned.
-    private func load(_ ticket: WorkTicket) throws(JobStoreError) -> TakenJob? {
-        let job: CompilationJob?
+    /// Takes a ticket out of the queue without compiling its job, storing `verdict`
+    /// as an error if given (the lifecycle keeps a verdict that exists).
+    private func end(_ ticket: WorkTicket, why: String, verdict: CompilationResult? = nil) {
+        let result = verdict ?? CompilationResult(jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0)
         do {
-            job = try store.job(ticket.jobID)
-        } catch .corrupt(let key, let reason) {
-            let result = CompilationResult(
-                jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
-                error: "the job could not be compiled: \(key) is unreadable (\(reason))")
-            end(ticket, status: .error, result: result, why: "unreadable")
-            return nil
-        }
-        guard let job, !job.status.isTerminal else {
-            let result = CompilationResult(jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0)
-            end(ticket, status: .error, result: result, why: job == nil ? "gone from the store" : "finished already")
-            return nil
-        }
-        return TakenJob(job: job, ticket: ticket)
-    }
-
-    /// Takes a ticket out of the queue without compiling its job; the lifecycle keeps a verdict that exists.
-    private func end(_ ticket: WorkTicket, status: JobStatus, result: CompilationResult, why: String) {
-        defer { inHand.withLock { _ = $0.removeValue(forKey: ticket.jobID) } }
-        do {
-            _ = try queue.finish(ticket, status: status, result: result, at: Date(), counted: false)
+            _ = try queue.finish(ticket, status: .error, result: result, at: Date(), counted: false)
         } catch .notFound {
             // Acknowledged all the same: the script ends the entry before it looks for the job.
+        } catch .corrupt {
+            // Likewise: the entry is ended, and an unreadable job cannot take a verdict.
         } catch {
             log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)")
             return
@@ -243,10 +247,11 @@ final class ClusterWorkSource: WorkSource {
         }
     }
 
-    private func renewLeasesUntilShutDown() {
+    /// Runs until the process ends: compiles still running while it shuts down keep their leases.
+    private func renewLeases() {
         let interval = Double(configuration.leaseSeconds) / 4
         var failing = false
-        while !shuttingDown.load(ordering: .relaxed) {
+        while true {
             Thread.sleep(forTimeInterval: interval)
             let tickets = inHand.withLock { Array($0.values) }
             do {
@@ -269,6 +274,8 @@ final class ClusterWorkSource: WorkSource {
                 try registry.publish(localRecord())
                 let hosts = try registry.liveHosts()
                 cluster.withLock { $0 = hosts }
+                let union = Self.union(of: liveHostsCached().map { ($0.hostID, $0.toolchains) })
+                offered.withLock { $0 = union }
                 failing = false
             } catch {
                 if !failing { log("the registry heartbeat failed (retrying every second): \(error)") }

@@ -32,7 +32,13 @@ import WillItCompile
     }
 
     func take(_ queue: RedisWorkQueue, offers: [String] = [gcc], claiming: Bool = false, age: Duration = .seconds(3600)) throws -> WorkTicket? {
-        try queue.take(offers: offers, claiming: claiming, ownIdle: age)
+        try takeJob(queue, offers: offers, claiming: claiming, age: age)?.0
+    }
+
+    func takeJob(
+        _ queue: RedisWorkQueue, offers: [String] = [gcc], claiming: Bool = false, age: Duration = .seconds(3600), maxTakes: Int = 10
+    ) throws -> (WorkTicket, RedisWorkQueue.TakenJob)? {
+        try queue.take(offers: offers, claiming: claiming, ownIdle: age, maxTakes: maxTakes, at: Date())
     }
 
     func result(of id: JobID) -> CompilationResult {
@@ -50,8 +56,34 @@ import WillItCompile
         #expect(ticket.jobID == job.id && ticket.takes == 1 && ticket.origin == .new)
         #expect(try a.waitingCount() == 0)
         #expect(try take(a) == nil, "taken once")
-        #expect(try b.start(ticket, at: Date()) == .applied)
-        #expect(try store.job(job.id)?.host == "b", "the host compiling it is named")
+        let stored = try #require(try store.job(job.id))
+        #expect(stored.status == .processing && stored.host == "b", "started by the take, naming the host compiling it")
+    }
+
+    /// The take starts the job in the same step and hands it over whole; what it cannot
+    /// start (finished, gone, taken too often) it says.
+    @Test func theTakeStartsTheJobOrSaysWhyNot() throws {
+        let a = host("a")
+        let started = job()
+        try submit(started, to: a)
+        guard case let (_, .started(taken))? = try takeJob(a) else { Issue.record("not started"); return }
+        #expect(taken.id == started.id && taken.status == .processing && taken.request.source == started.request.source)
+
+        let finished = job()
+        try submit(finished, to: a)
+        _ = try store.transition(finished.id, to: .failed, at: Date(), result: CompilationResult(
+            jobID: finished.id, success: false, compiled: false, exitCode: 1, durationNanoseconds: 1))
+        guard case (_, .finished(.failed))? = try takeJob(a) else { Issue.record("a finished job was not reported finished"); return }
+
+        let gone = job()
+        try submit(gone, to: a)
+        _ = try redis.command(["DEL", JobKeys.job(gone.id)])
+        guard case (_, .missing)? = try takeJob(a) else { Issue.record("a gone job was not reported missing"); return }
+
+        let often = job()
+        try submit(often, to: a)
+        guard case let (ticket, .exhausted(taken))? = try takeJob(a, maxTakes: 0) else { Issue.record("not exhausted"); return }
+        #expect(ticket.takes == 1 && taken.status == .queued, "not started")
     }
 
     /// Every client's first job goes before any client's second, whatever came first.
