@@ -165,14 +165,13 @@ class Reply:
         return f"{self.status} {self.body[:300]!r}"
 
 
-def request(method, address, path, body=None, source=None, timeout=40.0, headers=None):
+def request(method, address, path, body=None, source=None, timeout=40.0):
     """One request on a fresh connection from `source` (an address of the clients' namespace)."""
     connection = http.client.HTTPConnection(address, PORT, timeout=timeout,
                                             source_address=(source, 0) if source else None)
     try:
-        all_headers = {"Content-Type": "application/json"} if body is not None else {}
-        all_headers.update(headers or {})
-        connection.request(method, path, body=body, headers=all_headers)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode(errors="replace"))
     finally:
