@@ -8,6 +8,7 @@ what a cluster promises, prints the figures, and takes everything down again on 
 also on failure or Ctrl-C. Standard library only.
 """
 
+import base64
 import concurrent.futures
 import ctypes
 import datetime
@@ -763,6 +764,25 @@ class Test:
             # Its host was dead by then: another host compiled it, and the job must say which.
             require(host != f"host-{victim}", f"job {job}, compiled after host {victim.upper()} was killed, still names {host}")
 
+    # Every submission of this run has a source of its own: a source in two jobs would be a
+    # submission made twice, which the balancer must never do (it re-sends only what never
+    # reached a host).
+    def no_submission_twice(self):
+        sources, cursor = {}, "0"
+        while True:
+            cursor, keys = self.redis.call("SCAN", cursor, "MATCH", "job:*", "COUNT", 1000)
+            for key in keys:
+                if key.count(":") != 1:
+                    continue   # job:index:…, not a job
+                stored = self.redis.call("HGET", key, "request")
+                source = base64.b64decode(json.loads(stored)["code"]).decode(errors="replace")
+                sources.setdefault(source, []).append(key)
+            if cursor == "0":
+                break
+        twice = {keys[0]: keys for keys in sources.values() if len(keys) > 1}
+        self.figure(f"{sum(len(keys) for keys in sources.values())} jobs in Redis, {len(sources)} distinct sources")
+        require(not twice, f"submissions made more than one job: {twice}")
+
     # Redis restart: 503 for a while, then everything continues and nothing accepted is lost.
     def redis_restart(self):
         submissions = Submissions()
@@ -829,6 +849,7 @@ def main():
         ("queue-full", "queue_full reflects the cluster's capacity", test.cluster_queue_full),
         ("host-loss", "host loss: every accepted job finishes", test.host_loss),
         ("redis-restart", "Redis restart: 503 for a while, nothing accepted lost", test.redis_restart),
+        ("once", "no submission made two jobs", test.no_submission_twice),
     ]
     names = [name for name, _, _ in checks]
     chosen = sys.argv[1:] or names
