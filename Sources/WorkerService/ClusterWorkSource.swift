@@ -135,14 +135,6 @@ final class ClusterWorkSource: WorkSource {
 
     // MARK: - The cluster, for the worker's answers
 
-    /// The live hosts' records, this host's own as it is now (the others' as of their last
-    /// heartbeat, at most a second old).
-    func liveHosts() -> [HostRecord] {
-        let own = localRecord()
-        let others = (try? registry.liveHosts()) ?? cluster.withLock { $0 }
-        return ([own] + others.filter { $0.hostID != own.hostID }).sorted { $0.hostID < $1.hostID }
-    }
-
     /// What the live hosts offer together: each toolchain once, with every target any
     /// host builds for and the hosts that have it; each language's default is the
     /// toolchain of highest priority among them.
@@ -177,13 +169,13 @@ final class ClusterWorkSource: WorkSource {
     /// How many jobs may wait in the cluster: `CLUSTER_QUEUE_SIZE`, or the live hosts' `QUEUE_SIZE` added up.
     func capacity() -> Int {
         if configuration.clusterQueueSize > 0 { return configuration.clusterQueueSize }
-        return liveHostsCached().map(\.queueSize).reduce(0, +)
+        return liveHosts().map(\.queueSize).reduce(0, +)
     }
 
     /// Seconds until a slot somewhere in the cluster frees, at the measured pace: each live
     /// host frees its slots once per average compile (1 s before it has compiled anything).
     func secondsUntilASlotFrees() -> Int {
-        Self.secondsUntilASlotFrees(in: liveHostsCached())
+        Self.secondsUntilASlotFrees(in: liveHosts())
     }
 
     static func secondsUntilASlotFrees(in hosts: [HostRecord]) -> Int {
@@ -194,8 +186,9 @@ final class ClusterWorkSource: WorkSource {
         return min(60, max(1, Int((1 / max(slotsPerSecond, 1.0 / 60)).rounded(.up))))
     }
 
-    /// The last heartbeat's reading of the cluster, with this host's own record now, by host id.
-    private func liveHostsCached() -> [HostRecord] {
+    /// The live hosts' records by host id: this host's own as it is now, the others' as of
+    /// the last heartbeat's reading (each at most two seconds old).
+    func liveHosts() -> [HostRecord] {
         let own = localRecord()
         return ([own] + cluster.withLock { $0 }.filter { $0.hostID != own.hostID }).sorted { $0.hostID < $1.hostID }
     }
@@ -274,7 +267,7 @@ final class ClusterWorkSource: WorkSource {
                 try registry.publish(localRecord())
                 let hosts = try registry.liveHosts()
                 cluster.withLock { $0 = hosts }
-                let union = Self.union(of: liveHostsCached().map { ($0.hostID, $0.toolchains) })
+                let union = Self.union(of: liveHosts().map { ($0.hostID, $0.toolchains) })
                 offered.withLock { $0 = union }
                 failing = false
             } catch {
