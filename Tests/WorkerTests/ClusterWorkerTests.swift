@@ -71,7 +71,7 @@ import WorkerClient
         let quick = try busy.submit("int main(void){return 0;}", language: .c)
         #expect(try busy.waitForVerdict(quick, store: store, within: 30).0.status == .completed)
         #expect(try hostOf(quick) != slowHost, "compiled by the host that was free")
-        // The other host's row is as of its last heartbeat, at most a second old.
+        // The other host's row is as of the last heartbeat's reading, a second or two old.
         try waitUntil("the stats show both hosts: one compiling, one compile done", within: 10) {
             let stats = try busy.stats()
             return stats.hosts?.map(\.hostID) == ["busy", "idle"] && stats.maxWorkers == 2
