@@ -15,6 +15,12 @@ public struct WorkTicket: Sendable, Hashable {
     public let takes: Int
     public let origin: Origin
 
+    /// The offer (toolchain and target) it waited for: its stream's name without prefix and tier.
+    public var offer: String {
+        let name = stream.dropFirst("wic:queue:".count)
+        return String(name[..<(name.lastIndex(of: ":") ?? name.endIndex)])
+    }
+
     public enum Origin: String, Sendable {
         /// Waiting in the queue until now.
         case new
@@ -61,6 +67,8 @@ public final class RedisWorkQueue: Sendable {
     public static let group = "workers"
     public static let doorbellChannel = "wic:queue:doorbell"
     static let waitingKey = "wic:queue:waiting"
+    /// Every offer a job was ever submitted for: where jobs may wait that no live host offers.
+    static let offersKey = "wic:queue:offers"
     static let tiers = 3
 
     public init(store: RedisJobStore, consumer: String, leaseSeconds: Int) {
@@ -210,7 +218,8 @@ public final class RedisWorkQueue: Sendable {
 
     /// Stores the verdict, and in the same script acknowledges and deletes the entry,
     /// releases the client's share and counts the verdict for this host. A job that is
-    /// terminal already (another host's compile of it finished first) keeps its verdict.
+    /// terminal already (another host's compile of it finished first) keeps its verdict,
+    /// and the refused one is not counted.
     /// - Parameter counted: false for a job taken and not compiled (gone, or finished already).
     public func finish(
         _ ticket: WorkTicket, status: JobStatus, result: CompilationResult, at date: Date, counted: Bool = true
@@ -237,6 +246,16 @@ public final class RedisWorkQueue: Sendable {
         try store.check(reply, doing: "HVALS \(Self.waitingKey)", on: Self.waitingKey)
         guard case let .array(values) = reply else { throw .corrupt(key: Self.waitingKey, reason: "not a hash") }
         return values.compactMap { $0.text.flatMap(Int.init) }.reduce(0, +)
+    }
+
+    /// Every offer a job was ever submitted for.
+    public func knownOffers() throws(JobStoreError) -> Set<String> {
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["SMEMBERS", Self.offersKey])
+        }
+        try store.check(reply, doing: "SMEMBERS \(Self.offersKey)", on: Self.offersKey)
+        guard case let .array(members) = reply else { throw .corrupt(key: Self.offersKey, reason: "not a set") }
+        return Set(members.compactMap(\.text))
     }
 
     /// A host's counters as Redis holds them (zero for a host never seen).
@@ -287,10 +306,12 @@ public final class RedisWorkQueue: Sendable {
             self.connection = connection
         }
 
-        /// The next ring; false when none came within `timeout` or the connection failed:
-        /// the subscription is then over.
-        public func next(timeout: Duration) -> Bool {
-            (try? connection.nextMessage(timeout: timeout)) != nil
+        /// The offer of the next submission; nil when none came within `timeout` or the
+        /// connection failed: the subscription is then over.
+        public func next(timeout: Duration) -> String? {
+            guard let message = try? connection.nextMessage(timeout: timeout) else { return nil }
+            guard case let .array(parts) = message, parts.count == 3 else { return "" }
+            return parts[2].text ?? ""
         }
     }
 }
@@ -327,6 +348,7 @@ extension Scripts {
         end
         redis.call('XADD', stream, '*', 'id', id, 'client', clientKey)
         redis.call('HINCRBY', '\(RedisWorkQueue.waitingKey)', stream, 1)
+        redis.call('SADD', '\(RedisWorkQueue.offersKey)', offer)
         redis.call('HSET', clientKey, id, 'waiting')
         redis.call('EXPIRE', clientKey, ttl)
         redis.call('PUBLISH', '\(RedisWorkQueue.doorbellChannel)', offer)
@@ -375,6 +397,11 @@ extension Scripts {
             return head
         end
         local function streamOf(offer, tier) return 'wic:queue:' .. offer .. ':' .. tier end
+        -- After a restart Redis counts the time it was down as idle time: no lease runs out
+        -- until the hosts have had one lease's time to renew theirs. (This host's own entries
+        -- from before it started are idle for longer than it has run, whatever Redis did.)
+        local uptime = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
+        local leasesMayExpire = uptime * 1000 >= tonumber(lease)
         if ARGV[3] == '1' then
             for i = firstOffer, #ARGV do
                 for tier = 0, \(RedisWorkQueue.tiers - 1) do
@@ -385,8 +412,13 @@ extension Scripts {
                             local claimed = redis.call('XCLAIM', stream, group, consumer, 0, own[1][1])
                             if claimed[1] then return reply(taken('own', stream, claimed[1])) end
                         end
-                        local expired = redis.call('XAUTOCLAIM', stream, group, consumer, lease, '0-0', 'COUNT', 1)
-                        if expired[2][1] then return reply(taken('claimed', stream, expired[2][1])) end
+                        -- COUNT 1 looks at ten pending entries at most: go on from where it stopped.
+                        local cursor = leasesMayExpire and '0-0' or nil
+                        while cursor do
+                            local expired = redis.call('XAUTOCLAIM', stream, group, consumer, lease, cursor, 'COUNT', 1)
+                            if expired[2][1] then return reply(taken('claimed', stream, expired[2][1])) end
+                            cursor = expired[1] ~= '0-0' and expired[1] or nil
+                        end
                     end
                 end
             end
@@ -399,7 +431,11 @@ extension Scripts {
             local best, bestMs, bestSeq
             for i = firstOffer, #ARGV do
                 local stream = streamOf(ARGV[i], tier)
-                if tonumber(redis.call('HGET', '\(RedisWorkQueue.waitingKey)', stream) or '0') > 0 then
+                local waiting = tonumber(redis.call('HGET', '\(RedisWorkQueue.waitingKey)', stream) or '0')
+                if waiting > 0 and redis.call('EXISTS', stream) == 0 then
+                    -- A count left for a stream someone deleted: nothing waits there.
+                    redis.call('HDEL', '\(RedisWorkQueue.waitingKey)', stream)
+                elseif waiting > 0 then
                     local last = '0-0'
                     for _, info in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
                         for j = 1, #info, 2 do
@@ -446,7 +482,8 @@ extension Scripts {
         """
 
     /// KEYS: job, result. ARGV: stream, entry id, client key, counters key, counter
-    /// ('' counts nothing), compile nanoseconds, then `transition`'s arguments.
+    /// ('' counts nothing), compile nanoseconds, then `transition`'s arguments. Only a
+    /// verdict that is stored is counted: a second compile's, refused, is not.
     static let finish = """
         #!lua flags=allow-oom
         \(transitionFunction)
@@ -456,11 +493,12 @@ extension Scripts {
             redis.call('XDEL', stream, entry)
         end
         if ARGV[3] ~= '' then redis.call('HDEL', ARGV[3], ARGV[8]) end
-        if ARGV[5] ~= '' then
+        local outcome = transition(KEYS[1], KEYS[2], {unpack(ARGV, 7)})
+        if outcome[1] == 'applied' and ARGV[5] ~= '' then
             redis.call('HINCRBY', ARGV[4], 'processed', 1)
             redis.call('HINCRBY', ARGV[4], ARGV[5], 1)
             redis.call('HINCRBY', ARGV[4], 'compile_nanoseconds', ARGV[6])
         end
-        return transition(KEYS[1], KEYS[2], {unpack(ARGV, 7)})
+        return outcome
         """
 }

@@ -77,6 +77,15 @@ public final class WorkerRegistry: Sendable {
     public let recordLifetime: Duration
 
     static let hostsKey = "wic:hosts"
+    /// KEYS: the hosts set. ARGV: n record keys, then the n host ids.
+    static let forgetGoneHosts = """
+        #!lua flags=allow-oom
+        local n = #ARGV / 2
+        for i = 1, n do
+            if redis.call('EXISTS', ARGV[i]) == 0 then redis.call('SREM', KEYS[1], ARGV[n + i]) end
+        end
+        return 0
+        """
     static func recordKey(_ host: String) -> String { "wic:host:\(host)" }
 
     public init(store: RedisJobStore, recordLifetime: Duration = .seconds(5)) {
@@ -112,6 +121,8 @@ public final class WorkerRegistry: Sendable {
     }
 
     /// The records of every live host, by host id; hosts whose record expired leave the set.
+    /// A record that cannot be read (another version's, say) is left out, not fatal: the
+    /// other hosts must still be seen.
     public func liveHosts() throws(JobStoreError) -> [HostRecord] {
         let members = try store.pool.withConnection { connection throws(RedisConnectionError) in
             try connection.command(["SMEMBERS", Self.hostsKey])
@@ -134,15 +145,13 @@ public final class WorkerRegistry: Sendable {
                 gone.append(host)
                 continue
             }
-            do {
-                live.append(try JSONDecoder().decode(HostRecord.self, from: Data(json)))
-            } catch {
-                throw .corrupt(key: Self.recordKey(host), reason: "\(error)")
-            }
+            if let record = try? JSONDecoder().decode(HostRecord.self, from: Data(json)) { live.append(record) }
         }
         if !gone.isEmpty {
+            // Only those still without a record: one may have come back since the MGET.
             let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
-                try connection.command(["SREM", Self.hostsKey] + gone)
+                try connection.evaluate(
+                    Self.forgetGoneHosts, keys: [bytes(Self.hostsKey)], arguments: gone.map { bytes(Self.recordKey($0)) } + gone.map(bytes))
             }
             try store.check(reply, doing: "SREM \(Self.hostsKey)")
         }

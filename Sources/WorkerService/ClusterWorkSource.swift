@@ -15,12 +15,15 @@ final class ClusterWorkSource: WorkSource {
     private let store: RedisJobStore
     private let configuration: WorkerConfiguration
     private let offers: [String]
+    private let offerSet: Set<String>
     private let started = ContinuousClock.now
     /// Jobs held by this host's slots, whose leases it renews.
     private let inHand = Mutex<[JobID: WorkTicket]>([:])
     private let bell = Bell()
     private let lastClaimCheck = Mutex<ContinuousClock.Instant?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
+    /// Closed when the host stops: no heartbeat may publish its record after it withdrew it.
+    private let heartbeatOpen = Mutex(true)
     /// The live hosts' records, as last read (this host's own included once it published).
     private let cluster = Mutex<[HostRecord]>([])
     /// What they offer together, worked out at each heartbeat rather than for each submission.
@@ -41,6 +44,7 @@ final class ClusterWorkSource: WorkSource {
         queue = RedisWorkQueue(store: store, consumer: configuration.hostID, leaseSeconds: configuration.leaseSeconds)
         registry = WorkerRegistry(store: store)
         offers = RedisWorkQueue.offers(of: toolchains)
+        offerSet = Set(offers)
         offered = Mutex(Self.union(of: [(configuration.hostID, toolchains)]))
     }
 
@@ -121,7 +125,8 @@ final class ClusterWorkSource: WorkSource {
 
     func shutDown() -> Int {
         shuttingDown.store(true, ordering: .relaxed)
-        bell.ring()
+        bell.ring(everyone: true)
+        heartbeatOpen.withLock { $0 = false }
         do {
             try registry.withdraw(host: configuration.hostID)
         } catch {
@@ -223,6 +228,39 @@ final class ClusterWorkSource: WorkSource {
         log("job \(ticket.jobID) taken and not compiled: \(why)")
     }
 
+    /// Jobs wait for an offer (toolchain and target) that no live host has had for a whole
+    /// lease (the only hosts with it died or left): nothing would ever compile them. They
+    /// end as error, a bounded batch per heartbeat, so that their clients hear of it and
+    /// their places in the queue and in their clients' shares come back.
+    private func endJobsNoLiveHostOffers(
+        live: [HostRecord], unofferedSince: inout [String: ContinuousClock.Instant]
+    ) throws(JobStoreError) {
+        let now = ContinuousClock.now
+        let unoffered = try queue.knownOffers().subtracting(live.flatMap { RedisWorkQueue.offers(of: $0.toolchains) })
+        unofferedSince = unofferedSince.filter { unoffered.contains($0.key) }
+        for offer in unoffered where unofferedSince[offer] == nil { unofferedSince[offer] = now }
+        let lease = Duration.seconds(configuration.leaseSeconds)
+        let due = unoffered.filter { now - unofferedSince[$0]! >= lease }.sorted()
+        guard !due.isEmpty else { return }
+        for _ in 0..<100 {
+            guard let (ticket, found) = try queue.take(
+                offers: due, claiming: true, ownIdle: ContinuousClock.now - started, maxTakes: 1_000_000, at: Date()) else { return }
+            let why = "no live host has offered \(ticket.offer) for \(configuration.leaseSeconds) s"
+            switch found {
+            case .started, .exhausted:
+                end(ticket, why: why, verdict: CompilationResult(
+                    jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                    error: "no host of the cluster can compile this job: the hosts that offered \(ticket.offer) are gone (none for JOB_LEASE_SECONDS=\(configuration.leaseSeconds) s)"))
+            case let .finished(status):
+                end(ticket, why: "it is \(status.rawValue) already")
+            case .missing:
+                end(ticket, why: "it is gone from the store (expired?)")
+            case let .unreadable(key, reason):
+                end(ticket, why: "\(key) is unreadable (\(reason))")
+            }
+        }
+    }
+
     private func listenForSubmissions() {
         var failing = false
         while !shuttingDown.load(ordering: .relaxed) {
@@ -230,8 +268,11 @@ final class ClusterWorkSource: WorkSource {
                 let doorbell = try queue.doorbell()
                 failing = false
                 // Subscribed now: whatever was submitted while it was not is looked for at once.
-                bell.ring()
-                while doorbell.next(timeout: .seconds(30)) { bell.ring() }
+                bell.ring(everyone: true)
+                while let offer = doorbell.next(timeout: .seconds(30)) {
+                    // Another host's toolchain is none of this host's business.
+                    if offer.isEmpty || offerSet.contains(offer) { bell.ring() }
+                }
             } catch {
                 if !failing { log("the cluster's doorbell is unavailable (idle slots look for work every second): \(error)") }
                 failing = true
@@ -240,17 +281,20 @@ final class ClusterWorkSource: WorkSource {
         }
     }
 
-    /// Runs until the process ends: compiles still running while it shuts down keep their leases.
+    /// Runs until the process ends: compiles still running while it shuts down keep their
+    /// leases. After a failure (Redis unreachable) it tries again four times a second, so
+    /// the leases are renewed the moment Redis is back.
     private func renewLeases() {
         let interval = Double(configuration.leaseSeconds) / 4
         var failing = false
         while true {
-            Thread.sleep(forTimeInterval: interval)
+            Thread.sleep(forTimeInterval: failing ? min(interval, 0.25) : interval)
             let tickets = inHand.withLock { Array($0.values) }
             do {
                 for lost in try queue.renew(tickets) {
+                    // Finished meanwhile (its entry gone with its verdict) is no loss.
+                    guard inHand.withLock({ $0.removeValue(forKey: lost.jobID) }) != nil else { continue }
                     log("job \(lost.jobID): its lease ran out and another host took it; the first verdict stored stands")
-                    inHand.withLock { _ = $0.removeValue(forKey: lost.jobID) }
                 }
                 failing = false
             } catch {
@@ -262,13 +306,18 @@ final class ClusterWorkSource: WorkSource {
 
     private func heartbeatUntilShutDown() {
         var failing = false
+        var unofferedSince: [String: ContinuousClock.Instant] = [:]
         while !shuttingDown.load(ordering: .relaxed) {
             do {
-                try registry.publish(localRecord())
+                try heartbeatOpen.withLock { open throws(JobStoreError) in
+                    if open { try registry.publish(localRecord()) }
+                }
                 let hosts = try registry.liveHosts()
                 cluster.withLock { $0 = hosts }
-                let union = Self.union(of: liveHosts().map { ($0.hostID, $0.toolchains) })
+                let live = liveHosts()
+                let union = Self.union(of: live.map { ($0.hostID, $0.toolchains) })
                 offered.withLock { $0 = union }
+                try endJobsNoLiveHostOffers(live: live, unofferedSince: &unofferedSince)
                 failing = false
             } catch {
                 if !failing { log("the registry heartbeat failed (retrying every second): \(error)") }
@@ -292,10 +341,11 @@ final class Bell: @unchecked Sendable {
         return count
     }
 
-    func ring() {
+    /// Wakes one waiter (a submission is one job), or all of them.
+    func ring(everyone: Bool = false) {
         condition.lock()
         count += 1
-        condition.broadcast()
+        if everyone { condition.broadcast() } else { condition.signal() }
         condition.unlock()
     }
 

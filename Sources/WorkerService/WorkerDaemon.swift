@@ -252,16 +252,17 @@ public final class WorkerDaemon: Sendable {
         writeVerdict(verdict, of: taken)
     }
 
-    private func record(_ verdict: CompileVerdict) {
+    /// Counts a verdict (`counting` 1, freeing its slot too) or takes a refused one back (-1).
+    private func record(_ verdict: CompileVerdict, counting change: Int = 1) {
         counters.withLock { counters in
-            counters.active -= 1
-            counters.stored.processed += 1
-            counters.stored.compileNanoseconds += verdict.result.durationNanoseconds
+            if change > 0 { counters.active -= 1 }
+            counters.stored.processed += change
+            counters.stored.compileNanoseconds += Int64(change) * verdict.result.durationNanoseconds
             switch verdict.status {
-            case .completed: counters.stored.successful += 1
-            case .failed: counters.stored.failed += 1
-            case .timeout: counters.stored.timeout += 1
-            case .error, .queued, .processing: counters.stored.errors += 1
+            case .completed: counters.stored.successful += change
+            case .failed: counters.stored.failed += change
+            case .timeout: counters.stored.timeout += change
+            case .error, .queued, .processing: counters.stored.errors += change
             }
         }
     }
@@ -280,6 +281,8 @@ public final class WorkerDaemon: Sendable {
         while true {
             do {
                 if case let .refused(current) = try work.finish(taken, with: verdict) {
+                    // Another compile's verdict stands (a host whose lease ran out, say): this one is not counted.
+                    record(verdict, counting: -1)
                     log("job \(job.id): verdict \(verdict.status.rawValue) refused, job is already \(current.rawValue)")
                 }
                 return

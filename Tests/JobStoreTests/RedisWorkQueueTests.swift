@@ -192,4 +192,65 @@ import WillItCompile
         try waitUntil("a's record expires", within: 5) { try registry.liveHosts().isEmpty }
         #expect(try redis.command(["SCARD", "wic:hosts"]) == "0", "an expired host leaves the set")
     }
+
+    /// A verdict is counted once, for the host whose verdict is stored: not for a second
+    /// compile's refused one, nor again when a host stores its own twice.
+    @Test(.timeLimit(.minutes(1)))
+    func onlyTheStoredVerdictIsCounted() throws {
+        let a = host("a", leaseSeconds: 1), b = host("b", leaseSeconds: 1)
+        let job = job()
+        try submit(job, to: a)
+        let first = try #require(try take(a))
+        var claimed: WorkTicket?
+        try waitUntil("b claims it", within: 10) { claimed = try take(b, claiming: true); return claimed != nil }
+        let second = try #require(claimed)
+        #expect(try b.finish(second, status: .completed, result: result(of: job.id), at: Date()) == .applied)
+        var failed = result(of: job.id)
+        failed.success = false
+        #expect(try a.finish(first, status: .failed, result: failed, at: Date()) == .refused(current: .completed))
+        #expect(try b.finish(second, status: .completed, result: result(of: job.id), at: Date()) == .refused(current: .completed))
+        #expect(try a.counters(of: "a").processed == 0 && a.counters(of: "a").failed == 0)
+        #expect(try a.counters(of: "b").processed == 1 && a.counters(of: "b").successful == 1)
+    }
+
+    /// One XAUTOCLAIM looks at ten pending entries at most: a dead host's entry behind
+    /// more live leases than that is still claimed when its lease runs out.
+    @Test(.timeLimit(.minutes(1)))
+    func anExpiredLeaseBehindManyLiveOnesIsClaimed() throws {
+        let live = host("live", leaseSeconds: 1), dead = host("dead", leaseSeconds: 1), other = host("other", leaseSeconds: 1)
+        for n in 0..<13 { try submit(job(), to: live, as: "10.0.0.\(n)") }
+        let held = try (0..<12).map { _ in try #require(try take(live)) }
+        let lost = try #require(try take(dead))
+        var claimed: WorkTicket?
+        try waitUntil("the dead host's job is claimed", within: 10) {
+            #expect(try live.renew(held).isEmpty)
+            claimed = try take(other, claiming: true)
+            return claimed != nil
+        }
+        #expect(claimed?.entryID == lost.entryID, "only the entry whose lease ran out")
+    }
+
+    /// Redis counts the time it was down as idle time. No lease is claimed until the hosts
+    /// have had a lease's time to renew theirs, so a restart hands no running compile over.
+    @Test(.timeLimit(.minutes(1)))
+    func aRedisRestartLongerThanTheLeaseHandsNoLiveJobOver() throws {
+        let a = host("a", leaseSeconds: 2), b = host("b", leaseSeconds: 2)
+        try submit(job(), to: a)
+        let held = try #require(try take(a))
+        try redis.restart(downFor: 2.5)
+        #expect(try redis.command(["XPENDING", held.stream, RedisWorkQueue.group, "IDLE", "2000", "-", "+", "10"]).contains(held.entryID),
+                "the restart made the lease look expired")
+        #expect(try take(b, claiming: true) == nil, "claimed right after Redis came back")
+        #expect(try a.renew([held]).isEmpty, "a renews as soon as Redis is back, and keeps its job")
+    }
+
+    /// A record this version cannot read (another version's, say) hides no other host.
+    @Test func anUnreadableRecordHidesNoOtherHost() throws {
+        let registry = WorkerRegistry(store: store)
+        try registry.publish(HostRecord(hostID: "a", startTime: Date(), maxWorkers: 2, queueSize: 10, activeWorkers: 0,
+                                        queuedJobs: 0, counters: HostCounters(), toolchains: []))
+        _ = try redis.command(["SET", "wic:host:b", #"{"host_id":"b"}"#, "PX", "5000"])
+        _ = try redis.command(["SADD", "wic:hosts", "b"])
+        #expect(try registry.liveHosts().map(\.hostID) == ["a"])
+    }
 }

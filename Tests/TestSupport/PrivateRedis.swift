@@ -8,14 +8,20 @@ import Glibc
 public final class PrivateRedis {
     public let directory: String
     public var socketPath: String { "\(directory)/redis.sock" }
-    private let pid: pid_t
+    private let arguments: [String]
+    private var pid: pid_t = 0
 
     public init(arguments: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-redis-\(UUID().uuidString.prefix(8))").path
+        self.arguments = arguments
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         guard runToExitQuietly("/bin/chown", ["willitcompile:", directory]) == 0 else {
             throw TestFailure("cannot hand \(directory) to the service user willitcompile")
         }
+        try start()
+    }
+
+    private func start() throws {
         pid = try spawn("/usr/bin/setpriv", [
             "--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--", "redis-server",
             "--port", "0", "--unixsocket", "\(directory)/redis.sock", "--unixsocketperm", "700",
@@ -25,6 +31,15 @@ public final class PrivateRedis {
         try waitUntil("the private redis-server answers PING", within: 20) {
             runToExitQuietly("/usr/bin/redis-cli", ["-s", socket, "PING"]) == 0 && FileManager.default.fileExists(atPath: socket)
         }
+    }
+
+    /// Shuts Redis down (its AOF written), keeps it down for `pause` seconds, and starts it
+    /// again on its AOF, as an operator's restart does.
+    public func restart(downFor pause: Double) throws {
+        _ = try? command(["SHUTDOWN"])
+        _ = waitForExit(pid)
+        Thread.sleep(forTimeInterval: pause)
+        try start()
     }
 
     deinit {

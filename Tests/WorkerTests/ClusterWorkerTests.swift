@@ -101,6 +101,31 @@ import WorkerClient
         #expect(try hostOf(job) == "second", "not compiled a third time")
     }
 
+    /// Jobs for an offer no live host has (the only hosts with it are gone), waiting or
+    /// held by a host that died, end as error once a lease has passed: their clients hear
+    /// of it, and their places in the queue and in the client's share come back.
+    @Test(.timeLimit(.minutes(1)))
+    func jobsNoLiveHostCanCompileEndAsError() throws {
+        let survivor = try worker("survivor", ["JOB_LEASE_SECONDS": "2"])
+        let gone = RedisWorkQueue(store: store, consumer: "gone", leaseSeconds: 2)
+        func job() -> CompilationJob {
+            var request = CompilationRequest(source: Array("int main(){}".utf8), language: .c)
+            request.compiler = "clang-99"
+            return CompilationJob(request: request, createdAt: Date())
+        }
+        let client = ClientIdentity("10.9.9.9")
+        let held = job(), waiting = job()
+        #expect(try gone.submit(held, client: client, perClientLimit: 2, capacity: 0) == .accepted)
+        #expect(try gone.take(offers: ["c/clang-99/x86_64-linux"], claiming: false, ownIdle: .seconds(60), maxTakes: 3, at: Date()) != nil)
+        #expect(try gone.submit(waiting, client: client, perClientLimit: 2, capacity: 0) == .accepted)
+        for id in [held.id, waiting.id] {
+            let (ended, result) = try survivor.waitForVerdict(id, store: store, within: 20)
+            #expect(ended.status == .error && result.error.contains("c/clang-99/x86_64-linux"), "\(result.error)")
+        }
+        #expect(try gone.waitingCount() == 0)
+        #expect(try gone.submit(job(), client: client, perClientLimit: 2, capacity: 0) == .accepted, "the client's places are back")
+    }
+
     /// The counters behind the stats are in Redis: a restarted worker goes on from them.
     @Test(.timeLimit(.minutes(1)))
     func countersSurviveARestart() throws {
