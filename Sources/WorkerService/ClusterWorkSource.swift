@@ -82,18 +82,9 @@ final class ClusterWorkSource: WorkSource {
                     offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started,
                     maxTakes: configuration.maxClaims, at: Date()) {
                     failing = false
-                    switch found {
-                    case let .started(job), let .exhausted(job):
+                    if let job = compilable(ticket, found) {
                         inHand.withLock { $0[ticket.jobID] = ticket }
                         return TakenJob(job: job, ticket: ticket)
-                    case let .finished(status):
-                        end(ticket, why: "it is \(status.rawValue) already")
-                    case .missing:
-                        end(ticket, why: "it is gone from the store (expired?)")
-                    case let .unreadable(key, reason):
-                        end(ticket, why: "\(key) is unreadable (\(reason))", verdict: CompilationResult(
-                            jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
-                            error: "the job could not be compiled: \(key) is unreadable (\(reason))"))
                     }
                     continue
                 }
@@ -211,6 +202,24 @@ final class ClusterWorkSource: WorkSource {
         }
     }
 
+    /// The job a take found, if it is one to compile; otherwise (it has its verdict already,
+    /// it is gone, it is unreadable) its entry leaves the queue here and nil is returned.
+    private func compilable(_ ticket: WorkTicket, _ found: RedisWorkQueue.TakenJob) -> CompilationJob? {
+        switch found {
+        case let .started(job), let .exhausted(job):
+            return job
+        case let .finished(status):
+            end(ticket, why: "it is \(status.rawValue) already")
+        case .missing:
+            end(ticket, why: "it is gone from the store (expired?)")
+        case let .unreadable(key, reason):
+            end(ticket, why: "\(key) is unreadable (\(reason))", verdict: CompilationResult(
+                jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                error: "the job could not be compiled: \(key) is unreadable (\(reason))"))
+        }
+        return nil
+    }
+
     /// Takes a ticket out of the queue without compiling its job, storing `verdict`
     /// as an error if given (the lifecycle keeps a verdict that exists).
     private func end(_ ticket: WorkTicket, why: String, verdict: CompilationResult? = nil) {
@@ -245,19 +254,10 @@ final class ClusterWorkSource: WorkSource {
         for _ in 0..<100 {
             guard let (ticket, found) = try queue.take(
                 offers: due, claiming: true, ownIdle: ContinuousClock.now - started, maxTakes: 1_000_000, at: Date()) else { return }
-            let why = "no live host has offered \(ticket.offer) for \(configuration.leaseSeconds) s"
-            switch found {
-            case .started, .exhausted:
-                end(ticket, why: why, verdict: CompilationResult(
-                    jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
-                    error: "no host of the cluster can compile this job: the hosts that offered \(ticket.offer) are gone (none for JOB_LEASE_SECONDS=\(configuration.leaseSeconds) s)"))
-            case let .finished(status):
-                end(ticket, why: "it is \(status.rawValue) already")
-            case .missing:
-                end(ticket, why: "it is gone from the store (expired?)")
-            case let .unreadable(key, reason):
-                end(ticket, why: "\(key) is unreadable (\(reason))")
-            }
+            guard compilable(ticket, found) != nil else { continue }
+            end(ticket, why: "no live host has offered \(ticket.offer) for \(configuration.leaseSeconds) s", verdict: CompilationResult(
+                jobID: ticket.jobID, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
+                error: "no host of the cluster can compile this job: the hosts that offered \(ticket.offer) are gone (none for JOB_LEASE_SECONDS=\(configuration.leaseSeconds) s)"))
         }
     }
 
