@@ -7,17 +7,17 @@ enum WaitParameter {
     static let maxSeconds = 30
 
     /// What is accepted, for the error messages.
-    static let accepted = "give seconds from 0 to \(maxSeconds) as a plain decimal (digits, optionally a `.` and more digits), e.g. `?wait=10` or `?wait=2.5`, to be answered as soon as the job is finished"
+    static let accepted = "seconds from 0 to \(maxSeconds) as a plain decimal (digits, optionally a `.` and more digits), e.g. `?wait=10` or `?wait=2.5`, to be answered as soon as the job is finished"
 
     /// The wait asked for by the `wait` values of a query (in their order), rounded
     /// up to whole milliseconds; nil when the query has none.
     static func duration(from values: [String]) throws(InvalidWait) -> Duration? {
         guard let text = values.first else { return nil }
         guard values.count == 1 else {
-            throw InvalidWait(message: "`wait` is given \(values.count) times; give it once: \(accepted).")
+            throw InvalidWait(message: "`wait` is given \(values.count) times; give it once, as \(accepted).")
         }
         guard let milliseconds = milliseconds(plainDecimal: text), milliseconds <= maxSeconds * 1000 else {
-            throw InvalidWait(message: "`wait=\(text)` is not a wait; \(accepted).")
+            throw InvalidWait(message: "`wait=\(text)` is not a wait; give \(accepted).")
         }
         return .milliseconds(milliseconds)
     }
