@@ -91,7 +91,7 @@ let package = Package(
         // The HTTP API's bodies and answers that need no running service.
         .testTarget(
             name: "HTTPAPITests",
-            dependencies: ["HTTPAPI", "WillItCompile"],
+            dependencies: ["HTTPAPI", "WillItCompile", "WorkerClient"],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the tests that start real processes.

@@ -30,8 +30,8 @@ public final class APIHandler: Sendable {
     /// `Retry-After` of a 503 `store_full`: room comes back as jobs expire, not within seconds.
     static let storeFullRetryAfterSeconds = 60
 
-    /// The longest `wait` a status read accepts (nginx's `fastcgi_read_timeout` is longer).
-    public static let maxWait = Duration.seconds(30)
+    /// The longest `wait` a status read or a submission accepts.
+    public static let maxWait = Duration.seconds(WaitParameter.maxSeconds)
     /// A long poll waits in slices this long, so a stopping process answers its
     /// polls (with the job as it is) within one slice instead of cutting them off.
     static let longPollSlice = Duration.seconds(1)
@@ -71,10 +71,10 @@ public final class APIHandler: Sendable {
         switch path {
         case "/api/v1/compile":
             guard request.method == "POST" else { return methodNotAllowed("POST") }
-            return submit(request.body, from: client(of: request))
+            return submit(request.body, waitValues: request.queryValues("wait"), from: client(of: request))
         case _ where path.hasPrefix("/api/v1/compile/"):
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
-            return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitText: request.queryValue("wait"))
+            return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitValues: request.queryValues("wait"))
         case "/api/v1/environments":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return environments()
@@ -101,8 +101,16 @@ public final class APIHandler: Sendable {
         request.clientAddress.flatMap { ClientIdentity(address: $0) }
     }
 
-    private func submit(_ body: [UInt8], from client: ClientIdentity?) -> HTTPResponse {
+    /// - Parameter waitValues: the query's `wait` values; with one, the answer is
+    ///   the job once it is finished or as it is after that long (`submitted`).
+    private func submit(_ body: [UInt8], waitValues: [String], from client: ClientIdentity?) -> HTTPResponse {
         if let tooLarge = bodyTooLarge(length: body.count) { return tooLarge }
+        let wait: Duration?
+        do {
+            wait = try WaitParameter.duration(from: waitValues)
+        } catch {
+            return invalidWait(error)
+        }
         var request: CompilationRequest
         do {
             request = try validator.validate(json: Data(body))
@@ -133,8 +141,10 @@ public final class APIHandler: Sendable {
         }
         switch reply {
         case let .accepted(id):
-            return .json(202, body: SubmitResponse(jobID: id, status: .queued).body,
-                         headers: [("Location", "/api/v1/compile/\(id)")])
+            guard let wait else {
+                return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
+            }
+            return submitted(job, id: id, waitingUpTo: wait)
         case let .queueFull(capacity, seconds):
             return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
                           headers: [("Retry-After", String(seconds))])
@@ -181,16 +191,37 @@ public final class APIHandler: Sendable {
                       headers: [("Retry-After", String(seconds))])
     }
 
-    private func status(of idText: String, waitText: String?) -> HTTPResponse {
+    /// A submission with `?wait=`: the job once it is finished (200, the body of
+    /// a status read), or as it is after `wait` (202 and its `Location`). The job
+    /// is accepted whatever happens next, so a read that fails answers 202 with
+    /// the job as submitted rather than an error a client would submit again for;
+    /// its status read then names the failure.
+    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration) -> HTTPResponse {
+        var (current, result) = (job, CompilationResult?.none)
+        current.id = id
+        if let found = try? readJob(id, wait: wait) {
+            (current, result) = found
+        }
+        guard current.status.isTerminal else {
+            return .json(202, body: JobResponse(job: current, result: nil).body, headers: [location(of: id)])
+        }
+        return .json(200, body: JobResponse(job: current, result: result).body)
+    }
+
+    private func location(of id: JobID) -> (String, String) {
+        ("Location", "/api/v1/compile/\(id)")
+    }
+
+    private func status(of idText: String, waitValues: [String]) -> HTTPResponse {
         guard let id = JobID(idText) else {
             return .error(400, "invalid_job_id", "`\(idText)` is not a job id; job ids are UUIDs such as 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.")
         }
-        var wait = Duration.zero
-        if let waitText {
-            guard let seconds = Double(waitText), seconds.isFinite, seconds >= 0, seconds <= Self.maxWait.timeInterval else {
-                return .error(400, "invalid_wait", "`wait=\(waitText)` is not a wait; give seconds from 0 to \(Self.maxWait.components.seconds), e.g. `?wait=10`, to be answered as soon as the job is finished.")
-            }
-            wait = .milliseconds(Int64((seconds * 1000).rounded(.up)))
+        // Checked before the job is looked up: a bad wait is the same answer for any id.
+        let wait: Duration
+        do {
+            wait = try WaitParameter.duration(from: waitValues) ?? .zero
+        } catch {
+            return invalidWait(error)
         }
         let found: (CompilationJob, CompilationResult?)?
         do {
@@ -297,6 +328,10 @@ public final class APIHandler: Sendable {
             return .error(413, "source_too_large", error.description, details: details)
         }
         return .error(400, "invalid_request", error.description, details: details)
+    }
+
+    private func invalidWait(_ error: InvalidWait) -> HTTPResponse {
+        .error(400, "invalid_wait", error.message)
     }
 
     private func redisUnavailable(_ reason: String) -> HTTPResponse {

@@ -19,16 +19,15 @@ public struct HTTPRequest: Sendable {
         self.clientAddress = clientAddress
     }
 
-    /// The value of the first `name=value` pair of the query string named `name`, percent-decoded.
-    public func queryValue(_ name: String) -> String? {
-        for pair in query.split(separator: "&") {
+    /// The values of every `name=value` pair of the query string named `name`, in
+    /// their order, percent-decoded (a malformed escape is left as it is).
+    public func queryValues(_ name: String) -> [String] {
+        query.split(separator: "&").compactMap { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts[0] == name {
-                let value = parts.count > 1 ? String(parts[1]) : ""
-                return percentDecoded(value.replacing("+", with: " ")) ?? value
-            }
+            guard parts[0] == name else { return nil }
+            let value = parts.count > 1 ? String(parts[1]) : ""
+            return percentDecoded(value.replacing("+", with: " ")) ?? value
         }
-        return nil
     }
 }
 
