@@ -71,7 +71,7 @@ public final class APIHandler: Sendable {
         switch path {
         case "/api/v1/compile":
             guard request.method == "POST" else { return methodNotAllowed("POST") }
-            return submit(request.body, waitValues: request.queryValues("wait"), from: client(of: request))
+            return submit(request, waitValues: request.queryValues("wait"), from: client(of: request))
         case _ where path.hasPrefix("/api/v1/compile/"):
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitValues: request.queryValues("wait"))
@@ -103,7 +103,8 @@ public final class APIHandler: Sendable {
 
     /// - Parameter waitValues: the query's `wait` values; with one, the answer is
     ///   the job once it is finished or as it is after that long (`submitted`).
-    private func submit(_ body: [UInt8], waitValues: [String], from client: ClientIdentity?) -> HTTPResponse {
+    private func submit(_ http: HTTPRequest, waitValues: [String], from client: ClientIdentity?) -> HTTPResponse {
+        let body = http.body
         if let tooLarge = bodyTooLarge(length: body.count) { return tooLarge }
         let wait: Duration?
         do {
@@ -113,7 +114,17 @@ public final class APIHandler: Sendable {
         }
         var request: CompilationRequest
         do {
-            request = try validator.validate(json: Data(body))
+            switch SubmissionForm(contentType: http.contentType) {
+            case .json:
+                request = try validator.validate(json: Data(body))
+            case .form:
+                guard body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") else {
+                    return .error(400, "invalid_request", RawSubmission.formRefusal)
+                }
+                request = try validator.validate(json: Data(body))
+            case .raw:
+                request = try validator.validate(json: RawSubmission.json(source: body, request: http))
+            }
         } catch {
             return invalid(error)
         }

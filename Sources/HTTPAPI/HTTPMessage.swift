@@ -10,13 +10,27 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// The client's address as the front end saw it (`REMOTE_ADDR`); nil when it did not say.
     public var clientAddress: String?
+    /// The body's `Content-Type` (`CONTENT_TYPE`); nil when there is none.
+    public var contentType: String?
 
-    public init(method: String, path: String, query: String = "", body: [UInt8] = [], clientAddress: String? = nil) {
+    public init(
+        method: String, path: String, query: String = "", body: [UInt8] = [], clientAddress: String? = nil,
+        contentType: String? = nil
+    ) {
         self.method = method
         self.path = path
         self.query = query
         self.body = body
         self.clientAddress = clientAddress
+        self.contentType = contentType
+    }
+
+    /// The names of the query string's parameters, in their order.
+    public var queryNames: [String] {
+        query.split(separator: "&").map { pair in
+            let name = String(pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0])
+            return percentDecoded(name) ?? name
+        }
     }
 
     /// The values of every `name=value` pair of the query string named `name`, in

@@ -29,7 +29,8 @@ struct RequestLoop: Sendable {
                 let body = length > 0 ? slot.readBody(limit: length) : []
                 let query = slot.parameter("QUERY_STRING") ?? ""
                 response = handler.handle(HTTPRequest(
-                    method: method, path: path, query: query, body: body, clientAddress: slot.parameter("REMOTE_ADDR")))
+                    method: method, path: path, query: query, body: body, clientAddress: slot.parameter("REMOTE_ADDR"),
+                    contentType: slot.parameter("CONTENT_TYPE")))
             }
             slot.write(response, includeBody: method != "HEAD")
             slot.finish()

@@ -1,0 +1,93 @@
+import FoundationEssentials
+import WillItCompile
+
+/// The forms a submission's body may take, by its `Content-Type`.
+enum SubmissionForm: Equatable {
+    /// `application/json` (or `…+json`), and a body without a type, as the predecessor's
+    /// clients send it: the JSON object of the API.
+    case json
+    /// An HTML form's encoding (`curl -d` sends it): its newlines are gone, so it is never
+    /// taken for the file — unless it is a JSON object, which `curl -d '{…}'` sends this way.
+    case form
+    /// Anything else (`text/plain`, `application/octet-stream`, …): the body is the source
+    /// itself, and the settings come from the query string.
+    case raw
+
+    init(contentType: String?) {
+        let type = contentType?.split(separator: ";").first.map { String($0).trimmingBlanks.lowercased() } ?? ""
+        switch type {
+        case "", "application/json": self = .json
+        case _ where type.hasSuffix("+json"): self = .json
+        case "application/x-www-form-urlencoded", "multipart/form-data": self = .form
+        default: self = .raw
+        }
+    }
+}
+
+/// A submission whose body is the source itself (`curl --data-binary @main.cpp
+/// '…/api/v1/compile?language=cpp&standard=c%2B%2B20&wait=30'`). It becomes the JSON body
+/// the validator reads (the source in Base64, so any bytes pass as they are), and from
+/// there on is checked exactly as a JSON submission.
+enum RawSubmission {
+    /// The query parameters of the raw form; each but `flag` at most once.
+    static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "filename", "wait"]
+
+    /// File name extensions and the language each says.
+    static let extensions: [String: Language] = [
+        "c": .c, "h": .c, "cpp": .cpp, "cc": .cpp, "cxx": .cpp, "c++": .cpp, "hpp": .cpp, "hh": .cpp,
+        "go": .go, "rs": .rust, "swift": .swift,
+    ]
+
+    /// The JSON body for the validator, or the problem with the query.
+    static func json(source: [UInt8], request: HTTPRequest) throws(RequestValidationError) -> Data {
+        var problems: [ValidationProblem] = []
+        let accepted = parameters.joined(separator: ", ")
+        for name in Set(request.queryNames) {
+            if !parameters.contains(name) {
+                problems.append(ValidationProblem(
+                    field: name, kind: .unsupported(accepted: parameters),
+                    message: "`\(name)` is not a parameter of a raw submission; accepted: \(accepted)."))
+            } else if name != "flag", request.queryValues(name).count > 1 {
+                problems.append(ValidationProblem(
+                    field: name, kind: .wrongType, message: "`\(name)` is given more than once; give it once."))
+            }
+        }
+        func value(_ name: String) -> String? { request.queryValues(name).first }
+        var language = value("language")
+        if language == nil, let filename = value("filename") {
+            let suffix = filename.split(separator: ".").count > 1 ? filename.split(separator: ".").last.map { $0.lowercased() } : nil
+            guard let suffix, let inferred = extensions[suffix] else {
+                throw RequestValidationError(problems: problems + [ValidationProblem(
+                    field: "filename", kind: .unsupported(accepted: extensions.keys.sorted()),
+                    message: "The language of `\(filename)` is not known from its extension (known: \(extensions.keys.sorted().map { "." + $0 }.joined(separator: ", "))); give `language=`.")])
+            }
+            language = inferred.rawValue
+        }
+        if language == nil {
+            problems.append(ValidationProblem(
+                field: "language", kind: .missing,
+                message: "A raw submission needs `language=` in the query string (c, cpp, go, rust, swift), or a `filename=` whose extension says it."))
+        }
+        guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
+        let flags = request.queryValues("flag")
+        let body = Body(
+            code: Data(source).base64EncodedString(), language: language!, compiler: value("compiler"), standard: value("standard"),
+            architecture: value("architecture"), os: value("os"), flags: flags.isEmpty ? nil : flags)
+        // Strings and arrays of strings only: this cannot fail.
+        return (try? JSONEncoder().encode(body)) ?? Data()
+    }
+
+    /// The API's JSON body, with the fields a raw submission can set.
+    private struct Body: Encodable {
+        var code: String
+        var language: String
+        var compiler: String?
+        var standard: String?
+        var architecture: String?
+        var os: String?
+        var flags: [String]?
+    }
+
+    /// What a form-encoded body that is not a JSON object gets.
+    static let formRefusal = "The body came as a form (Content-Type application/x-www-form-urlencoded, what `curl -d` sends), which drops the file's newlines, so it is not compiled. Send the file as it is with `curl --data-binary @main.c -H 'Content-Type: text/plain' '…/api/v1/compile?language=c'`, or a JSON body with Content-Type application/json."
+}

@@ -1,0 +1,47 @@
+import Foundation
+@testable import HTTPAPI
+import Testing
+import WillItCompile
+
+@Suite struct RawSubmissionTests {
+    @Test(arguments: [
+        (nil, SubmissionForm.json), ("application/json", .json), ("Application/JSON; charset=utf-8", .json),
+        ("application/vnd.api+json", .json), ("application/x-www-form-urlencoded", .form), ("multipart/form-data; boundary=x", .form),
+        ("text/plain", .raw), ("application/octet-stream", .raw), ("text/x-c++src", .raw),
+    ] as [(String?, SubmissionForm)])
+    func theContentTypeSaysTheForm(type: String?, form: SubmissionForm) {
+        #expect(SubmissionForm(contentType: type) == form)
+    }
+
+    func request(_ query: String) -> HTTPRequest {
+        HTTPRequest(method: "POST", path: "/api/v1/compile", query: query, body: [], contentType: "text/plain")
+    }
+
+    /// The raw form becomes the JSON body the validator reads, any bytes of the source kept.
+    @Test func theQueryAndTheSourceBecomeTheJSONBody() throws {
+        let source: [UInt8] = [0x00, 0xFF, 0x0D, 0x0A, 0x7B]
+        let json = try RawSubmission.json(source: source, request: request("language=cpp&standard=c%2B%2B20&flag=-O2&flag=-Wall&os=linux"))
+        let request = try RequestValidator(maxSourceSize: 1 << 20).validate(json: json)
+        #expect(request.source == source && request.language == .cpp && request.standard == "c++20")
+        #expect(request.flags == ["-O2", "-Wall"] && request.os == "linux")
+    }
+
+    @Test func theLanguageMayComeFromTheFileName() throws {
+        for (name, language) in [("main.cpp", Language.cpp), ("lib.c", .c), ("x.rs", .rust), ("a.b.go", .go)] {
+            let json = try RawSubmission.json(source: Array("int x;".utf8), request: request("filename=\(name)"))
+            #expect(try RequestValidator(maxSourceSize: 10).validate(json: json).language == language, "\(name)")
+        }
+    }
+
+    @Test func unknownRepeatedAndMissingParametersAreNamed() {
+        for (query, phrase) in [("language=c&std=c11", "`std` is not a parameter"), ("language=c&language=c", "given more than once"),
+                                ("", "needs `language=`"), ("filename=Makefile", "`Makefile` is not known")] {
+            do {
+                _ = try RawSubmission.json(source: [], request: request(query))
+                Issue.record("\(query) was accepted")
+            } catch {
+                #expect(error.description.contains(phrase), "\(query): \(error.description)")
+            }
+        }
+    }
+}
