@@ -111,15 +111,15 @@ struct SubmissionBody {
     }
 
     private static func unknownField(_ name: String) -> ValidationProblem {
-        let shown = "`\(shortened(name))`"
+        let field = shortened(name)
         if let suggestion = suggestion(for: name) {
             return ValidationProblem(
-                field: name, kind: .unknownField(suggestion: suggestion),
-                message: "\(shown) is not a field; did you mean `\(suggestion)`?")
+                field: field, kind: .unknownField(suggestion: suggestion),
+                message: "`\(field)` is not a field; did you mean `\(suggestion)`?")
         }
         return ValidationProblem(
-            field: name, kind: .unknownField(suggestion: nil),
-            message: "\(shown) is not a field (accepted: \(fieldNames.joined(separator: ", "))).")
+            field: field, kind: .unknownField(suggestion: nil),
+            message: "`\(field)` is not a field (accepted: \(fieldNames.joined(separator: ", "))).")
     }
 
     /// Every key that an object of the document holds more than once, named by its path.
@@ -134,7 +134,7 @@ struct SubmissionBody {
                 if let count = counts[member.name], count > 1 {
                     counts[member.name] = 0
                     problems.append(ValidationProblem(
-                        field: memberPath, kind: .duplicateKey,
+                        field: shortened(memberPath), kind: .duplicateKey,
                         message: "Key `\(shortened(memberPath))` appears \(count) times; send it once (JSON readers disagree on which one counts)."))
                 }
                 problems += duplicateKeys(in: member.value, path: memberPath)

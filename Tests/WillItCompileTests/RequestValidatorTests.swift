@@ -185,6 +185,13 @@ import Testing
         #expect(found.last?.message == "The body has 980 more problems like these.")
     }
 
+    @Test func aLongStrayKeyIsShortenedInTheAnswer() {
+        let key = String(repeating: "k", count: 5000)
+        let found = problems(#"{"source_code":"x","language":"c","\#(key)":1,"\#(key)":2}"#)
+        #expect(found.map(\.kind) == [.duplicateKey, .unknownField(suggestion: nil), .unknownField(suggestion: nil)])
+        #expect(found.allSatisfy { $0.field == String(repeating: "k", count: 40) + "…" && $0.message.count < 200 }, "\(found)")
+    }
+
     @Test func saysWhereABodyIsNoJSONAndWhatItGotInstead() {
         #expect(problems("not json").first?.message.contains("invalid JSON at byte 1: expected `null`") == true)
         #expect(problems("").first?.message.contains("the body is empty") == true)
