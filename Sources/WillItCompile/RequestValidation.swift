@@ -17,6 +17,10 @@ public struct ValidationProblem: Sendable, Equatable, CustomStringConvertible {
         case tooLarge(limit: Int, actual: Int)
         /// The value is not one of `accepted` (an empty list: the field takes no value here).
         case unsupported(accepted: [String])
+        /// The body names a field that does not exist; `suggestion` is the known field it most plausibly means.
+        case unknownField(suggestion: String?)
+        /// An object in the body holds this key more than once.
+        case duplicateKey
     }
 
     public let field: String
@@ -64,37 +68,19 @@ public struct RequestValidator: Sendable {
         self.maxSourceSize = maxSourceSize
     }
 
-    /// The raw fields of a request body, before any check.
-    private struct Body: Decodable {
-        var code: String?
-        var source_code: String?
-        var language: String?
-        var compiler: String?
-        var standard: String?
-        var architecture: String?
-        var os: String?
-        var flags: [String]?
-    }
-
+    /// Reads the body with `JSONValue` rather than `JSONDecoder`, which drops
+    /// unknown fields and lets the first of two duplicate keys win.
     public func validate(json: Data) throws(RequestValidationError) -> CompilationRequest {
-        let body: Body
+        let document: JSONValue
         do {
-            body = try JSONDecoder().decode(Body.self, from: json)
-        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
-            let field = context.codingPath[0].stringValue
-            let expected = field == "flags" ? "an array of strings" : "a string"
-            throw RequestValidationError(problems: [ValidationProblem(
-                field: field, kind: .wrongType,
-                message: "Field `\(field)` must be \(expected).")])
+            document = try JSONValue(parsing: Array(json))
         } catch {
-            throw RequestValidationError(problems: [ValidationProblem(
-                field: "body", kind: .malformedBody,
-                message: "The body must be a JSON object with `code` (Base64) or `source_code` (plain text) and `language`.")])
+            throw RequestValidationError(problems: [SubmissionBody.notAnObject(json.isEmpty ? "the body is empty" : "\(error)")])
         }
-        return try validate(body)
+        return try validate(SubmissionBody(object: document))
     }
 
-    private func validate(_ body: Body) throws(RequestValidationError) -> CompilationRequest {
+    private func validate(_ body: SubmissionBody) throws(RequestValidationError) -> CompilationRequest {
         var problems: [ValidationProblem] = []
         let source = checkSource(code: body.code, sourceCode: body.source_code, into: &problems)
         let language = checkLanguage(body.language, into: &problems)

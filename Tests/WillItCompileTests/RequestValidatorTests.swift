@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import WillItCompile
+@testable import WillItCompile
 
 @Suite struct RequestValidatorTests {
     let validator = RequestValidator(maxSourceSize: 64)
@@ -107,6 +107,112 @@ import WillItCompile
     @Test(arguments: ["", "not json", "[1,2]", "null"])
     func refusesABodyThatIsNoJSONObject(body: String) {
         #expect(problems(body).map(\.kind) == [.malformedBody])
+    }
+
+    // MARK: - Strict bodies
+
+    @Test(arguments: [
+        ("std", "standard"), ("lang", "language"), ("cc", "compiler"), ("compiler_id", "compiler"),
+        ("arch", "architecture"), ("source", "source_code"), ("sourceCode", "source_code"),
+        ("standrad", "standard"), ("langauge", "language"), ("Language", "language"), ("flag", "flags"),
+        ("compilers", "compiler"), ("oss", "os"),
+    ])
+    func refusesAnUnknownFieldSuggestingTheOneMeant(name: String, meant: String) {
+        let found = problems(#"{"source_code":"x","language":"c","\#(name)":"c11"}"#)
+        #expect(found.map(\.field) == [name])
+        #expect(found.first?.kind == .unknownField(suggestion: meant))
+        #expect(found.first?.message == "`\(name)` is not a field; did you mean `\(meant)`?")
+    }
+
+    @Test func aMisspeltStandardIsNoLongerCompiledWithTheDefault() {
+        #expect(problems(#"{"source_code":"int main(){}","language":"cpp","std":"c++20"}"#).first?.message
+                == "`std` is not a field; did you mean `standard`?")
+    }
+
+    @Test(arguments: ["priority", "x", "timeout_seconds"])
+    func refusesAnUnknownFieldWithNoLikelyMeaningListingTheFields(name: String) {
+        let found = problems(#"{"source_code":"x","language":"c","\#(name)":1}"#)
+        #expect(found.map(\.kind) == [.unknownField(suggestion: nil)])
+        #expect(found.first?.message == "`\(name)` is not a field (accepted: code, source_code, language, compiler, standard, architecture, os, flags).")
+    }
+
+    @Test func refusesADuplicateKeyNamingIt() {
+        let found = problems(#"{"source_code":"x","language":"c","standard":"c11","standard":"c99"}"#)
+        #expect(found.map(\.field) == ["standard"])
+        #expect(found.first?.kind == .duplicateKey)
+        #expect(found.first?.message.contains("`standard` appears 2 times") == true)
+        let thrice = problems(#"{"language":"c","source_code":"x","language":"c","language":"cpp"}"#)
+        #expect(thrice.map(\.field) == ["language"] && thrice.first?.message.contains("3 times") == true)
+    }
+
+    @Test func refusesADuplicateKeyAtAnyDepth() {
+        let found = problems(#"{"source_code":"x","language":"c","flags":[{"a":1,"a":2}]}"#)
+        #expect(found.contains { $0.field == "flags[0].a" && $0.kind == .duplicateKey })
+    }
+
+    @Test(arguments: [
+        (#""standard":20"#, "standard", "got the number 20"),
+        (#""standard":true"#, "standard", "got the boolean true"),
+        (#""compiler":{"id":"gcc-12"}"#, "compiler", "got an object"),
+        (#""language":null"#, "language", "got null; leave the field out for its default"),
+        (#""code":["aGk="]"#, "code", "got an array"),
+        (#""flags":"-O2""#, "flags", #"got the string "-O2"; write it as ["-O2"]"#),
+        (#""flags":{"O":2}"#, "flags", "must be an array of strings"),
+        (#""flags":["-O2",2]"#, "flags[1]", "`flags[1]` is the number 2"),
+    ])
+    func namesAValueOfTheWrongTypeWhatItIsAndWhatIsAccepted(member: String, field: String, says: String) {
+        let json = member.hasPrefix(#""language""#) ? #"{"source_code":"x",\#(member)}"# : #"{"source_code":"x","language":"c",\#(member)}"#
+        let found = problems(json)
+        #expect(found.map(\.field) == [field])
+        #expect(found.first?.kind == .wrongType)
+        #expect(found.first?.message.contains(says) == true, "\(found)")
+    }
+
+    @Test func theWrongTypeMessageSaysWhatTheFieldTakes() {
+        #expect(problems(#"{"source_code":"x","language":"c","standard":20}"#).first?.message
+                == #"Field `standard` must be a string such as "c++20" or "2021"; got the number 20."#)
+    }
+
+    @Test func reportsEveryProblemOfTheBodyAtOnce() {
+        let found = problems(#"{"std":"c11","lang":"c","flags":"-O2","os":"linux","os":"windows"}"#)
+        #expect(Set(found.map(\.field)) == ["std", "lang", "flags", "os"])
+    }
+
+    @Test func aBodyOfManyStrayKeysGetsAnAnswerOfReadableSize() {
+        let members = (0..<1000).map { #""k\#($0)":1"# }.joined(separator: ",")
+        let found = problems("{\(members)}")
+        #expect(found.count == 21)
+        #expect(found.last?.message == "The body has 980 more problems like these.")
+    }
+
+    @Test func aLongStrayKeyIsShortenedInTheAnswer() {
+        let key = String(repeating: "k", count: 5000)
+        let found = problems(#"{"source_code":"x","language":"c","\#(key)":1,"\#(key)":2}"#)
+        #expect(found.map(\.kind) == [.duplicateKey, .unknownField(suggestion: nil), .unknownField(suggestion: nil)])
+        #expect(found.allSatisfy { $0.field == String(repeating: "k", count: 40) + "…" && $0.message.count < 200 }, "\(found)")
+    }
+
+    @Test func saysWhereABodyIsNoJSONAndWhatItGotInstead() {
+        #expect(problems("not json").first?.message.contains("invalid JSON at byte 1: expected `null`") == true)
+        #expect(problems("").first?.message.contains("the body is empty") == true)
+        #expect(problems("[1,2]").first?.message.contains("got an array") == true)
+    }
+
+    @Test func keepsAcceptingEveryFieldInItsDocumentedForm() throws {
+        let request = try validator.validate(json: Data(#"""
+            {"code":"aW50IG1haW4oKXt9","language":"cpp","compiler":"gcc-12","standard":"c++20",
+             "architecture":"amd64","os":"linux","flags":["-O2"]}
+            """#.utf8))
+        #expect(request.compiler == "gcc-12" && request.standard == "c++20" && request.architecture == "x86_64")
+        #expect(request.os == "linux" && request.flags == ["-O2"])
+        let empty = try validator.validate(json: Data(#"{"source_code":"x","language":"c","compiler":"","standard":"","flags":[]}"#.utf8))
+        #expect(empty.compiler == nil && empty.standard == nil && empty.flags.isEmpty)
+    }
+
+    @Test func theEditDistanceCountsASwapOfNeighboursAsOneEdit() {
+        #expect(SubmissionBody.editDistance(Array("langauge".utf8), Array("language".utf8)) == 1)
+        #expect(SubmissionBody.editDistance(Array("kitten".utf8), Array("sitting".utf8)) == 3)
+        #expect(SubmissionBody.editDistance([], Array("os".utf8)) == 2)
     }
 
     @Test func onlyTooLargeIsDistinguishedForHTTP413() {

@@ -1,0 +1,216 @@
+/// Reads a submission's JSON object strictly: every member must be a known
+/// field, named once, of the JSON type that field takes. A misspelt field
+/// would otherwise be dropped and the job compiled with a default the client
+/// did not ask for; a duplicate key would mean one thing here and another to
+/// every reader that keeps the last one.
+struct SubmissionBody {
+    var code: String?
+    var source_code: String?
+    var language: String?
+    var compiler: String?
+    var standard: String?
+    var architecture: String?
+    var os: String?
+    var flags: [String]?
+
+    /// The fields a submission takes, each with what it accepts, in the order the API documents them.
+    static let fields: [(name: String, accepts: String)] = [
+        ("code", "a string: the source in Base64"),
+        ("source_code", "a string: the source as plain text"),
+        ("language", "a string such as \"cpp\""),
+        ("compiler", "a string such as \"gcc-12\""),
+        ("standard", "a string such as \"c++20\" or \"2021\""),
+        ("architecture", "a string such as \"x86_64\""),
+        ("os", "a string such as \"linux\""),
+        ("flags", "an array of strings such as [\"-O2\", \"-Wall\"]"),
+    ]
+
+    static let fieldNames = fields.map(\.name)
+
+    /// Names clients use for a field that an edit distance would not find.
+    static let synonyms = [
+        "std": "standard", "lang": "language", "cc": "compiler", "compilerid": "compiler",
+        "arch": "architecture", "source": "source_code", "src": "source_code",
+        "cflags": "flags", "options": "flags", "args": "flags", "arguments": "flags",
+        "operatingsystem": "os", "platform": "os",
+    ]
+
+    init(object document: JSONValue) throws(RequestValidationError) {
+        guard case let .object(members) = document else {
+            throw RequestValidationError(problems: [Self.notAnObject("got \(Self.describe(document))")])
+        }
+        var problems = Self.duplicateKeys(in: document, path: "")
+        for member in members {
+            guard Self.fieldNames.contains(member.name) else {
+                problems.append(Self.unknownField(member.name))
+                continue
+            }
+            if member.name == "flags" {
+                flags = Self.strings(member.value, into: &problems)
+                continue
+            }
+            guard case let .string(text) = member.value else {
+                problems.append(Self.wrongType(field: member.name, given: member.value))
+                continue
+            }
+            switch member.name {
+            case "code": code = text
+            case "source_code": source_code = text
+            case "language": language = text
+            case "compiler": compiler = text
+            case "standard": standard = text
+            case "architecture": architecture = text
+            default: os = text
+            }
+        }
+        guard problems.isEmpty else {
+            // A body of a hundred thousand stray keys gets an answer of a readable size.
+            if problems.count > Self.maximumProblems {
+                let more = problems.count - Self.maximumProblems
+                problems = Array(problems.prefix(Self.maximumProblems)) + [ValidationProblem(
+                    field: "body", kind: .malformedBody, message: "The body has \(more) more problems like these.")]
+            }
+            throw RequestValidationError(problems: problems)
+        }
+    }
+
+    static let maximumProblems = 20
+
+    static func notAnObject(_ reason: String) -> ValidationProblem {
+        ValidationProblem(
+            field: "body", kind: .malformedBody,
+            message: "The body must be a JSON object with `code` (Base64) or `source_code` (plain text) and `language`; \(reason).")
+    }
+
+    private static func strings(_ value: JSONValue, into problems: inout [ValidationProblem]) -> [String]? {
+        guard case let .array(elements) = value else {
+            let hint = if case let .string(text) = value { "write it as [\(quoted(text))]" } else { nil as String? }
+            problems.append(wrongType(field: "flags", given: value, hint: hint))
+            return nil
+        }
+        var strings: [String] = []
+        for (position, element) in elements.enumerated() {
+            guard case let .string(text) = element else {
+                problems.append(ValidationProblem(
+                    field: "flags[\(position)]", kind: .wrongType,
+                    message: "Each flag must be a string such as \"-O2\"; `flags[\(position)]` is \(describe(element))."))
+                continue
+            }
+            strings.append(text)
+        }
+        return strings
+    }
+
+    private static func wrongType(field: String, given: JSONValue, hint: String? = nil) -> ValidationProblem {
+        let accepts = fields.first { $0.name == field }?.accepts ?? ""
+        let nullHint = if case .null = given { "leave the field out for its default" } else { nil as String? }
+        let advice = (hint ?? nullHint).map { "; \($0)" } ?? ""
+        return ValidationProblem(
+            field: field, kind: .wrongType,
+            message: "Field `\(field)` must be \(accepts); got \(describe(given))\(advice).")
+    }
+
+    private static func unknownField(_ name: String) -> ValidationProblem {
+        let field = shortened(name)
+        if let suggestion = suggestion(for: name) {
+            return ValidationProblem(
+                field: field, kind: .unknownField(suggestion: suggestion),
+                message: "`\(field)` is not a field; did you mean `\(suggestion)`?")
+        }
+        return ValidationProblem(
+            field: field, kind: .unknownField(suggestion: nil),
+            message: "`\(field)` is not a field (accepted: \(fieldNames.joined(separator: ", "))).")
+    }
+
+    /// Every key that an object of the document holds more than once, named by its path.
+    private static func duplicateKeys(in value: JSONValue, path: String) -> [ValidationProblem] {
+        switch value {
+        case let .object(members):
+            var counts: [String: Int] = [:]
+            for member in members { counts[member.name, default: 0] += 1 }
+            var problems: [ValidationProblem] = []
+            for member in members {
+                let memberPath = path.isEmpty ? member.name : "\(path).\(member.name)"
+                if let count = counts[member.name], count > 1 {
+                    counts[member.name] = 0
+                    problems.append(ValidationProblem(
+                        field: shortened(memberPath), kind: .duplicateKey,
+                        message: "Key `\(shortened(memberPath))` appears \(count) times; send it once (JSON readers disagree on which one counts)."))
+                }
+                problems += duplicateKeys(in: member.value, path: memberPath)
+            }
+            return problems
+        case let .array(elements):
+            return elements.enumerated().flatMap { position, element in
+                duplicateKeys(in: element, path: "\(path)[\(position)]")
+            }
+        default:
+            return []
+        }
+    }
+
+    /// The known field a misspelt or foreign name most plausibly means, if one does.
+    static func suggestion(for name: String) -> String? {
+        // Case, `_` and `-` differences (`sourceCode`, `Source-Code`) are no evidence against a field.
+        let folded = fold(name)
+        if let synonym = synonyms[folded] { return synonym }
+        var best: (name: String, distance: Int)?
+        for known in fieldNames {
+            let target = fold(known)
+            guard abs(folded.utf8.count - target.utf8.count) <= 2 else { continue }
+            let distance = editDistance(Array(folded.utf8), Array(target.utf8))
+            // Short names are a step apart from many others, so they may differ in one edit only.
+            let allowed = max(folded.utf8.count, target.utf8.count) <= 4 ? 1 : 2
+            if distance <= allowed, distance < best?.distance ?? .max {
+                best = (known, distance)
+            }
+        }
+        return best?.name
+    }
+
+    private static func fold(_ name: String) -> String {
+        String(name.lowercased().filter { $0 != "_" && $0 != "-" && $0 != " " })
+    }
+
+    /// Optimal string alignment distance: insertions, deletions, substitutions and
+    /// swaps of two neighbours (`langauge`) each count as one edit.
+    static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var twoBack = [Int](repeating: 0, count: b.count + 1)
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let substitution = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + substitution)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    current[j] = min(current[j], twoBack[j - 2] + 1)
+                }
+            }
+            (twoBack, previous, current) = (previous, current, twoBack)
+        }
+        return previous[b.count]
+    }
+
+    /// What a client sent, for a message: its JSON type and, for scalars, a short rendering.
+    static func describe(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case let .bool(flag): "the boolean \(flag)"
+        case let .number(text): "the number \(shortened(text))"
+        case let .string(text): "the string \(quoted(text))"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    private static func quoted(_ text: String) -> String {
+        "\"" + shortened(text).replacing("\"", with: "\\\"") + "\""
+    }
+
+    /// A client's text in a message is cut short: it may be a whole source file.
+    private static func shortened(_ text: String) -> String {
+        text.count > 40 ? String(text.prefix(40)) + "…" : text
+    }
+}
