@@ -45,6 +45,8 @@ struct SubmissionBody {
                 problems.append(Self.unknownField(member.name))
                 continue
             }
+            // As the predecessor read it (Go leaves a field null sets at its zero value): the default.
+            if case .null = member.value { continue }
             if member.name == "flags" {
                 flags = Self.strings(member.value, into: &problems)
                 continue
@@ -103,8 +105,7 @@ struct SubmissionBody {
 
     private static func wrongType(field: String, given: JSONValue, hint: String? = nil) -> ValidationProblem {
         let accepts = fields.first { $0.name == field }?.accepts ?? ""
-        let nullHint = if case .null = given { "leave the field out for its default" } else { nil as String? }
-        let advice = (hint ?? nullHint).map { "; \($0)" } ?? ""
+        let advice = hint.map { "; \($0)" } ?? ""
         return ValidationProblem(
             field: field, kind: .wrongType,
             message: "Field `\(field)` must be \(accepts); got \(describe(given))\(advice).")
