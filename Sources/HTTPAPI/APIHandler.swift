@@ -74,7 +74,8 @@ public final class APIHandler: Sendable {
             return submit(request, waitValues: request.queryValues("wait"), from: client(of: request))
         case _ where path.hasPrefix("/api/v1/compile/"):
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
-            return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitValues: request.queryValues("wait"))
+            return status(of: String(path.dropFirst("/api/v1/compile/".count)), waitValues: request.queryValues("wait"),
+                          plainText: PlainTextAnswer.isPreferred(by: request.accept))
         case "/api/v1/environments":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return environments()
@@ -152,10 +153,16 @@ public final class APIHandler: Sendable {
         }
         switch reply {
         case let .accepted(id):
+            let plainText = PlainTextAnswer.isPreferred(by: http.accept)
             guard let wait else {
+                if plainText {
+                    var queued = job
+                    queued.id = id
+                    return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id))
+                }
                 return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
             }
-            return submitted(job, id: id, waitingUpTo: wait)
+            return submitted(job, id: id, waitingUpTo: wait, plainText: plainText)
         case let .queueFull(capacity, seconds):
             return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
                           headers: [("Retry-After", String(seconds))])
@@ -207,12 +214,13 @@ public final class APIHandler: Sendable {
     /// is accepted whatever happens next, so a read that fails answers 202 with
     /// the job as submitted rather than an error a client would submit again for;
     /// its status read then names the failure.
-    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration) -> HTTPResponse {
+    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration, plainText: Bool) -> HTTPResponse {
         var (current, result) = (job, CompilationResult?.none)
         current.id = id
         if let found = try? readJob(id, wait: wait) {
             (current, result) = found
         }
+        if plainText { return PlainTextAnswer.response(job: current, result: result, location: location(of: id)) }
         guard current.status.isTerminal else {
             return .json(202, body: JobResponse(job: current, result: nil).body, headers: [location(of: id)])
         }
@@ -223,7 +231,7 @@ public final class APIHandler: Sendable {
         ("Location", "/api/v1/compile/\(id)")
     }
 
-    private func status(of idText: String, waitValues: [String]) -> HTTPResponse {
+    private func status(of idText: String, waitValues: [String], plainText: Bool) -> HTTPResponse {
         guard let id = JobID(idText) else {
             return .error(400, "invalid_job_id", "`\(idText)` is not a job id; job ids are UUIDs such as 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.")
         }
@@ -245,6 +253,7 @@ public final class APIHandler: Sendable {
         guard let (job, result) = found else {
             return .error(404, "job_not_found", "No job \(id): it never existed or expired after \(configuration.redis.jobTTLHours) h.")
         }
+        if plainText { return PlainTextAnswer.response(job: job, result: result, location: location(of: id)) }
         return .json(200, body: JobResponse(job: job, result: job.status.isTerminal ? result : nil).body)
     }
 

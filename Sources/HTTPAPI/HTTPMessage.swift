@@ -12,10 +12,12 @@ public struct HTTPRequest: Sendable {
     public var clientAddress: String?
     /// The body's `Content-Type` (`CONTENT_TYPE`); nil when there is none.
     public var contentType: String?
+    /// The `Accept` header (`HTTP_ACCEPT`); nil when there is none.
+    public var accept: String?
 
     public init(
         method: String, path: String, query: String = "", body: [UInt8] = [], clientAddress: String? = nil,
-        contentType: String? = nil
+        contentType: String? = nil, accept: String? = nil
     ) {
         self.method = method
         self.path = path
@@ -23,6 +25,7 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.clientAddress = clientAddress
         self.contentType = contentType
+        self.accept = accept
     }
 
     /// The names of the query string's parameters, in their order.

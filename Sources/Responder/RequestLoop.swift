@@ -30,7 +30,7 @@ struct RequestLoop: Sendable {
                 let query = slot.parameter("QUERY_STRING") ?? ""
                 response = handler.handle(HTTPRequest(
                     method: method, path: path, query: query, body: body, clientAddress: slot.parameter("REMOTE_ADDR"),
-                    contentType: slot.parameter("CONTENT_TYPE")))
+                    contentType: slot.parameter("CONTENT_TYPE"), accept: slot.parameter("HTTP_ACCEPT")))
             }
             slot.write(response, includeBody: method != "HEAD")
             slot.finish()
