@@ -6,16 +6,7 @@ import Testing
 @Suite struct PlainTextEndToEndTests {
     /// Runs curl with `--fail-with-body`: its exit status is what a script branches on.
     func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["--silent", "--show-error", "--fail-with-body", "--max-time", "60"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        try runCapturingOutput("/usr/bin/curl", ["--silent", "--show-error", "--fail-with-body", "--max-time", "60"] + arguments)
     }
 
     @Test(.timeLimit(.minutes(2)))

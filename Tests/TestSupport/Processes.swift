@@ -110,6 +110,24 @@ public func runToExit(_ executable: String, _ arguments: [String]) throws -> Int
     return process.terminationStatus
 }
 
+/// Runs a program to its end and returns its exit status and what it wrote to standard
+/// output (standard error discarded).
+public func runCapturingOutput(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+}
+
 /// Waits for a child and returns its exit status (128 + signal when killed).
 public func waitForExit(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0

@@ -146,18 +146,12 @@ import WillItCompile
         }
         let allowAll = worker.directory.appendingPathComponent("allow-all.bpf")
         try Data([0x06, 0, 0, 0, 0x00, 0x00, 0xFF, 0x7F]).write(to: allowAll)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", #"exec "$@" 3<"$WIC_SOURCE" 4>/dev/null 5>/dev/null 6<"$WIC_FILTER""#, "bash",
-                             "/usr/bin/setpriv", "--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--"] + argv
-        process.environment = ["PATH": "/usr/bin:/bin", "WIC_FILTER": allowAll.path,
-                               "WIC_SOURCE": repositoryRoot.appendingPathComponent("Tests/Probes/syscalls.c").path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try runCapturingOutput(
+            "/bin/bash",
+            ["-c", #"exec "$@" 3<"$WIC_SOURCE" 4>/dev/null 5>/dev/null 6<"$WIC_FILTER""#, "bash",
+             "/usr/bin/setpriv", "--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--"] + argv,
+            environment: ["PATH": "/usr/bin:/bin", "WIC_FILTER": allowAll.path,
+                          "WIC_SOURCE": repositoryRoot.appendingPathComponent("Tests/Probes/syscalls.c").path]).output
         #expect(text.contains("Seccomp:\t2\n"), "the permissive filter was loaded: \(text.suffix(2000))")
         // ENOSPC: bwrap set the sandbox's user-namespace limit to the one it already uses.
         let lines = Set(text.split(separator: "\n"))
