@@ -43,8 +43,11 @@ public final class PrivateRedis {
     }
 
     deinit {
-        kill(pid, SIGKILL)
-        _ = waitForExit(pid)
+        // Never kill(0, …): that is this process's whole group.
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            _ = waitForExit(pid)
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
