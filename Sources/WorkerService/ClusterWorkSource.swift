@@ -20,6 +20,9 @@ final class ClusterWorkSource: WorkSource {
     /// Jobs held by this host's slots, whose leases it renews.
     private let inHand = Mutex<[JobID: WorkTicket]>([:])
     private let bell = Bell()
+    /// One take at a time on this host: a job's `started_at` then follows the order in
+    /// which its slots took the jobs (each take stamps the time it read just before).
+    private let taking = NSLock()
     private let lastClaimCheck = Mutex<ContinuousClock.Instant?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     /// Closed when the host stops: no heartbeat may publish its record after it withdrew it.
@@ -78,9 +81,14 @@ final class ClusterWorkSource: WorkSource {
         while !shuttingDown.load(ordering: .relaxed) {
             let rung = bell.rings
             do {
-                if let (ticket, found) = try queue.take(
-                    offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started,
-                    maxTakes: configuration.maxClaims, at: Date()) {
+                taking.lock()
+                let taken = Result { () throws(JobStoreError) in
+                    try queue.take(
+                        offers: offers, claiming: claimCheckDue(), ownIdle: ContinuousClock.now - started,
+                        maxTakes: configuration.maxClaims, at: Date())
+                }
+                taking.unlock()
+                if let (ticket, found) = try taken.get() {
                     failing = false
                     if let job = compilable(ticket, found) {
                         inHand.withLock { $0[ticket.jobID] = ticket }

@@ -15,7 +15,7 @@ public final class PrivateRedis {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-redis-\(UUID().uuidString.prefix(8))").path
         self.arguments = arguments
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-        guard runToExitQuietly("/bin/chown", ["willitcompile:", directory]) == 0 else {
+        guard (try? runToExit("/bin/chown", ["willitcompile:", directory])) == 0 else {
             throw TestFailure("cannot hand \(directory) to the service user willitcompile")
         }
         try start()
@@ -27,10 +27,30 @@ public final class PrivateRedis {
             "--port", "0", "--unixsocket", "\(directory)/redis.sock", "--unixsocketperm", "700",
             "--dir", directory, "--appendonly", "yes", "--save", "", "--daemonize", "no",
         ] + arguments, environment: ProcessInfo.processInfo.environment, outputPath: "\(directory)/redis.log")
-        let socket = "\(directory)/redis.sock"
-        try waitUntil("the private redis-server answers PING", within: 20) {
-            runToExitQuietly("/usr/bin/redis-cli", ["-s", socket, "PING"]) == 0 && FileManager.default.fileExists(atPath: socket)
+        try waitUntil("the private redis-server answers PING", within: 20) { answersPing() }
+    }
+
+    /// PING over the socket itself: no redis-cli process for each of the many attempts.
+    private func answersPing() -> Bool {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
+        guard connected == 0 else { return false }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let ping = Array("PING\r\n".utf8)
+        guard write(descriptor, ping, ping.count) == ping.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 16)
+        let count = read(descriptor, &reply, reply.count)
+        return count > 0 && reply.prefix(count).starts(with: Array("+PONG".utf8))
     }
 
     /// Shuts Redis down (its AOF written), keeps it down for `pause` seconds, and starts it
@@ -66,8 +86,4 @@ public final class PrivateRedis {
         }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
-}
-
-private func runToExitQuietly(_ executable: String, _ arguments: [String]) -> Int32 {
-    (try? runToExit(executable, arguments)) ?? -1
 }
