@@ -38,6 +38,7 @@ struct JobResponse {
         if !request.flags.isEmpty { json.member("flags", request.flags) }
         json.member("job_id", job.id.description)
         json.member("language", request.language.rawValue)
+        if !request.link { json.member("link", false) }
         json.member("os", request.os ?? "linux")
         if let standard = request.standard { json.member("standard", standard) }
         if let startedAt = job.startedAt { json.member("started_at", Timestamp.format(startedAt)) }

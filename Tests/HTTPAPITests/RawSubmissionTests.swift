@@ -44,4 +44,30 @@ import WillItCompile
             }
         }
     }
+
+    @Test func linkFalseInTheQueryCompilesWithoutLinking() throws {
+        let validator = RequestValidator(maxSourceSize: 100)
+        let source = Array("int f(void) { return 1; }\n".utf8)
+        #expect(try !validator.validate(json: RawSubmission.json(source: source, request: request("language=c&link=false"))).link)
+        #expect(try validator.validate(json: RawSubmission.json(source: source, request: request("language=c&link=true"))).link)
+        #expect(try validator.validate(json: RawSubmission.json(source: source, request: request("language=c"))).link)
+        for query in ["language=c&link=0", "language=c&link=False", "language=c&link=", "language=c&link"] {
+            do {
+                _ = try RawSubmission.json(source: source, request: request(query))
+                Issue.record("\(query) was accepted")
+            } catch {
+                #expect(error.problems.map(\.field) == ["link"], "\(query)")
+                #expect(error.description.contains("give `link=false` to compile without linking"), "\(query): \(error)")
+            }
+        }
+    }
+
+    @Test func theJobsAnswerSaysLinkOnlyWhenFalse() throws {
+        func answer(link: Bool) throws -> [String: Any] {
+            let job = CompilationJob(request: CompilationRequest(source: [1], language: .c, link: link), createdAt: Date())
+            return try #require(try JSONSerialization.jsonObject(with: Data(JobResponse(job: job, result: nil).body)) as? [String: Any])
+        }
+        #expect(try answer(link: false)["link"] as? Bool == false)
+        #expect(try answer(link: true)["link"] == nil, "a linked job's answer stays as it was")
+    }
 }
