@@ -54,6 +54,14 @@ import WillItCompile
         #expect(result.stderr.contains("error"), "\(result.stderr)")
     }
 
+    /// swiftc compiles the file as a library file: top-level code is an error there, `@main` is not.
+    @Test(.timeLimit(.minutes(2))) func swiftWithoutLinkingReadsTheFileAsALibraryFile() throws {
+        let (script, scriptResult) = try worker.compile("print(1)\n", language: .swift, link: false)
+        #expect(script.status == .failed && scriptResult.stderr.contains("top level"), "\(scriptResult.stderr.prefix(800))")
+        let (app, appResult) = try worker.compile("@main struct App { static func main() {} }\n", language: .swift, link: false)
+        #expect(app.status == .completed, "\(appResult.stderr.prefix(800))")
+    }
+
     @Test func goBuildRefusesLinkFalseNamingTheGoCompilerThatAccepts() throws {
         let job = CompilationJob(
             request: CompilationRequest(source: Array("package main\n".utf8), language: .go, compiler: "go-1.19", link: false),
