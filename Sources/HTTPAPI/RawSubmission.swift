@@ -30,7 +30,7 @@ enum SubmissionForm: Equatable {
 /// there on is checked exactly as a JSON submission.
 enum RawSubmission {
     /// The query parameters of the raw form; each but `flag` at most once.
-    static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "filename", "wait"]
+    static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "link", "filename", "wait"]
 
     /// File name extensions and the language each says.
     static let extensions: [String: Language] = [
@@ -68,12 +68,21 @@ enum RawSubmission {
                 field: "language", kind: .missing,
                 message: "A raw submission needs `language=` in the query string (c, cpp, go, rust, swift), or a `filename=` whose extension says it."))
         }
+        var link: Bool?
+        if let text = value("link") {
+            link = ["true": true, "false": false][text]
+            if link == nil {
+                problems.append(ValidationProblem(
+                    field: "link", kind: .unsupported(accepted: ["true", "false"]),
+                    message: "`link=\(text.count > 40 ? String(text.prefix(40)) + "…" : text)` is not accepted; give `link=false` to compile without linking, or `link=true` (the default)."))
+            }
+        }
         guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
         let flags = request.queryValues("flag")
         let body = Body(
             code: Data(source).base64EncodedString(), language: language!, compiler: value("compiler"), standard: value("standard"),
-            architecture: value("architecture"), os: value("os"), flags: flags.isEmpty ? nil : flags)
-        // Strings and arrays of strings only: this cannot fail.
+            architecture: value("architecture"), os: value("os"), flags: flags.isEmpty ? nil : flags, link: link)
+        // Strings, arrays of strings and a boolean only: this cannot fail.
         return (try? JSONEncoder().encode(body)) ?? Data()
     }
 
@@ -86,6 +95,7 @@ enum RawSubmission {
         var architecture: String?
         var os: String?
         var flags: [String]?
+        var link: Bool?
     }
 
     /// What a form-encoded body that is not a JSON object gets.

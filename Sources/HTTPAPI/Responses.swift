@@ -38,6 +38,7 @@ struct JobResponse {
         if !request.flags.isEmpty { json.member("flags", request.flags) }
         json.member("job_id", job.id.description)
         json.member("language", request.language.rawValue)
+        if !request.link { json.member("link", false) }
         json.member("os", request.os ?? "linux")
         if let standard = request.standard { json.member("standard", standard) }
         if let startedAt = job.startedAt { json.member("started_at", Timestamp.format(startedAt)) }
@@ -83,13 +84,15 @@ struct EnvironmentsResponse: Encodable {
         /// A summary; the whole list is at `GET /api/v1/flags/{flag_family}`.
         var flags: String?
         var flagFamily: String?
+        /// Whether it takes `link: false` (the catalog has its `compile_only_arguments`).
+        var compilesWithoutLinking: Bool
         /// The live hosts (`WORKER_HOST_ID`) that offer it; absent for a single host (memory mode).
         var hosts: [String]?
 
         private enum CodingKeys: String, CodingKey {
             case id, language, version, standards, oses, architectures, targets, flags, hosts
             case defaultStandard = "default_standard", isDefault = "default", acceptsFlags = "accepts_flags"
-            case flagFamily = "flag_family"
+            case flagFamily = "flag_family", compilesWithoutLinking = "compiles_without_linking"
         }
     }
 
@@ -114,11 +117,12 @@ struct EnvironmentsResponse: Encodable {
                 isDefault: toolchain.isDefault, oses: unique(toolchain.targets.map(\.os)),
                 architectures: unique(toolchain.targets.map(\.architecture)), targets: toolchain.targets.map(\.name),
                 acceptsFlags: toolchain.spec.flags != nil, flags: toolchain.spec.flags?.accepted,
-                flagFamily: toolchain.spec.flags?.rawValue, hosts: toolchain.hosts)
+                flagFamily: toolchain.spec.flags?.rawValue, compilesWithoutLinking: toolchain.spec.compileOnlyArguments != nil,
+                hosts: toolchain.hosts)
         }
         defaults = [
             "compiler": "the language's default_compiler", "standard": "the compiler's default_standard",
-            "architecture": "x86_64", "os": "linux", "flags": "none",
+            "architecture": "x86_64", "os": "linux", "flags": "none", "link": "true",
         ]
     }
 }

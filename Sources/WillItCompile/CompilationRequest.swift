@@ -17,12 +17,16 @@ public struct CompilationRequest: Sendable, Equatable {
     public var os: String?
     /// Extra compiler flags, checked against the toolchain's allowlist (`FlagFamily`).
     public var flags: [String]
+    /// false: compile only, without linking, so a file with no `main` (a library) can
+    /// compile; the toolchain's `compileOnlyArguments` say how.
+    public var link: Bool
 
     public init(
         source: [UInt8], language: Language, compiler: String? = nil, standard: String? = nil,
-        architecture: String? = nil, os: String? = nil, flags: [String] = []
+        architecture: String? = nil, os: String? = nil, flags: [String] = [], link: Bool = true
     ) {
         self.flags = flags
+        self.link = link
         self.source = source
         self.language = language
         self.compiler = compiler
@@ -36,7 +40,7 @@ public struct CompilationRequest: Sendable, Equatable {
 /// which also keeps arbitrary bytes intact inside JSON.
 extension CompilationRequest: Codable {
     private enum CodingKeys: String, CodingKey {
-        case code, language, compiler, standard, architecture, os, flags
+        case code, language, compiler, standard, architecture, os, flags, link
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,7 +51,8 @@ extension CompilationRequest: Codable {
                 code: try container.decode(String.self, forKey: .code), decodingSource: true,
                 languageName: try container.decode(String.self, forKey: .language),
                 compiler: try text(.compiler), standard: try text(.standard), architecture: try text(.architecture),
-                os: try text(.os), flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [])
+                os: try text(.os), flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [],
+                link: try container.decodeIfPresent(Bool.self, forKey: .link) ?? true)
         } catch let error as StoredRequestError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
@@ -62,6 +67,8 @@ extension CompilationRequest: Codable {
         try container.encodeIfPresent(architecture, forKey: .architecture)
         try container.encodeIfPresent(os, forKey: .os)
         if !flags.isEmpty { try container.encode(flags, forKey: .flags) }
+        // Absent means linked, so jobs stored before the field existed read as they ran.
+        if !link { try container.encode(false, forKey: .link) }
     }
 }
 
@@ -96,11 +103,18 @@ extension CompilationRequest {
             }
         default: throw StoredRequestError(description: "flags is not an array")
         }
+        var link = true
+        switch json["link"] {
+        case nil, .null: break
+        case let .bool(value): link = value
+        default: throw StoredRequestError(description: "link is not a boolean")
+        }
         guard let code = try text("code") else { throw StoredRequestError(description: "code is missing") }
         guard let languageName = try text("language") else { throw StoredRequestError(description: "language is missing") }
         try self.init(
             code: code, decodingSource: withSource, languageName: languageName, compiler: try text("compiler"),
-            standard: try text("standard"), architecture: try text("architecture"), os: try text("os"), flags: flags)
+            standard: try text("standard"), architecture: try text("architecture"), os: try text("os"), flags: flags,
+            link: link)
     }
 
     /// The stored shape's rules, shared by both readers: the source in Base64 in
@@ -108,7 +122,7 @@ extension CompilationRequest {
     /// "not given") read as absent.
     private init(
         code: String, decodingSource: Bool, languageName: String, compiler: String?, standard: String?,
-        architecture: String?, os: String?, flags: [String]
+        architecture: String?, os: String?, flags: [String], link: Bool
     ) throws(StoredRequestError) {
         var source: [UInt8] = []
         if decodingSource {
@@ -121,7 +135,7 @@ extension CompilationRequest {
         func given(_ text: String?) -> String? { text?.isEmpty == true ? nil : text }
         self.init(
             source: source, language: language, compiler: given(compiler), standard: given(standard),
-            architecture: given(architecture), os: given(os), flags: flags)
+            architecture: given(architecture), os: given(os), flags: flags, link: link)
     }
 }
 

@@ -125,7 +125,7 @@ public struct RequestValidator: Sendable {
         }
         return CompilationRequest(
             source: source, language: language, compiler: compiler, standard: standard,
-            architecture: architecture, os: os, flags: flags)
+            architecture: architecture, os: os, flags: flags, link: body.link ?? true)
     }
 
     private func checkSource(code: String?, sourceCode: String?, into problems: inout [ValidationProblem]) -> [UInt8]? {

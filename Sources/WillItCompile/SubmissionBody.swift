@@ -12,6 +12,7 @@ struct SubmissionBody {
     var architecture: String?
     var os: String?
     var flags: [String]?
+    var link: Bool?
 
     /// The fields a submission takes, each with what it accepts, in the order the API documents them.
     static let fields: [(name: String, accepts: String)] = [
@@ -23,6 +24,7 @@ struct SubmissionBody {
         ("architecture", "a string such as \"x86_64\""),
         ("os", "a string such as \"linux\""),
         ("flags", "an array of strings such as [\"-O2\", \"-Wall\"]"),
+        ("link", "a boolean: false compiles without linking, true (the default) links"),
     ]
 
     static let fieldNames = fields.map(\.name)
@@ -32,6 +34,7 @@ struct SubmissionBody {
         "std": "standard", "lang": "language", "cc": "compiler", "compilerid": "compiler",
         "arch": "architecture", "source": "source_code", "src": "source_code",
         "cflags": "flags", "options": "flags", "args": "flags", "arguments": "flags",
+        "compileonly": "link", "nolink": "link", "linking": "link",
         "operatingsystem": "os", "platform": "os",
     ]
 
@@ -49,6 +52,16 @@ struct SubmissionBody {
             if case .null = member.value { continue }
             if member.name == "flags" {
                 flags = Self.strings(member.value, into: &problems)
+                continue
+            }
+            if member.name == "link" {
+                guard case let .bool(value) = member.value else {
+                    let hint = if case let .string(text) = member.value, ["true", "false"].contains(text) {
+                        "write it without quotes" } else { nil as String? }
+                    problems.append(Self.wrongType(field: "link", given: member.value, hint: hint))
+                    continue
+                }
+                link = value
                 continue
             }
             guard case let .string(text) = member.value else {

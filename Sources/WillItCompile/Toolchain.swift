@@ -17,7 +17,8 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// How a standard becomes arguments; `{standard}` is replaced.
     public var standardArguments: [String]
     /// The compile command. `{executable}`, `{source}` and `{output}` are replaced;
-    /// the element `{standard_arguments}` expands to `standardArguments`, `{flags}` to the request's flags.
+    /// the element `{standard_arguments}` expands to `standardArguments`, `{flags}` to the request's flags
+    /// (after `compileOnlyArguments` when the request does not link).
     public var command: [String]
     /// The source file's name in the workspace, e.g. `main.c`.
     public var sourceFile: String
@@ -29,6 +30,9 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     public var priority: Int
     /// Address-space limit in MiB where this toolchain needs another than the configured one.
     public var addressSpaceMegabytes: Int?
+    /// Arguments that make the compiler stop before linking (`-c`, `--crate-type=lib`), placed
+    /// where `{flags}` expands, for requests with `link: false`; nil: this toolchain always links.
+    public var compileOnlyArguments: [String]?
     /// Which allowlist per-request flags are checked against; nil: no flags accepted.
     public var flags: FlagFamily?
     /// Cross targets besides the host; each is offered only where its `requires` exist.
@@ -49,14 +53,15 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"
+        case compileOnlyArguments = "compile_only_arguments"
     }
 
-    /// The argument vector for one compile.
+    /// The argument vector for one compile; `link: false` needs `compileOnlyArguments`.
     public func commandLine(
-        standard: String?, flags: [String] = [], target: TargetSpec = .host, source: String, output: String
+        standard: String?, flags: [String] = [], link: Bool = true, target: TargetSpec = .host, source: String, output: String
     ) -> [String] {
         command.flatMap { element -> [String] in
-            if element == "{flags}" { return flags }
+            if element == "{flags}" { return (link ? [] : compileOnlyArguments ?? []) + flags }
             if element == "{executable}" { return [target.executable ?? executable] + target.arguments }
             if element == "{standard_arguments}" {
                 guard let standard = standard ?? defaultStandard else { return [] }
@@ -180,6 +185,18 @@ extension [Toolchain] {
             problems.append(ValidationProblem(
                 field: request.architecture != nil ? "architecture" : "os", kind: .unsupported(accepted: accepted),
                 message: "\(toolchain.spec.id) cannot build \(request.language.rawValue) for \(wanted.name) on this host (it builds for: \(accepted.joined(separator: ", ")))."))
+        }
+        if !request.link, toolchain.spec.compileOnlyArguments == nil {
+            var accepting: [String] = []
+            for candidate in candidates where candidate.spec.compileOnlyArguments != nil && !accepting.contains(candidate.spec.id) {
+                accepting.append(candidate.spec.id)
+            }
+            let others = accepting.isEmpty
+                ? "no \(request.language.rawValue) compiler here does"
+                : "for \(request.language.rawValue) these do: \(accepting.joined(separator: ", "))"
+            problems.append(ValidationProblem(
+                field: "link", kind: .unsupported(accepted: accepting),
+                message: "\(toolchain.spec.id) cannot compile without linking (`link: false`); omit `link` or set it to true, or name a compiler that can (\(others))."))
         }
         if !request.flags.isEmpty {
             if let family = toolchain.spec.flags {

@@ -214,7 +214,7 @@ public struct Sandbox: Sendable {
             "--",
         ]
         return arguments + ["/bin/sh", "-c", Self.reportArtifact, "sh"] + toolchain.spec.commandLine(
-            standard: job.request.standard, flags: job.request.flags, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
+            standard: job.request.standard, flags: job.request.flags, link: job.request.link, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
     }
 
     /// Creates the program cache's root if missing, and trims what an earlier worker left
@@ -232,7 +232,7 @@ public struct Sandbox: Sendable {
     func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> ProgramCache.Lease? {
         guard configuration.programCacheEntries > 0, configuration.programCacheMegabytes > 0 else { return nil }
         let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
-                        target.name, job.request.flags.joined(separator: "\u{1}")].joined(separator: "\u{0}")
+                        target.name, job.request.flags.joined(separator: "\u{1}"), job.request.link ? "link" : "compile only"].joined(separator: "\u{0}")
         return programCacheStore.acquire(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
     }
 

@@ -44,4 +44,48 @@ import WillItCompile
             }
         }
     }
+
+    @Test func linkFalseInTheQueryCompilesWithoutLinking() throws {
+        let validator = RequestValidator(maxSourceSize: 100)
+        let source = Array("int f(void) { return 1; }\n".utf8)
+        #expect(try !validator.validate(json: RawSubmission.json(source: source, request: request("language=c&link=false"))).link)
+        #expect(try validator.validate(json: RawSubmission.json(source: source, request: request("language=c&link=true"))).link)
+        #expect(try validator.validate(json: RawSubmission.json(source: source, request: request("language=c"))).link)
+        for query in ["language=c&link=0", "language=c&link=False", "language=c&link=", "language=c&link"] {
+            do {
+                _ = try RawSubmission.json(source: source, request: request(query))
+                Issue.record("\(query) was accepted")
+            } catch {
+                #expect(error.problems.map(\.field) == ["link"], "\(query)")
+                #expect(error.description.contains("give `link=false` to compile without linking"), "\(query): \(error)")
+            }
+        }
+    }
+
+    @Test func theJobsAnswerSaysLinkOnlyWhenFalse() throws {
+        func answer(link: Bool) throws -> [String: Any] {
+            let job = CompilationJob(request: CompilationRequest(source: [1], language: .c, link: link), createdAt: Date())
+            return try #require(try JSONSerialization.jsonObject(with: Data(JobResponse(job: job, result: nil).body)) as? [String: Any])
+        }
+        #expect(try answer(link: false)["link"] as? Bool == false)
+        #expect(try answer(link: true)["link"] == nil, "a linked job's answer stays as it was")
+    }
+
+    @Test func theEnvironmentsSayWhichToolchainsCompileWithoutLinking() throws {
+        func spec(_ id: String, compileOnly: String) throws -> ToolchainSpec {
+            try JSONDecoder().decode(ToolchainSpec.self, from: Data("""
+                {"id": "\(id)", "language": "go", "executable": "/x", "version_arguments": [], "standards": [], "standard_arguments": [],
+                 "command": ["{executable}", "{flags}", "{source}"], "source_file": "main.go", "binds": [], "environment": {},
+                 "priority": 1\(compileOnly)}
+                """.utf8))
+        }
+        let response = EnvironmentsResponse(toolchains: [
+            Toolchain(spec: try spec("go-1.19", compileOnly: ""), version: "go1.19", isDefault: true),
+            Toolchain(spec: try spec("gccgo-12", compileOnly: #", "compile_only_arguments": ["-c"]"#), version: "12", isDefault: false),
+        ])
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(HTTPResponse.json(200, response).body)) as? [String: Any])
+        let toolchains = try #require(body["toolchains"] as? [[String: Any]])
+        #expect(toolchains.map { $0["compiles_without_linking"] as? Bool } == [false, true])
+        #expect((body["defaults"] as? [String: String])?["link"] == "true")
+    }
 }

@@ -143,9 +143,10 @@ final class WorkerProcess {
 
     /// Submits a job and returns its id, or fails the test with the reply.
     func submit(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
-                flags: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
+                flags: [String] = [], link: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
         let job = CompilationJob(
-            request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard, flags: flags),
+            request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard,
+                                        flags: flags, link: link),
             createdAt: Date())
         let reply = try client.send(.submit(job))
         guard case let .accepted(id) = reply else {
@@ -175,8 +176,9 @@ final class WorkerProcess {
     }
 
     func compile(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
-                 flags: [String] = [], within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
-        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard, flags: flags), within: seconds)
+                 flags: [String] = [], link: Bool = true, within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
+        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard, flags: flags, link: link),
+                           within: seconds)
     }
 
     func stats() throws -> WorkerStats {
