@@ -1,3 +1,4 @@
+#!/usr/bin/python3
 """The multi-host test (scripts/cluster-test runs it, as root).
 
 Builds a cluster on this one machine out of network namespaces joined by one bridge:
