@@ -124,7 +124,7 @@ public final class APIHandler: Sendable {
                 }
                 request = try validator.validate(json: Data(body))
             case .raw:
-                request = try validator.validate(json: RawSubmission.json(source: body, request: http))
+                request = try validator.validate(RawSubmission.settings(of: http), source: body)
             }
         } catch {
             return invalid(error)

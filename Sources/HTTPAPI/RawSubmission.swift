@@ -25,9 +25,9 @@ enum SubmissionForm: Equatable {
 }
 
 /// A submission whose body is the source itself (`curl --data-binary @main.cpp
-/// '…/api/v1/compile?language=cpp&standard=c%2B%2B20&wait=30'`). It becomes the JSON body
-/// the validator reads (the source in Base64, so any bytes pass as they are), and from
-/// there on is checked exactly as a JSON submission.
+/// '…/api/v1/compile?language=cpp&standard=c%2B%2B20&wait=30'`). Its query string gives the
+/// settings a JSON body would; the validator checks them with the source, byte for byte, as
+/// it checks a JSON submission.
 enum RawSubmission {
     /// The query parameters of the raw form; each but `flag` at most once.
     static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "link", "filename", "wait"]
@@ -38,15 +38,17 @@ enum RawSubmission {
         "go": .go, "rs": .rust, "swift": .swift,
     ]
 
-    /// The JSON body for the validator, or the problem with the query.
-    static func json(source: [UInt8], request: HTTPRequest) throws(RequestValidationError) -> Data {
+    /// The settings of the query string, for the validator to check with the source, or the problem with the query.
+    static func settings(of request: HTTPRequest) throws(RequestValidationError) -> SubmissionBody {
         var problems: [ValidationProblem] = []
         let accepted = parameters.joined(separator: ", ")
         for name in Set(request.queryNames) {
             if !parameters.contains(name) {
+                let shown = SubmissionBody.shortened(name)
+                let meant = SubmissionBody.suggestion(for: name, among: parameters).map { " did you mean `\($0)`?" } ?? ""
                 problems.append(ValidationProblem(
-                    field: name, kind: .unsupported(accepted: parameters),
-                    message: "`\(name)` is not a parameter of a raw submission; accepted: \(accepted)."))
+                    field: shown, kind: .unsupported(accepted: parameters),
+                    message: "`\(shown)` is not a parameter of a raw submission;\(meant) Accepted: \(accepted)."))
             } else if name != "flag", request.queryValues(name).count > 1 {
                 problems.append(ValidationProblem(
                     field: name, kind: .wrongType, message: "`\(name)` is given more than once; give it once."))
@@ -59,7 +61,7 @@ enum RawSubmission {
             guard let suffix, let inferred = extensions[suffix] else {
                 throw RequestValidationError(problems: problems + [ValidationProblem(
                     field: "filename", kind: .unsupported(accepted: extensions.keys.sorted()),
-                    message: "The language of `\(filename)` is not known from its extension (known: \(extensions.keys.sorted().map { "." + $0 }.joined(separator: ", "))); give `language=`.")])
+                    message: "The language of `\(SubmissionBody.shortened(filename))` is not known from its extension (known: \(extensions.keys.sorted().map { "." + $0 }.joined(separator: ", "))); give `language=`.")])
             }
             language = inferred.rawValue
         }
@@ -74,28 +76,20 @@ enum RawSubmission {
             if link == nil {
                 problems.append(ValidationProblem(
                     field: "link", kind: .unsupported(accepted: ["true", "false"]),
-                    message: "`link=\(text.count > 40 ? String(text.prefix(40)) + "…" : text)` is not accepted; give `link=false` to compile without linking, or `link=true` (the default)."))
+                    message: "`link=\(SubmissionBody.shortened(text))` is not accepted; give `link=false` to compile without linking, or `link=true` (the default)."))
             }
         }
         guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
+        var settings = SubmissionBody()
+        settings.language = language
+        settings.compiler = value("compiler")
+        settings.standard = value("standard")
+        settings.architecture = value("architecture")
+        settings.os = value("os")
         let flags = request.queryValues("flag")
-        let body = Body(
-            code: Data(source).base64EncodedString(), language: language!, compiler: value("compiler"), standard: value("standard"),
-            architecture: value("architecture"), os: value("os"), flags: flags.isEmpty ? nil : flags, link: link)
-        // Strings, arrays of strings and a boolean only: this cannot fail.
-        return (try? JSONEncoder().encode(body)) ?? Data()
-    }
-
-    /// The API's JSON body, with the fields a raw submission can set.
-    private struct Body: Encodable {
-        var code: String
-        var language: String
-        var compiler: String?
-        var standard: String?
-        var architecture: String?
-        var os: String?
-        var flags: [String]?
-        var link: Bool?
+        settings.flags = flags.isEmpty ? nil : flags
+        settings.link = link
+        return settings
     }
 
     /// What a form-encoded body that is not a JSON object gets.

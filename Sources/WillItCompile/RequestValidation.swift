@@ -80,9 +80,15 @@ public struct RequestValidator: Sendable {
         return try validate(SubmissionBody(object: document))
     }
 
-    private func validate(_ body: SubmissionBody) throws(RequestValidationError) -> CompilationRequest {
+    /// A submission whose source is the whole body, its settings given apart (the query string).
+    public func validate(_ settings: SubmissionBody, source: [UInt8]) throws(RequestValidationError) -> CompilationRequest {
+        try validate(settings, rawSource: source)
+    }
+
+    private func validate(_ body: SubmissionBody, rawSource: [UInt8]? = nil) throws(RequestValidationError) -> CompilationRequest {
         var problems: [ValidationProblem] = []
-        let source = checkSource(code: body.code, sourceCode: body.source_code, into: &problems)
+        let source = rawSource.map { checkSource($0, field: "body", into: &problems) }
+            ?? checkSource(code: body.code, sourceCode: body.source_code, into: &problems)
         let language = checkLanguage(body.language, into: &problems)
         let standard = nonEmpty(body.standard)
         if let language, let standard, !language.knownStandards.contains(standard) {
@@ -162,6 +168,11 @@ public struct RequestValidator: Sendable {
             field = "source_code"
             source = Array(text.utf8)
         }
+        return checkSource(source, field: field, into: &problems)
+    }
+
+    /// The source whatever form it came in: within the size limit, and not only blanks.
+    private func checkSource(_ source: [UInt8], field: String, into problems: inout [ValidationProblem]) -> [UInt8]? {
         if source.count > maxSourceSize {
             problems.append(tooLarge(field: field, size: source.count))
             return nil
@@ -169,7 +180,7 @@ public struct RequestValidator: Sendable {
         if source.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
             problems.append(ValidationProblem(
                 field: field, kind: .emptySource,
-                message: "Field `\(field)` holds no source code."))
+                message: field == "body" ? "The body holds no source code." : "Field `\(field)` holds no source code."))
             return nil
         }
         return source

@@ -3,16 +3,22 @@
 /// would otherwise be dropped and the job compiled with a default the client
 /// did not ask for; a duplicate key would mean one thing here and another to
 /// every reader that keeps the last one.
-struct SubmissionBody {
+///
+/// The raw form (the source as the whole body) fills the settings from its query
+/// string instead, and gives its source to `RequestValidator.validate(_:source:)`.
+public struct SubmissionBody: Sendable {
     var code: String?
     var source_code: String?
-    var language: String?
-    var compiler: String?
-    var standard: String?
-    var architecture: String?
-    var os: String?
-    var flags: [String]?
-    var link: Bool?
+    public var language: String?
+    public var compiler: String?
+    public var standard: String?
+    public var architecture: String?
+    public var os: String?
+    public var flags: [String]?
+    public var link: Bool?
+
+    /// Nothing set: every setting at its default.
+    public init() {}
 
     /// The fields a submission takes, each with what it accepts, in the order the API documents them.
     static let fields: [(name: String, accepts: String)] = [
@@ -126,7 +132,7 @@ struct SubmissionBody {
 
     private static func unknownField(_ name: String) -> ValidationProblem {
         let field = shortened(name)
-        if let suggestion = suggestion(for: name) {
+        if let suggestion = suggestion(for: name, among: fieldNames) {
             return ValidationProblem(
                 field: field, kind: .unknownField(suggestion: suggestion),
                 message: "`\(field)` is not a field; did you mean `\(suggestion)`?")
@@ -164,12 +170,14 @@ struct SubmissionBody {
     }
 
     /// The known field a misspelt or foreign name most plausibly means, if one does.
-    static func suggestion(for name: String) -> String? {
+    /// The name of `names` that `name` most likely means: a common other name for it, or
+    /// one that is spelt nearly the same; nil when none is plausible.
+    public static func suggestion(for name: String, among names: [String]) -> String? {
         // Case, `_` and `-` differences (`sourceCode`, `Source-Code`) are no evidence against a field.
         let folded = fold(name)
-        if let synonym = synonyms[folded] { return synonym }
+        if let synonym = synonyms[folded], names.contains(synonym) { return synonym }
         var best: (name: String, distance: Int)?
-        for known in fieldNames {
+        for known in names {
             let target = fold(known)
             guard abs(folded.utf8.count - target.utf8.count) <= 2 else { continue }
             let distance = editDistance(Array(folded.utf8), Array(target.utf8))
@@ -224,7 +232,8 @@ struct SubmissionBody {
     }
 
     /// A client's text in a message is cut short: it may be a whole source file.
-    private static func shortened(_ text: String) -> String {
+    /// A name or value from the request, as an answer repeats it: at most 40 characters.
+    public static func shortened(_ text: String) -> String {
         text.count > 40 ? String(text.prefix(40)) + "…" : text
     }
 }

@@ -17,27 +17,29 @@ import WillItCompile
         HTTPRequest(method: "POST", path: "/api/v1/compile", query: query, body: [], contentType: "text/plain")
     }
 
-    /// The raw form becomes the JSON body the validator reads, any bytes of the source kept.
-    @Test func theQueryAndTheSourceBecomeTheJSONBody() throws {
+    /// The query's settings and the source, any bytes of it kept, make the request.
+    @Test func theQueryAndTheSourceMakeTheRequest() throws {
         let source: [UInt8] = [0x00, 0xFF, 0x0D, 0x0A, 0x7B]
-        let json = try RawSubmission.json(source: source, request: request("language=cpp&standard=c%2B%2B20&flag=-O2&flag=-Wall&os=linux"))
-        let request = try RequestValidator(maxSourceSize: 1 << 20).validate(json: json)
+        let settings = try RawSubmission.settings(of: request("language=cpp&standard=c%2B%2B20&flag=-O2&flag=-Wall&os=linux"))
+        let request = try RequestValidator(maxSourceSize: 1 << 20).validate(settings, source: source)
         #expect(request.source == source && request.language == .cpp && request.standard == "c++20")
         #expect(request.flags == ["-O2", "-Wall"] && request.os == "linux")
     }
 
     @Test func theLanguageMayComeFromTheFileName() throws {
         for (name, language) in [("main.cpp", Language.cpp), ("lib.c", .c), ("x.rs", .rust), ("a.b.go", .go)] {
-            let json = try RawSubmission.json(source: Array("int x;".utf8), request: request("filename=\(name)"))
-            #expect(try RequestValidator(maxSourceSize: 10).validate(json: json).language == language, "\(name)")
+            let settings = try RawSubmission.settings(of: request("filename=\(name)"))
+            #expect(try RequestValidator(maxSourceSize: 10).validate(settings, source: Array("int x;".utf8)).language == language, "\(name)")
         }
     }
 
     @Test func unknownRepeatedAndMissingParametersAreNamed() {
-        for (query, phrase) in [("language=c&std=c11", "`std` is not a parameter"), ("language=c&language=c", "given more than once"),
+        for (query, phrase) in [("language=c&std=c11", "`std` is not a parameter of a raw submission; did you mean `standard`?"),
+                                ("language=c&flags=-O2", "did you mean `flag`?"), ("language=c&language=c", "given more than once"),
+                                ("language=c&\(String(repeating: "x", count: 5000))=1", "`\(String(repeating: "x", count: 40))…` is not a parameter"),
                                 ("", "needs `language=`"), ("filename=Makefile", "`Makefile` is not known")] {
             do {
-                _ = try RawSubmission.json(source: [], request: request(query))
+                _ = try RawSubmission.settings(of: request(query))
                 Issue.record("\(query) was accepted")
             } catch {
                 #expect(error.description.contains(phrase), "\(query): \(error.description)")
@@ -45,15 +47,33 @@ import WillItCompile
         }
     }
 
+    /// The raw body is the source: over MAX_SOURCE_SIZE it is a 413 (too large, and nothing else), blank it is a 400.
+    @Test func aRawSourceIsHeldToTheSourceLimits() throws {
+        let validator = RequestValidator(maxSourceSize: 100)
+        let settings = try RawSubmission.settings(of: request("language=c"))
+        do {
+            _ = try validator.validate(settings, source: Array(repeating: 0x41, count: 101))
+            Issue.record("a source over the limit was accepted")
+        } catch {
+            #expect(error.isOnlyTooLarge, "\(error)")
+        }
+        do {
+            _ = try validator.validate(settings, source: Array(" \r\n\t".utf8))
+            Issue.record("a blank source was accepted")
+        } catch {
+            #expect(error.description.contains("The body holds no source code."), "\(error)")
+        }
+    }
+
     @Test func linkFalseInTheQueryCompilesWithoutLinking() throws {
         let validator = RequestValidator(maxSourceSize: 100)
         let source = Array("int f(void) { return 1; }\n".utf8)
-        #expect(try !validator.validate(json: RawSubmission.json(source: source, request: request("language=c&link=false"))).link)
-        #expect(try validator.validate(json: RawSubmission.json(source: source, request: request("language=c&link=true"))).link)
-        #expect(try validator.validate(json: RawSubmission.json(source: source, request: request("language=c"))).link)
+        #expect(try !validator.validate(RawSubmission.settings(of: request("language=c&link=false")), source: source).link)
+        #expect(try validator.validate(RawSubmission.settings(of: request("language=c&link=true")), source: source).link)
+        #expect(try validator.validate(RawSubmission.settings(of: request("language=c")), source: source).link)
         for query in ["language=c&link=0", "language=c&link=False", "language=c&link=", "language=c&link"] {
             do {
-                _ = try RawSubmission.json(source: source, request: request(query))
+                _ = try RawSubmission.settings(of: request(query))
                 Issue.record("\(query) was accepted")
             } catch {
                 #expect(error.problems.map(\.field) == ["link"], "\(query)")
