@@ -54,8 +54,9 @@ enum PlainTextAnswer {
             line = "\(job.status.rawValue): not finished yet; ask again with GET /api/v1/compile/\(job.id)?wait=30"
         }
         text += "\(line) (job \(job.id))\n"
-        var headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-Compile-Status", job.status.rawValue),
-                       ("X-Job-Id", job.id.description)]
+        // The body repeats what the submitted source made the compiler print: never let a browser read it as HTML.
+        var headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
+                       ("X-Compile-Status", job.status.rawValue), ("X-Job-Id", job.id.description)]
         if status == 202 { headers.append(location) }
         return HTTPResponse(status: status, headers: headers, body: Array(text.utf8))
     }

@@ -88,18 +88,7 @@ final class Stack {
 
     /// What redis-cli prints for `arguments` against the stack's private Redis.
     private func redisCLI(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-s", "\(runDirectory)/redis.sock"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw StackError("redis-cli \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
-        }
-        return text
+        try TestSupport.redisCLI(socket: "\(runDirectory)/redis.sock", arguments)
     }
 
     /// Starts the private redis-server again exactly as scripts/run does.

@@ -34,6 +34,7 @@ import WillItCompile
         #expect(compiled.status == 200)
         #expect(String(decoding: compiled.body, as: UTF8.self) == "compiled: gcc-12 c gnu17 x86_64/linux, 41 ms (job \(done.id))\n")
         #expect(compiled.headers.contains { $0 == ("X-Compile-Status", "completed") })
+        #expect(compiled.headers.contains { $0 == ("X-Content-Type-Options", "nosniff") })
 
         let bad = job(.failed)
         let failed = PlainTextAnswer.response(

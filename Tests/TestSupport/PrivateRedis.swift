@@ -73,17 +73,6 @@ public final class PrivateRedis {
 
     /// What redis-cli prints for one command.
     public func command(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = ["-s", socketPath] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("redis-cli \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(text)")
-        }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        try redisCLI(socket: socketPath, arguments).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

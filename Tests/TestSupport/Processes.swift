@@ -128,6 +128,15 @@ public func runCapturingOutput(
     return (process.terminationStatus, text)
 }
 
+/// What redis-cli prints for `arguments` against the Redis on `socket`.
+public func redisCLI(socket: String, _ arguments: [String]) throws -> String {
+    let (status, output) = try runCapturingOutput("/usr/bin/redis-cli", ["-s", socket] + arguments)
+    guard status == 0 else {
+        throw TestFailure("redis-cli \(arguments.joined(separator: " ")) exited \(status): \(output)")
+    }
+    return output
+}
+
 /// Waits for a child and returns its exit status (128 + signal when killed).
 public func waitForExit(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
