@@ -39,13 +39,10 @@ public final class WorkerDaemon: Sendable {
         self.toolchains = toolchains
         self.sandbox = sandbox
         if let redis = store as? RedisJobStore {
+            // A slot takes a job from the cluster only when it is free: none waits on this host.
             let cluster = ClusterWorkSource(
                 store: redis, configuration: configuration.worker, toolchains: toolchains, localRecord: { [counters, startTime] in
-                    let (active, stored) = counters.withLock { ($0.active, $0.stored) }
-                    return HostRecord(
-                        hostID: configuration.worker.hostID, startTime: startTime, maxWorkers: configuration.worker.maxWorkers,
-                        queueSize: configuration.worker.queueSize, activeWorkers: active, queuedJobs: 0, counters: stored,
-                        toolchains: toolchains)
+                    Self.record(configuration.worker, startTime: startTime, counters: counters, queued: 0, toolchains: toolchains)
                 })
             self.cluster = cluster
             work = cluster
@@ -53,6 +50,16 @@ public final class WorkerDaemon: Sendable {
             cluster = nil
             work = LocalWorkSource(store: store, capacity: configuration.worker.queueSize, perClientLimit: configuration.worker.maxJobsPerClient)
         }
+    }
+
+    /// This host as it is now: what the registry and the stats show of it.
+    private static func record(
+        _ configuration: WorkerConfiguration, startTime: Date, counters: Counters, queued: Int, toolchains: [Toolchain]
+    ) -> HostRecord {
+        let (active, stored) = counters.withLock { ($0.active, $0.stored) }
+        return HostRecord(
+            hostID: configuration.hostID, startTime: startTime, maxWorkers: configuration.maxWorkers,
+            queueSize: configuration.queueSize, activeWorkers: active, queuedJobs: queued, counters: stored, toolchains: toolchains)
     }
 
     /// Starts the compile slots (in Redis mode once this host's counters are read back,
@@ -131,12 +138,8 @@ public final class WorkerDaemon: Sendable {
     public func stats() -> WorkerStats {
         let now = Date()
         guard let cluster else {
-            let (active, stored) = counters.withLock { ($0.active, $0.stored) }
-            return HostRecord(
-                hostID: configuration.worker.hostID, startTime: startTime, maxWorkers: configuration.worker.maxWorkers,
-                queueSize: configuration.worker.queueSize, activeWorkers: active, queuedJobs: work.waitingCount,
-                counters: stored, toolchains: []
-            ).stats(now: now)
+            return Self.record(configuration.worker, startTime: startTime, counters: counters, queued: work.waitingCount, toolchains: toolchains)
+                .stats(now: now)
         }
         let hosts = cluster.liveHosts()
         var total = WorkerStats(
