@@ -68,6 +68,35 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing was created in it")
     }
 
+    /// A service that exits while the stack starts (nginx on a port another program holds) is
+    /// named at once, and scripts/run stops what it started instead of leaving it running.
+    @Test(.timeLimit(.minutes(2)))
+    func aServiceThatCannotStartIsNamedAtOnceAndNothingIsLeftRunning() throws {
+        let (held, port) = try boundLoopbackSocket()
+        defer { close(held) }
+        #expect(listen(held, 1) == 0)
+        let runDirectory = Stack.freshRunDirectory()
+        defer { try? FileManager.default.removeItem(atPath: runDirectory) }
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(["WIC_RUN_DIR": runDirectory, "WIC_BIN_DIR": buildDirectory().path, "PORT": String(port),
+                           "WIC_SKIP_SETUP": "1", "MAX_WORKERS": "1"]) { $1 }
+        environment.removeValue(forKey: "REDIS_ADDR")
+        let started = Date()
+        let (status, output) = try runScript("run", ["--detach"], environment: environment)
+        #expect(status != 0)
+        #expect(output.contains("nginx exited while the stack started"), "\(output)")
+        #expect(Date().timeIntervalSince(started) < 30, "named after \(Date().timeIntervalSince(started)) s, not when the wait for /health ran out")
+        // Every service scripts/run starts inherits WIC_RUN_DIR: none may still run.
+        let marker = Array("WIC_RUN_DIR=\(runDirectory)\u{0}".utf8)
+        func leftOver() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+                guard isRunning(pid), let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+                return Array(environ).firstRange(of: marker) != nil
+            }
+        }
+        try waitUntil("every service scripts/run started is gone", within: 10) { leftOver().isEmpty }
+    }
+
     /// Pid files naming a root process, and a process of the service user that is
     /// not the stack's (it started at another time): scripts/stop signals neither,
     /// nor does scripts/run, which stops what the pid files name before it starts.

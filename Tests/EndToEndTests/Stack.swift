@@ -285,8 +285,14 @@ func bind(_ descriptor: Int32, to source: String) throws {
 }
 
 func freePort() throws -> Int {
+    let (descriptor, port) = try boundLoopbackSocket()
+    close(descriptor)
+    return port
+}
+
+/// A TCP socket bound to a free port of 127.0.0.1, and that port; the caller closes it.
+func boundLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -297,6 +303,9 @@ func freePort() throws -> Int {
             bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
         }
     }
-    guard bound else { throw StackError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        close(descriptor)
+        throw StackError("no free port")
+    }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
