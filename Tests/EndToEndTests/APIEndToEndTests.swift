@@ -6,7 +6,7 @@ import Testing
 
 /// The v1 API through nginx, against the real stack.
 @Suite(.serialized) struct APIEndToEndTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func everyEndpointAndErrorPathAnswersAsTheContractSays() throws {
         let stack = try Stack(["MAX_SOURCE_SIZE": "2000"])
 
@@ -88,7 +88,7 @@ import Testing
         var testDescription: String { language }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func goodAndBadCodeInEveryInstalledLanguage() throws {
         let stack = try Stack()
         let cases = [
@@ -123,7 +123,7 @@ import Testing
     }
 
     /// `GET …?wait=` with Redis (pub/sub) and without (the worker's memory store).
-    @Test(.timeLimit(.minutes(3)), arguments: ["true", "false"])
+    @Test(.runningTimeLimit(minutes: 3), arguments: ["true", "false"])
     func aLongPollAnswersWhenTheVerdictIsStored(redisEnabled: String) throws {
         let stack = try Stack(["REDIS_ENABLED": redisEnabled])
         let id = try stack.submitFewSecondsCompile()
@@ -154,7 +154,7 @@ import Testing
 
     /// A responder told to stop answers its long polls with the job as it is,
     /// rather than leaving nginx to answer 502 for them.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aStoppingResponderAnswersItsLongPollsInsteadOfCuttingThemOff() throws {
         let stack = try Stack(["FCGI_CHILDREN": "1"])
         let id = try stack.submitFewSecondsCompile()
@@ -175,7 +175,7 @@ import Testing
         #expect(reply.status == 200 && ["queued", "processing"].contains(reply.json["status"] as? String), "\(reply.text)")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func redisDownIs503NamingItAndTheStackRecoversByItselfWhenRedisIsBack() throws {
         let stack = try Stack()
         let before = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
@@ -199,7 +199,7 @@ import Testing
 
     /// A Redis at its maxmemory (REDIS_MAXMEMORY_MB): a submission is a 503
     /// store_full and leaves nothing behind; every job accepted before gets its verdict.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func aFullRedisIs503StoreFullAndEveryAcceptedJobStillGetsItsVerdict() throws {
         let stack = try Stack(["REDIS_MAXMEMORY_MB": "2", "MAX_SOURCE_SIZE": "200000",
                                "RATE_LIMIT_PER_SECOND": "1000", "RATE_LIMIT_BURST": "1000",
@@ -226,7 +226,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func workerDownIs503NamingIt() throws {
         let stack = try Stack()
         let before = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
@@ -241,7 +241,7 @@ import Testing
         #expect(try stack.request("GET", "/api/v1/compile/\(id)").status == 200)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aFullQueueIs429WithRetryAfter() throws {
         let stack = try Stack(["MAX_WORKERS": "1", "QUEUE_SIZE": "1", "COMPILATION_TIMEOUT_SECONDS": "4"])
         let slowBody = String(decoding: try JSONSerialization.data(withJSONObject: ["source_code": slowCompileSource, "language": "cpp"]), as: UTF8.self)
@@ -257,7 +257,7 @@ import Testing
         #expect(Int(refused.headers["retry-after"] ?? "") ?? 0 >= 1)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func nginxRateLimitsSubmissionsPerClientWithAJSON429() throws {
         let stack = try Stack(["RATE_LIMIT_PER_SECOND": "1", "RATE_LIMIT_BURST": "1"])
         let replies = try (0..<6).map { _ in try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c"}"#) }
@@ -272,7 +272,7 @@ import Testing
 
     /// SIGTERM stops one responder gracefully; it must not stop the others, which
     /// share its listening socket.
-    @Test(.timeLimit(.minutes(2)), arguments: [SIGKILL, SIGTERM])
+    @Test(.runningTimeLimit(minutes: 2), arguments: [SIGKILL, SIGTERM])
     func aResponderKilledIsReplacedAndNoRequestFails(signal: Int32) throws {
         let stack = try Stack(["FCGI_CHILDREN": "2"])
         let multiwatch = try stack.pid(of: "responders")
@@ -292,7 +292,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func aJobIsStillReadableAfterEverythingButRedisRestarts() throws {
         guard let redis = ProcessInfo.processInfo.environment["WIC_TEST_REDIS_ADDR"] else {
             throw StackError("WIC_TEST_REDIS_ADDR is not set: run the tests with scripts/test")
@@ -306,7 +306,7 @@ import Testing
         #expect(read.status == 200 && read.json["status"] as? String == "completed", "\(read.text)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func withoutRedisTheWholeAPIWorksThroughTheWorker() throws {
         let stack = try Stack(["REDIS_ENABLED": "false"])
         #expect(!FileManager.default.fileExists(atPath: "\(stack.runDirectory)/redis.sock"))

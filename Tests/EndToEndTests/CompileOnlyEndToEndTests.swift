@@ -11,7 +11,7 @@ import Testing
         ("rust", "pub fn add(a: u32, b: u32) -> u32 { a + b }\n"),
     ]
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.runningTimeLimit(minutes: 4))
     func aLibraryWithoutMainCompilesWithLinkFalseAndFailsLinked() throws {
         let stack = try Stack()
         for (language, source) in Self.libraries {
@@ -33,7 +33,7 @@ import Testing
         #expect(raw.json["link"] as? Bool == false, "\(raw.text)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func linkFalseIsRefusedClearlyWhereItCannotBeHonoured() throws {
         let stack = try Stack()
         let quoted = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int f;","language":"c","link":"false"}"#)

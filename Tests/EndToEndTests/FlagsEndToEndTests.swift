@@ -5,7 +5,7 @@ import Testing
 /// The compiler flag allowlist through nginx, the responders and the worker.
 @Suite(.serialized) struct FlagsEndToEndTests {
     /// The vectors as an attacker sent them, each to every gcc-driver toolchain and to clang.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func flagsThatRanProgramsAreRefusedWithA400NamingThem() throws {
         let stack = try Stack(["RATE_LIMIT_BURST": "200", "CLUSTER_RATE_LIMIT_BURST": "200"])
         let vectors = [
@@ -35,7 +35,7 @@ import Testing
     }
 
     /// The flags that rebuilt the standard library into the shared Go program cache.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func goFlagsThatRebuildTheStandardLibraryAreRefusedWithA400SayingWhy() throws {
         let stack = try Stack()
         for flags in [["-a"], ["-gcflags=all=-S"], ["-a", "-gcflags=all=-S"]] {
@@ -54,7 +54,7 @@ import Testing
         #expect(done["status"] as? String == "completed", "\(done)")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func theFullListsAreServedAndAcceptedFlagsCompile() throws {
         let stack = try Stack()
         let gcc = try stack.request("GET", "/api/v1/flags/gcc")

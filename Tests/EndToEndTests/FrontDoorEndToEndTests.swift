@@ -11,7 +11,7 @@ import Testing
     static let victim = "127.0.0.1"
 
     /// Slowloris: thousands of connections that send part of a request header, then nothing.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func oneClientHoldingTwoThousandHalfOpenConnectionsCannotStopAnother() throws {
         let stack = try Stack()
         // Room for the attack beside what the tests running in parallel hold.
@@ -46,7 +46,7 @@ import Testing
     }
 
     /// Requests in progress per address are bounded (long polls hold a connection for up to 30 s).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func requestsInProgressAreLimitedPerClientAddress() throws {
         let stack = try Stack(["CONN_LIMIT_PER_CLIENT": "3", "FCGI_THREADS": "8"])
         let id = try stack.submitFewSecondsCompile()
@@ -73,7 +73,7 @@ import Testing
 
     /// Every request that reaches the responders is rate limited per address, whatever its
     /// method: GET and HEAD by the read limit, every other method by the submit limit.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func everyAPILocationIsRateLimitedPerClient() throws {
         let stack = try Stack(["READ_RATE_LIMIT_PER_SECOND": "1", "READ_RATE_LIMIT_BURST": "2",
                                "RATE_LIMIT_PER_SECOND": "1", "RATE_LIMIT_BURST": "2"])
@@ -110,7 +110,7 @@ import Testing
 
     /// /health takes no body: nginx answers another method at once, without waiting for
     /// (buffering) the body and handing it to a responder.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aBodySentToHealthIsNeitherWaitedForNorForwarded() throws {
         let stack = try Stack()
         // The header announces 1 MB that never comes: nginx buffering it would wait client_body_timeout (10 s).
@@ -123,7 +123,7 @@ import Testing
 
     /// Errors nginx makes itself, before a responder sees the request, answer in the API's
     /// JSON shape too: the status, `application/json` and a body naming the error.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func errorsNginxMakesItselfAnswerInJSON() throws {
         let stack = try Stack()
         let long = String(repeating: "a", count: 9_000)

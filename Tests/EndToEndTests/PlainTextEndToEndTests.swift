@@ -9,7 +9,7 @@ import Testing
         try runCapturingOutput("/usr/bin/curl", ["--silent", "--show-error", "--fail-with-body", "--max-time", "60"] + arguments)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aScriptLearnsWhetherAFileCompilesFromOneCurl() throws {
         let stack = try Stack()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-plain-\(UUID().uuidString.prefix(8))")

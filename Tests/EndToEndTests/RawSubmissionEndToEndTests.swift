@@ -8,7 +8,7 @@ import Testing
         try HTTPReply.send("POST", "/api/v1/compile?\(query)", body: source, headers: ["Content-Type": type], port: stack.port)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func aFileSentAsItIsGetsItsVerdictInOneRequest() throws {
         let stack = try Stack()
         let cpp = Array("#include <vector>\nint main() { std::vector<int> v{1, 2}; return v.size() == 2 ? 0 : 1; }\n".utf8)
@@ -33,7 +33,7 @@ import Testing
         #expect(flagged.json["status"] as? String == "failed" && (flagged.json["stderr"] as? String ?? "").contains("unused"), "\(flagged.text)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aRawSubmissionWithoutALanguageOrWithAnUnknownParameterIsRefusedNamingIt() throws {
         let stack = try Stack()
         let source = Array("int main(void) { return 0; }\n".utf8)
@@ -50,7 +50,7 @@ import Testing
 
     /// `curl -d @main.c` sends a form and strips the newlines: refused with what to do,
     /// never compiled as if it were the file. A JSON object sent that way (`curl -d '{…}'`) is JSON.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aFormEncodedFileIsRefusedWithWhatToDoAndAFormEncodedJSONObjectIsAccepted() throws {
         let stack = try Stack()
         let stripped = Array("#include <stdio.h>int main(void) { return 0; }".utf8)

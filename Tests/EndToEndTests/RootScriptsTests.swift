@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct RootScriptsTests {
     /// A run directory as an earlier version left it, all the service user's, with
     /// links to root's files where scripts/run writes logs, configuration and pids.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func scriptsRunNeverWritesThroughWhatTheServiceUserPlanted() throws {
         let directory = Stack.freshRunDirectory()
         let victims = try RootFiles(count: 4)
@@ -51,7 +51,7 @@ import Testing
 
     /// The run directory itself a link the service user made (to a directory of
     /// root's): scripts/run refuses it, and neither chowns nor chmods the target.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aRunDirectoryThatIsALinkIsRefused() throws {
         let target = FileManager.default.temporaryDirectory.appendingPathComponent("wic-root-dir-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
@@ -70,7 +70,7 @@ import Testing
 
     /// A service that exits while the stack starts (nginx on a port another program holds) is
     /// named at once, and scripts/run stops what it started instead of leaving it running.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aServiceThatCannotStartIsNamedAtOnceAndNothingIsLeftRunning() throws {
         let (held, port) = try boundLoopbackSocket()
         defer { close(held) }
@@ -100,7 +100,7 @@ import Testing
     /// Pid files naming a root process, and a process of the service user that is
     /// not the stack's (it started at another time): scripts/stop signals neither,
     /// nor does scripts/run, which stops what the pid files name before it starts.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func scriptsStopSignalsOnlyTheServicesTheStackStarted() throws {
         let directory = Stack.freshRunDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -143,7 +143,7 @@ import Testing
     /// A run directory the service user made (an earlier version's, or one in /tmp made
     /// before root's first run) whose pids/ is a link to a directory of root's: scripts/stop
     /// neither signals, nor removes the files named like pid files there.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func scriptsStopTrustsOnlyARunDirectoryOfRootsOwn() throws {
         let directory = Stack.freshRunDirectory()
         let victims = FileManager.default.temporaryDirectory.appendingPathComponent("wic-root-pids-\(UUID().uuidString.prefix(8))").path
@@ -166,7 +166,7 @@ import Testing
     /// A link the service user plants where the Go program cache is mounted (before the
     /// run directory is root's, or where scripts/run does not mount it) never makes
     /// scripts/run or scripts/stop mount or unmount anything else.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aProgramCacheLinkNeverMovesAMount() throws {
         let victim = FileManager.default.temporaryDirectory.appendingPathComponent("wic-victim-mount-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: false)
@@ -199,7 +199,7 @@ import Testing
     /// A directory above the run directory that the service user owns or may write
     /// (sticky or not) would let it swap the run directory after root checked it:
     /// scripts/run refuses such a place.
-    @Test(.timeLimit(.minutes(1)), arguments: ["sticky parent", "writable grandparent"])
+    @Test(.runningTimeLimit(minutes: 1), arguments: ["sticky parent", "writable grandparent"])
     func aRunDirectoryUnderADirectoryTheServiceUserControlsIsRefused(_ layout: String) throws {
         let top = FileManager.default.temporaryDirectory.appendingPathComponent("wic-user-dir-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: top) }

@@ -14,7 +14,7 @@ import Testing
         503: ["redis_unavailable", "worker_unavailable", "responders_unavailable", "store_full"],
     ]
 
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.runningTimeLimit(minutes: 8))
     func submissionsAboveCapacityThroughKilledServicesAllEndAndNothingLeaks() throws {
         let stack = try Stack([
             "MAX_WORKERS": "2", "QUEUE_SIZE": "20", "FCGI_CHILDREN": "2",

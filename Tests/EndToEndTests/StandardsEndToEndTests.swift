@@ -42,7 +42,7 @@ import Testing
         let compiles: Bool
     }
 
-    @Test(.timeLimit(.minutes(10)))
+    @Test(.runningTimeLimit(minutes: 10))
     func everyStandardCompilesWhatNeedsItAndRefusesWhatNeedsTheNext() throws {
         let stack = try Stack(["MAX_WORKERS": "2", "QUEUE_SIZE": "2000", "MAX_JOBS_PER_CLIENT": "2000", "RATE_LIMIT_PER_SECOND": "10000", "RATE_LIMIT_BURST": "10000",
                                "CLUSTER_RATE_LIMIT_PER_SECOND": "10000", "CLUSTER_RATE_LIMIT_BURST": "10000"])

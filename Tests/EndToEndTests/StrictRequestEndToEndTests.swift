@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct StrictRequestEndToEndTests {
     static let json = ["Content-Type": "application/json"]
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aMisspeltFieldIsA400SuggestingTheFieldMeant() throws {
         let stack = try Stack()
         let source = #"int main(){ static_assert(__cplusplus >= 202002L); }"#

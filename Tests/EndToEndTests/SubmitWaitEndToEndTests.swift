@@ -6,7 +6,7 @@ import Testing
 /// job as it is once `S` has passed; and `wait` values that are not plain decimals.
 @Suite(.serialized) struct SubmitWaitEndToEndTests {
     /// With Redis (pub/sub) and without (the worker's memory store).
-    @Test(.timeLimit(.minutes(3)), arguments: ["true", "false"])
+    @Test(.runningTimeLimit(minutes: 3), arguments: ["true", "false"])
     func aSubmitWithWaitAnswersTheVerdictOrTheJobAsItIs(redisEnabled: String) throws {
         // The slow compile ends at its timeout, so that stopping the stack need not wait long for it.
         let stack = try Stack(["REDIS_ENABLED": redisEnabled, "COMPILATION_TIMEOUT_SECONDS": "8"])
@@ -48,7 +48,7 @@ import Testing
     /// Every `wait` that is not one plain decimal from 0 to 30 is a 400, on a
     /// submission (which then stores nothing) and on a status read of a job
     /// that does not exist (checked before the job is looked up).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aWaitThatIsNotAPlainDecimalIs400InvalidWaitOnSubmitAndRead() throws {
         let stack = try Stack()
         let unknown = UUID().uuidString.lowercased()

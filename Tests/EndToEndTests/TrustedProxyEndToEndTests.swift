@@ -10,7 +10,7 @@ import Testing
     static let balancer = "127.0.0.2"
     static let stranger = "127.0.0.3"
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func onlyATrustedBalancerNamesTheClient() throws {
         let stack = try Stack([
             "TRUSTED_PROXIES": Self.balancer, "MAX_WORKERS": "2", "MAX_JOBS_PER_CLIENT": "1",

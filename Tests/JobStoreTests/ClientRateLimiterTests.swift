@@ -140,9 +140,9 @@ import WillItCompile
 
     /// A Redis at its maxmemory refuses new jobs with 503 `store_full`: the limit
     /// must not answer first with an error of its own, so its tiny write is allowed.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aFullRedisStillChecksTheRateSoTheSubmissionGetsTheStoresAnswer() throws {
-        let server = try PrivateRedisServer(extraArguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+        let server = try PrivateRedis(arguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
         let configuration = RedisConfiguration(enabled: true, address: server.address, poolSize: 2)
         let connection = try RedisConnection(configuration: configuration)
         let filler = [UInt8](repeating: 0x61, count: 100_000)
@@ -163,7 +163,7 @@ import WillItCompile
     /// A Redis outage is reported, never taken as "allowed", and the limiter works
     /// again by itself once Redis is back.
     @Test func anOutageRefusesTheCheckAndRecoveryNeedsNoRestart() throws {
-        let server = try PrivateRedisServer()
+        let server = try PrivateRedis()
         let limiter = try limiter(rate: 1000, burst: 1000, configuration: RedisConfiguration(enabled: true, address: server.address))
         defer { limiter.close() }
         let client = uniqueClient()

@@ -110,9 +110,9 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func reportsTheOutageWhileRedisIsDownThenReconnectsAndKeepsItsJobs() throws {
-        let server = try PrivateRedisServer()
+        let server = try PrivateRedis()
         let store = RedisJobStore(configuration: RedisConfiguration(enabled: true, address: server.address, poolSize: 4))
         defer { store.close() }
         let jobs = (0..<5).map { _ in makeJob() }
@@ -143,9 +143,9 @@ import WillItCompile
 
     /// After a restart every idle connection is dead; the first call must not fail
     /// because its one retry happened to pick another dead one.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aCallAfterARestartSucceedsWhateverNumberOfDeadConnectionsSatIdle() throws {
-        let server = try PrivateRedisServer()
+        let server = try PrivateRedis()
         let pool = RedisConnectionPool(configuration: RedisConfiguration(enabled: true, address: server.address, poolSize: 4))
         defer { pool.close() }
         // Nested calls hold three connections at once; all three then sit idle.
@@ -166,7 +166,7 @@ import WillItCompile
     }
 
     @Test func authenticatesAndSelectsTheConfiguredDatabase() throws {
-        let server = try PrivateRedisServer(extraArguments: ["--requirepass", "s3cret"])
+        let server = try PrivateRedis(arguments: ["--requirepass", "s3cret"])
         let wrong = RedisJobStore(configuration: RedisConfiguration(address: server.address, password: "wrong"))
         defer { wrong.close() }
         let reason = outageReason { try wrong.ping() }
@@ -191,9 +191,9 @@ import WillItCompile
 
     /// A Redis at its maxmemory (noeviction, as scripts/run starts it) refuses a new
     /// job whole, with `.full`; every job it accepted before still moves to its verdict.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aFullRedisRefusesANewJobWholeAndStillStoresTheVerdictsOfAcceptedJobs() throws {
-        let server = try PrivateRedisServer(extraArguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+        let server = try PrivateRedis(arguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
         let configuration = RedisConfiguration(enabled: true, address: server.address, poolSize: 2)
         let store = RedisJobStore(configuration: configuration)
         defer { store.close() }
@@ -230,9 +230,9 @@ import WillItCompile
 
     /// Every write renews an index's TTL: without pruning a busy index keeps the
     /// ids of expired jobs for as long as traffic continues.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func pruningRemovesExpiredIdsFromTheIndexesInBoundedBatchesAndKeepsThemSets() throws {
-        let server = try PrivateRedisServer(extraArguments: ["--appendfsync", "no"])
+        let server = try PrivateRedis(arguments: ["--appendfsync", "no"])
         let configuration = RedisConfiguration(enabled: true, address: server.address, poolSize: 2)
         let store = RedisJobStore(configuration: configuration)
         defer { store.close() }

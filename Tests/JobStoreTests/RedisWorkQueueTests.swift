@@ -111,7 +111,7 @@ import WillItCompile
 
     /// A host that stops renewing loses the job to the next host that claims; the
     /// first verdict stored stands, and the entry leaves the queue with it.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func anExpiredLeaseIsClaimedByAnotherHostAndOneVerdictStands() throws {
         let a = host("a", leaseSeconds: 2), b = host("b", leaseSeconds: 2)
         let job = job()
@@ -139,7 +139,7 @@ import WillItCompile
         #expect(try redis.command(["XPENDING", first.stream, RedisWorkQueue.group]).hasPrefix("0"), "and acknowledged")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aClaimedJobCountsItsTakes() throws {
         let a = host("a", leaseSeconds: 1), b = host("b", leaseSeconds: 1), c = host("c", leaseSeconds: 1)
         try submit(job(), to: a)
@@ -177,7 +177,7 @@ import WillItCompile
         try submit(job(), to: a, as: "10.0.0.1", limit: 1)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theRegistryListsLiveHostsOnly() throws {
         let registry = WorkerRegistry(store: store, recordLifetime: .milliseconds(500))
         func record(_ id: String) -> HostRecord {
@@ -195,7 +195,7 @@ import WillItCompile
 
     /// A verdict is counted once, for the host whose verdict is stored: not for a second
     /// compile's refused one, nor again when a host stores its own twice.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func onlyTheStoredVerdictIsCounted() throws {
         let a = host("a", leaseSeconds: 1), b = host("b", leaseSeconds: 1)
         let job = job()
@@ -215,7 +215,7 @@ import WillItCompile
 
     /// One XAUTOCLAIM looks at ten pending entries at most: a dead host's entry behind
     /// more live leases than that is still claimed when its lease runs out.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func anExpiredLeaseBehindManyLiveOnesIsClaimed() throws {
         let live = host("live", leaseSeconds: 1), dead = host("dead", leaseSeconds: 1), other = host("other", leaseSeconds: 1)
         for n in 0..<13 { try submit(job(), to: live, as: "10.0.0.\(n)") }
@@ -232,7 +232,7 @@ import WillItCompile
 
     /// Redis counts the time it was down as idle time. No lease is claimed until the hosts
     /// have had a lease's time to renew theirs, so a restart hands no running compile over.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aRedisRestartLongerThanTheLeaseHandsNoLiveJobOver() throws {
         let a = host("a", leaseSeconds: 2), b = host("b", leaseSeconds: 2)
         try submit(job(), to: a)

@@ -1,6 +1,7 @@
 import Foundation
 @testable import JobStore
 import Synchronization
+import TestSupport
 import Testing
 import WillItCompile
 
@@ -80,87 +81,8 @@ final class ManualClock: Sendable {
     }
 }
 
-/// A redis-server of the test's own, on a Unix socket in a temporary directory,
-/// with AOF on and fsync after every write, so that a SIGKILL loses nothing.
-final class PrivateRedisServer {
-    let directory: URL
-    let socketPath: String
-    private let extraArguments: [String]
-    private var process: Process?
-
-    init(extraArguments: [String] = []) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-redis-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        socketPath = directory.appendingPathComponent("redis.sock").path
-        self.extraArguments = extraArguments
-        try start()
-    }
-
-    deinit {
-        kill()
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+extension PrivateRedis {
     var address: RedisAddress { .unix(path: socketPath) }
-
-    func start() throws {
-        let executable = try Self.findRedisServer()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [
-            "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700",
-            "--dir", directory.path, "--appendonly", "yes", "--appendfsync", "always",
-            "--save", "", "--daemonize", "no", "--logfile", directory.appendingPathComponent("redis.log").path,
-        ] + extraArguments
-        // Not the test runner's pipes: a server outliving a crashed test would hold them open.
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        try waitUntilReady(process)
-    }
-
-    /// SIGKILL, then wait for the process to be gone.
-    func kill() {
-        guard let process, process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        self.process = nil
-    }
-
-    private func waitUntilReady(_ process: Process) throws {
-        let deadline = Date() + 10
-        var lastError = "no attempt"
-        while Date() < deadline {
-            guard process.isRunning else {
-                throw MissingTestDependency(description: "redis-server exited at start: see \(directory.path)/redis.log")
-            }
-            do {
-                let connection = try RedisConnection(configuration: RedisConfiguration(address: address))
-                // NOAUTH means the server is up and serving (it wants a password);
-                // LOADING means it is still reading the AOF.
-                switch try connection.command(["PING"]) {
-                case .status("PONG"): return
-                case let .error(message) where message.hasPrefix("NOAUTH"): return
-                case let reply: lastError = "\(reply)"
-                }
-            } catch {
-                lastError = "\(error)"
-            }
-            usleep(10_000)
-        }
-        throw MissingTestDependency(description: "redis-server did not answer PING within 10 s: \(lastError)")
-    }
-
-    private static func findRedisServer() throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
-            let candidate = "\(directory)/redis-server"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        throw MissingTestDependency(description: "redis-server not found on PATH: install Debian's redis-server (scripts/test does)")
-    }
 }
 
 /// The reason of the `.unavailable` error `body` throws; nil if it throws

@@ -4,7 +4,8 @@ import Glibc
 /// A redis-server of one test's own, on a Unix socket in a fresh directory, run as the
 /// service user like the service's own Redis: workers that share a Redis form one
 /// cluster and take each other's jobs, so a test that needs workers of its own alone
-/// needs a Redis of its own. Stopped and removed when released.
+/// needs a Redis of its own. AOF is on and written at every command, so a SIGKILL loses
+/// nothing. Stopped and removed when released.
 public final class PrivateRedis {
     public let directory: String
     public var socketPath: String { "\(directory)/redis.sock" }
@@ -21,11 +22,12 @@ public final class PrivateRedis {
         try start()
     }
 
-    private func start() throws {
+    /// Starts Redis (again, after `kill()`) on what its AOF holds.
+    public func start() throws {
         pid = try spawn("/usr/bin/setpriv", [
             "--reuid=willitcompile", "--regid=willitcompile", "--init-groups", "--", "redis-server",
             "--port", "0", "--unixsocket", "\(directory)/redis.sock", "--unixsocketperm", "700",
-            "--dir", directory, "--appendonly", "yes", "--save", "", "--daemonize", "no",
+            "--dir", directory, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
         ] + arguments, environment: ProcessInfo.processInfo.environment, outputPath: "\(directory)/redis.log")
         try waitUntil("the private redis-server answers PING", within: 20) { answersPing() }
     }
@@ -50,7 +52,8 @@ public final class PrivateRedis {
         guard write(descriptor, ping, ping.count) == ping.count else { return false }
         var reply = [UInt8](repeating: 0, count: 16)
         let count = read(descriptor, &reply, reply.count)
-        return count > 0 && reply.prefix(count).starts(with: Array("+PONG".utf8))
+        // NOAUTH: up and serving, to clients that know its password.
+        return count > 0 && (reply.prefix(count).starts(with: Array("+PONG".utf8)) || reply.prefix(count).starts(with: Array("-NOAUTH".utf8)))
     }
 
     /// Shuts Redis down (its AOF written), keeps it down for `pause` seconds, and starts it
@@ -62,12 +65,16 @@ public final class PrivateRedis {
         try start()
     }
 
+    /// SIGKILL, as a crash or the OOM killer ends Redis; returns once it is gone.
+    public func kill() {
+        guard pid > 0 else { return }  // kill(0, …) would be this process's whole group
+        Glibc.kill(pid, SIGKILL)
+        _ = waitForExit(pid)
+        pid = 0
+    }
+
     deinit {
-        // Never kill(0, …): that is this process's whole group.
-        if pid > 0 {
-            kill(pid, SIGKILL)
-            _ = waitForExit(pid)
-        }
+        kill()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -36,7 +36,7 @@ import WillItCompile
         worker = try WorkerProcess()
     }
 
-    @Test(.timeLimit(.minutes(3)), arguments: cases)
+    @Test(.runningTimeLimit(minutes: 3), arguments: cases)
     func aFileWithoutMainCompilesWithoutLinkingAndFailsWhenLinked(_ testCase: Case) throws {
         let (compiled, result) = try worker.compile(testCase.library, language: testCase.language, compiler: testCase.compiler, link: false)
         #expect(compiled.status == .completed, "stderr: \(result.stderr.prefix(800)) error: \(result.error)")
@@ -55,7 +55,7 @@ import WillItCompile
     }
 
     /// swiftc compiles the file as a library file: top-level code is an error there, `@main` is not.
-    @Test(.timeLimit(.minutes(2))) func swiftWithoutLinkingReadsTheFileAsALibraryFile() throws {
+    @Test(.runningTimeLimit(minutes: 2)) func swiftWithoutLinkingReadsTheFileAsALibraryFile() throws {
         let (script, scriptResult) = try worker.compile("print(1)\n", language: .swift, link: false)
         #expect(script.status == .failed && scriptResult.stderr.contains("top level"), "\(scriptResult.stderr.prefix(800))")
         let (app, appResult) = try worker.compile("@main struct App { static func main() {} }\n", language: .swift, link: false)

@@ -48,7 +48,7 @@ import WillItCompile
         return try worker.waitForVerdict(id)
     }
 
-    @Test(.timeLimit(.minutes(2)), arguments: targets)
+    @Test(.runningTimeLimit(minutes: 2), arguments: targets)
     func buildsForTheTargetAndOnlyForIt(_ target: Target) throws {
         let include = target.language == .cpp ? "#include <vector>\n" : "#include <stdio.h>\n"
         let onlyHere = "\(include)#if !defined(\(target.macro))\n#error not built for \(target.testDescription)\n#endif\nint main(void) { return 0; }\n"

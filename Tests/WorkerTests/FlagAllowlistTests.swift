@@ -90,7 +90,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(3)), arguments: drivers)
+    @Test(.runningTimeLimit(minutes: 3), arguments: drivers)
     func acceptedFlagsReachTheCompiler(_ driver: Driver) throws {
         guard case let .accepted(id) = try worker.client.send(.submit(job(driver, driver.program, flags: driver.accepted))) else {
             Issue.record("\(driver.testDescription) refused \(driver.accepted)")
@@ -101,7 +101,7 @@ import WillItCompile
     }
 
     /// -Werror from the request reaches the compiler: a warning alone fails the compile.
-    @Test(.timeLimit(.minutes(3)), arguments: drivers.filter { $0.language != .go })
+    @Test(.runningTimeLimit(minutes: 3), arguments: drivers.filter { $0.language != .go })
     func werrorFromTheRequestFailsAWarning(_ driver: Driver) throws {
         let warns = "int main(void) { int unused; return 0; }\n"
         let (plain, _) = try worker.waitForVerdict(try submit(job(driver, warns, flags: [])))
@@ -110,7 +110,7 @@ import WillItCompile
         #expect(strict.status == .failed && result.stderr.contains("unused"), "\(driver.testDescription): \(result.stderr.prefix(500))")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func goAndRustcFlagsKeepToTheirLists() throws {
         let go = Driver(compiler: "go-1.19", language: .go, program: Self.goProgram,
                         accepted: ["-trimpath", "-gcflags=-N", "-gcflags=-d=checkptr", "-ldflags=-s", "-tags=netgo"])

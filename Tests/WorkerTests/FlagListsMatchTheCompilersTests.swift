@@ -32,7 +32,7 @@ import WillItCompile
              compilers: ["/usr/bin/riscv64-linux-gnu-gcc-12"]),
     ]
 
-    @Test(.timeLimit(.minutes(2)), arguments: lists)
+    @Test(.runningTimeLimit(minutes: 2), arguments: lists)
     func everyListedFlagIsKnownToACompilerOfTheList(_ list: List) throws {
         // Flags without a value kind, as the compilers document them; values are checked by CompilerFlagsTests.
         let flags = try #require(list.flags()).filter { !$0.contains("<") && ["-f", "-W", "-g", "-m"].contains(String($0.prefix(2))) }

@@ -42,7 +42,7 @@ import WillItCompile
         return lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFLNK
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func theCacheLivesBesideTheWorkerSocketAsTheServiceUsersOwn() throws {
         let worker = try WorkerProcess()
         try compileGo(worker, Self.programs[0])
@@ -54,7 +54,7 @@ import WillItCompile
         #expect(status.st_uid == owner && status.st_mode & 0o777 == 0o700)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aCacheRootThatIsALinkOrWritableByOthersStopsTheStartUp() throws {
         let worker = try WorkerProcess()
         let open = worker.directory.appendingPathComponent("open-cache").path
@@ -72,7 +72,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func anEntryReplacedByALinkIsNeitherUsedNorFollowed() throws {
         let worker = try WorkerProcess()
         try compileGo(worker, Self.programs[0])
@@ -86,7 +86,7 @@ import WillItCompile
         #expect(!(FileManager.default.subpaths(atPath: entry) ?? []).isEmpty, "a fresh entry took the link's place")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func evictionRemovesLinksNeverWhatTheyPointTo() throws {
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_ENTRIES": "1"])
         try compileGo(worker, Self.programs[0])
@@ -127,7 +127,7 @@ import WillItCompile
     static let slowProgram = "package main\nimport \"fmt\"\nfunc main() {\nx := 1\n"
         + (0..<20_000).map { "if x%\($0 + 2) == 7 { x = x*3 + \($0) }\n" }.joined() + "fmt.Println(x)\n}\n"
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func theCacheIsTrimmedToItsLowWaterMark() throws {
         // A Go hello-world's cache takes about 1.5 MiB: under a quarter of 8 MiB, so each is kept,
         // and five of them are more than three quarters of it.
@@ -141,7 +141,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func aFullCacheOnItsOwnTmpfsIsTrimmedSoTheNextCompilesHaveRoom() throws {
         let megabytes = 16
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_MB": "\(megabytes)"], programCacheOnItsOwnFileSystem: true)
@@ -174,7 +174,7 @@ import WillItCompile
         return true
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func anEntryOverAQuarterOfTheCacheIsNotKept() throws {
         // About 1.5 MiB of Go cache is more than a quarter of 2 MiB.
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_MB": "2"])
@@ -182,7 +182,7 @@ import WillItCompile
         #expect(try entries(worker).isEmpty)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aCompileThatTimesOutLeavesNoEntry() throws {
         // The CPU limit defaults to the timeout, and Go's parallel compiler on two cores would reach
         // it first: go build then reports its compiler killed, a plain failure. Only the wall clock ends this one.
@@ -192,7 +192,7 @@ import WillItCompile
         #expect(try entries(worker).isEmpty)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func aDeepTreeIsEvictedWithoutFollowingTheLinksInIt() throws {
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_ENTRIES": "1"])
         try compileGo(worker, Self.programs[0])
@@ -224,7 +224,7 @@ import WillItCompile
         #expect(try FileManager.default.contentsOfDirectory(atPath: victim.path) == ["keep"])
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.runningTimeLimit(minutes: 3))
     func anEntryARunningCompileHoldsIsNotEvictedWhateverItsTimes() throws {
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_ENTRIES": "1", "COMPILATION_TIMEOUT_SECONDS": "120"])
         let slow = try worker.submit(Self.slowProgram, language: .go)

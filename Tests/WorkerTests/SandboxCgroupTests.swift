@@ -226,7 +226,7 @@ final class ProbeToolchain {
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aForkBombStopsAtItsOwnLimitWhileAnotherCompileCompletes() throws {
         let release = probe.releaseFile()
         defer { probe.release(release) }  // a failure half way must not leave the probe running
@@ -246,7 +246,7 @@ final class ProbeToolchain {
         #expect(forked.map { $0 < Self.pids } == true, "the bomb forked \(forked ?? -1) processes, the limit is \(Self.pids)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func everyProcessOfASandboxIsInItsJobsCPUCgroup() throws {
         try #require(layout.sharesCPU, "this host has a cpu cgroup controller; the layout found none: \(layout)")
         let release = probe.releaseFile()
@@ -271,7 +271,7 @@ final class ProbeToolchain {
     /// use one core, and they the other, or half of whatever the machine leaves the service).
     /// Shared per session (the kernel's autogroups, without a cpu cgroup) it gets about 1/25 of
     /// it. Only the ratio is tested, never a duration: other load slows both alike.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aSandboxWithManySessionsGetsNoMoreCPUThanOneWithOne() throws {
         let start = probe.releaseFile(), stop = probe.releaseFile()
         defer { probe.release(start); probe.release(stop) }  // a failure half way must not leave 25 spinners
@@ -301,7 +301,7 @@ final class ProbeToolchain {
         return fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func processesTogetherCannotExceedTheSandboxsMemory() throws {
         // Six children of 40 MB each: every one far below RLIMIT_AS (2048 MB), together 240 MB.
         let (job, result) = try worker.compile("memory 6 40", language: .c, compiler: "probe", within: 60)
@@ -310,13 +310,13 @@ final class ProbeToolchain {
         #expect(result.error.contains("memory limit of 160 MB (SANDBOX_CGROUP_MEMORY_MB)"), "\(result.error)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aSandboxWithinItsMemoryCompletes() throws {
         let (job, result) = try worker.compile("memory 2 20", language: .c, compiler: "probe", within: 60)
         #expect(job.status == .completed, "\(result.stdout) \(result.stderr) \(result.error)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aSandboxCannotReachTheCgroupFileSystem() throws {
         // The subtree belongs to the service user, the sandbox's own uid: reaching it would undo every limit.
         let targets = layout.subtrees.map { "\($0)/cgroup.procs" } + ["/sys/fs/cgroup/cgroup.procs", "/proc/self/cgroup"]
@@ -329,7 +329,7 @@ final class ProbeToolchain {
         #expect(!result.stdout.contains("moved"), "\(result.stdout)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aSandboxKilledAtTheTimeLimitLeavesNothing() throws {
         let short = try WorkerProcess([
             "WORKER_CATALOG": probe.catalog, "MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "3", "SANDBOX_PIDS": "\(Self.pids)",
@@ -344,7 +344,7 @@ final class ProbeToolchain {
         #expect(left.isEmpty, "job cgroups left: \(left)")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func nothingOfAJobIsLeftAfterIt() throws {
         let release = probe.releaseFile()
         defer { probe.release(release) }  // a failure half way must not leave the probe running
@@ -373,7 +373,7 @@ final class ProbeToolchain {
     /// Its opted-out worker starts for real and is killed only after runAnotherUntilExit's
     /// 20 s: with a worker of its own started first, a minute left too little for a run
     /// whose other tests hold the 2-thread test pool (the limit counts waiting for a thread).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aWorkerThatCannotWriteTheSubtreeRefusesToStart() throws {
         let worker = try WorkerProcess()
         // `nobody` stands for a worker whose user was not given the subtree.

@@ -44,14 +44,14 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: ["/etc/passwd", "/etc/shadow", "/etc/hostname", "/root/.bashrc"])
+    @Test(.runningTimeLimit(minutes: 1), arguments: ["/etc/passwd", "/etc/shadow", "/etc/hostname", "/root/.bashrc"])
     func hostFilesAreNotThere(path: String) throws {
         let (job, result) = try compileHostile("#include \"\(path)\"\nint main(void) { return 0; }\n")
         #expect(job.status == .failed)
         #expect(result.stderr.contains("No such file or directory"), "\(result.stderr)")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theProjectsFilesAreNotThere() throws {
         for path in [repositoryRoot.appendingPathComponent("Package.swift").path, repositoryRoot.appendingPathComponent("toolchains/catalog.json").path] {
             let (job, result) = try compileHostile("#include \"\(path)\"\nint main(void) { return 0; }\n")
@@ -59,7 +59,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: ["/proc/self/environ", "/proc/1/environ"])
+    @Test(.runningTimeLimit(minutes: 1), arguments: ["/proc/self/environ", "/proc/1/environ"])
     func noVariableOfTheWorkersEnvironmentIsVisible(path: String) throws {
         // gcc trusts st_size and reads nothing from /proc; rustc's include! reads to the
         // end and quotes what it found, so the Rust case shows what the sandbox really holds.
@@ -76,7 +76,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theSandboxRunsAsTheServiceUserNeverAsHostRoot() throws {
         // rustc's error quotes the included text: the sandbox's own /proc/self/uid_map.
         let (_, result) = try compileHostile("fn main() { let _: () = include!(\"/proc/self/uid_map\"); }\n", language: .rust)
@@ -86,19 +86,19 @@ import WillItCompile
         #expect(fields == ["\(uid)", "\(uid)", "1"], "uid_map as quoted by the compiler: \(result.stderr)")
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: ["/dev/zero", "/dev/urandom", "/dev/sda", "/dev/tty"])
+    @Test(.runningTimeLimit(minutes: 1), arguments: ["/dev/zero", "/dev/urandom", "/dev/sda", "/dev/tty"])
     func deviceFilesEndAsFailedOrTimeout(path: String) throws {
         let (job, result) = try compileHostile("#include \"\(path)\"\nint main(void) { return 0; }\n")
         #expect(job.status == .failed || job.status == .timeout, "\(job.status): \(result.error) \(result.stderr.suffix(300))")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aSelfIncludingFileEndsAsFailed() throws {
         let (job, result) = try compileHostile("#include __FILE__\nint main(void) { return 0; }\n")
         #expect(job.status == .failed, "\(result.stderr.prefix(300))")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aTemplateRecursionBombEndsAsFailedOrTimeout() throws {
         let source = """
             template <int N> struct Bomb { static const long value = Bomb<N + 1>::value + Bomb<N + 2>::value; };
@@ -108,14 +108,14 @@ import WillItCompile
         #expect(job.status == .failed || job.status == .timeout, "\(job.status)")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aCompileThatRunsPastTheTimeLimitEndsAsTimeout() throws {
         let (job, result) = try compileHostile(slowCompileSource, language: .cpp)
         #expect(job.status == .timeout, "\(job.status): \(result.stderr.prefix(300))")
         #expect(!result.success && !result.compiled && result.error.contains("time limit"))
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func anErrorFloodIsCappedWithAMarker() throws {
         let source = String(repeating: "int x = ;\n", count: 40_000)
         let (job, result) = try compileHostile(source)
@@ -124,7 +124,7 @@ import WillItCompile
         #expect(result.stderr.hasSuffix("more bytes were cut]\n"))
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aSourceNeedingMoreThanTheMemoryLimitFailsCleanly() throws {
         // Macro expansion that grows to about 10^8 tokens: far beyond 512 MiB.
         var source = "#define L0 x x x x x x x x x x\n"

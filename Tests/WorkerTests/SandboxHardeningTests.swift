@@ -75,7 +75,7 @@ import WillItCompile
         return (results, result.stdout)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func everyRefusedSystemCallFailsWithEPERM() throws {
         let (results, output) = try probe()
         let refused = [
@@ -91,7 +91,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func everyCallTheFilterListsAsRefusedAnswersEPERM() throws {
         let (results, _) = try probe()
         #expect(SeccompFilter.refused.count > 50)
@@ -100,7 +100,7 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func clone3AndUnknownPersonalitiesAnswerENOSYSAndForeignABIsAreKilled() throws {
         let (results, _) = try probe()
         // ENOSYS makes glibc fall back from clone3 to clone, whose flags the filter can read.
@@ -110,7 +110,7 @@ import WillItCompile
         #expect(results["x32_abi"] == "signal \(SIGSYS)", "x32: \(results["x32_abi"] ?? "nothing")")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func whatACompilerNeedsStillWorks() throws {
         let (results, _) = try probe()
         for name in ["socket_unix", "socket_tcp6", "socket_udp", "setresuid_own", "setresgid_own", "personality_query", "thread", "fork"] {
@@ -118,14 +118,14 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func theHostsNetworkIsNotThereNotEvenItsLoopback() throws {
         let (results, _) = try probe()
         // The sandbox's 127.0.0.1 is its own, where nothing listens.
         #expect(results["connect_loopback"] == "\(ECONNREFUSED)", "\(results["connect_loopback"] ?? "nothing")")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func theSandboxRunsUnderSeccompWithNoNewPrivilegesAndNoNestedUserNamespace() throws {
         let (results, output) = try probe()
         #expect(output.contains("Seccomp:\t2\n"), "\(output.suffix(2000))")
@@ -135,7 +135,7 @@ import WillItCompile
         #expect(results["unshare_cli"] == "1", "`unshare -Ur true` inside the sandbox exited \(results["unshare_cli"] ?? "nothing")")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aNestedUserNamespaceIsRefusedEvenWhereTheFilterWouldAllowIt() throws {
         // The worker's own command for a C compile (the probe toolchain: the only C one
         // here), run directly with a filter that allows every call (one BPF instruction,
@@ -193,14 +193,14 @@ import WillItCompile
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func mountinfoShowsNoHostPathButTheReadOnlySystemBinds() throws {
         let (_, output) = try probe()
         #expect(output.contains("--- mountinfo\n"))
         #expect(Self.hostPaths(inMountinfo: output) == [])
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func theProgramCacheBindShowsOnlyItsOwnEntry() throws {
         let (job, result) = try worker.compile("package main\n", language: .go, compiler: "probe-go")
         #expect(job.status == .completed, "\(result.error) \(result.stderr)")
@@ -214,7 +214,7 @@ import WillItCompile
 
     /// scripts/run mounts the cache on a tmpfs of its own: the bind's root is then the
     /// entry's path on that file system, `/<key>`, and no host path shows at all.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aProgramCacheOnItsOwnFileSystemShowsNoHostPath() throws {
         let worker = try WorkerProcess(["WORKER_CATALOG": catalog.path], programCacheOnItsOwnFileSystem: true)
         let (job, result) = try worker.compile("package main\n", language: .go, compiler: "probe-go")

@@ -58,7 +58,7 @@ import WillItCompile
 
     /// Every toolchain found here compiles under the sandbox's seccomp filter: gcc, g++,
     /// every clang, go, gccgo, every rustc, swiftc.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.runningTimeLimit(minutes: 5))
     func everyInstalledToolchainCompilesATrivialProgram() throws {
         let list = try installed()
         #expect(list.count >= Self.expected.count)
@@ -103,7 +103,7 @@ import WillItCompile
                     source: "final class Box { var n = 0 }\nstruct S: Sendable { let box = Box() }\nprint(S().box.n)\n"),
     ]
 
-    @Test(.timeLimit(.minutes(3)), arguments: features)
+    @Test(.runningTimeLimit(minutes: 3), arguments: features)
     func aProgramThatNeedsTheStandardCompilesWithItAndFailsBelowIt(_ feature: FeatureCase) throws {
         let flags = feature.language == .c || feature.language == .cpp ? ["-pedantic-errors"] : []
         for compiler in feature.compilers {

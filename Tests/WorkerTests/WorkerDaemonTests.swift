@@ -9,7 +9,7 @@ import WorkerClient
 let quickSource = "int main(void) { return 0; }\n"
 
 @Suite(.serialized) struct WorkerDaemonTests {
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func statsCountEveryVerdict() throws {
         let worker = try WorkerProcess(["MAX_WORKERS": "2", "COMPILATION_TIMEOUT_SECONDS": "2"])
         let before = try worker.stats()
@@ -24,7 +24,7 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(stats.uptimeSeconds > 0 && Timestamp.parse(stats.startTime) != nil)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aSandboxThatCannotStartIsTheServicesErrorSaidPlainly() throws {
         let worker = try WorkerProcess(["SANDBOX_BWRAP": "/nonexistent/bwrap"])
         let (job, result) = try worker.compile(quickSource, language: .c)
@@ -35,7 +35,7 @@ let quickSource = "int main(void) { return 0; }\n"
     }
 
     /// In memory mode the host's queue; in Redis mode the cluster's, here of one host.
-    @Test(.timeLimit(.minutes(1)), arguments: [false, true])
+    @Test(.runningTimeLimit(minutes: 1), arguments: [false, true])
     func aFullQueueRefusesAtOnceAndEveryAcceptedJobCompletes(inRedis: Bool) throws {
         let redis = inRedis ? try PrivateRedis() : nil
         var environment = ["MAX_WORKERS": "1", "QUEUE_SIZE": "2", "COMPILATION_TIMEOUT_SECONDS": "3"]
@@ -66,7 +66,7 @@ let quickSource = "int main(void) { return 0; }\n"
 
     /// Each client holds at most MAX_JOBS_PER_CLIENT jobs, queued or compiling, and
     /// has a place back as soon as it can read a verdict. Memory mode (this harness's).
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aClientHoldsAtMostItsShareAndHasAPlaceBackWithEachVerdict() throws {
         let worker = try WorkerProcess(["MAX_WORKERS": "1", "MAX_JOBS_PER_CLIENT": "2", "COMPILATION_TIMEOUT_SECONDS": "3"])
         let flooder = ClientIdentity("127.0.0.2")!
@@ -100,7 +100,7 @@ let quickSource = "int main(void) { return 0; }\n"
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func afterSIGKILLARestartedWorkerFinishesEveryQueuedAndProcessingJob() throws {
         let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 3)
         defer { store.close() }
@@ -130,7 +130,7 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(worker.log().contains("job \(slow): taken back from before this worker restarted"), "\(worker.log())")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func sigtermFinishesTheRunningJobAndLeavesQueuedOnesForTheNextStart() throws {
         let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 2)
         defer { store.close() }
@@ -145,7 +145,7 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(try worker.waitForVerdict(queued, store: store).0.status == .completed)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aLiveWorkersSocketIsNotStolen() throws {
         let first = try WorkerProcess()
         let second = try first.runAnotherUntilExit()
@@ -156,7 +156,7 @@ let quickSource = "int main(void) { return 0; }\n"
 
     /// The socket's name appears once, already with mode 0660, and its mode is never
     /// changed afterwards: there is no moment when it has the mode of the umask.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theSocketAppearsWithItsFinalMode() throws {
         let worker = try WorkerProcess()
         worker.stop(signal: SIGTERM)  // removes the socket file
@@ -172,7 +172,7 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(leftovers.isEmpty, "the private directory it was bound in is removed")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func garbageTruncatedOversizedAndSlowPeersNeitherCrashNorBlockTheWorker() throws {
         let worker = try WorkerProcess()
         func reply(to bytes: [UInt8]) throws -> WorkerReply? {
@@ -214,7 +214,7 @@ let quickSource = "int main(void) { return 0; }\n"
         withExtendedLifetime(slowPeers) {}
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theWorkerRefusesToRunAsRoot() throws {
         let worker = try WorkerProcess()
         let asRoot = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".root"], asServiceUser: false)
@@ -222,7 +222,7 @@ let quickSource = "int main(void) { return 0; }\n"
         #expect(asRoot.output.contains("refusing to run as root"), "\(asRoot.output)")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aMalformedVariableStopsStartUpNamingIt() throws {
         let worker = try WorkerProcess()
         let run = try worker.runAnotherUntilExit(["QUEUE_SIZE": "lots", "WORKER_SOCKET": worker.socketPath + ".bad"])
@@ -232,7 +232,7 @@ let quickSource = "int main(void) { return 0; }\n"
 
     /// Every write renews a status index's TTL, so the worker prunes the ids of
     /// expired jobs from the indexes itself: memory follows the live jobs.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func theWorkerPrunesExpiredJobsFromTheStatusIndexes() throws {
         let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 10)
         defer { store.close() }
@@ -252,7 +252,7 @@ let quickSource = "int main(void) { return 0; }\n"
     /// (the job's hash unreadable, or Redis answering the write with an error) is
     /// logged and its slot moves on. Two such jobs on a one-slot worker, then a
     /// job that must still compile.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.runningTimeLimit(minutes: 2))
     func aVerdictTheStoreRefusesForGoodDoesNotHoldItsSlot() throws {
         let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 4)
         defer { store.close() }
@@ -277,7 +277,7 @@ let quickSource = "int main(void) { return 0; }\n"
 
     /// A job in the queue whose stored data is unreadable (its key is not a hash) is
     /// taken out of the queue and logged, not retried for ever: the host's other jobs still compile.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.runningTimeLimit(minutes: 1))
     func aQueuedJobThatCannotBeReadIsTakenOutOfTheQueue() throws {
         let redis = try PrivateRedis()
         let store = RedisJobStore(configuration: RedisConfiguration(enabled: true, address: .unix(path: redis.socketPath)))
