@@ -69,16 +69,42 @@ private func statFields(_ pid: Int32) -> [Substring]? {
     return stat[stat.index(after: close)...].split(separator: " ")
 }
 
-/// Starts a process with stdin from /dev/null, stdout and stderr appended to
-/// `outputPath`, a clean signal mask and default handlers (the test runner's
-/// threads block signals, and a service inheriting that mask would ignore SIGTERM).
-public func spawn(_ executable: String, _ arguments: [String], environment: [String: String], outputPath: String) throws -> pid_t {
+/// Where a child's standard output or error goes.
+public enum ChildOutput: Sendable {
+    case discarded
+    /// Appended to this file, created if missing.
+    case appended(to: String)
+    /// Standard error only: wherever standard output goes.
+    case withStandardOutput
+    /// Into this descriptor of the parent's (the write end of a pipe).
+    case descriptor(Int32)
+}
+
+/// Starts a process with stdin from /dev/null, a clean signal mask and default handlers (the
+/// test runner's threads block signals, and a service inheriting that mask would ignore
+/// SIGTERM), and none of the test runner's other descriptors.
+///
+/// Not Foundation's `Process`: on Linux its `run()` over-reads a directory entry while it
+/// looks for the highest open descriptor, and crashed the test run now and then.
+public func spawn(
+    _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+    standardOutput: ChildOutput, standardError: ChildOutput
+) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    for (target, output) in [(Int32(1), standardOutput), (2, standardError)] {
+        switch output {
+        case .discarded: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
+        case let .appended(path): posix_spawn_file_actions_addopen(&actions, target, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        case .withStandardOutput: posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        case let .descriptor(descriptor): posix_spawn_file_actions_adddup2(&actions, descriptor, target)
+        }
+    }
+    // Another test's pipe or Redis connection held open by this child would keep that
+    // test from seeing its end.
+    if let addCloseFrom { _ = addCloseFrom(&actions, 3) }
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -98,16 +124,65 @@ public func spawn(_ executable: String, _ arguments: [String], environment: [Str
     return pid
 }
 
+/// Starts a process with its standard output and error appended to `outputPath`.
+public func spawn(_ executable: String, _ arguments: [String], environment: [String: String], outputPath: String) throws -> pid_t {
+    try spawn(executable, arguments, environment: environment, standardOutput: .appended(to: outputPath), standardError: .withStandardOutput)
+}
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
+/// module does not import.
+private nonisolated(unsafe) let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
+
+/// Which of a child's streams `run` returns.
+public enum CapturedStream: Sendable {
+    case none, standardOutput, standardError
+}
+
+/// Runs a program to its end and returns its exit status (128 + signal when killed) and
+/// what it wrote to the `captured` stream; the other streams are discarded.
+public func run(
+    _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+    capturing captured: CapturedStream = .none
+) throws -> (status: Int32, output: String) {
+    guard captured != .none else {
+        let pid = try spawn(executable, arguments, environment: environment, standardOutput: .discarded, standardError: .discarded)
+        return (waitForExit(pid), "")
+    }
+    var ends: [Int32] = [0, 0]
+    // Close-on-exec, so children that other threads spawn do not hold the write end open.
+    guard pipe(&ends) == 0 else { throw TestFailure("pipe: errno \(errno)") }
+    for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+    let pid: pid_t
+    do {
+        pid = try spawn(executable, arguments, environment: environment,
+                        standardOutput: captured == .standardOutput ? .descriptor(ends[1]) : .discarded,
+                        standardError: captured == .standardError ? .descriptor(ends[1]) : .discarded)
+    } catch {
+        close(ends[0])
+        close(ends[1])
+        throw error
+    }
+    close(ends[1])
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(ends[0], &buffer, buffer.count)
+        if count > 0 {
+            output += buffer[..<count]
+        } else if count == 0 || errno != EINTR {
+            break
+        }
+    }
+    close(ends[0])
+    return (waitForExit(pid), String(decoding: output, as: UTF8.self))
+}
+
 /// Runs a program to its end, its output discarded, and returns its exit status.
 public func runToExit(_ executable: String, _ arguments: [String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
+    try run(executable, arguments).status
 }
 
 /// Runs a program to its end and returns its exit status and what it wrote to standard
@@ -115,17 +190,7 @@ public func runToExit(_ executable: String, _ arguments: [String]) throws -> Int
 public func runCapturingOutput(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil
 ) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text)
+    try run(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment, capturing: .standardOutput)
 }
 
 /// What redis-cli prints for `arguments` against the Redis on `socket`.

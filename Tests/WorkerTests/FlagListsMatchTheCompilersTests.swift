@@ -51,15 +51,7 @@ import WillItCompile
         guard FileManager.default.isExecutableFile(atPath: compiler) else {
             throw TestFailure("\(compiler) is not installed: run scripts/setup (scripts/test does)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: compiler)
-        process.arguments = ["-fsyntax-only", "-x", "c", "/dev/null"] + flags
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try run(compiler, ["-fsyntax-only", "-x", "c", "/dev/null"] + flags, capturing: .standardError).output
         // gcc: unrecognized command-line option ‘-fx’; clang: unknown argument: '-fx', unknown warning option '-Wx'.
         var unknown: Set<String> = []
         for line in text.split(separator: "\n")

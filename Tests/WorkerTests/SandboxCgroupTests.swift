@@ -140,12 +140,9 @@ final class ProbeToolchain {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o755])
         try probeSource.write(toFile: "\(directory)/probe.c", atomically: true, encoding: .utf8)
-        let compiler = Process()
-        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/gcc-12")
-        compiler.arguments = ["-O0", "-o", executable, "\(directory)/probe.c"]
-        try compiler.run()
-        compiler.waitUntilExit()
-        guard compiler.terminationStatus == 0 else { throw TestFailure("gcc-12 could not build the probe") }
+        guard try runToExit("/usr/bin/gcc-12", ["-O0", "-o", executable, "\(directory)/probe.c"]) == 0 else {
+            throw TestFailure("gcc-12 could not build the probe")
+        }
 
         let real = try JSONSerialization.jsonObject(
             with: Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog.json"))) as! [String: Any]

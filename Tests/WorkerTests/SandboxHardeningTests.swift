@@ -161,19 +161,12 @@ import WillItCompile
 
     /// Runs another worker with this suite's environment and returns what it printed.
     func runWorker(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--",
-                             try WorkerProcess.workerExecutable()] + arguments
-        process.environment = worker.environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("worker \(arguments) exited with \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
+        let (status, output) = try run(
+            "/usr/bin/setpriv", ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--",
+                                 try WorkerProcess.workerExecutable()] + arguments,
+            environment: worker.environment, capturing: .standardOutput)
+        guard status == 0 else { throw TestFailure("worker \(arguments) exited with \(status)") }
+        return output
     }
 
     /// Each line of mountinfo whose root is a path on a host file system (not a fresh

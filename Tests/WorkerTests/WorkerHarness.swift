@@ -18,7 +18,8 @@ final class WorkerProcess {
     let directory: URL
     let socketPath: String
     let environment: [String: String]
-    private(set) var process: Process?
+    /// The running worker (`setpriv`, which execs it); nil once stopped.
+    private(set) var pid: pid_t?
     /// One client for the worker's whole life, so its kept connections meet restarts.
     let client: WorkerClient
     var logPath: String { directory.appendingPathComponent("worker.log").path }
@@ -71,31 +72,21 @@ final class WorkerProcess {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    var pid: Int32? { process?.processIdentifier }
-
     func start() throws {
         let worker = try Self.workerExecutable()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
+        var executable = "/usr/bin/setpriv"
+        var arguments = ["--reuid=\(serviceUser)", "--regid=\(serviceUser)", "--init-groups", "--", worker]
         // On cgroup v2 the worker must start inside the delegated subtree, as scripts/run starts it.
         if case .unified? = CgroupLayout.detect(), environment["SANDBOX_CGROUPS"] != "false" {
             let leaf = "\(CgroupLayout.detect()!.subtrees[0])/\(CgroupLayout.serviceLeaf)/cgroup.procs"
-            process.arguments = ["-c", #"echo 0 >"$1" && shift && exec "$@""#, "enter-cgroup", leaf, "/usr/bin/setpriv"] + process.arguments!
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            arguments = ["-c", #"echo 0 >"$1" && shift && exec "$@""#, "enter-cgroup", leaf, executable] + arguments
+            executable = "/bin/sh"
         }
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        logFile.seekToEndOfFile()
-        process.standardOutput = logFile
-        process.standardError = logFile
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        let pid = try spawn(executable, arguments, environment: environment, outputPath: logPath)
+        self.pid = pid
         let deadline = Date() + 30
         while Date() < deadline {
-            guard process.isRunning else {
+            guard isRunning(pid) else {
                 throw HarnessError("worker exited at start: \(log())")
             }
             if case .pong? = try? client.send(.ping) { return }
@@ -106,10 +97,10 @@ final class WorkerProcess {
 
     /// Sends `signal` and waits for the process to end.
     func stop(signal: Int32 = SIGTERM) {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, signal)
-        process.waitUntilExit()
-        self.process = nil
+        guard let pid else { return }
+        kill(pid, signal)
+        _ = waitForExit(pid)
+        self.pid = nil
     }
 
     /// Runs a second worker with this one's environment (plus `overrides`) until it
@@ -117,24 +108,14 @@ final class WorkerProcess {
     /// one that starts after all is killed after 20 s (status 137), so the test fails, not hangs.
     func runAnotherUntilExit(_ overrides: [String: String] = [:], asServiceUser: Bool = true,
                              user: String = serviceUser) throws -> (status: Int32, output: String) {
-        let process = Process()
         let worker = try Self.workerExecutable()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         var arguments = ["-s", "KILL", "20"]
         if asServiceUser {
             guard let account = getpwnam(user) else { throw HarnessError("no user \(user)") }
             arguments += ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(account.pointee.pw_gid)", "--init-groups", "--"]
         }
-        process.arguments = arguments + [worker]
-        process.environment = environment.merging(overrides) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        return try run("/usr/bin/timeout", arguments + [worker], environment: environment.merging(overrides) { $1 },
+                       capturing: .standardError)
     }
 
     func log() -> String {
