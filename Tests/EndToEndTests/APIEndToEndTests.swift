@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HTTPAPI
 import Synchronization
 import TestSupport
 import Testing
@@ -53,6 +54,12 @@ import Testing
         #expect(strict["status"] as? String == "failed" && (strict["flags"] as? [String]) == ["-Werror", "-Wall"], "\(strict)")
         expectError(try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"\#(String(repeating: "x", count: 2500))","language":"c"}"#), 413, "source_too_large", mentions: ["2000"])
         expectError(try stack.request("POST", "/api/v1/compile", bytes: [UInt8](repeating: 0x61, count: 200_000)), 413, "source_too_large")
+        // nginx and the responders refuse at the same size: a body at the limit reaches the
+        // responder (which reads it as JSON), one byte more is nginx's own 413 naming the limit.
+        let bodyLimit = BodyLimit.bytes(forSourceSize: 2000)
+        expectError(try stack.request("POST", "/api/v1/compile", bytes: [UInt8](repeating: 0x61, count: bodyLimit)), 400, "invalid_request", mentions: ["JSON"])
+        expectError(try stack.request("POST", "/api/v1/compile", bytes: [UInt8](repeating: 0x61, count: bodyLimit + 1)), 413, "source_too_large",
+                    mentions: ["larger than this server accepts (\(bodyLimit))"])
         expectError(try stack.request("GET", "/api/v1/compile/not-a-uuid"), 400, "invalid_job_id")
         expectError(try stack.request("GET", "/api/v1/compile/\(UUID().uuidString.lowercased())"), 404, "job_not_found")
         expectError(try stack.request("DELETE", "/api/v1/compile"), 405, "method_not_allowed")
