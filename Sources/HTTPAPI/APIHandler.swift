@@ -1,4 +1,3 @@
-public import FoundationEssentials
 public import JobStore
 public import WillItCompile
 public import WorkerClient
