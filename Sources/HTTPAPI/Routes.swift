@@ -3,7 +3,7 @@ struct Route: Sendable {
     /// A path, or a path whose last segment is a `{name}`: that segment is then the
     /// rest of the path, slashes and all, handed to `answer` as its parameter.
     let pattern: String
-    /// Further paths that answer the same; the 404 names `pattern` only.
+    /// Further paths (without a parameter) that answer the same; the 404 names `pattern` only.
     let aliases: [String]
     /// The first is the one the 404 names; all are the 405's `Allow`.
     let methods: [String]
