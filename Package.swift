@@ -88,10 +88,10 @@ let package = Package(
             dependencies: ["JobStore", "WillItCompile", "TestSupport"],
             swiftSettings: swiftSettings
         ),
-        // The HTTP API's bodies and answers that need no running service.
+        // The HTTP API in-process: its bodies, and every route against a fake worker.
         .testTarget(
             name: "HTTPAPITests",
-            dependencies: ["HTTPAPI", "WillItCompile", "WorkerClient"],
+            dependencies: ["HTTPAPI", "WillItCompile", "WorkerClient", "JobStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the tests that start real processes.
@@ -109,7 +109,7 @@ let package = Package(
         // The whole stack through nginx, started by scripts/run.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Worker", "Responder", "TestSupport"],
+            dependencies: ["Worker", "Responder", "HTTPAPI", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

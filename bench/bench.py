@@ -184,7 +184,7 @@ class Bench:
                         "-lfcgi", "-lhiredis", "-lpthread"], check=True)
         with open(os.path.join(reference_dir, "static.json"), "w") as static:
             static.write("{}")  # replaced by a completed job's body in read_path
-        # The same body limit as the stack's nginx, which scripts/run derived from MAX_SOURCE_SIZE.
+        # The same body limit as the stack's nginx, which scripts/run got from the responder (--body-limit).
         with open(os.path.join(self.run_dir, "nginx", "will-it-compile.conf")) as rendered:
             body_limit = re.search(r"client_max_body_size (\d+);", rendered.read()).group(1)
         substitutions = {"@LISTEN@": f"127.0.0.1:{self.ref_port}", "@FCGI_SOCKET@": os.path.join(reference_dir, "fcgi.sock"),

@@ -60,6 +60,12 @@ do {
 } catch {
     fail(error.description)
 }
+// `--body-limit`: the largest body, for nginx's client_max_body_size (scripts/run),
+// so that nginx and the responders refuse at the same size.
+if CommandLine.arguments.dropFirst() == ["--body-limit"] {
+    print(BodyLimit.bytes(forSourceSize: configuration.compilation.maxSourceSize))
+    exit(0)
+}
 guard FastCGIRequestSlot.initializeLibrary() else { fail("FCGX_Init failed") }
 
 let store: (any JobStore)? = configuration.redis.enabled ? RedisJobStore(configuration: configuration.redis) : nil

@@ -1,0 +1,149 @@
+import FoundationEssentials
+import JobStore
+import WillItCompile
+
+/// `POST /api/v1/compile[?wait=S]`: a JSON body, or the source itself with its
+/// settings in the query (`RawSubmission`); the job goes to the worker.
+extension APIHandler {
+    /// `Retry-After` of a 503 `store_full`: room comes back as jobs expire, not within seconds.
+    static let storeFullRetryAfterSeconds = 60
+
+    func submit(_ http: HTTPRequest) -> HTTPResponse {
+        let body = http.body
+        if let tooLarge = bodyTooLarge(length: body.count) { return tooLarge }
+        let wait: Duration?
+        do {
+            wait = try WaitParameter.duration(from: http.queryValues("wait"))
+        } catch {
+            return invalidWait(error)
+        }
+        var request: CompilationRequest
+        do {
+            switch SubmissionForm(contentType: http.contentType) {
+            case .json:
+                request = try validator.validate(json: Data(body))
+            case .form:
+                guard body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") else {
+                    return .error(400, "invalid_request", RawSubmission.formRefusal)
+                }
+                request = try validator.validate(json: Data(body))
+            case .raw:
+                request = try validator.validate(RawSubmission.settings(of: http), source: body)
+            }
+        } catch {
+            return invalid(error)
+        }
+        let installed: [Toolchain]
+        do {
+            installed = try toolchains.current()
+        } catch {
+            return workerUnavailable(error)
+        }
+        do {
+            let toolchain = try installed.resolve(request)
+            // Store what will really be used, so a result always says which compiler and standard made it.
+            request.compiler = toolchain.spec.id
+            request.standard = request.standard ?? toolchain.spec.defaultStandard
+        } catch {
+            return invalid(error)
+        }
+        let client = client(of: http)
+        if let refused = checkRate(of: client) { return refused }
+        let job = CompilationJob(request: request, createdAt: Date())
+        let reply: WorkerReply
+        do {
+            reply = try workers.requests.send(.submit(job, client: client))
+        } catch {
+            return workerUnavailable(error)
+        }
+        switch reply {
+        case let .accepted(id):
+            let plainText = PlainTextAnswer.isPreferred(by: http.accept)
+            guard let wait else {
+                if plainText {
+                    var queued = job
+                    queued.id = id
+                    return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id))
+                }
+                return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
+            }
+            return submitted(job, id: id, waitingUpTo: wait, plainText: plainText)
+        case let .queueFull(capacity, seconds):
+            return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
+                          headers: [("Retry-After", String(seconds))])
+        case let .tooManyJobs(share, seconds):
+            return .error(429, "too_many_jobs", "This client already has \(share.jobs) jobs queued or compiling (\(share.waiting) of them waiting for a slot); at most \(share.limit) per client are accepted. Retry after \(seconds) s, once one of them is finished.",
+                          headers: [("Retry-After", String(seconds))])
+        case let .failure(failure):
+            switch failure.code {
+            case .storeUnavailable:
+                return redisUnavailable(failure.message)
+            case .storeFull:
+                return .error(503, "store_full", "The job store is full and takes no new job until older ones expire; nothing of this job was stored. Retry after \(Self.storeFullRetryAfterSeconds) s.",
+                              headers: [("Retry-After", String(Self.storeFullRetryAfterSeconds))])
+            case .shuttingDown:
+                return .error(503, "worker_unavailable", "The compile worker is shutting down; retry shortly.", headers: [("Retry-After", "5")])
+            case .unsupportedJob:
+                toolchains.invalidate()
+                return .error(400, "invalid_request", failure.message)
+            case .malformedRequest, .duplicateJob:
+                return .error(500, "internal_error", "The compile worker refused the job: \(failure.message)")
+            }
+        default:
+            return .error(500, "internal_error", "The compile worker answered \(reply) to a submission.")
+        }
+    }
+
+    /// Whose share of compile capacity a request counts against: its address. A
+    /// missing or unusable address (nginx without the project's `fastcgi_params`)
+    /// gives nil, which the worker counts as one share for all such requests.
+    private func client(of request: HTTPRequest) -> ClientIdentity? {
+        request.clientAddress.flatMap { ClientIdentity(address: $0) }
+    }
+
+    /// The 429 for a client over the cluster-wide submission limit, or nil when
+    /// the submission may go on. Only valid submissions get here: a request refused
+    /// as invalid costs no compile and counts only against nginx's own limit.
+    /// Every valid one counts, also when the worker then refuses it (queue full),
+    /// so that retrying in a loop is slowed down too. Redis unreachable is a 503,
+    /// as the submission itself would get: the limit is never skipped silently.
+    private func checkRate(of client: ClientIdentity?) -> HTTPResponse? {
+        guard let rateLimiter else { return nil }
+        let decision: RateDecision
+        do {
+            decision = try rateLimiter.admit(client)
+        } catch {
+            return redisUnavailable("\(error)")
+        }
+        guard case let .limited(retryAfter) = decision else { return nil }
+        let seconds = max(1, (retryAfter.roundedUpMilliseconds + 999) / 1000)
+        return .error(429, "rate_limited", "Too many submissions from this client address (an IPv6 address counts by its /64) across all hosts: at most \(rateLimiter.submitsPerSecond) per second, in bursts of up to \(rateLimiter.burst). Retry after \(seconds) s, and space submissions out.",
+                      headers: [("Retry-After", String(seconds))])
+    }
+
+    /// A submission with `?wait=`: the job once it is finished (200, the body of
+    /// a status read), or as it is after `wait` (202 and its `Location`). The job
+    /// is accepted whatever happens next, so a read that fails answers 202 with
+    /// the job as submitted rather than an error a client would submit again for;
+    /// its status read then names the failure.
+    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration, plainText: Bool) -> HTTPResponse {
+        var (current, result) = (job, CompilationResult?.none)
+        current.id = id
+        if let found = try? readJob(id, wait: wait) {
+            (current, result) = found
+        }
+        if plainText { return PlainTextAnswer.response(job: current, result: result, location: location(of: id)) }
+        guard current.status.isTerminal else {
+            return .json(202, body: JobResponse(job: current, result: nil).body, headers: [location(of: id)])
+        }
+        return .json(200, body: JobResponse(job: current, result: result).body)
+    }
+
+    private func invalid(_ error: RequestValidationError) -> HTTPResponse {
+        let details = error.problems.map { ErrorDetail(field: $0.field, message: $0.message) }
+        if error.isOnlyTooLarge {
+            return .error(413, "source_too_large", error.description, details: details)
+        }
+        return .error(400, "invalid_request", error.description, details: details)
+    }
+}

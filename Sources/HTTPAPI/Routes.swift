@@ -1,0 +1,60 @@
+/// One endpoint: where it is, which methods it takes, and what answers it.
+struct Route: Sendable {
+    /// A path, or a path whose last segment is a `{name}`: that segment is then the
+    /// rest of the path, slashes and all, handed to `answer` as its parameter.
+    let pattern: String
+    /// Further paths (without a parameter) that answer the same; the 404 names `pattern` only.
+    let aliases: [String]
+    /// The first is the one the 404 names; all are the 405's `Allow`.
+    let methods: [String]
+    /// The request and the path's parameter (empty for a pattern without one).
+    let answer: @Sendable (APIHandler, HTTPRequest, String) -> HTTPResponse
+
+    init(_ pattern: String, aliases: [String] = [], methods: [String],
+         answer: @escaping @Sendable (APIHandler, HTTPRequest, String) -> HTTPResponse) {
+        self.pattern = pattern
+        self.aliases = aliases
+        self.methods = methods
+        self.answer = answer
+    }
+
+    /// The path's parameter when the path is this route's, else nil.
+    func parameter(in path: String) -> String? {
+        guard let brace = pattern.firstIndex(of: "{") else {
+            return path == pattern || aliases.contains(path) ? "" : nil
+        }
+        let prefix = pattern[..<brace]
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : nil
+    }
+}
+
+/// The endpoints, in the order the 404 lists them: what answers a path, and the
+/// only place the 404's list and the 405's `Allow` come from.
+struct RouteTable: Sendable {
+    let routes: [Route]
+
+    /// The route that answers `path` (without a trailing `/`), and its parameter.
+    func route(for path: String) -> (Route, String)? {
+        for route in routes {
+            if let parameter = route.parameter(in: path) { return (route, parameter) }
+        }
+        return nil
+    }
+
+    /// `POST /api/v1/compile, GET /api/v1/compile/{job_id}, …`: each route by its first method.
+    var listing: String {
+        routes.map { "\($0.methods[0]) \($0.pattern)" }.joined(separator: ", ")
+    }
+}
+
+extension APIHandler {
+    static let routes = RouteTable(routes: [
+        Route("/api/v1/compile", methods: ["POST"]) { api, request, _ in api.submit(request) },
+        Route("/api/v1/compile/{job_id}", methods: ["GET", "HEAD"]) { api, request, id in api.job(id, request) },
+        Route("/api/v1/environments", methods: ["GET", "HEAD"]) { api, _, _ in api.environments() },
+        Route("/api/v1/toolchains", methods: ["GET", "HEAD"]) { api, _, _ in api.toolchainList() },
+        Route("/api/v1/flags/{family}", methods: ["GET", "HEAD"]) { api, _, family in api.flagList(family) },
+        Route("/api/v1/workers/stats", methods: ["GET", "HEAD"]) { api, _, _ in api.workerStats() },
+        Route("/health", aliases: ["/api/v1/health"], methods: ["GET", "HEAD"]) { api, _, _ in api.health() },
+    ])
+}
