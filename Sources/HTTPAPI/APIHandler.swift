@@ -79,6 +79,9 @@ public final class APIHandler: Sendable {
         case "/api/v1/environments":
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return environments()
+        case "/api/v1/toolchains":
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
+            return toolchainList()
         case _ where path.hasPrefix("/api/v1/flags/"):
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return flagList(String(path.dropFirst("/api/v1/flags/".count)))
@@ -89,7 +92,7 @@ public final class APIHandler: Sendable {
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
             return workerStats()
         default:
-            return .error(404, "not_found", "No endpoint at \(request.path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, GET /api/v1/environments, GET /api/v1/flags/{family}, GET /api/v1/workers/stats, GET /health.")
+            return .error(404, "not_found", "No endpoint at \(request.path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, GET /api/v1/environments, GET /api/v1/toolchains, GET /api/v1/flags/{family}, GET /api/v1/workers/stats, GET /health.")
         }
     }
 
@@ -296,18 +299,26 @@ public final class APIHandler: Sendable {
     private func environments() -> HTTPResponse {
         do {
             // Asked afresh: what this host can compile right now, and nothing while the worker is down.
-            return .json(200, EnvironmentsResponse(toolchains: try toolchains.refresh()))
+            return .json(200, LanguageEnvironment.all(of: try toolchains.refresh()))
         } catch {
             return workerUnavailable(error)
         }
     }
 
-    /// The whole allowlist of a flag family (`flag_family` in `/api/v1/environments`); it is
+    private func toolchainList() -> HTTPResponse {
+        do {
+            return .json(200, ToolchainsResponse(toolchains: try toolchains.refresh()))
+        } catch {
+            return workerUnavailable(error)
+        }
+    }
+
+    /// The whole allowlist of a flag family (`flag_family` in `/api/v1/toolchains`); it is
     /// compiled in, so it answers while the worker is down.
     private func flagList(_ name: String) -> HTTPResponse {
         guard let family = FlagFamily(rawValue: name) else {
             let families = FlagFamily.allCases.map(\.rawValue)
-            return .error(404, "not_found", "No flag family `\(name)` (families: \(families.joined(separator: ", ")); each toolchain's is its `flag_family` in GET /api/v1/environments).")
+            return .error(404, "not_found", "No flag family `\(name)` (families: \(families.joined(separator: ", ")); each toolchain's is its `flag_family` in GET /api/v1/toolchains).")
         }
         return .json(200, FlagListResponse(family: family))
     }

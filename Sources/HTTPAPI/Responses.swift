@@ -52,24 +52,42 @@ struct JobResponse {
     }
 }
 
-/// `GET /api/v1/environments`: per language what can be asked for (the
-/// predecessor's shape), then every toolchain with its real version. In a
-/// cluster the worker lists what the live hosts offer together, and each
-/// toolchain says which hosts have it; a request for it may go to any host.
-struct EnvironmentsResponse: Encodable {
-    struct Environment: Encodable {
-        var language: String
-        var compilers: [String]
-        var standards: [String]
-        var oses: [String]
-        var architectures: [String]
-        var defaultCompiler: String?
+/// One element of `GET /api/v1/environments`, the predecessor's bare array: per
+/// language what a request may ask for, plus the defaults it gets for what it
+/// omits. In a cluster it is the union of what the live hosts offer.
+struct LanguageEnvironment: Encodable {
+    var language: String
+    var compilers: [String]
+    var standards: [String]
+    var oses: [String]
+    var architectures: [String]
+    var defaultCompiler: String?
+    /// The default compiler's default standard; absent when it has none (Go).
+    var defaultStandard: String?
 
-        private enum CodingKeys: String, CodingKey {
-            case language, compilers, standards, oses, architectures, defaultCompiler = "default_compiler"
-        }
+    private enum CodingKeys: String, CodingKey {
+        case language, compilers, standards, oses, architectures
+        case defaultCompiler = "default_compiler", defaultStandard = "default_standard"
     }
 
+    /// One element per language with an installed toolchain, in the catalog's language order.
+    static func all(of installed: [Toolchain]) -> [LanguageEnvironment] {
+        let languages = Language.allCases.filter { language in installed.contains { $0.spec.language == language } }
+        return languages.map { language in
+            let mine = installed.filter { $0.spec.language == language }
+            let preferred = mine.first { $0.isDefault }
+            return LanguageEnvironment(
+                language: language.rawValue, compilers: unique(mine.map(\.spec.id)), standards: unique(mine.flatMap(\.spec.standards)),
+                oses: unique(mine.flatMap(\.targets).map(\.os)), architectures: unique(mine.flatMap(\.targets).map(\.architecture)),
+                defaultCompiler: preferred?.spec.id, defaultStandard: preferred?.spec.defaultStandard)
+        }
+    }
+}
+
+/// `GET /api/v1/toolchains`: every toolchain with its real version. In a
+/// cluster the worker lists what the live hosts offer together, and each
+/// toolchain says which hosts have it; a request for it may go to any host.
+struct ToolchainsResponse: Encodable {
     struct ToolchainEntry: Encodable {
         var id: String
         var language: String
@@ -96,20 +114,11 @@ struct EnvironmentsResponse: Encodable {
         }
     }
 
-    var environments: [Environment]
     var toolchains: [ToolchainEntry]
     /// What a request gets for a field it omits.
     var defaults: [String: String]
 
     init(toolchains installed: [Toolchain]) {
-        let languages = Language.allCases.filter { language in installed.contains { $0.spec.language == language } }
-        environments = languages.map { language in
-            let mine = installed.filter { $0.spec.language == language }
-            return Environment(
-                language: language.rawValue, compilers: unique(mine.map(\.spec.id)), standards: unique(mine.flatMap(\.spec.standards)),
-                oses: unique(mine.flatMap(\.targets).map(\.os)), architectures: unique(mine.flatMap(\.targets).map(\.architecture)),
-                defaultCompiler: mine.first { $0.isDefault }?.spec.id)
-        }
         toolchains = installed.map { toolchain in
             ToolchainEntry(
                 id: toolchain.spec.id, language: toolchain.spec.language.rawValue, version: toolchain.version,

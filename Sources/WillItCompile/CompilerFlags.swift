@@ -35,7 +35,7 @@ public enum FlagFamily: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// What the family accepts in a few lines, for refusals and `/api/v1/environments`.
+    /// What the family accepts in a few lines, for refusals and `/api/v1/toolchains`.
     public var accepted: String {
         switch self {
         case .gcc, .clang, .gccgo:

@@ -62,11 +62,9 @@ import Testing
         expectError(try stack.request("GET", "/api/v2/anything"), 404, "not_found")
         expectError(try stack.request("GET", "/index.html"), 404, "not_found")
 
-        let environments = try stack.request("GET", "/api/v1/environments")
-        #expect(environments.status == 200)
-        let perLanguage = environments.json["environments"] as? [[String: Any]] ?? []
+        let perLanguage = try stack.request("GET", "/api/v1/environments").jsonArray
         #expect(Set(perLanguage.compactMap { $0["language"] as? String }).isSuperset(of: ["c", "cpp", "go", "rust"]))
-        let toolchains = environments.json["toolchains"] as? [[String: Any]] ?? []
+        let toolchains = try stack.request("GET", "/api/v1/toolchains").json["toolchains"] as? [[String: Any]] ?? []
         #expect(toolchains.contains { ($0["id"] as? String) == "gcc-12" && ($0["version"] as? String ?? "").contains("12.2") })
         let c = perLanguage.first { $0["language"] as? String == "c" } ?? [:]
         #expect(Set(c["architectures"] as? [String] ?? []) == ["x86_64", "arm64", "armhf", "riscv64"])
@@ -79,6 +77,50 @@ import Testing
         #expect(stats.status == 200 && stats.json["max_workers"] as? Int == 2 && (stats.json["total_processed"] as? Int ?? 0) >= 2)
         let health = try stack.request("GET", "/health")
         #expect(health.status == 200 && health.json["status"] as? String == "healthy" && health.json["time"] != nil)
+    }
+
+    /// The predecessor's clients read `GET /api/v1/environments` as a bare array of
+    /// per-language environments; the toolchains with their versions are on an endpoint of their own.
+    @Test(.runningTimeLimit(minutes: 2))
+    func environmentsAreThePredecessorsArrayAndToolchainsHaveTheirOwnEndpoint() throws {
+        let stack = try Stack()
+        let reply = try stack.request("GET", "/api/v1/environments")
+        #expect(reply.status == 200 && reply.headers["content-type"] == "application/json; charset=utf-8", "\(reply.text)")
+        let environments = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]], "\(reply.text)")
+        #expect(environments.map { $0["language"] as? String } == ["c", "cpp", "go", "rust", "swift"].filter { language in
+            environments.contains { $0["language"] as? String == language }
+        }, "in the catalog's language order")
+        #expect(Set(environments.compactMap { $0["language"] as? String }).isSuperset(of: ["c", "cpp", "go", "rust"]))
+        let predecessorKeys: Set = ["language", "compilers", "standards", "oses", "architectures"]
+        for environment in environments {
+            let language = environment["language"] as? String ?? "?"
+            let keys = Set(environment.keys)
+            #expect(keys.isSuperset(of: predecessorKeys.union(["default_compiler"])), "\(language): \(keys)")
+            #expect(keys.subtracting(predecessorKeys).isSubset(of: ["default_compiler", "default_standard"]), "\(language): \(keys)")
+            for key in ["compilers", "standards", "oses", "architectures"] {
+                #expect(environment[key] is [String], "\(language): \(key) is an array of strings")
+            }
+            let compilers = environment["compilers"] as? [String] ?? []
+            #expect(compilers.contains(environment["default_compiler"] as? String ?? "none"), "\(language): \(environment)")
+        }
+        let c = try #require(environments.first { $0["language"] as? String == "c" })
+        #expect(c["default_compiler"] as? String == "gcc-12" && c["default_standard"] as? String == "gnu17", "\(c)")
+        let go = try #require(environments.first { $0["language"] as? String == "go" })
+        #expect(go["default_standard"] == nil && go["standards"] as? [String] == [], "Go has no standard, and no null: \(go)")
+
+        let toolchains = try stack.request("GET", "/api/v1/toolchains")
+        #expect(toolchains.status == 200 && Set(toolchains.json.keys) == ["toolchains", "defaults"], "\(toolchains.text)")
+        let entries = toolchains.json["toolchains"] as? [[String: Any]] ?? []
+        let gcc = try #require(entries.first { $0["id"] as? String == "gcc-12" && $0["language"] as? String == "c" })
+        #expect((gcc["version"] as? String ?? "").contains("12.2") && gcc["default"] as? Bool == true, "\(gcc)")
+        #expect(gcc["default_standard"] as? String == "gnu17" && gcc["flag_family"] as? String == "gcc", "\(gcc)")
+        #expect((gcc["hosts"] as? [String])?.count == 1, "with Redis, the one live host that has it: \(gcc)")
+        #expect((toolchains.json["defaults"] as? [String: String])?["architecture"] == "x86_64")
+        #expect(try stack.request("HEAD", "/api/v1/toolchains").status == 200)
+        let refused = try stack.request("POST", "/api/v1/toolchains", body: "{}")
+        #expect(refused.status == 405 && refused.headers["allow"] == "GET, HEAD", "\(refused.text)")
+        let nowhere = try stack.request("GET", "/api/v1/nowhere")
+        #expect((nowhere.json["message"] as? String ?? "").contains("GET /api/v1/toolchains"), "\(nowhere.text)")
     }
 
     struct LanguageCase: Sendable, CustomTestStringConvertible {
@@ -232,7 +274,8 @@ import Testing
         let before = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
         try stack.kill("worker")
         for (method, path, body) in [("POST", "/api/v1/compile", #"{"source_code":"int main(){}","language":"c"}"#),
-                                     ("GET", "/api/v1/workers/stats", nil), ("GET", "/api/v1/environments", nil), ("GET", "/health", nil)] {
+                                     ("GET", "/api/v1/workers/stats", nil), ("GET", "/api/v1/environments", nil),
+                                     ("GET", "/api/v1/toolchains", nil), ("GET", "/health", nil)] {
             let reply = try stack.request(method, path, body: body)
             #expect(reply.status == 503 && reply.json["error"] as? String == "worker_unavailable", "\(path): \(reply.text)")
         }

@@ -68,7 +68,7 @@ import Testing
         let unknown = try stack.request("GET", "/api/v1/flags/cc")
         #expect(unknown.status == 404 && (unknown.json["message"] as? String ?? "").contains("gccgo"), "\(unknown.text)")
 
-        let toolchains = try stack.request("GET", "/api/v1/environments").json["toolchains"] as? [[String: Any]] ?? []
+        let toolchains = try stack.request("GET", "/api/v1/toolchains").json["toolchains"] as? [[String: Any]] ?? []
         let gccgo = toolchains.first { $0["id"] as? String == "gccgo-12" }
         #expect(gccgo?["flag_family"] as? String == "gccgo", "\(String(describing: gccgo))")
         let summary = gccgo?["flags"] as? String

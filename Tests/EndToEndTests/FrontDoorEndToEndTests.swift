@@ -77,7 +77,7 @@ import Testing
     func everyAPILocationIsRateLimitedPerClient() throws {
         let stack = try Stack(["READ_RATE_LIMIT_PER_SECOND": "1", "READ_RATE_LIMIT_BURST": "2",
                                "RATE_LIMIT_PER_SECOND": "1", "RATE_LIMIT_BURST": "2"])
-        let paths = ["/health", "/api/v1/environments", "/api/v1/workers/stats", "/api/v1/flags/gcc",
+        let paths = ["/health", "/api/v1/environments", "/api/v1/toolchains", "/api/v1/workers/stats", "/api/v1/flags/gcc",
                      "/api/v1/compile/\(UUID().uuidString)", "/api/v1/compile"]
         let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
         // Each method and path from an address of its own: each is limited by itself.

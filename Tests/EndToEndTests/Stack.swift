@@ -195,6 +195,8 @@ struct HTTPReply {
 
     var text: String { String(decoding: body, as: UTF8.self) }
     var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+    /// The body as a JSON array of objects; empty when it is not one.
+    var jsonArray: [[String: Any]] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] ?? [] }
 
     /// - Parameter timeoutSeconds: bounds the connect and each read.
     static func send(

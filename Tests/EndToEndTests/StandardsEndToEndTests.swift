@@ -46,7 +46,7 @@ import Testing
     func everyStandardCompilesWhatNeedsItAndRefusesWhatNeedsTheNext() throws {
         let stack = try Stack(["MAX_WORKERS": "2", "QUEUE_SIZE": "2000", "MAX_JOBS_PER_CLIENT": "2000", "RATE_LIMIT_PER_SECOND": "10000", "RATE_LIMIT_BURST": "10000",
                                "CLUSTER_RATE_LIMIT_PER_SECOND": "10000", "CLUSTER_RATE_LIMIT_BURST": "10000"])
-        let toolchains = try stack.request("GET", "/api/v1/environments").json["toolchains"] as? [[String: Any]] ?? []
+        let toolchains = try stack.request("GET", "/api/v1/toolchains").json["toolchains"] as? [[String: Any]] ?? []
         var expectations: [Expectation] = []
         for toolchain in toolchains {
             guard let id = toolchain["id"] as? String, let language = toolchain["language"] as? String,

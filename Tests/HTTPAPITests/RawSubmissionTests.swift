@@ -91,7 +91,7 @@ import WillItCompile
         #expect(try answer(link: true)["link"] == nil, "a linked job's answer stays as it was")
     }
 
-    @Test func theEnvironmentsSayWhichToolchainsCompileWithoutLinking() throws {
+    @Test func theToolchainsSayWhichCompileWithoutLinking() throws {
         func spec(_ id: String, compileOnly: String) throws -> ToolchainSpec {
             try JSONDecoder().decode(ToolchainSpec.self, from: Data("""
                 {"id": "\(id)", "language": "go", "executable": "/x", "version_arguments": [], "standards": [], "standard_arguments": [],
@@ -99,7 +99,7 @@ import WillItCompile
                  "priority": 1\(compileOnly)}
                 """.utf8))
         }
-        let response = EnvironmentsResponse(toolchains: [
+        let response = ToolchainsResponse(toolchains: [
             Toolchain(spec: try spec("go-1.19", compileOnly: ""), version: "go1.19", isDefault: true),
             Toolchain(spec: try spec("gccgo-12", compileOnly: #", "compile_only_arguments": ["-c"]"#), version: "12", isDefault: false),
         ])

@@ -3,36 +3,59 @@ import Foundation
 import Testing
 import WillItCompile
 
-/// The JSON bodies of `/api/v1/environments` and `/api/v1/workers/stats`, encoded
+/// The JSON bodies of `/api/v1/environments`, `/api/v1/toolchains` and `/api/v1/workers/stats`, encoded
 /// as the API sends them (`HTTPResponse.json`).
 @Suite struct ResponseShapeTests {
-    @Test func aClustersEnvironmentsSayWhichHostsOfferEachToolchainAndSummariseTheUnion() throws {
+    /// As the worker lists a cluster: gcc-12 in two versions on different hosts,
+    /// clang-16 with a cross target on one host, rustc only on host c, and a Go
+    /// compiler, which has no standards.
+    private func clusterToolchains() throws -> [Toolchain] {
         let arm64 = TargetSpec(architecture: "arm64", os: "linux", executable: nil, arguments: [], binds: [], requires: [])
-        // As the worker lists a cluster: gcc-12 in two versions on different hosts,
-        // clang-16 with a cross target on one host, rustc only on host c.
-        let body = try encoded(EnvironmentsResponse(toolchains: [
-            Toolchain(spec: try spec("gcc-12", .c, flags: "gcc"), version: "gcc-12 (Debian 12.2.0-14) 12.2.0", isDefault: true, hosts: ["a", "b"]),
-            Toolchain(spec: try spec("gcc-12", .c, flags: "gcc"), version: "gcc-12 (Debian 12.3.0-1) 12.3.0", isDefault: false, hosts: ["c"]),
-            Toolchain(spec: try spec("clang-16", .c, flags: "clang"), version: "Debian clang version 16.0.6", isDefault: false,
-                      targets: [.host, arm64], hosts: ["b"]),
+        return [
+            Toolchain(spec: try spec("gcc-12", .c, flags: "gcc", standards: ["c17", "gnu17"], defaultStandard: "gnu17"),
+                      version: "gcc-12 (Debian 12.2.0-14) 12.2.0", isDefault: true, hosts: ["a", "b"]),
+            Toolchain(spec: try spec("gcc-12", .c, flags: "gcc", standards: ["c17", "gnu17"], defaultStandard: "gnu17"),
+                      version: "gcc-12 (Debian 12.3.0-1) 12.3.0", isDefault: false, hosts: ["c"]),
+            Toolchain(spec: try spec("clang-16", .c, flags: "clang", standards: ["c2x"]), version: "Debian clang version 16.0.6",
+                      isDefault: false, targets: [.host, arm64], hosts: ["b"]),
+            Toolchain(spec: try spec("go-1.19", .go, flags: "go"), version: "go version go1.19.8 linux/amd64", isDefault: true, hosts: ["a"]),
             Toolchain(spec: try spec("rustc-1.63", .rust, flags: "rustc"), version: "rustc 1.63.0", isDefault: true, hosts: ["c"]),
-        ]))
-        let toolchains = try #require(body["toolchains"] as? [[String: Any]])
-        #expect(toolchains.map { $0["id"] as? String } == ["gcc-12", "gcc-12", "clang-16", "rustc-1.63"])
-        #expect(toolchains.map { $0["hosts"] as? [String] } == [["a", "b"], ["c"], ["b"], ["c"]])
-        #expect(toolchains[2]["targets"] as? [String] == ["x86_64/linux", "arm64/linux"])
-
-        let environments = try #require(body["environments"] as? [[String: Any]])
-        #expect(environments.map { $0["language"] as? String } == ["c", "rust"])
-        let c = environments[0]
-        #expect(c["compilers"] as? [String] == ["gcc-12", "clang-16"], "each compiler once, whichever hosts offer it")
-        #expect(c["architectures"] as? [String] == ["x86_64", "arm64"], "a target one host offers is offered")
-        #expect(c["default_compiler"] as? String == "gcc-12")
-        #expect(environments[1]["compilers"] as? [String] == ["rustc-1.63"])
+        ]
     }
 
-    @Test func aSingleHostsEnvironmentsNameNoHosts() throws {
-        let body = try encoded(EnvironmentsResponse(toolchains: [
+    @Test func aClustersToolchainsSayWhichHostsOfferEach() throws {
+        let body = try encoded(ToolchainsResponse(toolchains: try clusterToolchains()))
+        #expect(Set(body.keys) == ["toolchains", "defaults"])
+        let toolchains = try #require(body["toolchains"] as? [[String: Any]])
+        #expect(toolchains.map { $0["id"] as? String } == ["gcc-12", "gcc-12", "clang-16", "go-1.19", "rustc-1.63"])
+        #expect(toolchains.map { $0["hosts"] as? [String] } == [["a", "b"], ["c"], ["b"], ["a"], ["c"]])
+        #expect(toolchains[2]["targets"] as? [String] == ["x86_64/linux", "arm64/linux"])
+        #expect(toolchains[0]["default_standard"] as? String == "gnu17" && toolchains[0]["flag_family"] as? String == "gcc")
+        let defaults = try #require(body["defaults"] as? [String: String])
+        #expect(defaults["architecture"] == "x86_64" && defaults["os"] == "linux")
+    }
+
+    /// The predecessor's clients read a bare array of per-language environments.
+    @Test func environmentsAreThePredecessorsArraySummarisingTheClustersUnion() throws {
+        let response = HTTPResponse.json(200, LanguageEnvironment.all(of: try clusterToolchains()))
+        let environments = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [[String: Any]])
+        #expect(environments.map { $0["language"] as? String } == ["c", "go", "rust"], "the catalog's language order")
+        let c = environments[0]
+        #expect(Set(c.keys) == ["language", "compilers", "standards", "oses", "architectures", "default_compiler", "default_standard"])
+        #expect(c["compilers"] as? [String] == ["gcc-12", "clang-16"], "each compiler once, whichever hosts offer it")
+        #expect(c["standards"] as? [String] == ["c17", "gnu17", "c2x"])
+        #expect(c["architectures"] as? [String] == ["x86_64", "arm64"], "a target one host offers is offered")
+        #expect(c["oses"] as? [String] == ["linux"])
+        #expect(c["default_compiler"] as? String == "gcc-12" && c["default_standard"] as? String == "gnu17")
+        let go = environments[1]
+        #expect(Set(go.keys) == ["language", "compilers", "standards", "oses", "architectures", "default_compiler"],
+                "a default that does not exist is left out, not null: \(go)")
+        #expect(go["standards"] as? [String] == [])
+        #expect(environments[2]["compilers"] as? [String] == ["rustc-1.63"])
+    }
+
+    @Test func aSingleHostsToolchainsNameNoHosts() throws {
+        let body = try encoded(ToolchainsResponse(toolchains: [
             Toolchain(spec: try spec("gcc-12", .c, flags: "gcc"), version: "gcc-12 (Debian 12.2.0-14) 12.2.0", isDefault: true),
         ]))
         let toolchains = try #require(body["toolchains"] as? [[String: Any]])
@@ -79,10 +102,11 @@ import WillItCompile
 }
 
 /// A catalog entry as `toolchains/catalog.json` writes one.
-private func spec(_ id: String, _ language: Language, flags: String) throws -> ToolchainSpec {
+private func spec(_ id: String, _ language: Language, flags: String, standards: [String] = [], defaultStandard: String? = nil) throws -> ToolchainSpec {
+    let quoted = standards.map { "\"\($0)\"" }.joined(separator: ", ")
     let json = """
         {"id": "\(id)", "language": "\(language.rawValue)", "executable": "/usr/bin/\(id)", "version_arguments": ["--version"],
-         "standards": [], "standard_arguments": [], "command": ["{executable}", "{source}"], "source_file": "main",
+         "standards": [\(quoted)], "default_standard": \(defaultStandard.map { "\"\($0)\"" } ?? "null"), "standard_arguments": [], "command": ["{executable}", "{source}"], "source_file": "main",
          "binds": [], "environment": {}, "priority": 1, "flags": "\(flags)"}
         """
     return try JSONDecoder().decode(ToolchainSpec.self, from: Data(json.utf8))
