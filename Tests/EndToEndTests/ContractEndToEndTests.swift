@@ -18,6 +18,18 @@ import Testing
         let head = try stack.request("HEAD", "/api/v1/openapi.yaml")
         #expect(head.status == 200 && head.body.isEmpty && head.headers["content-length"] == String(file.count))
 
+        // Always whole; conditional reads as HTTP says, a failed condition in JSON.
+        let ranged = try stack.request("GET", "/api/v1/openapi.yaml", headers: ["Range": "bytes=0-10"])
+        #expect(ranged.status == 200 && ranged.body == Array(file), "\(ranged.status) \(ranged.headers)")
+        let etag = try #require(served.headers["etag"], "\(served.headers)")
+        let unchanged = try stack.request("GET", "/api/v1/openapi.yaml", headers: ["If-None-Match": etag])
+        #expect(unchanged.status == 304 && unchanged.body.isEmpty, "\(unchanged.status)")
+        for condition in [["If-Match": "\"another\""], ["If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"]] {
+            let failed = try stack.request("GET", "/api/v1/openapi.yaml", headers: condition)
+            #expect(failed.status == 412 && failed.headers["content-type"] == "application/json", "\(condition): \(failed.status) \(failed.headers)")
+            #expect(failed.json["error"] as? String == "precondition_failed", "\(condition): \(failed.text)")
+        }
+
         for method in ["POST", "PUT", "DELETE"] {
             let refused = try stack.request(method, "/api/v1/openapi.yaml", body: "{}")
             #expect(refused.status == 405, "\(method): \(refused.status) \(refused.text)")
