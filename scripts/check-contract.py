@@ -206,6 +206,42 @@ def shown(record):
             f"  response: {record['status']}{response_headers}\n    {text}")
 
 
+def exchange(method, target, status, headers, body):
+    return {"method": method, "target": target, "status": status, "headers": headers,
+            "body_base64": base64.b64encode(body.encode()).decode()}
+
+
+JSON = {"content-type": "application/json; charset=utf-8"}
+JOB = "0f0e0d0c-0b0a-4908-8706-050403020100"
+# Exchanges this checker must pass, and ones it must fail: it is itself checked before it
+# checks anything, so a checker gone blind cannot pass every answer.
+CONFORMING = [
+    exchange("GET", "/health", 200, JSON, '{"redis":"ok","status":"healthy","time":"2026-11-27T20:00:00.5Z","worker":"ok"}'),
+    exchange("POST", "/api/v1/compile", 202, {**JSON, "location": f"/api/v1/compile/{JOB}"}, f'{{"job_id":"{JOB}","status":"queued"}}'),
+    exchange("PUT", "/api/v1/environments", 405, {"content-type": "application/json", "allow": "GET, HEAD"},
+             '{"error":"method_not_allowed","message":"This endpoint accepts GET, HEAD only."}'),
+]
+NOT_CONFORMING = [
+    exchange("POST", "/api/v1/compile", 202, JSON, f'{{"job_id":"{JOB}","status":"queued"}}'),
+    exchange("GET", "/index.html", 404, {"content-type": "text/html"}, '{"error":"not_found","message":"No endpoint here."}'),
+    exchange("PUT", "/api/v1/environments", 405, {"content-type": "application/json", "allow": "POST"},
+             '{"error":"method_not_allowed","message":"This endpoint accepts POST only."}'),
+    exchange("GET", "/health", 200, JSON, '{"redis":"ok","status":"healthy","time":"2026-11-27T20:00:00.5Z","worker":"ok","extra":1}'),
+    exchange("GET", "/health", 418, JSON, '{"error":"teapot","message":"No."}'),
+    exchange("HEAD", "/health", 200, JSON, '{"status":"healthy"}'),
+    exchange("GET", f"/api/v1/compile/{JOB}", 200, JSON, f'{{"job_id":"{JOB}","status":"queued"}}'),
+]
+
+
+def checks_itself(contract):
+    """True when the checker passes CONFORMING and fails each of NOT_CONFORMING."""
+    wrong = [record for record in CONFORMING if check(contract, record)[0]]
+    wrong += [record for record in NOT_CONFORMING if not check(contract, record)[0]]
+    for record in wrong:
+        print("check-contract: the checker itself judges this exchange wrongly:\n" + shown(record), file=sys.stderr)
+    return not wrong
+
+
 def main(arguments):
     every_operation = "--every-operation" in arguments
     paths = [argument for argument in arguments if not argument.startswith("--")]
@@ -214,6 +250,8 @@ def main(arguments):
         return 2
     with open(paths[0], encoding="utf-8") as file:
         contract = Contract(yaml.safe_load(file))
+    if not checks_itself(contract):
+        return 1
     try:
         with open(paths[1], encoding="utf-8") as file:
             records = [json.loads(line) for line in file if line.strip()]
