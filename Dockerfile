@@ -25,6 +25,7 @@ COPY --from=build /usr/local/bin/will-it-compile-* /usr/local/bin/
 COPY toolchains ./toolchains
 COPY nginx ./nginx
 COPY scripts ./scripts
+COPY openapi.yaml ./
 # scripts/run makes it root's, with the service user's group (see prepare_run_dir).
 RUN mkdir -p /app/run
 ENV WIC_BIN_DIR=/usr/local/bin \

@@ -4,11 +4,29 @@
 # libraries, servers, the sandbox, and the compilers of toolchains/catalog.json.
 WIC_PACKAGES=(
   redis-server libhiredis-dev libfcgi-dev libseccomp-dev pkg-config util-linux bubblewrap
-  nginx spawn-fcgi multiwatch curl iproute2 python3
+  nginx spawn-fcgi multiwatch curl iproute2 python3 python3-venv
   gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc
   gcc-12-aarch64-linux-gnu g++-12-aarch64-linux-gnu gcc-12-arm-linux-gnueabihf g++-12-arm-linux-gnueabihf
   gcc-12-riscv64-linux-gnu g++-12-riscv64-linux-gnu gcc-mingw-w64-x86-64-win32 g++-mingw-w64-x86-64-win32
 )
+
+# The Python tools of the tests (scripts/python-requirements.txt, pinned, from PyPI) in a
+# virtualenv of Debian's python3 (not whichever python3 is first on PATH), made once and made
+# anew when the list changes: $WIC_PYTHON_TOOLS, by default .cache/python-tools. Sets
+# python_bin to its bin/ directory.
+python_tools() {
+  local venv=${WIC_PYTHON_TOOLS:-$PWD/.cache/python-tools} requirements=scripts/python-requirements.txt stamp
+  stamp=$(sha256sum < "$requirements")
+  if [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$stamp" ]; then
+    log "installing the Python test tools of $requirements into $venv"
+    rm -rf -- "$venv"
+    /usr/bin/python3 -m venv "$venv" || die "cannot create a virtualenv in $venv (Debian's python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$requirements" ||
+      die "pip could not install $requirements into $venv"
+    echo "$stamp" > "$venv/requirements.sha256"
+  fi
+  python_bin=$venv/bin
+}
 
 # The unprivileged user the worker, the responders and every sandbox run as.
 WIC_USER=willitcompile

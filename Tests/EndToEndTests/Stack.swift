@@ -247,9 +247,13 @@ struct HTTPReply {
             guard let colon = line.firstIndex(of: ":") else { continue }
             parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
+        var sentHeaders = headers
+        if body != nil, !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { sentHeaders["Content-Type"] = "application/json" }
         var body = Array(response[split.upperBound...])
         if parsed["transfer-encoding"] == "chunked" { body = dechunk(body) }
-        return HTTPReply(status: status, headers: parsed, body: body)
+        let reply = HTTPReply(status: status, headers: parsed, body: body)
+        ContractRecords.append(method: method, target: path, requestHeaders: sentHeaders, reply: reply)
+        return reply
     }
 
     private static func dechunk(_ bytes: [UInt8]) -> [UInt8] {
