@@ -41,9 +41,13 @@ struct RouteTable: Sendable {
         return nil
     }
 
-    /// `POST /api/v1/compile, GET /api/v1/compile/{job_id}, …`: each route by its first method.
+    /// What nginx answers itself, never passing it on: listed so that a 404 names it too.
+    static let servedByNginx = ["GET /api/v1/openapi.yaml"]
+
+    /// `POST /api/v1/compile, GET /api/v1/compile/{job_id}, …`: each route by its first
+    /// method, then what nginx serves itself.
     var listing: String {
-        routes.map { "\($0.methods[0]) \($0.pattern)" }.joined(separator: ", ")
+        (routes.map { "\($0.methods[0]) \($0.pattern)" } + Self.servedByNginx).joined(separator: ", ")
     }
 }
 
