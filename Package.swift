@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WillItCompileTests",
-            dependencies: ["WillItCompile"],
+            dependencies: ["WillItCompile", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

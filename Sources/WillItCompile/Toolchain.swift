@@ -1,6 +1,6 @@
 import FoundationEssentials
 
-/// One compiler as the catalog (`toolchains/catalog.json`) describes it.
+/// One compiler as the catalog (`toolchains/catalog/*.json`, see toolchains/README.md) describes it.
 /// The catalog is data: adding a compiler is an edit there, not here.
 public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// What requests name in `compiler`, e.g. `gcc-12`. With `language` it identifies the entry.
@@ -47,7 +47,10 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     public var discover: String?
     public var discoverIn: String?
 
-    private enum CodingKeys: String, CodingKey {
+    /// The fields a catalog entry may have; the catalog reader refuses any other.
+    public static let fieldNames = CodingKeys.allCases.map(\.rawValue)
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case id, language, executable, standards, command, binds, environment, priority, flags, targets
         case programCache = "program_cache", discover, discoverIn = "discover_in"
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
@@ -90,7 +93,10 @@ public struct TargetSpec: Sendable, Equatable, Codable {
     /// Paths that must exist for the target to be offered (the cross libraries).
     public var requires: [String]
 
-    private enum CodingKeys: String, CodingKey {
+    /// The fields a catalog target may have; the catalog reader refuses any other.
+    public static let fieldNames = CodingKeys.allCases.map(\.rawValue)
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case architecture, os, executable, arguments, binds, requires
     }
 
@@ -161,16 +167,19 @@ extension [Toolchain] {
     /// - Throws: a problem naming the field and listing what is installed for the language.
     public func resolve(_ request: CompilationRequest) throws(RequestValidationError) -> Toolchain {
         let candidates = filter { $0.spec.language == request.language }
+        // Names no toolchain of the language knows first, each with what the catalog offers.
+        var problems = candidates.isEmpty ? [] : Self.unknownNames(in: request, candidates: candidates)
         guard let toolchain = find(language: request.language, id: request.compiler) else {
             let installed = candidates.map(\.spec.id)
             let list = installed.isEmpty ? "none is installed on this host" : "installed: \(installed.joined(separator: ", "))"
             let what = request.compiler.map { "Compiler `\($0)` is not available for \(request.language.rawValue)" }
                 ?? "No compiler for \(request.language.rawValue) is installed"
-            throw RequestValidationError(problems: [ValidationProblem(
-                field: "compiler", kind: .unsupported(accepted: installed), message: "\(what) (\(list)).")])
+            problems.insert(ValidationProblem(
+                field: "compiler", kind: .unsupported(accepted: installed), message: "\(what) (\(list))."), at: 0)
+            throw RequestValidationError(problems: problems)
         }
-        var problems: [ValidationProblem] = []
-        if let standard = request.standard, !toolchain.spec.standards.contains(standard) {
+        let namesAreKnown = problems.isEmpty
+        if namesAreKnown, let standard = request.standard, !toolchain.spec.standards.contains(standard) {
             let accepted = toolchain.spec.standards
             let list = accepted.isEmpty ? "it takes no standard; omit the field" : "accepted: \(accepted.joined(separator: ", "))"
             problems.append(ValidationProblem(
@@ -178,7 +187,7 @@ extension [Toolchain] {
                 message: "Standard `\(standard)` is not supported by \(toolchain.spec.id) (\(list))."))
         }
         let target = toolchain.target(architecture: request.architecture, os: request.os)
-        if target == nil {
+        if namesAreKnown, target == nil {
             let wanted = TargetSpec(architecture: request.architecture ?? "x86_64", os: request.os ?? "linux",
                                     executable: nil, arguments: [], binds: [], requires: [])
             let accepted = toolchain.targets.map(\.name)
@@ -214,5 +223,29 @@ extension [Toolchain] {
         }
         guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
         return toolchain
+    }
+
+    /// The request's standard, architecture and os where no toolchain of its language has
+    /// them: the accepted names are what the language's toolchains declare, together.
+    private static func unknownNames(in request: CompilationRequest, candidates: [Toolchain]) -> [ValidationProblem] {
+        let language = request.language.rawValue
+        func problem(_ field: String, _ value: String?, accepted: [String], none: String) -> ValidationProblem? {
+            guard let value, !accepted.contains(value) else { return nil }
+            let list = accepted.isEmpty ? none : "accepted for \(language): \(accepted.joined(separator: ", "))"
+            return ValidationProblem(field: field, kind: .unsupported(accepted: accepted), message: "Unknown \(field) `\(value)` (\(list)).")
+        }
+        return [
+            problem("standard", request.standard, accepted: distinct(candidates.flatMap(\.spec.standards)),
+                    none: "\(language) takes no standard; omit the field"),
+            problem("architecture", request.architecture, accepted: distinct(candidates.flatMap(\.targets).map(\.architecture)),
+                    none: "none is offered"),
+            problem("os", request.os, accepted: distinct(candidates.flatMap(\.targets).map(\.os)), none: "none is offered"),
+        ].compactMap { $0 }
+    }
+
+    /// `names` without repeats, in the order they first appear.
+    private static func distinct(_ names: [String]) -> [String] {
+        var seen: Set<String> = []
+        return names.filter { seen.insert($0).inserted }
     }
 }

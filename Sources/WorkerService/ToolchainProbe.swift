@@ -1,25 +1,8 @@
 import Foundation
 public import WillItCompile
 
-/// Reads the catalog and finds out which of its toolchains this host really has.
+/// Finds out which of the catalog's toolchains this host really has.
 public enum ToolchainProbe {
-    private struct Catalog: Decodable {
-        var toolchains: [ToolchainSpec]
-    }
-
-    public struct CatalogError: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    public static func loadCatalog(at path: String) throws(CatalogError) -> [ToolchainSpec] {
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return try JSONDecoder().decode(Catalog.self, from: data).toolchains
-        } catch {
-            throw CatalogError(description: "cannot read the toolchain catalog \(path) (WORKER_CATALOG): \(error)")
-        }
-    }
-
     /// A template entry becomes one entry per toolchain directory found; others stay as they are.
     static func expand(_ spec: ToolchainSpec) -> [ToolchainSpec] {
         guard spec.discover != nil, let directory = spec.discoverIn else { return [spec] }

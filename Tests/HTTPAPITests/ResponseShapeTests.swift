@@ -78,7 +78,7 @@ import WillItCompile
     }
 }
 
-/// A catalog entry as `toolchains/catalog.json` writes one.
+/// A catalog entry as `toolchains/catalog/*.json` writes one.
 private func spec(_ id: String, _ language: Language, flags: String) throws -> ToolchainSpec {
     let json = """
         {"id": "\(id)", "language": "\(language.rawValue)", "executable": "/usr/bin/\(id)", "version_arguments": ["--version"],

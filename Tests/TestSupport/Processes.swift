@@ -111,9 +111,9 @@ public func runToExit(_ executable: String, _ arguments: [String]) throws -> Int
 }
 
 /// Runs a program to its end and returns its exit status and what it wrote to standard
-/// output (standard error discarded).
+/// output (standard error discarded, or with `withErrors` in the output as written).
 public func runCapturingOutput(
-    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, withErrors: Bool = false
 ) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
@@ -121,7 +121,7 @@ public func runCapturingOutput(
     if let environment { process.environment = environment }
     let output = Pipe()
     process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
+    process.standardError = withErrors ? output : FileHandle.nullDevice
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()

@@ -148,7 +148,7 @@ final class ProbeToolchain {
         guard compiler.terminationStatus == 0 else { throw TestFailure("gcc-12 could not build the probe") }
 
         let real = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog.json"))) as! [String: Any]
+            with: Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog/gcc.json"))) as! [String: Any]
         let gcc = (real["toolchains"] as! [[String: Any]]).filter { $0["id"] as? String == "gcc-12" && $0["language"] as? String == "c" }
         let probe: [String: Any] = [
             "id": "probe", "language": "c", "executable": executable, "version_arguments": ["--version"],
