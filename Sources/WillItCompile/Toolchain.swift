@@ -46,13 +46,16 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// executable and binds becomes each one's directory.
     public var discover: String?
     public var discoverIn: String?
+    /// For a template: the first version (`major.minor`) that knows each standard; a toolchain
+    /// found gets those its version reaches (Rust's editions). A standard not named here is always given.
+    public var standardsSince: [String: String]?
 
     /// The fields a catalog entry may have; the catalog reader refuses any other.
     public static let fieldNames = CodingKeys.allCases.map(\.rawValue)
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case id, language, executable, standards, command, binds, environment, priority, flags, targets
-        case programCache = "program_cache", discover, discoverIn = "discover_in"
+        case programCache = "program_cache", discover, discoverIn = "discover_in", standardsSince = "standards_since"
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"
@@ -168,7 +171,7 @@ extension [Toolchain] {
     public func resolve(_ request: CompilationRequest) throws(RequestValidationError) -> Toolchain {
         let candidates = filter { $0.spec.language == request.language }
         // Names no toolchain of the language knows first, each with what the catalog offers.
-        var problems = candidates.isEmpty ? [] : Self.unknownNames(in: request, candidates: candidates)
+        var problems = candidates.isEmpty ? [] : unknownNames(in: request)
         guard let toolchain = find(language: request.language, id: request.compiler) else {
             let installed = candidates.map(\.spec.id)
             let list = installed.isEmpty ? "none is installed on this host" : "installed: \(installed.joined(separator: ", "))"
@@ -225,27 +228,41 @@ extension [Toolchain] {
         return toolchain
     }
 
-    /// The request's standard, architecture and os where no toolchain of its language has
-    /// them: the accepted names are what the language's toolchains declare, together.
-    private static func unknownNames(in request: CompilationRequest, candidates: [Toolchain]) -> [ValidationProblem] {
+    /// What the offered toolchains of `language` declare together, each name once, in the
+    /// order first declared: the names a request may use (and `/api/v1/environments` lists).
+    public func offer(for language: Language) -> LanguageOffer {
+        let mine = filter { $0.spec.language == language }
+        func distinct(_ names: [String]) -> [String] {
+            var seen: Set<String> = []
+            return names.filter { seen.insert($0).inserted }
+        }
+        return LanguageOffer(
+            compilers: distinct(mine.map(\.spec.id)), standards: distinct(mine.flatMap(\.spec.standards)),
+            architectures: distinct(mine.flatMap(\.targets).map(\.architecture)), oses: distinct(mine.flatMap(\.targets).map(\.os)))
+    }
+
+    /// The request's standard, architecture and os where no offered toolchain of its language
+    /// has them, each with what the language's toolchains offer together.
+    private func unknownNames(in request: CompilationRequest) -> [ValidationProblem] {
         let language = request.language.rawValue
+        let offer = offer(for: request.language)
         func problem(_ field: String, _ value: String?, accepted: [String], none: String) -> ValidationProblem? {
             guard let value, !accepted.contains(value) else { return nil }
             let list = accepted.isEmpty ? none : "accepted for \(language): \(accepted.joined(separator: ", "))"
             return ValidationProblem(field: field, kind: .unsupported(accepted: accepted), message: "Unknown \(field) `\(value)` (\(list)).")
         }
         return [
-            problem("standard", request.standard, accepted: distinct(candidates.flatMap(\.spec.standards)),
-                    none: "\(language) takes no standard; omit the field"),
-            problem("architecture", request.architecture, accepted: distinct(candidates.flatMap(\.targets).map(\.architecture)),
-                    none: "none is offered"),
-            problem("os", request.os, accepted: distinct(candidates.flatMap(\.targets).map(\.os)), none: "none is offered"),
+            problem("standard", request.standard, accepted: offer.standards, none: "\(language) takes no standard; omit the field"),
+            problem("architecture", request.architecture, accepted: offer.architectures, none: "none is offered"),
+            problem("os", request.os, accepted: offer.oses, none: "none is offered"),
         ].compactMap { $0 }
     }
+}
 
-    /// `names` without repeats, in the order they first appear.
-    private static func distinct(_ names: [String]) -> [String] {
-        var seen: Set<String> = []
-        return names.filter { seen.insert($0).inserted }
-    }
+/// The names a language's offered toolchains declare together (`[Toolchain].offer(for:)`).
+public struct LanguageOffer: Sendable, Equatable {
+    public var compilers: [String]
+    public var standards: [String]
+    public var architectures: [String]
+    public var oses: [String]
 }

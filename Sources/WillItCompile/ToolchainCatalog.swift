@@ -70,8 +70,9 @@ public enum ToolchainCatalog {
             throw failure(file, error.description)
         }
         if let problem = strayKeys(document) { throw failure(file, problem) }
+        let specs: [ToolchainSpec]
         do {
-            return try JSONDecoder().decode(File.self, from: data).toolchains
+            specs = try JSONDecoder().decode(File.self, from: data).toolchains
         } catch let DecodingError.keyNotFound(key, context) {
             throw failure(file, "\(location(of: context.codingPath)) lacks the field `\(key.stringValue)`")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
@@ -80,6 +81,27 @@ public enum ToolchainCatalog {
         } catch {
             throw failure(file, "\(error)")
         }
+        for (index, spec) in specs.enumerated() {
+            if let problem = inconsistency(in: spec) { throw failure(file, "entry \(index + 1) (`\(spec.id)`) \(problem)") }
+        }
+        return specs
+    }
+
+    /// What an entry says that contradicts itself, described.
+    private static func inconsistency(in spec: ToolchainSpec) -> String? {
+        if let standard = spec.defaultStandard, !spec.standards.contains(standard) {
+            return "has the default standard `\(standard)`, which is not among its standards"
+        }
+        for (standard, version) in (spec.standardsSince ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard spec.standards.contains(standard) else {
+                return "gives `standards_since` for `\(standard)`, which is not among its standards"
+            }
+            let numbers = version.split(separator: ".", omittingEmptySubsequences: false)
+            guard numbers.count == 2, numbers.allSatisfy({ !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }) else {
+                return "gives `standards_since` `\(version)` for `\(standard)`; a version is written major.minor, e.g. 1.85"
+            }
+        }
+        return nil
     }
 
     /// The first key that is written twice or that the worker does not know, described.

@@ -17,7 +17,8 @@ public enum ToolchainProbe {
     }
 
     /// Names a rustup toolchain by the version it reports (`rustc 1.95.0 (…)` → `rustc-1.95`,
-    /// nightlies `rustc-1.97-nightly`) and gives it the editions that version knows.
+    /// nightlies `rustc-1.97-nightly`) and gives it the template's editions that version knows
+    /// (`standards_since`), with the template's default edition where it knows that one.
     /// Stable toolchains rank by version; nightlies never become the default.
     static func rustupToolchain(_ template: ToolchainSpec, version: String) -> (ToolchainSpec, String)? {
         let words = version.split(separator: " ")
@@ -29,9 +30,12 @@ public enum ToolchainProbe {
         var spec = template
         spec.discover = nil
         spec.id = "rustc-\(major).\(minor)\(channel)"
-        let editions: [(String, Int)] = [("2015", 0), ("2018", 31), ("2021", 56), ("2024", 85)]
-        spec.standards = editions.filter { major > 1 || minor >= $0.1 }.map(\.0)
-        spec.defaultStandard = spec.standards.contains("2021") ? "2021" : spec.standards.last
+        spec.standardsSince = nil
+        spec.standards = template.standards.filter { standard in
+            let since = (template.standardsSince?[standard] ?? "0.0").split(separator: ".").compactMap { Int($0) }
+            return ![major, minor].lexicographicallyPrecedes(since)
+        }
+        spec.defaultStandard = template.defaultStandard.flatMap { spec.standards.contains($0) ? $0 : nil } ?? spec.standards.last
         spec.priority = channel.isEmpty ? major * 1000 + minor : 0
         return (spec, version)
     }

@@ -93,6 +93,12 @@ import Testing
         (file(entry("x-1").replacingOccurrences(of: #""language": "c""#, with: #""language": "cobol""#)), "entry 1, field `language`:"),
         (file(entry("x-1").replacingOccurrences(of: #""source_file": "main.c", "#, with: "")), "entry 1 lacks the field `source_file`"),
         (#"{"toolchains": [}"#, "invalid JSON at byte 16"),
+        (file(entry("x-1").replacingOccurrences(of: #""default_standard": "c11""#, with: #""default_standard": "c17""#)),
+         "entry 1 (`x-1`) has the default standard `c17`, which is not among its standards"),
+        (file(entry("x-1", extra: #", "standards_since": {"c17": "1.0"}"#)),
+         "entry 1 (`x-1`) gives `standards_since` for `c17`, which is not among its standards"),
+        (file(entry("x-1", extra: #", "standards_since": {"c11": "+1.x"}"#)),
+         "entry 1 (`x-1`) gives `standards_since` `+1.x` for `c11`; a version is written major.minor, e.g. 1.85"),
         ("[]", "the file is not a JSON object"),
     ])
     func aFileTheWorkerWouldMisreadIsRefusedSayingWhereAndWhatIsKnown(text: String, says: String) throws {

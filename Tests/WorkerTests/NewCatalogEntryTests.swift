@@ -53,6 +53,26 @@ import WorkerService
         }
     }
 
+    /// The rustup template's editions and the version each needs are the catalog's
+    /// (`standards_since`): a toolchain found gets those its version reaches.
+    @Test func aDiscoveredToolchainGetsTheStandardsItsVersionReaches() throws {
+        defer { try? FileManager.default.removeItem(atPath: catalog) }
+        let found = "\(catalog)/rustup"
+        for (name, version) in [("old", "rustc 1.40.0 (73528e339 2019-12-16)"), ("new", "rustc 1.90.0 (1159e78c4 2025-09-14)")] {
+            try FileManager.default.createDirectory(atPath: "\(found)/\(name)/bin", withIntermediateDirectories: true)
+            try "#!/bin/sh\necho '\(version)'\n".write(toFile: "\(found)/\(name)/bin/rustc", atomically: true, encoding: .utf8)
+            chmod("\(found)/\(name)/bin/rustc", 0o755)
+        }
+        var template = try #require(try ToolchainCatalog.load(at: repositoryRoot.appendingPathComponent("toolchains/catalog/rustc.json").path)
+            .first { $0.discover == "rustup" })
+        template.discoverIn = found
+        let offered = ToolchainProbe.probe([template])
+        #expect(offered.map(\.spec.id) == ["rustc-1.90", "rustc-1.40"])
+        #expect(offered.map(\.spec.standards) == [["2015", "2018", "2021", "2024"], ["2015", "2018"]])
+        #expect(offered.map(\.spec.defaultStandard) == ["2021", "2018"])
+        #expect(offered.map(\.isDefault) == [true, false] && offered.allSatisfy { $0.spec.standardsSince == nil })
+    }
+
     @Test(.runningTimeLimit(minutes: 2)) func aWorkerWithTheCatalogCompilesForThem() throws {
         defer { try? FileManager.default.removeItem(atPath: catalog) }
         let worker = try WorkerProcess(["WORKER_CATALOG": catalog])
