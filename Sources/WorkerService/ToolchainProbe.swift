@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSupport
 public import WillItCompile
 
 /// Finds out which of the catalog's toolchains this host really has.
@@ -48,8 +49,8 @@ public enum ToolchainProbe {
             guard FileManager.default.isExecutableFile(atPath: spec.executable),
                   let outcome = try? ProcessRunner.run(
                       executable: spec.executable, arguments: spec.versionArguments,
-                      environment: ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp"], input: nil,
-                      wantsStatusPipe: false, timeout: .seconds(20), outputLimit: 4096),
+                      environment: ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp"],
+                      collecting: [1: 4096, 2: 4096], timeout: .seconds(20)),
                   outcome.termination == .exited(0)
             else { return nil }
             let text = String(decoding: outcome.stdout.bytes + outcome.stderr.bytes, as: UTF8.self)

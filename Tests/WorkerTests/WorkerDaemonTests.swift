@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JobStore
+import POSIXSupport
 import TestSupport
 import Testing
 import WillItCompile
