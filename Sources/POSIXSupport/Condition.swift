@@ -1,7 +1,8 @@
 import Glibc
 
-/// A mutex with a condition variable (pthreads), for the few places that wait for
-/// another thread: Foundation's `NSCondition` would link all of Foundation.
+/// A mutex with a condition variable (pthreads), for the places that wait for another
+/// thread: Foundation's `NSCondition` would link all of Foundation, and its deadlines are
+/// wall-clock time, which a clock change moves; these are monotonic.
 public final class Condition: @unchecked Sendable {
     // @unchecked: the pthread objects are made for sharing between threads; they live
     // on the heap because pthreads must not be moved.
@@ -28,6 +29,9 @@ public final class Condition: @unchecked Sendable {
     public func unlock() { pthread_mutex_unlock(mutex) }
     public func signal() { pthread_cond_signal(condition) }
     public func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Waits, the lock held, for a signal (or a spurious wake-up: check what was awaited again).
+    public func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Waits, the lock held, for a signal or `deadline`; false when the deadline passed.
     public func wait(until deadline: ContinuousClock.Instant) -> Bool {

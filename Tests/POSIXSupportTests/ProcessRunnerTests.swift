@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import POSIXSupport
 import Testing
@@ -81,6 +82,44 @@ import Testing
         let started = ContinuousClock.now
         #expect(!condition.wait(until: started + .milliseconds(50)))
         #expect(ContinuousClock.now - started >= .milliseconds(50))
+        condition.unlock()
+    }
+
+    /// A waiter with a long deadline wakes as soon as another thread signals it.
+    @Test func aSignalWakesAWaiterBeforeItsDeadline() {
+        final class State: @unchecked Sendable {  // guarded by `condition`
+            var waiting = false
+            var signalled = false
+            var wokeInTime = false
+        }
+        let condition = Condition()
+        let state = State()
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            condition.lock()
+            let started = ContinuousClock.now
+            state.waiting = true
+            while !state.signalled, condition.wait(until: started + .seconds(60)) {}
+            state.wokeInTime = state.signalled && ContinuousClock.now - started < .seconds(30)
+            condition.unlock()
+            finished.signal()
+        }
+        // Once `waiting` is seen under the lock, the waiter is inside `wait`, which released it.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            condition.lock()
+            if state.waiting {
+                state.signalled = true
+                condition.signal()
+                condition.unlock()
+                break
+            }
+            condition.unlock()
+            sched_yield()
+        }
+        #expect(finished.wait(timeout: .now() + 40) == .success)
+        condition.lock()
+        #expect(state.wokeInTime)
         condition.unlock()
     }
 }
