@@ -170,7 +170,7 @@ extension [Toolchain] {
     /// - Throws: a problem naming the field and listing what is installed for the language.
     public func resolve(_ request: CompilationRequest) throws(RequestValidationError) -> Toolchain {
         let candidates = filter { $0.spec.language == request.language }
-        // Names no toolchain of the language knows first, each with what the catalog offers.
+        // First the names no toolchain of the language declares, each refused with what they declare together.
         var problems = candidates.isEmpty ? [] : unknownNames(in: request)
         guard let toolchain = find(language: request.language, id: request.compiler) else {
             let installed = candidates.map(\.spec.id)
