@@ -38,6 +38,12 @@ let package = Package(
             dependencies: ["CSeccomp"],
             swiftSettings: swiftSettings
         ),
+        // Generic POSIX plumbing: system calls and errno, Unix sockets, a pthread condition,
+        // process spawning with captured output and a deadline. Knows nothing of the service.
+        .target(
+            name: "POSIXSupport",
+            swiftSettings: swiftSettings
+        ),
         // Models, validation, job lifecycle, configuration. Pure Swift.
         .target(
             name: "WillItCompile",
@@ -46,19 +52,19 @@ let package = Package(
         // The JobStore protocol and its memory and Redis implementations.
         .target(
             name: "JobStore",
-            dependencies: ["WillItCompile", "CHiredis"],
+            dependencies: ["WillItCompile", "CHiredis", "POSIXSupport"],
             swiftSettings: swiftSettings
         ),
         // Unix-socket client of the worker, used by responders and tests.
         .target(
             name: "WorkerClient",
-            dependencies: ["WillItCompile"],
+            dependencies: ["WillItCompile", "POSIXSupport"],
             swiftSettings: swiftSettings
         ),
         // The worker daemon's parts: socket server, queue, sandbox, toolchain probe.
         .target(
             name: "WorkerService",
-            dependencies: ["WillItCompile", "JobStore", "WorkerClient", "SeccompFilter"],
+            dependencies: ["WillItCompile", "JobStore", "SeccompFilter", "POSIXSupport"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -80,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WillItCompileTests",
-            dependencies: ["WillItCompile"],
+            dependencies: ["WillItCompile", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -94,16 +100,23 @@ let package = Package(
             dependencies: ["HTTPAPI", "WillItCompile", "WorkerClient", "JobStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        // The generic POSIX plumbing, with real processes and descriptors.
+        .testTarget(
+            name: "POSIXSupportTests",
+            dependencies: ["POSIXSupport"],
+            swiftSettings: swiftSettings
+        ),
         // Helpers shared by the tests that start real processes.
         .target(
             name: "TestSupport",
+            dependencies: ["POSIXSupport"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         // Drives the real worker daemon, sandbox and compilers.
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "WorkerService", "WorkerClient", "WillItCompile", "JobStore", "TestSupport", "SeccompFilter"],
+            dependencies: ["Worker", "WorkerService", "WorkerClient", "WillItCompile", "JobStore", "TestSupport", "SeccompFilter", "POSIXSupport"],
             swiftSettings: swiftSettings
         ),
         // The whole stack through nginx, started by scripts/run.

@@ -258,7 +258,7 @@ class Bench:
     def worker_output(self, *arguments):
         return subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
                                os.path.join(self.bin_dir, "will-it-compile-worker"), *arguments],
-                              env=dict(os.environ, WORKER_CATALOG=os.path.join(REPO, "toolchains/catalog.json")),
+                              env=dict(os.environ, WORKER_CATALOG=os.path.join(REPO, "toolchains/catalog")),
                               capture_output=True, check=True).stdout
 
     def sandbox_command(self, language):

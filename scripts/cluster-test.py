@@ -349,14 +349,19 @@ class Cluster:
             redis.close()
 
     def catalog_without(self, toolchain):
-        path = f"{self.work}/catalog-without-{toolchain}.json"
+        """The repository's catalog directory without one toolchain id, readable by the service user."""
+        path = f"{self.work}/catalog-without-{toolchain}"
         if not os.path.exists(path):
-            with open(f"{REPO}/toolchains/catalog.json") as file:
-                catalog = json.load(file)
-            catalog["toolchains"] = [entry for entry in catalog["toolchains"] if entry.get("id") != toolchain]
-            with open(path, "w") as file:
-                json.dump(catalog, file)
-            os.chmod(path, 0o644)
+            os.mkdir(path, 0o755)
+            for name in sorted(os.listdir(f"{REPO}/toolchains/catalog")):
+                if not name.endswith(".json"):
+                    continue
+                with open(f"{REPO}/toolchains/catalog/{name}") as file:
+                    family = json.load(file)
+                family["toolchains"] = [entry for entry in family["toolchains"] if entry.get("id") != toolchain]
+                with open(f"{path}/{name}", "w") as file:
+                    json.dump(family, file)
+                os.chmod(f"{path}/{name}", 0o644)
         return path
 
     def stop_host(self, name):

@@ -1,7 +1,7 @@
 # Shared shell helpers for scripts/*. Source it; do not run it.
 
 # Debian packages every part of the project needs to build, run and test:
-# libraries, servers, the sandbox, and the compilers of toolchains/catalog.json.
+# libraries, servers, the sandbox, and the compilers of toolchains/catalog/.
 WIC_PACKAGES=(
   redis-server libhiredis-dev libfcgi-dev libseccomp-dev pkg-config util-linux bubblewrap
   nginx spawn-fcgi multiwatch curl iproute2 python3 python3-venv

@@ -1,4 +1,5 @@
 public import FoundationEssentials
+import POSIXSupport
 import Synchronization
 public import WillItCompile
 

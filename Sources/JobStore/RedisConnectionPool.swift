@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import POSIXSupport
 import WillItCompile
 
 /// Up to `poolSize` Redis connections shared by the threads of one process.

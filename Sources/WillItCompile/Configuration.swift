@@ -95,7 +95,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// its consumer in the Redis work queue, whose leases a restarted worker takes back
     /// (default: the host name). Every host sharing one Redis needs its own.
     public var hostID: String
-    /// `WORKER_CATALOG`: the toolchain catalog (default `toolchains/catalog.json`).
+    /// `WORKER_CATALOG`: the toolchain catalog, a directory of one JSON file per toolchain
+    /// family, or one such file alone (default `toolchains/catalog`).
     public var catalogPath: String
     /// `MEMORY_STORE_MAX_MB`: with `REDIS_ENABLED=false`, the most jobs and results the
     /// worker keeps in its memory, in MB (default 1024); then submissions get 503 `store_full`.
@@ -118,7 +119,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public init(
         maxWorkers: Int = ProcessInfo.processInfo.activeProcessorCount, queueSize: Int = 100, maxJobsPerClient: Int = 20,
         socketPath: String = "run/worker.sock", hostID: String = ProcessInfo.processInfo.hostName,
-        catalogPath: String = "toolchains/catalog.json", memoryStoreMegabytes: Int = 1024,
+        catalogPath: String = "toolchains/catalog", memoryStoreMegabytes: Int = 1024,
         leaseSeconds: Int = 15, maxClaims: Int = 3, clusterQueueSize: Int = 0,
         clientSubmitsPerSecond: Int = 20, clientSubmitBurst: Int = 40
     ) {

@@ -1,6 +1,12 @@
 import FoundationEssentials
 
 /// A source language the service knows how to compile.
+///
+/// The languages are named here and not only in the catalog: a request's language is read
+/// before any toolchain is known (with the predecessor's alias `c++`, or from a raw
+/// submission's file name), and a new language needs code anyway (an allowlist of its flags,
+/// `FlagFamily`). Everything else about a language (its compilers, standards, targets)
+/// is the catalog's alone.
 public enum Language: String, CaseIterable, Codable, Sendable {
     case c
     case cpp
@@ -26,24 +32,5 @@ public enum Language: String, CaseIterable, Codable, Sendable {
     }
 
     /// Names a request may use, for error messages.
-    public static let acceptedNames: [String] = ["c", "cpp", "c++", "go", "rust", "swift"]
-
-    /// The standards (for Rust: editions; for Swift: language modes) a request may name.
-    /// Whether a given compiler supports one is checked against the toolchain catalog.
-    public var knownStandards: [String] {
-        switch self {
-        case .c:
-            ["c89", "c90", "c99", "c11", "c17", "c18", "c2x", "c23", "c2y",
-             "gnu89", "gnu90", "gnu99", "gnu11", "gnu17", "gnu18", "gnu2x", "gnu23", "gnu2y"]
-        case .cpp:
-            ["c++98", "c++03", "c++11", "c++14", "c++17", "c++20", "c++2b", "c++23", "c++2c", "c++26",
-             "gnu++98", "gnu++03", "gnu++11", "gnu++14", "gnu++17", "gnu++20", "gnu++2b", "gnu++23", "gnu++2c", "gnu++26"]
-        case .go:
-            []
-        case .rust:
-            ["2015", "2018", "2021", "2024"]
-        case .swift:
-            ["5", "6"]
-        }
-    }
+    public static let acceptedNames: [String] = allCases.flatMap { $0 == .cpp ? ["cpp", "c++"] : [$0.rawValue] }
 }

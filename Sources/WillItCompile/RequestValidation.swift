@@ -54,12 +54,12 @@ public struct RequestValidationError: Error, Sendable, Equatable, CustomStringCo
 
 /// Turns a client's JSON body into a `CompilationRequest`, or says everything that is wrong.
 ///
-/// Checks here need no toolchain: compilers, and whether a compiler supports a
-/// standard or target, are checked against the installed catalog by the caller.
+/// Checks here need no toolchain. Which compilers, standards, architectures and operating
+/// systems exist is the catalog's knowledge alone: `[Toolchain].resolve` checks them against
+/// what the worker offers, so a catalog entry with a new standard or target is accepted as it is.
 public struct RequestValidator: Sendable {
-    public static let acceptedArchitectures = ["x86_64", "arm64", "armhf", "riscv64"]
+    /// Other spellings of the catalog's architecture names (the predecessor's and the kernel's).
     public static let architectureAliases = ["amd64": "x86_64", "aarch64": "arm64"]
-    public static let acceptedOperatingSystems = ["linux", "windows"]
 
     /// Largest decoded source, in bytes.
     public var maxSourceSize: Int
@@ -91,15 +91,6 @@ public struct RequestValidator: Sendable {
             ?? checkSource(code: body.code, sourceCode: body.source_code, into: &problems)
         let language = checkLanguage(body.language, into: &problems)
         let standard = nonEmpty(body.standard)
-        if let language, let standard, !language.knownStandards.contains(standard) {
-            let accepted = language.knownStandards
-            let list = accepted.isEmpty
-                ? "\(language.rawValue) takes no standard; omit the field"
-                : "accepted for \(language.rawValue): \(accepted.joined(separator: ", "))"
-            problems.append(ValidationProblem(
-                field: "standard", kind: .unsupported(accepted: accepted),
-                message: "Unknown standard `\(standard)` (\(list))."))
-        }
         let compiler = nonEmpty(body.compiler)
         if let compiler, !Self.isToolchainName(compiler) {
             problems.append(ValidationProblem(
@@ -109,17 +100,7 @@ public struct RequestValidator: Sendable {
         let architecture = nonEmpty(body.architecture).map { name in
             Self.architectureAliases[name.lowercased()] ?? name.lowercased()
         }
-        if let architecture, !Self.acceptedArchitectures.contains(architecture) {
-            problems.append(ValidationProblem(
-                field: "architecture", kind: .unsupported(accepted: Self.acceptedArchitectures),
-                message: "Unknown architecture `\(body.architecture ?? "")` (accepted: \(Self.acceptedArchitectures.joined(separator: ", ")))."))
-        }
         let os = nonEmpty(body.os)?.lowercased()
-        if let os, !Self.acceptedOperatingSystems.contains(os) {
-            problems.append(ValidationProblem(
-                field: "os", kind: .unsupported(accepted: Self.acceptedOperatingSystems),
-                message: "Unknown os `\(body.os ?? "")` (accepted: \(Self.acceptedOperatingSystems.joined(separator: ", ")))."))
-        }
         let flags = body.flags ?? []
         if flags.count > FlagFamily.maxCount {
             problems.append(ValidationProblem(

@@ -1,6 +1,6 @@
 import FoundationEssentials
 
-/// One compiler as the catalog (`toolchains/catalog.json`) describes it.
+/// One compiler as the catalog (`toolchains/catalog/*.json`, see toolchains/README.md) describes it.
 /// The catalog is data: adding a compiler is an edit there, not here.
 public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// What requests name in `compiler`, e.g. `gcc-12`. With `language` it identifies the entry.
@@ -46,10 +46,16 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     /// executable and binds becomes each one's directory.
     public var discover: String?
     public var discoverIn: String?
+    /// For a template: the first version (`major.minor`) that knows each standard; a toolchain
+    /// found gets those its version reaches (Rust's editions). A standard not named here is always given.
+    public var standardsSince: [String: String]?
 
-    private enum CodingKeys: String, CodingKey {
+    /// The fields a catalog entry may have; the catalog reader refuses any other.
+    public static let fieldNames = CodingKeys.allCases.map(\.rawValue)
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case id, language, executable, standards, command, binds, environment, priority, flags, targets
-        case programCache = "program_cache", discover, discoverIn = "discover_in"
+        case programCache = "program_cache", discover, discoverIn = "discover_in", standardsSince = "standards_since"
         case versionArguments = "version_arguments", defaultStandard = "default_standard"
         case standardArguments = "standard_arguments", sourceFile = "source_file"
         case addressSpaceMegabytes = "address_space_mb"
@@ -90,7 +96,10 @@ public struct TargetSpec: Sendable, Equatable, Codable {
     /// Paths that must exist for the target to be offered (the cross libraries).
     public var requires: [String]
 
-    private enum CodingKeys: String, CodingKey {
+    /// The fields a catalog target may have; the catalog reader refuses any other.
+    public static let fieldNames = CodingKeys.allCases.map(\.rawValue)
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case architecture, os, executable, arguments, binds, requires
     }
 
@@ -161,16 +170,19 @@ extension [Toolchain] {
     /// - Throws: a problem naming the field and listing what is installed for the language.
     public func resolve(_ request: CompilationRequest) throws(RequestValidationError) -> Toolchain {
         let candidates = filter { $0.spec.language == request.language }
+        // First the names no toolchain of the language declares, each refused with what they declare together.
+        var problems = candidates.isEmpty ? [] : unknownNames(in: request)
         guard let toolchain = find(language: request.language, id: request.compiler) else {
             let installed = candidates.map(\.spec.id)
             let list = installed.isEmpty ? "none is installed on this host" : "installed: \(installed.joined(separator: ", "))"
             let what = request.compiler.map { "Compiler `\($0)` is not available for \(request.language.rawValue)" }
                 ?? "No compiler for \(request.language.rawValue) is installed"
-            throw RequestValidationError(problems: [ValidationProblem(
-                field: "compiler", kind: .unsupported(accepted: installed), message: "\(what) (\(list)).")])
+            problems.insert(ValidationProblem(
+                field: "compiler", kind: .unsupported(accepted: installed), message: "\(what) (\(list))."), at: 0)
+            throw RequestValidationError(problems: problems)
         }
-        var problems: [ValidationProblem] = []
-        if let standard = request.standard, !toolchain.spec.standards.contains(standard) {
+        let namesAreKnown = problems.isEmpty
+        if namesAreKnown, let standard = request.standard, !toolchain.spec.standards.contains(standard) {
             let accepted = toolchain.spec.standards
             let list = accepted.isEmpty ? "it takes no standard; omit the field" : "accepted: \(accepted.joined(separator: ", "))"
             problems.append(ValidationProblem(
@@ -178,7 +190,7 @@ extension [Toolchain] {
                 message: "Standard `\(standard)` is not supported by \(toolchain.spec.id) (\(list))."))
         }
         let target = toolchain.target(architecture: request.architecture, os: request.os)
-        if target == nil {
+        if namesAreKnown, target == nil {
             let wanted = TargetSpec(architecture: request.architecture ?? "x86_64", os: request.os ?? "linux",
                                     executable: nil, arguments: [], binds: [], requires: [])
             let accepted = toolchain.targets.map(\.name)
@@ -215,4 +227,42 @@ extension [Toolchain] {
         guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
         return toolchain
     }
+
+    /// What the offered toolchains of `language` declare together, each name once, in the
+    /// order first declared: the names a request may use (and `/api/v1/environments` lists).
+    public func offer(for language: Language) -> LanguageOffer {
+        let mine = filter { $0.spec.language == language }
+        func distinct(_ names: [String]) -> [String] {
+            var seen: Set<String> = []
+            return names.filter { seen.insert($0).inserted }
+        }
+        return LanguageOffer(
+            compilers: distinct(mine.map(\.spec.id)), standards: distinct(mine.flatMap(\.spec.standards)),
+            architectures: distinct(mine.flatMap(\.targets).map(\.architecture)), oses: distinct(mine.flatMap(\.targets).map(\.os)))
+    }
+
+    /// The request's standard, architecture and os where no offered toolchain of its language
+    /// has them, each with what the language's toolchains offer together.
+    private func unknownNames(in request: CompilationRequest) -> [ValidationProblem] {
+        let language = request.language.rawValue
+        let offer = offer(for: request.language)
+        func problem(_ field: String, _ value: String?, accepted: [String], none: String) -> ValidationProblem? {
+            guard let value, !accepted.contains(value) else { return nil }
+            let list = accepted.isEmpty ? none : "accepted for \(language): \(accepted.joined(separator: ", "))"
+            return ValidationProblem(field: field, kind: .unsupported(accepted: accepted), message: "Unknown \(field) `\(value)` (\(list)).")
+        }
+        return [
+            problem("standard", request.standard, accepted: offer.standards, none: "\(language) takes no standard; omit the field"),
+            problem("architecture", request.architecture, accepted: offer.architectures, none: "none is offered"),
+            problem("os", request.os, accepted: offer.oses, none: "none is offered"),
+        ].compactMap { $0 }
+    }
+}
+
+/// The names a language's offered toolchains declare together (`[Toolchain].offer(for:)`).
+public struct LanguageOffer: Sendable, Equatable {
+    public var compilers: [String]
+    public var standards: [String]
+    public var architectures: [String]
+    public var oses: [String]
 }

@@ -46,7 +46,7 @@ if CommandLine.arguments.count == 2, CommandLine.arguments[1] == "--seccomp-filt
 
 let toolchains: [Toolchain]
 do {
-    toolchains = ToolchainProbe.probe(try ToolchainProbe.loadCatalog(at: configuration.worker.catalogPath))
+    toolchains = ToolchainProbe.probe(try ToolchainCatalog.load(at: configuration.worker.catalogPath))
 } catch {
     fail(error.description)
 }

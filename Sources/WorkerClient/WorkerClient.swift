@@ -1,4 +1,5 @@
 import Glibc
+import POSIXSupport
 import Synchronization
 public import WillItCompile
 

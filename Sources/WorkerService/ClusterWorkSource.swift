@@ -1,5 +1,6 @@
 import Foundation
 import JobStore
+import POSIXSupport
 import Synchronization
 import WillItCompile
 
@@ -340,7 +341,7 @@ final class ClusterWorkSource: WorkSource {
 /// before looking for work misses none that came after.
 final class Bell: @unchecked Sendable {
     // @unchecked: `count` is guarded by `condition`.
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var count = 0
 
     var rings: Int {
@@ -359,7 +360,7 @@ final class Bell: @unchecked Sendable {
 
     /// Returns once `rings` has passed `seen`, or after `limit`.
     func wait(after seen: Int, atMost limit: Duration) {
-        let deadline = Date() + limit.timeInterval
+        let deadline = ContinuousClock.now + limit
         condition.lock()
         while count == seen, condition.wait(until: deadline) {}
         condition.unlock()

@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSupport
 import WillItCompile
 
 /// Whose share a job counts against: its client; nil is every job submitted without
@@ -34,7 +35,7 @@ final class JobQueue: @unchecked Sendable {
     }
 
     // @unchecked: all state is guarded by `condition`.
-    private let condition = NSCondition()
+    private let condition = Condition()
     /// Owners with a job waiting, reserved or compiling; an owner holding none is dropped.
     private var shares: [JobOwner: Share] = [:]
     /// Jobs handed out by `take` that still count against their owner.

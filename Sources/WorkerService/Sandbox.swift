@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 public import SeccompFilter
 public import WillItCompile
-import WorkerClient
+import POSIXSupport
 
 /// What one sandboxed compile came to.
 public struct CompileVerdict: Sendable, Equatable {
@@ -26,6 +26,14 @@ public struct Sandbox: Sendable {
     static let commonBinds = ["/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/include", "/etc/ld.so.cache"]
     static let workspace = "/work"
     static let output = "/work/out"
+
+    /// The descriptors the sandbox's bwrap gets: the source to copy into the workspace, the
+    /// pipes it writes its status (`--json-status-fd`) and the compiled file's head to, and
+    /// the seccomp filter.
+    static let sourceDescriptor: Int32 = 3
+    static let statusDescriptor: Int32 = 4
+    static let artifactDescriptor: Int32 = 5
+    static let seccompDescriptor: Int32 = 6
 
     /// Where each compile gets its own cgroup; nil only when the operator turned cgroups off.
     let cgroups: SandboxCgroups?
@@ -62,9 +70,11 @@ public struct Sandbox: Sendable {
         guard FileManager.default.isExecutableFile(atPath: toolchain.spec.executable) else {
             return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) is not installed on this host any more (\(toolchain.spec.executable) missing)")
         }
+        // The source and the filter are memory files: bwrap copies the source into the workspace
+        // and reads the filter from them, and neither is ever on the host's disk.
         let source: Int32
         do {
-            source = try memoryFile("source", job.request.source)
+            source = try memoryFile(named: "source", holding: job.request.source)
         } catch {
             return verdict(.error, exitCode: -1, error: "could not prepare the workspace: \(error)")
         }
@@ -72,7 +82,7 @@ public struct Sandbox: Sendable {
         let filter: Int32
         do {
             // A fresh copy for each bwrap, which reads it to the end.
-            filter = try memoryFile("seccomp", seccomp.program)
+            filter = try memoryFile(named: "seccomp", holding: seccomp.program)
         } catch {
             return verdict(.error, exitCode: -1, error: "could not prepare the sandbox: \(error)")
         }
@@ -90,9 +100,11 @@ public struct Sandbox: Sendable {
         let outcome: ProcessOutcome
         do {
             outcome = try ProcessRunner.run(
-                executable: spawned[0], arguments: Array(spawned.dropFirst()),
-                environment: [], input: source, seccomp: filter, wantsStatusPipe: true, timeout: timeout,
-                outputLimit: configuration.outputLimitBytes)
+                executable: spawned[0], arguments: Array(spawned.dropFirst()), environment: [],
+                descriptors: [Self.sourceDescriptor: source, Self.seccompDescriptor: filter],
+                collecting: [1: configuration.outputLimitBytes, 2: configuration.outputLimitBytes,
+                             Self.statusDescriptor: 1 << 16, Self.artifactDescriptor: 4096],
+                timeout: timeout)
         } catch {
             cgroup?.remove()
             if let cache { programCacheStore.release(cache, keep: false) }
@@ -106,7 +118,7 @@ public struct Sandbox: Sendable {
         let processLimit = "the sandbox reached its limit of \(configuration.pids) processes and threads (SANDBOX_PIDS)"
         let stdout = CompilerOutput.text(from: outcome.stdout.bytes, omittedByteCount: outcome.stdout.omitted)
         let stderr = CompilerOutput.text(from: outcome.stderr.bytes, omittedByteCount: outcome.stderr.omitted)
-        let status = BwrapStatus(outcome.status)
+        let status = BwrapStatus(outcome.collected[Self.statusDescriptor]?.bytes ?? [])
 
         let decided = decide()
         // Only a compile that ran to its end leaves a cache worth keeping; a timed-out, killed or
@@ -135,7 +147,7 @@ public struct Sandbox: Sendable {
                 switch exitCode {
                 case 0:
                     return verdict(.completed, exitCode: 0, stdout: stdout, stderr: stderr,
-                                   artifact: ArtifactDescription.describe(outcome.artifactHead))
+                                   artifact: ArtifactDescription.describe(outcome.collected[Self.artifactDescriptor]?.bytes ?? []))
                 case _ where counters.oomKills > 0:
                     return verdict(.failed, exitCode: exitCode, stdout: stdout, stderr: stderr, error: memoryLimit)
                 case 128 + Int(SIGXCPU), 128 + Int(SIGKILL):
@@ -153,7 +165,7 @@ public struct Sandbox: Sendable {
     /// where MinGW adds the suffix) go to descriptor 5, so the result can say what was built.
     static let reportArtifact = """
         "$@"; status=$?
-        if [ $status -eq 0 ]; then for f in /work/out /work/out.exe; do [ -f "$f" ] && head -c 4096 "$f" >&5 && break; done; fi
+        if [ $status -eq 0 ]; then for f in /work/out /work/out.exe; do [ -f "$f" ] && head -c 4096 "$f" >&\(Self.artifactDescriptor) && break; done; fi
         exit $status
         """
 
@@ -183,7 +195,7 @@ public struct Sandbox: Sendable {
             // --disable-userns: no namespace the sandbox could make would give it capabilities
             // (bwrap 0.8 wants --unshare-user spelt out with it). The seccomp filter on
             // descriptor 6 refuses the calls that make one, too.
-            "--unshare-all", "--unshare-user", "--disable-userns", "--seccomp", "6",
+            "--unshare-all", "--unshare-user", "--disable-userns", "--seccomp", "\(Self.seccompDescriptor)",
             "--die-with-parent", "--new-session", "--hostname", "sandbox",
             "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", Self.workspace,
@@ -208,9 +220,9 @@ public struct Sandbox: Sendable {
         }
         arguments += [
             "--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", Self.workspace,
-            "--file", "3", "\(Self.workspace)/\(toolchain.spec.sourceFile)",
+            "--file", "\(Self.sourceDescriptor)", "\(Self.workspace)/\(toolchain.spec.sourceFile)",
             "--chdir", Self.workspace,
-            "--json-status-fd", "4",
+            "--json-status-fd", "\(Self.statusDescriptor)",
             "--",
         ]
         return arguments + ["/bin/sh", "-c", Self.reportArtifact, "sh"] + toolchain.spec.commandLine(
@@ -234,28 +246,6 @@ public struct Sandbox: Sendable {
         let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
                         target.name, job.request.flags.joined(separator: "\u{1}"), job.request.link ? "link" : "compile only"].joined(separator: "\u{0}")
         return programCacheStore.acquire(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
-    }
-
-    /// `bytes` in an anonymous memory file (memfd), rewound, close-on-exec: bwrap copies
-    /// the source into the workspace from it and reads the seccomp filter from it, and
-    /// nothing of either is ever on the host's disk, so a worker killed mid-compile
-    /// leaves no file behind. The caller closes it.
-    private func memoryFile(_ name: String, _ bytes: [UInt8]) throws(SystemCallError) -> Int32 {
-        let descriptor = try systemCall("create the \(name)'s memory file") { GNUCalls.memfdCreate(name, UInt32(GNUCalls.memfdCloseOnExec)) }
-        do {
-            var offset = 0
-            while offset < bytes.count {
-                let written = try systemCall("write the \(name)") {
-                    bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
-                }
-                offset += written
-            }
-            try systemCall("rewind the \(name)") { lseek(descriptor, 0, SEEK_SET) }
-        } catch {
-            close(descriptor)
-            throw error
-        }
-        return descriptor
     }
 }
 

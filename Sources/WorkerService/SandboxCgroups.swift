@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import WorkerClient
+import POSIXSupport
 
 /// Where the kernel offers the memory, pids and cpu controllers, and so where the service
 /// user's delegated subtree (`will-it-compile`, made by scripts/setup-cgroups) lives.

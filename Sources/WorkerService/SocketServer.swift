@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 public import WillItCompile
-import WorkerClient
+import POSIXSupport
 
 /// Serves the worker protocol on a Unix socket: one thread per connection,
 /// each request answered in order. A stalled or garbled peer costs only its own

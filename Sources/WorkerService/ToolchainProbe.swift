@@ -1,25 +1,9 @@
 import Foundation
+import POSIXSupport
 public import WillItCompile
 
-/// Reads the catalog and finds out which of its toolchains this host really has.
+/// Finds out which of the catalog's toolchains this host really has.
 public enum ToolchainProbe {
-    private struct Catalog: Decodable {
-        var toolchains: [ToolchainSpec]
-    }
-
-    public struct CatalogError: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    public static func loadCatalog(at path: String) throws(CatalogError) -> [ToolchainSpec] {
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return try JSONDecoder().decode(Catalog.self, from: data).toolchains
-        } catch {
-            throw CatalogError(description: "cannot read the toolchain catalog \(path) (WORKER_CATALOG): \(error)")
-        }
-    }
-
     /// A template entry becomes one entry per toolchain directory found; others stay as they are.
     static func expand(_ spec: ToolchainSpec) -> [ToolchainSpec] {
         guard spec.discover != nil, let directory = spec.discoverIn else { return [spec] }
@@ -34,7 +18,8 @@ public enum ToolchainProbe {
     }
 
     /// Names a rustup toolchain by the version it reports (`rustc 1.95.0 (…)` → `rustc-1.95`,
-    /// nightlies `rustc-1.97-nightly`) and gives it the editions that version knows.
+    /// nightlies `rustc-1.97-nightly`) and gives it the template's editions that version knows
+    /// (`standards_since`), with the template's default edition where it knows that one.
     /// Stable toolchains rank by version; nightlies never become the default.
     static func rustupToolchain(_ template: ToolchainSpec, version: String) -> (ToolchainSpec, String)? {
         let words = version.split(separator: " ")
@@ -46,9 +31,12 @@ public enum ToolchainProbe {
         var spec = template
         spec.discover = nil
         spec.id = "rustc-\(major).\(minor)\(channel)"
-        let editions: [(String, Int)] = [("2015", 0), ("2018", 31), ("2021", 56), ("2024", 85)]
-        spec.standards = editions.filter { major > 1 || minor >= $0.1 }.map(\.0)
-        spec.defaultStandard = spec.standards.contains("2021") ? "2021" : spec.standards.last
+        spec.standardsSince = nil
+        spec.standards = template.standards.filter { standard in
+            let since = (template.standardsSince?[standard] ?? "0.0").split(separator: ".").compactMap { Int($0) }
+            return ![major, minor].lexicographicallyPrecedes(since)
+        }
+        spec.defaultStandard = template.defaultStandard.flatMap { spec.standards.contains($0) ? $0 : nil } ?? spec.standards.last
         spec.priority = channel.isEmpty ? major * 1000 + minor : 0
         return (spec, version)
     }
@@ -61,8 +49,8 @@ public enum ToolchainProbe {
             guard FileManager.default.isExecutableFile(atPath: spec.executable),
                   let outcome = try? ProcessRunner.run(
                       executable: spec.executable, arguments: spec.versionArguments,
-                      environment: ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp"], input: nil,
-                      wantsStatusPipe: false, timeout: .seconds(20), outputLimit: 4096),
+                      environment: ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp"],
+                      collecting: [1: 4096, 2: 4096], timeout: .seconds(20)),
                   outcome.termination == .exited(0)
             else { return nil }
             let text = String(decoding: outcome.stdout.bytes + outcome.stderr.bytes, as: UTF8.self)

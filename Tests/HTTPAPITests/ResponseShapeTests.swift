@@ -101,7 +101,7 @@ import WillItCompile
     }
 }
 
-/// A catalog entry as `toolchains/catalog.json` writes one.
+/// A catalog entry as `toolchains/catalog/*.json` writes one.
 private func spec(_ id: String, _ language: Language, flags: String, standards: [String] = [], defaultStandard: String? = nil) throws -> ToolchainSpec {
     let quoted = standards.map { "\"\($0)\"" }.joined(separator: ", ")
     let json = """

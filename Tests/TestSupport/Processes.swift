@@ -1,5 +1,6 @@
 public import Foundation
 public import Glibc
+import POSIXSupport
 
 /// A test precondition or wait that did not hold, said plainly.
 public struct TestFailure: Error, CustomStringConvertible {
@@ -104,7 +105,7 @@ public func spawn(
     }
     // Another test's pipe or Redis connection held open by this child would keep that
     // test from seeing its end.
-    if let addCloseFrom { _ = addCloseFrom(&actions, 3) }
+    _ = GNUCalls.addCloseFrom(&actions, 3)
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -129,16 +130,11 @@ public func spawn(_ executable: String, _ arguments: [String], environment: [Str
     try spawn(executable, arguments, environment: environment, standardOutput: .appended(to: outputPath), standardError: .withStandardOutput)
 }
 
-/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc
-/// module does not import.
-private nonisolated(unsafe) let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-}()
-
 /// Which of a child's streams `run` returns.
 public enum CapturedStream: Sendable {
     case none, standardOutput, standardError
+    /// Both, into one text as the program wrote them.
+    case standardOutputAndError
 }
 
 /// Runs a program to its end and returns its exit status (128 + signal when killed) and
@@ -153,13 +149,13 @@ public func run(
     }
     var ends: [Int32] = [0, 0]
     // Close-on-exec, so children that other threads spawn do not hold the write end open.
-    guard pipe(&ends) == 0 else { throw TestFailure("pipe: errno \(errno)") }
-    for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+    guard GNUCalls.pipe2(&ends, O_CLOEXEC) == 0 else { throw TestFailure("pipe2: errno \(errno)") }
     let pid: pid_t
     do {
         pid = try spawn(executable, arguments, environment: environment,
-                        standardOutput: captured == .standardOutput ? .descriptor(ends[1]) : .discarded,
-                        standardError: captured == .standardError ? .descriptor(ends[1]) : .discarded)
+                        standardOutput: captured == .standardError ? .discarded : .descriptor(ends[1]),
+                        standardError: captured == .standardError ? .descriptor(ends[1])
+                            : captured == .standardOutputAndError ? .withStandardOutput : .discarded)
     } catch {
         close(ends[0])
         close(ends[1])
@@ -186,11 +182,12 @@ public func runToExit(_ executable: String, _ arguments: [String]) throws -> Int
 }
 
 /// Runs a program to its end and returns its exit status and what it wrote to standard
-/// output (standard error discarded).
+/// output (standard error discarded, or with `withErrors` in the output as written).
 public func runCapturingOutput(
-    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, withErrors: Bool = false
 ) throws -> (status: Int32, output: String) {
-    try run(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment, capturing: .standardOutput)
+    try run(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+            capturing: withErrors ? .standardOutputAndError : .standardOutput)
 }
 
 /// What redis-cli prints for `arguments` against the Redis on `socket`.

@@ -167,6 +167,68 @@ import Testing
         }
     }
 
+    // MARK: - Names only the catalog knows
+
+    static let arm64 = TargetSpec(architecture: "arm64", os: "linux", executable: nil, arguments: [], binds: [], requires: [])
+    static let windows = TargetSpec(architecture: "x86_64", os: "windows", executable: nil, arguments: [], binds: [], requires: [])
+    let crossing = [
+        Toolchain(spec: gcc, version: "12", isDefault: true, targets: [.host, arm64, windows]),
+        Toolchain(spec: clang, version: "14", isDefault: false, targets: [.host, arm64]),
+        Toolchain(spec: .fixture(id: "gcc-12", language: .cpp, standards: ["c++17"], priority: 1), version: "12", isDefault: true,
+                  targets: [.host, TargetSpec(architecture: "riscv64", os: "linux", executable: nil, arguments: [], binds: [], requires: [])]),
+    ]
+
+    func problems(_ installed: [Toolchain], _ request: CompilationRequest) -> [ValidationProblem] {
+        do {
+            _ = try installed.resolve(request)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test func aStandardNoCompilerOfTheLanguageHasIsUnknownListingWhatTheyHaveTogether() {
+        let found = problems(installed, CompilationRequest(source: [1], language: .c, standard: "c++17"))
+        #expect(found.map(\.field) == ["standard"])
+        #expect(found.first?.kind == .unsupported(accepted: ["c99", "c11"]))
+        #expect(found.first?.message == "Unknown standard `c++17` (accepted for c: c99, c11).")
+    }
+
+    @Test func aLanguageWhoseCompilersHaveNoStandardsSaysSo() {
+        let go = [Toolchain(spec: .fixture(id: "go-1.19", language: .go, standards: [], priority: 1), version: "1.19", isDefault: true)]
+        let found = problems(go, CompilationRequest(source: [1], language: .go, standard: "1.19"))
+        #expect(found.first?.message == "Unknown standard `1.19` (go takes no standard; omit the field).")
+    }
+
+    /// What `RequestValidator.acceptedArchitectures` used to list by hand comes from the toolchains:
+    /// riscv64 is C++'s (gcc-12 for cpp builds for it), not C's, here.
+    @Test func anArchitectureOrOSNoCompilerOfTheLanguageBuildsForIsUnknownListingTheirs() {
+        let found = problems(crossing, CompilationRequest(source: [1], language: .c, architecture: "riscv64", os: "plan9"))
+        #expect(found.map(\.field) == ["architecture", "os"])
+        #expect(found.first?.message == "Unknown architecture `riscv64` (accepted for c: x86_64, arm64).")
+        #expect(found.last?.message == "Unknown os `plan9` (accepted for c: linux, windows).")
+        #expect(problems(crossing, CompilationRequest(source: [1], language: .cpp, architecture: "riscv64")).isEmpty)
+    }
+
+    @Test func aKnownTargetTheChosenCompilerLacksNamesWhatItBuildsFor() {
+        let found = problems(crossing, CompilationRequest(source: [1], language: .c, compiler: "clang-14", os: "windows"))
+        #expect(found.map(\.field) == ["os"])
+        #expect(found.first?.message == "clang-14 cannot build c for x86_64/windows on this host (it builds for: x86_64/linux, arm64/linux).")
+    }
+
+    @Test func aNewStandardOrTargetInTheCatalogIsAcceptedAsItIs() throws {
+        var spec = ToolchainSpec.fixture(id: "gcc-99", language: .c, standards: ["c99", "c3x"], priority: 1)
+        spec.targets = [TargetSpec(architecture: "loongarch64", os: "linux", executable: nil, arguments: [], binds: [], requires: [])]
+        let future = [Toolchain(spec: spec, version: "99", isDefault: true, targets: [.host] + spec.targets!)]
+        let chosen = try future.resolve(CompilationRequest(source: [1], language: .c, standard: "c3x", architecture: "loongarch64"))
+        #expect(chosen.spec.id == "gcc-99")
+    }
+
+    @Test func anUnknownCompilerAndAnUnknownStandardAreReportedTogether() {
+        let found = problems(installed, CompilationRequest(source: [1], language: .c, compiler: "gcc-13", standard: "c3x"))
+        #expect(found.map(\.field) == ["compiler", "standard"])
+    }
+
     @Test func theCommandTemplateExpandsStandardSourceAndOutput() {
         #expect(Self.gcc.commandLine(standard: nil, source: "/w/main.c", output: "/w/out")
                 == ["/usr/bin/x", "-std=c99", "-o", "/w/out", "/w/main.c"])
@@ -178,7 +240,7 @@ extension ToolchainSpec {
     static func fixture(id: String, language: Language, standards: [String], priority: Int) -> ToolchainSpec {
         let json = """
             {"id": "\(id)", "language": "\(language.rawValue)", "executable": "/usr/bin/x", "version_arguments": [],
-             "standards": \(standards), "default_standard": "\(standards[0])", "standard_arguments": ["-std={standard}"],
+             "standards": \(standards), "default_standard": \(standards.first.map { "\"\($0)\"" } ?? "null"), "standard_arguments": ["-std={standard}"],
              "command": ["{executable}", "{standard_arguments}", "-o", "{output}", "{source}"],
              "source_file": "main.c", "binds": [], "environment": {}, "priority": \(priority)}
             """

@@ -24,15 +24,18 @@ import WorkerClient
         ].merging(environment) { $1 })
     }
 
-    /// The repository's catalog without one toolchain id, readable by the service user.
+    /// The repository's catalog without one toolchain id, a directory readable by the service user.
     func catalog(without id: String) throws -> String {
-        let original = try Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog.json"))
-        var catalog = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
-        let toolchains = try #require(catalog["toolchains"] as? [[String: Any]])
-        catalog["toolchains"] = toolchains.filter { $0["id"] as? String != id }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-without-\(id)-\(UUID().uuidString.prefix(8)).json").path
-        try JSONSerialization.data(withJSONObject: catalog).write(to: URL(fileURLWithPath: path))
-        chmod(path, 0o644)
+        let original = repositoryRoot.appendingPathComponent("toolchains/catalog")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-without-\(id)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        for name in try FileManager.default.contentsOfDirectory(atPath: original.path) where name.hasSuffix(".json") {
+            var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: original.appendingPathComponent(name))) as? [String: Any])
+            let toolchains = try #require(file["toolchains"] as? [[String: Any]])
+            file["toolchains"] = toolchains.filter { $0["id"] as? String != id }
+            try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: "\(path)/\(name)"))
+            chmod("\(path)/\(name)", 0o644)
+        }
         return path
     }
 

@@ -145,7 +145,7 @@ final class ProbeToolchain {
         }
 
         let real = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog.json"))) as! [String: Any]
+            with: Data(contentsOf: repositoryRoot.appendingPathComponent("toolchains/catalog/gcc.json"))) as! [String: Any]
         let gcc = (real["toolchains"] as! [[String: Any]]).filter { $0["id"] as? String == "gcc-12" && $0["language"] as? String == "c" }
         let probe: [String: Any] = [
             "id": "probe", "language": "c", "executable": executable, "version_arguments": ["--version"],

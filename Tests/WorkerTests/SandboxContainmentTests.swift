@@ -53,7 +53,7 @@ import WillItCompile
 
     @Test(.runningTimeLimit(minutes: 1))
     func theProjectsFilesAreNotThere() throws {
-        for path in [repositoryRoot.appendingPathComponent("Package.swift").path, repositoryRoot.appendingPathComponent("toolchains/catalog.json").path] {
+        for path in [repositoryRoot.appendingPathComponent("Package.swift").path, repositoryRoot.appendingPathComponent("toolchains/catalog/gcc.json").path] {
             let (job, result) = try compileHostile("#include \"\(path)\"\nint main(void) { return 0; }\n")
             #expect(job.status == .failed && result.stderr.contains("No such file or directory"), "\(path): \(result.stderr)")
         }

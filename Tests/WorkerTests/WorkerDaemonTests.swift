@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JobStore
+import POSIXSupport
 import TestSupport
 import Testing
 import WillItCompile
@@ -103,7 +104,8 @@ let quickSource = "int main(void) { return 0; }\n"
     @Test(.runningTimeLimit(minutes: 2))
     func afterSIGKILLARestartedWorkerFinishesEveryQueuedAndProcessingJob() throws {
         let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 3)
-        defer { store.close() }
+        // The private Redis lives until the test ends: released, it would stop.
+        defer { withExtendedLifetime(redis) { store.close() } }
         let slow = try worker.submit(slowCompileSource, language: .cpp)
         let quick = try (0..<3).map { _ in try worker.submit(quickSource, language: .c) }
         try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }

@@ -39,7 +39,7 @@ final class WorkerProcess {
         var defaults = [
             "PATH": "/usr/bin:/bin",
             "WORKER_SOCKET": socketPath,
-            "WORKER_CATALOG": repositoryRoot.appendingPathComponent("toolchains/catalog.json").path,
+            "WORKER_CATALOG": repositoryRoot.appendingPathComponent("toolchains/catalog").path,
             "WORKER_HOST_ID": "test-\(UUID().uuidString.prefix(8))",
             "TMPDIR": directory.appendingPathComponent("tmp").path,
             "MAX_WORKERS": "2",

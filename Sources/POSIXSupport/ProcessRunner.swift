@@ -1,9 +1,7 @@
-import Foundation
-import Glibc
-import WorkerClient
+public import Glibc
 
 /// How a spawned process ended.
-enum Termination: Equatable {
+public enum Termination: Equatable, Sendable {
     case exited(Int32)
     case signaled(Int32)
     /// The wall-clock limit passed and its process group was killed.
@@ -11,72 +9,73 @@ enum Termination: Equatable {
 }
 
 /// Bytes read from one output stream, capped.
-struct CapturedStream {
-    var bytes: [UInt8] = []
+public struct CapturedStream: Equatable, Sendable {
+    public var bytes: [UInt8] = []
     /// Bytes read past the cap and dropped.
-    var omitted = 0
+    public var omitted = 0
+
+    public init() {}
 }
 
-struct ProcessOutcome {
-    var termination: Termination
-    var stdout: CapturedStream
-    var stderr: CapturedStream
-    /// What the child wrote to descriptor 4 (bwrap's `--json-status-fd`), at most 64 KiB.
-    var status: [UInt8]
-    /// What the child wrote to descriptor 5 (the head of the compiled file), at most 4 KiB.
-    var artifactHead: [UInt8]
-    var elapsed: Duration
+public struct ProcessOutcome: Sendable {
+    public var termination: Termination
+    /// What the child wrote to each collected descriptor, by its number in the child.
+    public var collected: [Int32: CapturedStream]
+    public var elapsed: Duration
+
+    public var stdout: CapturedStream { collected[1] ?? CapturedStream() }
+    public var stderr: CapturedStream { collected[2] ?? CapturedStream() }
 }
 
-/// Spawns a process in its own process group with posix_spawn, feeds it
-/// descriptors, captures its output with a cap, and kills the whole group at a
+/// Spawns a process in its own process group with posix_spawn, hands it descriptors,
+/// collects what it writes to pipes with a cap each, and kills the whole group at a
 /// deadline. Safe to use from several threads at once: every descriptor it opens
 /// is close-on-exec, so no child inherits another's pipes.
-enum ProcessRunner {
+public enum ProcessRunner {
     /// - Parameters:
-    ///   - input: a descriptor the child sees as 3 (the source file), or nil.
-    ///   - seccomp: a descriptor the child sees as 6 (bwrap's seccomp filter), or nil.
-    ///   - wantsStatusPipe: give the child pipes as descriptors 4 and 5 and collect what it writes.
-    static func run(
-        executable: String, arguments: [String], environment: [String], input: Int32?, seccomp: Int32? = nil,
-        wantsStatusPipe: Bool, timeout: Duration, outputLimit: Int
+    ///   - descriptors: descriptors of the caller's that the child gets, keyed by the number it
+    ///     sees them as (3 and up); the caller keeps and closes its own.
+    ///   - collecting: the child's descriptors that are pipes whose writes are collected, each
+    ///     with the most bytes kept (1 and 2 for its output). Standard input is /dev/null; every
+    ///     other descriptor is closed in the child.
+    public static func run(
+        executable: String, arguments: [String], environment: [String], descriptors: [Int32: Int32] = [:],
+        collecting limits: [Int32: Int], timeout: Duration
     ) throws(SystemCallError) -> ProcessOutcome {
         let started = ContinuousClock.now
-        let stdout = try Pipe2()
-        let stderr = try Pipe2()
-        let status = wantsStatusPipe ? try Pipe2() : nil
-        let artifact = wantsStatusPipe ? try Pipe2() : nil
+        var pipes: [(target: Int32, pipe: Pipe2, limit: Int)] = []
+        for (target, limit) in limits.sorted(by: { $0.key < $1.key }) {
+            pipes.append((target, try Pipe2(), limit))
+        }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        // The child's descriptors 0-6 are filled from copies numbered 10 and up, so that no
-        // source is itself one of 0-6 (dup2 onto itself would keep close-on-exec set).
-        var mapping: [(source: Int32, target: Int32)] = [(stdout.write, 1), (stderr.write, 2)]
-        if let input { mapping.append((input, 3)) }
-        if let status { mapping.append((status.write, 4)) }
-        if let artifact { mapping.append((artifact.write, 5)) }
-        if let seccomp { mapping.append((seccomp, 6)) }
+        // The child's descriptors are filled from copies numbered above all of them, so that no
+        // source is itself one of them (dup2 onto itself would keep close-on-exec set).
+        let mapping: [(source: Int32, target: Int32)] = pipes.map { ($0.pipe.write, $0.target) }
+            + descriptors.sorted(by: { $0.key < $1.key }).map { ($0.value, $0.key) }
+        let highest = mapping.map(\.target).max() ?? 2
         let copies = try mapping.map { entry throws(SystemCallError) in
-            try systemCall("duplicate descriptor") { fcntl(entry.source, F_DUPFD_CLOEXEC, 10) }
+            try systemCall("duplicate descriptor") { fcntl(entry.source, F_DUPFD_CLOEXEC, max(10, highest + 1)) }
         }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         for (copy, entry) in zip(copies, mapping) {
             posix_spawn_file_actions_adddup2(&actions, copy, entry.target)
         }
-        // Whatever else is open in the worker (sockets accepted a moment ago by another
-        // thread, not yet close-on-exec) never reaches the child: nor do 3-6 where they
-        // are not mapped (glibc ignores closing one that is not open).
-        for target in Int32(3)...6 where !mapping.contains(where: { $0.target == target }) {
+        // Whatever else is open in the caller (sockets accepted a moment ago by another
+        // thread, not yet close-on-exec) never reaches the child: nor do the numbers below the
+        // highest that are not mapped (glibc ignores closing one that is not open).
+        for target in Int32(3)...max(3, highest) where !mapping.contains(where: { $0.target == target }) {
             posix_spawn_file_actions_addclose(&actions, target)
         }
-        GNUCalls.addCloseFrom(&actions, 7)
+        _ = GNUCalls.addCloseFrom(&actions, max(3, highest + 1))
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         // Own process group (so the deadline can kill all of it), default signal
-        // handling (the worker ignores SIGPIPE; compilers must not), nothing blocked.
+        // handling (the caller may ignore SIGPIPE; the child must not), nothing blocked.
         var allSignals = sigset_t()
         sigfillset(&allSignals)
         var noSignals = sigset_t()
@@ -94,17 +93,13 @@ enum ProcessRunner {
         }
         // The parent keeps only the read ends: end of stream then means the child is done.
         copies.forEach { close($0) }
-        stdout.closeWrite()
-        stderr.closeWrite()
-        status?.closeWrite()
-        artifact?.closeWrite()
+        pipes.forEach { $0.pipe.closeWrite() }
         guard spawnResult == 0 else { throw SystemCallError("spawn \(executable)", errno: spawnResult) }
 
         let deadline = started + timeout
-        var streams = [CapturedStream(), CapturedStream(), CapturedStream(), CapturedStream()]
-        var open: [(descriptor: Int32, index: Int, limit: Int)] = [(stdout.read, 0, outputLimit), (stderr.read, 1, outputLimit)]
-        if let status { open.append((status.read, 2, 1 << 16)) }
-        if let artifact { open.append((artifact.read, 3, 4096)) }
+        var streams: [Int32: CapturedStream] = [:]
+        var open: [(descriptor: Int32, target: Int32, limit: Int)] = pipes.map { ($0.pipe.read, $0.target, $0.limit) }
+        for entry in open { streams[entry.target] = CapturedStream() }
         var timedOut = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !open.isEmpty {
@@ -115,7 +110,8 @@ enum ProcessRunner {
                 break
             }
             var pollSet = open.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-            let milliseconds = Int32(clamping: remaining.roundedUpMilliseconds)
+            let (seconds, attoseconds) = remaining.components
+            let milliseconds = Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
             let ready = poll(&pollSet, nfds_t(pollSet.count), milliseconds)
             if ready < 0, errno != EINTR { break }
             var closed: Set<Int32> = []
@@ -123,9 +119,9 @@ enum ProcessRunner {
                 guard let stream = open.first(where: { $0.descriptor == entry.fd }) else { continue }
                 let count = buffer.withUnsafeMutableBytes { Glibc.read(entry.fd, $0.baseAddress, $0.count) }
                 if count > 0 {
-                    let room = max(0, stream.limit - streams[stream.index].bytes.count)
-                    streams[stream.index].bytes += buffer.prefix(min(room, count))
-                    streams[stream.index].omitted += max(0, count - room)
+                    let room = max(0, stream.limit - streams[stream.target, default: CapturedStream()].bytes.count)
+                    streams[stream.target, default: CapturedStream()].bytes += buffer.prefix(min(room, count))
+                    streams[stream.target, default: CapturedStream()].omitted += max(0, count - room)
                 } else if count == 0 || errno != EINTR {
                     closed.insert(entry.fd)
                 }
@@ -143,10 +139,7 @@ enum ProcessRunner {
         } else {
             termination = .signaled(waitStatus & 0x7F)
         }
-        return ProcessOutcome(
-            termination: termination, stdout: streams[0], stderr: streams[1], status: streams[2].bytes,
-            artifactHead: streams[3].bytes,
-            elapsed: ContinuousClock.now - started)
+        return ProcessOutcome(termination: termination, collected: streams, elapsed: ContinuousClock.now - started)
     }
 }
 
@@ -182,13 +175,13 @@ private func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer
 
 /// glibc functions Swift's Glibc module does not show (they need `_GNU_SOURCE`),
 /// looked up once by name. All exist in every glibc since 2.34 (Debian 12 has 2.36).
-enum GNUCalls {
-    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+public enum GNUCalls {
+    public typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    public typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
     typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
 
-    static let addCloseFrom: AddCloseFrom = lookup("posix_spawn_file_actions_addclosefrom_np")
-    static let pipe2: Pipe2 = lookup("pipe2")
+    public static let addCloseFrom: AddCloseFrom = lookup("posix_spawn_file_actions_addclosefrom_np")
+    public static let pipe2: Pipe2 = lookup("pipe2")
     static let memfdCreate: MemfdCreate = lookup("memfd_create")
     /// `MFD_CLOEXEC` from <sys/mman.h>.
     static let memfdCloseOnExec: Int32 = 1

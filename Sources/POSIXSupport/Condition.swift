@@ -1,14 +1,15 @@
 import Glibc
 
-/// A mutex with a condition variable (pthreads), for the few places that wait for
-/// another thread: Foundation's `NSCondition` would link all of Foundation.
-final class Condition: @unchecked Sendable {
+/// A mutex with a condition variable (pthreads), for the places that wait for another
+/// thread: Foundation's `NSCondition` would link all of Foundation, and its deadlines are
+/// wall-clock time, which a clock change moves; these are monotonic.
+public final class Condition: @unchecked Sendable {
     // @unchecked: the pthread objects are made for sharing between threads; they live
     // on the heap because pthreads must not be moved.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -24,13 +25,16 @@ final class Condition: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
-    func signal() { pthread_cond_signal(condition) }
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+    public func signal() { pthread_cond_signal(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Waits, the lock held, for a signal (or a spurious wake-up: check what was awaited again).
+    public func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Waits, the lock held, for a signal or `deadline`; false when the deadline passed.
-    func wait(until deadline: ContinuousClock.Instant) -> Bool {
+    public func wait(until deadline: ContinuousClock.Instant) -> Bool {
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { return false }
         var now = timespec()
