@@ -135,7 +135,7 @@ let quickSource = "int main(void) { return 0; }\n"
     @Test(.runningTimeLimit(minutes: 2))
     func sigtermFinishesTheRunningJobAndLeavesQueuedOnesForTheNextStart() throws {
         let (worker, store, redis) = try redisBackedWorker(timeoutSeconds: 2)
-        defer { store.close() }
+        defer { withExtendedLifetime(redis) { store.close() } }
         let slow = try worker.submit(slowCompileSource, language: .cpp)
         let queued = try worker.submit(quickSource, language: .c)
         try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }
