@@ -34,11 +34,12 @@ struct LanguageEnvironment: Encodable {
     static func all(of installed: [Toolchain]) -> [LanguageEnvironment] {
         let languages = Language.allCases.filter { language in installed.contains { $0.spec.language == language } }
         return languages.map { language in
-            let mine = installed.filter { $0.spec.language == language }
-            let preferred = mine.first { $0.isDefault }
+            // The same lists a request's names are checked against.
+            let offer = installed.offer(for: language)
+            let preferred = installed.first { $0.spec.language == language && $0.isDefault }
             return LanguageEnvironment(
-                language: language.rawValue, compilers: unique(mine.map(\.spec.id)), standards: unique(mine.flatMap(\.spec.standards)),
-                oses: unique(mine.flatMap(\.targets).map(\.os)), architectures: unique(mine.flatMap(\.targets).map(\.architecture)),
+                language: language.rawValue, compilers: offer.compilers, standards: offer.standards,
+                oses: offer.oses, architectures: offer.architectures,
                 defaultCompiler: preferred?.spec.id, defaultStandard: preferred?.spec.defaultStandard)
         }
     }
