@@ -6,9 +6,13 @@ enum SubmissionForm: Equatable {
     /// `application/json` (or `…+json`), and a body without a type, as the predecessor's
     /// clients send it: the JSON object of the API.
     case json
-    /// An HTML form's encoding (`curl -d` sends it): its newlines are gone, so it is never
-    /// taken for the file — unless it is a JSON object, which `curl -d '{…}'` sends this way.
+    /// `application/x-www-form-urlencoded`, which curl sends for `-d` and `--data-binary`
+    /// alike. `-d @main.c` deletes the file's line breaks and `--data-binary` keeps them, and a
+    /// real form encoder writes a line break as `%0A`: so a body with a line break in it is the
+    /// file as it is (the raw form), a JSON object is the JSON form, and anything else is refused.
     case form
+    /// `multipart/form-data` (`curl -F`): an envelope around the file, never the file itself.
+    case multipart
     /// Anything else (`text/plain`, `application/octet-stream`, …): the body is the source
     /// itself, and the settings come from the query string.
     case raw
@@ -18,7 +22,8 @@ enum SubmissionForm: Equatable {
         switch type {
         case "", "application/json": self = .json
         case _ where type.hasSuffix("+json"): self = .json
-        case "application/x-www-form-urlencoded", "multipart/form-data": self = .form
+        case "application/x-www-form-urlencoded": self = .form
+        case "multipart/form-data": self = .multipart
         default: self = .raw
         }
     }
@@ -92,6 +97,13 @@ enum RawSubmission {
         return settings
     }
 
-    /// What a form-encoded body that is not a JSON object gets.
-    static let formRefusal = "The body came as a form (Content-Type application/x-www-form-urlencoded, what `curl -d` sends), which drops the file's newlines, so it is not compiled. Send the file as it is with `curl --data-binary @main.c -H 'Content-Type: text/plain' '…/api/v1/compile?language=c'`, or a JSON body with Content-Type application/json."
+    /// What a form-encoded body with no line break that is not a JSON object gets.
+    static let formRefusal = "The body came as a form (Content-Type application/x-www-form-urlencoded) without a single line break, as `curl -d @main.c` sends a file after deleting its newlines, so it is not compiled. Send the file as it is with `curl --data-binary @main.c '…/api/v1/compile?language=c'` (for a file of one line with no final newline, add `-H 'Content-Type: text/plain'`), or a JSON body with Content-Type application/json."
+    /// What a `multipart/form-data` body gets.
+    static let multipartRefusal = "A multipart/form-data body (what `curl -F` sends) is not accepted. Send the file itself as the body with `curl --data-binary @main.c -H 'Content-Type: text/plain' '…/api/v1/compile?language=c'`, or a JSON body with Content-Type application/json."
+
+    /// Whether a form-encoded body is a file sent as it is: a form encoder escapes line breaks.
+    static func holdsALineBreak(_ body: [UInt8]) -> Bool {
+        body.contains(0x0A) || body.contains(0x0D)
+    }
 }

@@ -48,15 +48,42 @@ import Testing
         #expect(unknownExtension.status == 400 && unknownExtension.text.contains("main.pas"), "\(unknownExtension.text)")
     }
 
-    /// `curl -d @main.c` sends a form and strips the newlines: refused with what to do,
-    /// never compiled as if it were the file. A JSON object sent that way (`curl -d '{…}'`) is JSON.
+    /// curl sends `-d` and `--data-binary` alike as a form (application/x-www-form-urlencoded);
+    /// only `-d` deletes the file's newlines. The file sent with `--data-binary` and no header is
+    /// compiled as it is; with `-d` (or as one line, which cannot be told from it) it is refused
+    /// with what to do, never compiled as if it were the file; `-F` is refused; a JSON object
+    /// sent with `-d '{…}'` is JSON. With the real curl, as a user types it.
     @Test(.runningTimeLimit(minutes: 2))
-    func aFormEncodedFileIsRefusedWithWhatToDoAndAFormEncodedJSONObjectIsAccepted() throws {
+    func curlsDataBinaryIsTheFileAndCurlsDashDIsRefusedWithWhatToDo() throws {
         let stack = try Stack()
-        let stripped = Array("#include <stdio.h>int main(void) { return 0; }".utf8)
-        let form = try raw(stack, "language=c", stripped, type: "application/x-www-form-urlencoded")
-        #expect(form.status == 400 && form.json["error"] as? String == "invalid_request", "\(form.text)")
-        #expect(form.text.contains("--data-binary"), "\(form.text)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-form-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("main.cpp").path
+        try "#include <vector>\n// a comment that ends at the line break\nint main() { std::vector<int> v{1, 2}; return v.size() == 2 ? 0 : 1; }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let oneLine = directory.appendingPathComponent("one.c").path
+        try "int main(void) { return 0; }".write(toFile: oneLine, atomically: true, encoding: .utf8)
+        let url = "http://127.0.0.1:\(stack.port)/api/v1/compile?language=cpp&standard=c%2B%2B20&wait=30"
+        func curl(_ arguments: [String]) throws -> [String: Any] {
+            let (status, output) = try runCapturingOutput("/usr/bin/curl", ["--silent", "--show-error", "--max-time", "60"] + arguments)
+            #expect(status == 0, "curl \(arguments): \(output)")
+            return (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any] ?? ["unreadable": output]
+        }
+
+        let binary = try curl(["--data-binary", "@\(file)", url])
+        #expect(binary["status"] as? String == "completed" && binary["standard"] as? String == "c++20", "\(binary)")
+
+        let stripped = try curl(["-d", "@\(file)", url])
+        #expect(stripped["error"] as? String == "invalid_request", "\(stripped)")
+        #expect((stripped["message"] as? String ?? "").contains("--data-binary"), "\(stripped)")
+        let single = try curl(["--data-binary", "@\(oneLine)", url.replacingOccurrences(of: "cpp&standard=c%2B%2B20", with: "c")])
+        #expect(single["error"] as? String == "invalid_request" && (single["message"] as? String ?? "").contains("Content-Type: text/plain"),
+                "\(single)")
+        let multipart = try curl(["-F", "file=@\(file)", url])
+        #expect(multipart["error"] as? String == "invalid_request" && (multipart["message"] as? String ?? "").contains("curl -F"),
+                "\(multipart)")
+
         let json = try raw(stack, "wait=30", Array(#"{"source_code":"int main(void){return 0;}","language":"c"}"#.utf8),
                            type: "application/x-www-form-urlencoded")
         #expect(json.status == 200 && json.json["status"] as? String == "completed", "\(json.text)")

@@ -6,7 +6,7 @@ import WillItCompile
 @Suite struct RawSubmissionTests {
     @Test(arguments: [
         (nil, SubmissionForm.json), ("application/json", .json), ("Application/JSON; charset=utf-8", .json),
-        ("application/vnd.api+json", .json), ("application/x-www-form-urlencoded", .form), ("multipart/form-data; boundary=x", .form),
+        ("application/vnd.api+json", .json), ("application/x-www-form-urlencoded", .form), ("multipart/form-data; boundary=x", .multipart),
         ("text/plain", .raw), ("application/octet-stream", .raw), ("text/x-c++src", .raw),
     ] as [(String?, SubmissionForm)])
     func theContentTypeSaysTheForm(type: String?, form: SubmissionForm) {

@@ -22,13 +22,14 @@ extension APIHandler {
             switch SubmissionForm(contentType: http.contentType) {
             case .json:
                 request = try validator.validate(json: Data(body))
-            case .form:
-                guard body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") else {
-                    return .error(400, "invalid_request", RawSubmission.formRefusal)
-                }
+            case .form where body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{"):
                 request = try validator.validate(json: Data(body))
-            case .raw:
+            case .form where RawSubmission.holdsALineBreak(body), .raw:
                 request = try validator.validate(RawSubmission.settings(of: http), source: body)
+            case .form:
+                return .error(400, "invalid_request", RawSubmission.formRefusal)
+            case .multipart:
+                return .error(400, "invalid_request", RawSubmission.multipartRefusal)
             }
         } catch {
             return invalid(error)
