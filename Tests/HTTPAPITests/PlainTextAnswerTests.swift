@@ -40,6 +40,8 @@ import WillItCompile
         let failed = PlainTextAnswer.response(
             job: bad, result: result(of: bad, exitCode: 1, stderr: "main.c:1:1: error: expected ';'"), location: location)
         #expect(failed.status == 422)
+        // The status line's reason, which nginx passes on from the responder's Status header.
+        #expect(HTTPResponse.reason(422) == "Unprocessable Content")
         #expect(String(decoding: failed.body, as: UTF8.self)
                 == "main.c:1:1: error: expected ';'\ndid not compile: gcc-12 c gnu17 x86_64/linux, exit code 1, 41 ms (job \(bad.id))\n")
 
