@@ -197,12 +197,15 @@ import WillItCompile
         let worker = try WorkerProcess(["SANDBOX_PROGRAM_CACHE_ENTRIES": "1"])
         try compileGo(worker, Self.programs[0])
         let victim = try victim(in: worker)
-        // Deeper than any path can name, with a link to the victim at the bottom.
+        // Deeper than any path can name, with a link to the victim at the bottom. Built beside
+        // the cache and moved in whole: the worker trims the cache while it ends the first
+        // compile, and a walk into a half-built tree meets directories that are still root's.
+        let staging = "\(worker.directory.path)/deep-staging"
         let planted = "\(cacheRoot(worker))/deep"
-        try FileManager.default.createDirectory(atPath: planted, withIntermediateDirectories: false)
-        try chownToServiceUser(planted)
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        try chownToServiceUser(staging)
         guard let account = getpwnam(serviceUser) else { throw HarnessError("no user \(serviceUser)") }
-        var directory = open(planted, O_RDONLY | O_DIRECTORY)
+        var directory = open(staging, O_RDONLY | O_DIRECTORY)
         for _ in 0..<10_000 {
             guard mkdirat(directory, "d", 0o700) == 0,
                   fchownat(directory, "d", account.pointee.pw_uid, account.pointee.pw_gid, AT_SYMLINK_NOFOLLOW) == 0 else {
@@ -216,7 +219,8 @@ import WillItCompile
         fchownat(directory, "escape", account.pointee.pw_uid, account.pointee.pw_gid, AT_SYMLINK_NOFOLLOW)
         close(directory)
         // As a sandbox can leave it: a directory not even its owner may read.
-        #expect(chmod("\(planted)/d", 0) == 0)
+        #expect(chmod("\(staging)/d", 0) == 0)
+        #expect(rename(staging, planted) == 0)
         age(planted)
         try compileGo(worker, Self.programs[1])
         var status = stat()
