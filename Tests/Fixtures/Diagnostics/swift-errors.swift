@@ -1,0 +1,6 @@
+func compute() -> Int {
+    var unchanged = 1
+    return unchanged
+}
+let count: Int = "three"
+print(missingName)
