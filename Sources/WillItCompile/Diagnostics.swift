@@ -52,9 +52,86 @@ extension Diagnostic: Codable {
     }
 }
 
-extension [Diagnostic] {
-    public var errorCount: Int { filter { $0.severity == .error }.count }
-    public var warningCount: Int { filter { $0.severity == .warning }.count }
+/// What a result keeps of a compile's messages: the first `maxListed`, each cut to a bounded
+/// size, so a result (and the worker's frame carrying it) stays bounded whatever a source
+/// makes its compiler print; the counts count every message.
+public struct DiagnosticSummary: Sendable, Equatable {
+    public static let maxListed = 500
+    public static let maxMessageBytes = 1024
+    public static let maxFileBytes = 512
+
+    public var diagnostics: [Diagnostic]
+    public var errorCount: Int
+    public var warningCount: Int
+
+    public init(diagnostics: [Diagnostic] = [], errorCount: Int = 0, warningCount: Int = 0) {
+        self.diagnostics = diagnostics
+        self.errorCount = errorCount
+        self.warningCount = warningCount
+    }
+
+    public init(_ all: [Diagnostic]) {
+        errorCount = all.filter { $0.severity == .error }.count
+        warningCount = all.filter { $0.severity == .warning }.count
+        diagnostics = all.prefix(Self.maxListed).map { diagnostic in
+            var kept = diagnostic
+            kept.message = Self.cut(diagnostic.message, to: Self.maxMessageBytes)
+            kept.file = diagnostic.file.map { Self.cut($0, to: Self.maxFileBytes) }
+            kept.option = diagnostic.option.map { Self.cut($0, to: Self.maxFileBytes) }
+            return kept
+        }
+    }
+
+    /// At most `limit` bytes of UTF-8, cut between characters, with `…` where it was cut.
+    static func cut(_ text: String, to limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var kept = ""
+        for character in text {
+            if kept.utf8.count + character.utf8.count + 3 > limit { break }
+            kept.append(character)
+        }
+        return kept + "…"
+    }
+}
+
+// MARK: - JSON
+
+extension Diagnostic {
+    /// The list as a JSON array of objects with every key (absent values as null), keys in
+    /// name order like every body of the API.
+    public static func json(_ diagnostics: [Diagnostic]) -> [UInt8] {
+        var bytes: [UInt8] = [UInt8(ascii: "[")]
+        for (position, diagnostic) in diagnostics.enumerated() {
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            var object = JSONObjectWriter(reservingCapacity: 96 + diagnostic.message.utf8.count)
+            object.member("column", diagnostic.column)
+            object.member("file", diagnostic.file)
+            object.member("line", diagnostic.line)
+            object.member("message", diagnostic.message)
+            object.member("option", diagnostic.option)
+            object.member("severity", diagnostic.severity.rawValue)
+            bytes += object.finish()
+        }
+        bytes.append(UInt8(ascii: "]"))
+        return bytes
+    }
+
+    /// The list `json(_:)` wrote; nil when `bytes` is not such a list.
+    public static func list(fromJSON bytes: [UInt8]) -> [Diagnostic]? {
+        guard case let .array(elements)? = try? JSONValue(parsing: bytes) else { return nil }
+        var diagnostics: [Diagnostic] = []
+        diagnostics.reserveCapacity(elements.count)
+        for element in elements {
+            guard let severity = element["severity"]?.string.flatMap(Severity.init(rawValue:)),
+                  let message = element["message"]?.string else { return nil }
+            func number(_ key: String) -> Int? {
+                if case let .number(text)? = element[key] { Int(text) } else { nil }
+            }
+            diagnostics.append(Diagnostic(file: element["file"]?.string, line: number("line"), column: number("column"),
+                                          severity: severity, message: message, option: element["option"]?.string))
+        }
+        return diagnostics
+    }
 }
 
 /// How a toolchain writes its messages.

@@ -59,10 +59,13 @@ public struct Sandbox: Sendable {
                      artifact: String = "") -> CompileVerdict {
             let elapsed = ContinuousClock.now - started
             let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+            // An `error` verdict's stderr, if any, is the sandbox's, not the compiler's.
+            let diagnostics = status == .error ? [] : DiagnosticParser(
+                dialect: DiagnosticDialect(toolchain.spec), workspace: Self.workspace).parse(stderr)
             return CompileVerdict(status: status, result: CompilationResult(
                 jobID: job.id, success: status != .timeout && status != .error, compiled: status == .completed,
                 stdout: stdout, stderr: stderr, exitCode: exitCode, durationNanoseconds: nanoseconds, error: error,
-                artifact: artifact))
+                artifact: artifact, diagnostics: DiagnosticSummary(diagnostics)))
         }
         guard let target = toolchain.target(architecture: job.request.architecture, os: job.request.os) else {
             return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) cannot build for \(job.request.architecture ?? "x86_64")/\(job.request.os ?? "linux") on this host")

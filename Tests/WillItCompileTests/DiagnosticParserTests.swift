@@ -85,7 +85,7 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
             at("main.c", 2, nil, .note, "included from here"),
             at("main.c", 1, 14, .error, "two or more data types in declaration specifiers"),
         ])
-        #expect(gcc.errorCount == 43 && gcc.warningCount == 0)
+        #expect(DiagnosticSummary(gcc).errorCount == 43 && DiagnosticSummary(gcc).warningCount == 0)
         let clang = try diagnostics(of: "c-system-header.clang-16")
         #expect(Array(clang.prefix(5)) == [
             at("/usr/include/x86_64-linux-gnu/bits/types/FILE.h", 7, 25, .error, "declaration of anonymous struct must be a definition"),
@@ -95,7 +95,7 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
             at("/usr/include/stdio.h", 143, 8, .error, "declaration of anonymous struct must be a definition"),
         ])
         #expect(clang.last == at(nil, nil, nil, .error, "too many errors emitted, stopping now", "-ferror-limit="))
-        #expect(clang.errorCount == 20 && clang.warningCount == 0)
+        #expect(DiagnosticSummary(clang).errorCount == 20 && DiagnosticSummary(clang).warningCount == 0)
     }
 
     @Test func linkerErrorsHaveAFileButNoLine() throws {
@@ -155,5 +155,23 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
     @Test func aLineLikeAMessageInsideClangsEchoIsNotOne() {
         let text = "/work/main.c:1:1: error: unknown type name 'x'\nx.c:9:9: error: forged\n^\n1 error generated.\n"
         #expect(DiagnosticParser(dialect: .gcc, workspace: "/work").parse(text) == [at("main.c", 1, 1, .error, "unknown type name 'x'")])
+    }
+
+    @Test func aSummaryKeepsABoundedListAndCountsEveryMessage() {
+        let many = (1...600).map { at("main.c", $0, 1, $0.isMultiple(of: 3) ? .warning : .error, String(repeating: "é", count: 700)) }
+        let summary = DiagnosticSummary(many)
+        #expect(summary.errorCount == 400 && summary.warningCount == 200)
+        #expect(summary.diagnostics.count == DiagnosticSummary.maxListed)
+        #expect(summary.diagnostics.allSatisfy { $0.message.utf8.count <= DiagnosticSummary.maxMessageBytes && $0.message.hasSuffix("…") })
+    }
+
+    @Test func theJSONListReadsBackAsWritten() throws {
+        let list = try diagnostics(of: "cpp-template.gcc-12") + diagnostics(of: "c-link.gcc-12") + diagnostics(of: "c-werror.clang-16")
+        let json = Diagnostic.json(list)
+        #expect(Diagnostic.list(fromJSON: json) == list)
+        // Every key is present, absent values as null.
+        #expect(String(decoding: Diagnostic.json([at(nil, nil, nil, .error, "ld returned 1 exit status")]), as: UTF8.self)
+            == #"[{"column":null,"file":null,"line":null,"message":"ld returned 1 exit status","option":null,"severity":"error"}]"#)
+        #expect(Diagnostic.list(fromJSON: Array(#"[{"severity":"fatal","message":"x"}]"#.utf8)) == nil)
     }
 }
