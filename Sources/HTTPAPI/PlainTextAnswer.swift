@@ -41,7 +41,8 @@ enum PlainTextAnswer {
                 line = "compiled: \(toolchain), \(took)"
             case .failed:
                 status = 422
-                line = "did not compile: \(toolchain), exit code \(result.exitCode), \(took)"
+                // A limit of the service that stopped the compile (memory, cgo) is said after it.
+                line = "did not compile: \(toolchain), exit code \(result.exitCode), \(took)" + (result.error.isEmpty ? "" : ": \(result.error)")
             case .timeout:
                 status = 422
                 line = "did not compile in time: \(toolchain), \(result.error.isEmpty ? took : result.error)"

@@ -60,8 +60,13 @@ public struct Sandbox: Sendable {
             let elapsed = ContinuousClock.now - started
             let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
             // An `error` verdict's stderr, if any, is the sandbox's, not the compiler's.
-            let diagnostics = status == .error ? [] : DiagnosticParser(
+            var diagnostics = status == .error ? [] : DiagnosticParser(
                 dialect: DiagnosticDialect(toolchain.spec), workspace: Self.workspace).parse(stderr)
+            var error = error
+            if status == .failed, let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile) {
+                diagnostics.insert(cgo, at: 0)
+                if error.isEmpty { error = GoCgoImport.notOffered }
+            }
             return CompileVerdict(status: status, result: CompilationResult(
                 jobID: job.id, success: status != .timeout && status != .error, compiled: status == .completed,
                 stdout: stdout, stderr: stderr, exitCode: exitCode, durationNanoseconds: nanoseconds, error: error,

@@ -93,4 +93,24 @@ import Testing
         #expect((clean.json["diagnostics"] as? [Any])?.isEmpty == true, "\(clean.text)")
         #expect(clean.json["error_count"] as? Int == 0 && clean.json["warning_count"] as? Int == 0, "\(clean.text)")
     }
+
+    @Test(.runningTimeLimit(minutes: 3))
+    func aGoProgramImportingCIsToldThatCgoIsNotOffered() throws {
+        let stack = try Stack()
+        let cgo = "cgo is not offered: Go is compiled here without cgo (CGO_ENABLED=0) and without a C compiler, so a program that imports \"C\" cannot be built; remove the import and the C code it uses"
+        let expected: [String: [[String?]]] = [
+            "go-1.19": [["main.go", "3", "8", "error", nil], [nil, nil, nil, "error", nil]],
+            "gccgo-12": [["main.go", "3", "8", "error", nil], ["main.go", "3", "9", "error", nil]],
+        ]
+        for (compiler, shape) in expected {
+            let answer = try stack.compile(try Self.body(Case(compiler: compiler, language: "go", fixture: "go-cgo.go", expected: [], errors: 0, warnings: 0)))
+            #expect(answer["status"] as? String == "failed" && answer["error"] as? String == cgo, "\(compiler): \(answer)")
+            #expect(Self.shape(answer) == shape, "\(compiler): \(answer)")
+            #expect((answer["diagnostics"] as? [[String: Any]])?.first?["message"] as? String == cgo, "\(compiler): \(answer)")
+        }
+        // The plain-text answer says it on its last line.
+        let raw = try HTTPReply.send("POST", "/api/v1/compile?language=go&wait=30", body: Array("package main\n\nimport \"C\"\n\nfunc main() {}\n".utf8),
+                                     headers: ["Content-Type": "text/plain", "Accept": "text/plain"], port: stack.port)
+        #expect(raw.status == 422 && raw.text.contains("exit code 1") && raw.text.contains(": \(cgo) (job "), "\(raw.text)")
+    }
 }
