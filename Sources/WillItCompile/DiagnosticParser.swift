@@ -13,6 +13,14 @@ public struct DiagnosticParser: Sendable {
         self.workspace = workspace.hasSuffix("/") ? workspace : workspace + "/"
     }
 
+    /// The text a person reads and the diagnostics in it. Only rustc's JSON changes the text:
+    /// it becomes the human text rustc would have printed (see `RustcJSONOutput`).
+    public func read(_ text: String) -> (stderr: String, diagnostics: [Diagnostic]) {
+        guard dialect == .rustcJSON else { return (text, parse(text)) }
+        return RustcJSONOutput.read(text, paths: self)
+    }
+
+    /// The diagnostics in a compiler's human text.
     public func parse(_ text: String) -> [Diagnostic] {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.hasSuffix("\r") ? line.dropLast() : line
@@ -22,6 +30,7 @@ public struct DiagnosticParser: Sendable {
         switch dialect {
         case .gcc, .go: parseGCCStyle(lines, into: &builder)
         case .rustc: parseRustc(lines, into: &builder)
+        case .rustcJSON: return RustcJSONOutput.read(text, paths: self).diagnostics
         }
         return builder.finish()
     }

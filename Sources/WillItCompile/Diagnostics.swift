@@ -142,11 +142,13 @@ public enum DiagnosticDialect: String, Sendable {
     case go
     /// rustc's human format: `error[E0425]: message` then ` --> file:line:col`.
     case rustc
+    /// rustc's `--error-format=json`: one JSON object a line, each with its human text in `rendered`.
+    case rustcJSON
 
-    /// The dialect of a toolchain's compiler.
+    /// The dialect of a toolchain's compiler: its catalog command says whether rustc writes JSON.
     public init(_ spec: ToolchainSpec) {
         switch (spec.language, spec.flags) {
-        case (.rust, _): self = .rustc
+        case (.rust, _): self = spec.command.contains("--error-format=json") ? .rustcJSON : .rustc
         case (.go, .gccgo): self = .gcc
         case (.go, _): self = .go
         default: self = .gcc

@@ -37,13 +37,18 @@ import Testing
             ["main.swift", "5", "18", "error", nil], ["main.swift", "6", "7", "error", nil], ["main.swift", "2", "9", "warning", nil],
         ], errors: 2, warnings: 1),
         Case(compiler: "rustc-1.63", language: "rust", fixture: "rust-warnings.rs", expected: [
-            ["main.rs", "2", "9", "warning", "unused_variables"], ["main.rs", "5", "4", "warning", "dead_code"],
+            ["main.rs", "2", "9", "warning", "unused_variables"], [nil, nil, nil, "note", nil], ["main.rs", "2", "9", "note", nil],
+            ["main.rs", "5", "4", "warning", "dead_code"], [nil, nil, nil, "note", nil],
         ], errors: 0, warnings: 2),
     ]
 
-    static func body(_ testCase: Case) throws -> String {
+    static func fixture(_ name: String) throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        let source = try String(contentsOf: root.appendingPathComponent("Fixtures/Diagnostics/\(testCase.fixture)"), encoding: .utf8)
+        return try String(contentsOf: root.appendingPathComponent("Fixtures/Diagnostics/\(name)"), encoding: .utf8)
+    }
+
+    static func body(_ testCase: Case) throws -> String {
+        let source = try fixture(testCase.fixture)
         var request: [String: Any] = ["source_code": source, "language": testCase.language, "compiler": testCase.compiler]
         if !testCase.flags.isEmpty { request["flags"] = testCase.flags }
         return String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self)
@@ -73,9 +78,13 @@ import Testing
             #expect(Self.shape(answer) == testCase.expected, "\(testCase): \(answer["diagnostics"] ?? "none")\n\(answer["stderr"] ?? "")")
             #expect(answer["error_count"] as? Int == testCase.errors, "\(testCase)")
             #expect(answer["warning_count"] as? Int == testCase.warnings, "\(testCase)")
-            // stderr stays the compiler's own text, with its sandbox paths.
+            // stderr stays the compiler's own text, with its sandbox paths; rustc's is its human
+            // text, rebuilt from the JSON the service asks it for.
             #expect((answer["stderr"] as? String ?? "").contains(testCase.compiler == "go-1.19" ? "./main.go:3:8: " : "/work/main."),
                     "\(testCase): \(answer["stderr"] ?? "")")
+            if testCase.language == "rust" {
+                #expect(answer["stderr"] as? String == (try Self.fixture("rust-warnings.rustc-1.63.txt")), "\(answer["stderr"] ?? "")")
+            }
         }
     }
 

@@ -149,7 +149,7 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         let specs = try ToolchainCatalog.load(at: catalog.path)
         let dialects = Dictionary(specs.map { ($0.id, DiagnosticDialect($0)) }, uniquingKeysWith: { first, _ in first })
         #expect(dialects["gcc-12"] == .gcc && dialects["clang-16"] == .gcc && dialects["gccgo-12"] == .gcc)
-        #expect(dialects["swiftc-6"] == .gcc && dialects["go-1.19"] == .go && dialects["rustc-1.63"] == .rustc)
+        #expect(dialects["swiftc-6"] == .gcc && dialects["go-1.19"] == .go && dialects["rustc-1.63"] == .rustcJSON)
     }
 
     @Test func aLineLikeAMessageInsideClangsEchoIsNotOne() {
@@ -173,5 +173,41 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         #expect(String(decoding: Diagnostic.json([at(nil, nil, nil, .error, "ld returned 1 exit status")]), as: UTF8.self)
             == #"[{"column":null,"file":null,"line":null,"message":"ld returned 1 exit status","option":null,"severity":"error"}]"#)
         #expect(Diagnostic.list(fromJSON: Array(#"[{"severity":"fatal","message":"x"}]"#.utf8)) == nil)
+    }
+
+    /// The fixture's text: rustc's output as the service asks for it, or as a person reads it.
+    private func fixture(_ name: String) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        return try String(contentsOf: root.appendingPathComponent("Fixtures/Diagnostics/\(name).txt"), encoding: .utf8)
+    }
+
+    @Test(arguments: ["rust-errors", "rust-warnings"])
+    func rustcsJSONBecomesExactlyItsHumanText(_ source: String) throws {
+        let parser = DiagnosticParser(dialect: .rustcJSON, workspace: "/work")
+        let read = parser.read(try fixture("\(source).rustc-1.63.json"))
+        #expect(read.stderr == (try fixture("\(source).rustc-1.63")))
+    }
+
+    @Test func rustcsJSONNamesPlacesLintsAndNotes() throws {
+        let parser = DiagnosticParser(dialect: .rustcJSON, workspace: "/work")
+        #expect(parser.read(try fixture("rust-errors.rustc-1.63.json")).diagnostics == [
+            at("main.rs", 3, 20, .error, "cannot find value `missing` in this scope"),
+        ])
+        #expect(parser.read(try fixture("rust-warnings.rustc-1.63.json")).diagnostics == [
+            at("main.rs", 2, 9, .warning, "unused variable: `unused`", "unused_variables"),
+            at(nil, nil, nil, .note, "`#[warn(unused_variables)]` on by default"),
+            at("main.rs", 2, 9, .note, "if this is intentional, prefix it with an underscore"),
+            at("main.rs", 5, 4, .warning, "function `never_called` is never used", "dead_code"),
+            at(nil, nil, nil, .note, "`#[warn(dead_code)]` on by default"),
+        ])
+    }
+
+    @Test func aMessageCutByTheOutputCapIsLeftOutAndOtherLinesKept() throws {
+        let lines = try fixture("rust-warnings.rustc-1.63.json").split(separator: "\n")
+        let cut = lines[0] + "\n" + lines[1].prefix(40) + "\n[output truncated: 900 more bytes were cut]\n"
+        let read = DiagnosticParser(dialect: .rustcJSON, workspace: "/work").read("thread 'rustc' panicked\n" + cut)
+        #expect(read.stderr.hasPrefix("thread 'rustc' panicked\nwarning: unused variable: `unused`\n"))
+        #expect(read.stderr.hasSuffix("on by default\n\n[output truncated: 900 more bytes were cut]\n"))
+        #expect(read.diagnostics.count == 3)
     }
 }
