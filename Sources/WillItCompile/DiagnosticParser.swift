@@ -189,8 +189,16 @@ public struct DiagnosticParser: Sendable {
     }
 
     /// `message [-Wflag]` → (`message`, `-Wflag`). GCC's `-Werror=flag` and Clang's
-    /// `-Werror,-Wflag` both name `-Wflag`, the option that controls the message.
+    /// `-Werror,-Wflag` both name `-Wflag`, the option that controls the message; swiftc's
+    /// `message [#DeprecatedDeclaration]` names its diagnostic group, which `-Werror
+    /// DeprecatedDeclaration` controls.
     static func splitOption(_ message: Substring) -> (String, String?) {
+        if message.hasSuffix("]"), let open = message.ranges(of: " [#").last {
+            let group = message[open.upperBound...].dropLast()
+            if !group.isEmpty, group.allSatisfy({ $0.isLetter || $0.isNumber }) {
+                return (String(message[..<open.lowerBound]), String(group))
+            }
+        }
         guard message.hasSuffix("]"), let open = message.ranges(of: " [-").last else {
             return (String(message), nil)
         }

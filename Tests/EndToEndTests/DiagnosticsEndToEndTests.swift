@@ -34,8 +34,9 @@ import Testing
             ["main.go", "3", "10", "error", nil], ["main.go", "7", "9", "error", nil], ["main.go", "6", "9", "error", nil],
         ], errors: 3, warnings: 0),
         Case(compiler: "swiftc-6", language: "swift", fixture: "swift-errors.swift", expected: [
-            ["main.swift", "5", "18", "error", nil], ["main.swift", "6", "7", "error", nil], ["main.swift", "2", "9", "warning", nil],
-        ], errors: 2, warnings: 1),
+            ["main.swift", "5", "18", "error", nil], ["main.swift", "6", "7", "error", nil],
+            ["main.swift", "10", "13", "warning", "DeprecatedDeclaration"], ["main.swift", "2", "9", "warning", nil],
+        ], errors: 2, warnings: 2),
         Case(compiler: "rustc-1.63", language: "rust", fixture: "rust-warnings.rs", expected: [
             ["main.rs", "2", "9", "warning", "unused_variables"], [nil, nil, nil, "note", nil], ["main.rs", "2", "9", "note", nil],
             ["main.rs", "5", "4", "warning", "dead_code"], [nil, nil, nil, "note", nil],

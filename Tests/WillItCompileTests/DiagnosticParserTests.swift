@@ -125,10 +125,11 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         ])
     }
 
-    @Test func swiftcWithoutItsSnippets() throws {
+    @Test func swiftcWithoutItsSnippetsAndWithItsDiagnosticGroups() throws {
         #expect(try diagnostics(of: "swift-errors.swiftc-6") == [
             at("main.swift", 5, 18, .error, "cannot convert value of type 'String' to specified type 'Int'"),
             at("main.swift", 6, 7, .error, "cannot find 'missingName' in scope"),
+            at("main.swift", 10, 13, .warning, "'old()' is deprecated: use compute()", "DeprecatedDeclaration"),
             at("main.swift", 2, 9, .warning, "variable 'unchanged' was never mutated; consider changing to 'let' constant"),
         ])
     }

@@ -4,3 +4,7 @@ func compute() -> Int {
 }
 let count: Int = "three"
 print(missingName)
+
+@available(*, deprecated, message: "use compute()")
+func old() -> Int { 0 }
+let stale = old()
