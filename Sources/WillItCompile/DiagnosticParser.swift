@@ -54,17 +54,16 @@ public struct DiagnosticParser: Sendable {
                                            severity: .note, message: "included from here"))
                 continue
             }
-            if let located = Located(line) {
+            if var located = Located(line) {
                 // GCC indents a note that continues the one before it: the blanks are layout.
                 let (severity, message) = Self.severity(of: located.rest.drop { $0 == " " })
-                let file = userPath(located.file)
-                if let severity {
-                    let (text, option) = Self.splitOption(message)
+                // `<command line>:1:9:` and swiftc's `<unknown>:0:` name no file of the user's.
+                let file = Self.isPseudoFile(located.file) ? nil : userPath(located.file)
+                if file == nil || located.line == 0 { (located.line, located.column) = (nil, nil) }
+                if severity != nil || dialect == .go {
+                    let (text, option) = severity == nil ? (String(message), nil) : Self.splitOption(message)
                     builder.add(Diagnostic(file: file, line: located.line, column: located.column,
-                                           severity: severity, message: text, option: option))
-                } else if dialect == .go {
-                    builder.add(Diagnostic(file: file, line: located.line, column: located.column,
-                                           severity: .error, message: String(message)))
+                                           severity: severity ?? .error, message: text, option: option))
                 } else {
                     // GCC's template backtrace: `main.cpp:10:17:   required from here`.
                     builder.context(Diagnostic(file: file, line: located.line, column: located.column,
@@ -159,7 +158,7 @@ public struct DiagnosticParser: Sendable {
         }
         guard let separator = line.firstRange(of: ": ") else { return nil }
         let program = line[..<separator.lowerBound]
-        guard !program.isEmpty, program.allSatisfy(Self.isProgramNameCharacter) else { return nil }
+        guard !program.isEmpty, program.allSatisfy(Self.isProgramNameCharacter) || Self.isPseudoFile(program) else { return nil }
         let rest = line[separator.upperBound...]
         let (severity, message) = Self.severity(of: rest)
         if let severity {
@@ -170,6 +169,11 @@ public struct DiagnosticParser: Sendable {
             return Diagnostic(file: nil, line: nil, column: nil, severity: .error, message: String(rest))
         }
         return nil
+    }
+
+    /// `<command-line>`, `<built-in>`, `<unknown>`: what a compiler names instead of a file.
+    private static func isPseudoFile(_ name: Substring) -> Bool {
+        name.hasPrefix("<") && name.hasSuffix(">") && !name.contains("/")
     }
 
     private static func isProgramNameCharacter(_ character: Character) -> Bool {
@@ -308,7 +312,7 @@ public struct DiagnosticParser: Sendable {
 /// non-empty file name.
 private struct Located {
     var file: Substring
-    var line: Int
+    var line: Int?
     var column: Int?
     var rest: Substring
 

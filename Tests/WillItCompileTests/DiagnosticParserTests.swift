@@ -98,6 +98,20 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         #expect(DiagnosticSummary(clang).errorCount == 20 && DiagnosticSummary(clang).warningCount == 0)
     }
 
+    @Test func aLineWithoutAColumnAndMessagesAboutTheCommandLine() throws {
+        #expect(try diagnostics(of: "c-command-line.gcc-12") == [
+            at("main.c", 1, nil, .warning, "\"LIMIT\" redefined"),
+            at(nil, nil, nil, .note, "this is the location of the previous definition"),
+        ])
+        #expect(try diagnostics(of: "c-command-line.clang-16") == [
+            at("main.c", 1, 9, .warning, "'LIMIT' macro redefined", "-Wmacro-redefined"),
+            at(nil, nil, nil, .note, "previous definition is here"),
+        ])
+        #expect(try diagnostics(of: "swift-missing-input.swiftc-6") == [
+            at(nil, nil, nil, .error, "error opening input file '/work/absent.swift' (No such file or directory)"),
+        ])
+    }
+
     @Test func linkerErrorsHaveAFileButNoLine() throws {
         #expect(try diagnostics(of: "c-link.gcc-12") == [
             at("main.c", nil, nil, .error, "undefined reference to `helper'"),
