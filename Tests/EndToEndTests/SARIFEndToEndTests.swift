@@ -88,6 +88,22 @@ import Testing
         #expect(pending.headers["location"] == "/api/v1/compile/\(slow)", "\(pending.headers)")
     }
 
+    @Test(.runningTimeLimit(minutes: 3))
+    func aSubmissionThatWaitsAnswersInSARIFToo() throws {
+        let stack = try Stack()
+        let reply = try stack.request("POST", "/api/v1/compile?wait=30", body: Self.request("int main(void) { return missing; }\n", "c"),
+                                      headers: ["Accept": "application/sarif+json"])
+        #expect(reply.status == 200 && reply.headers["content-type"] == "application/sarif+json; charset=utf-8", "\(reply.status) \(reply.text)")
+        let check = try Self.validate(reply.body)
+        #expect(check.valid, "\(check.output)")
+        let results = (reply.json["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]] ?? []
+        #expect(results.map { $0["level"] as? String } == ["error"], "\(reply.text)")
+        // Without `wait` the answer is the accepted job, in JSON, as before.
+        let queued = try stack.request("POST", "/api/v1/compile", body: Self.request("int main(void) { return 0; }\n", "c"),
+                                       headers: ["Accept": "application/sarif+json"])
+        #expect(queued.status == 202 && queued.json["status"] as? String == "queued", "\(queued.text)")
+    }
+
     @Test func aSARIFDocumentOfAnotherShapeFailsTheCheck() throws {
         let bad = #"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"gcc-12"}},"results":[{"level":"fatal","message":{"text":"x"}}]}]}"#
         let check = try Self.validate(Array(bad.utf8))
