@@ -22,6 +22,7 @@ public struct DiagnosticParser: Sendable {
 
     /// The diagnostics in a compiler's human text.
     public func parse(_ text: String) -> [Diagnostic] {
+        if dialect == .rustcJSON { return RustcJSONOutput.read(text, paths: self).diagnostics }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.hasSuffix("\r") ? line.dropLast() : line
         }
@@ -29,8 +30,7 @@ public struct DiagnosticParser: Sendable {
         var builder = Builder()
         switch dialect {
         case .gcc, .go: parseGCCStyle(lines, into: &builder)
-        case .rustc: parseRustc(lines, into: &builder)
-        case .rustcJSON: return RustcJSONOutput.read(text, paths: self).diagnostics
+        case .rustc, .rustcJSON: parseRustc(lines, into: &builder)  // JSON was read above
         }
         return builder.finish()
     }
