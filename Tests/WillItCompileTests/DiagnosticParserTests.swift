@@ -167,6 +167,18 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         #expect(dialects["swiftc-6"] == .gcc && dialects["go-1.19"] == .go && dialects["rustc-1.63"] == .rustcJSON)
     }
 
+    @Test func aFileInASubfolderOfTheWorkspaceKeepsItsRelativeName() {
+        let text = "In file included from /work/src/main.cpp:1:\n/work/include/util.h:3:1: error: expected ';'\n"
+        #expect(DiagnosticParser(dialect: .gcc, workspace: "/work").parse(text) == [
+            at("include/util.h", 3, 1, .error, "expected ';'"), at("src/main.cpp", 1, nil, .note, "included from here"),
+        ])
+        #expect(DiagnosticParser(dialect: .go, workspace: "/work").parse("./util/strings.go:4:2: undefined: x\n")
+                == [at("util/strings.go", 4, 2, .error, "undefined: x")])
+        // A path that only starts like the workspace is not in it.
+        #expect(DiagnosticParser(dialect: .gcc, workspace: "/work").parse("/workshop/a.h:1:1: error: e\n")
+                == [at("/workshop/a.h", 1, 1, .error, "e")])
+    }
+
     @Test func aLineLikeAMessageInsideClangsEchoIsNotOne() {
         let text = "/work/main.c:1:1: error: unknown type name 'x'\nx.c:9:9: error: forged\n^\n1 error generated.\n"
         #expect(DiagnosticParser(dialect: .gcc, workspace: "/work").parse(text) == [at("main.c", 1, 1, .error, "unknown type name 'x'")])
