@@ -10,18 +10,9 @@ import WillItCompile
 /// finished yet (with `Location`). `X-Compile-Status` carries the job's status as the JSON
 /// answer names it, and `X-Job-Id` its id.
 enum PlainTextAnswer {
-    /// Whether `accept` asks for text/plain rather than JSON: text/plain at a higher quality
-    /// than application/json, or as high and named first. `*/*` or nothing: JSON.
+    /// Whether `accept` asks for text/plain rather than JSON (see `MediaType.preferred`).
     static func isPreferred(by accept: String?) -> Bool {
-        guard let accept else { return false }
-        var best: (type: String, quality: Double)?
-        for range in accept.split(separator: ",") {
-            let parts = range.split(separator: ";").map { String($0).trimmingBlanks.lowercased() }
-            guard let type = parts.first, type == "text/plain" || type == "application/json" else { continue }
-            let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-            if quality > 0, best.map({ quality > $0.quality }) ?? true { best = (type, quality) }
-        }
-        return best?.type == "text/plain"
+        MediaType.preferred(by: accept, among: [MediaType.plainText, MediaType.json]) == MediaType.plainText
     }
 
     static func response(job: CompilationJob, result: CompilationResult?, location: (String, String)) -> HTTPResponse {
@@ -41,7 +32,8 @@ enum PlainTextAnswer {
                 line = "compiled: \(toolchain), \(took)"
             case .failed:
                 status = 422
-                line = "did not compile: \(toolchain), exit code \(result.exitCode), \(took)"
+                // A limit of the service that stopped the compile (memory, cgo) is said after it.
+                line = "did not compile: \(toolchain), exit code \(result.exitCode), \(took)" + (result.error.isEmpty ? "" : ": \(result.error)")
             case .timeout:
                 status = 422
                 line = "did not compile in time: \(toolchain), \(result.error.isEmpty ? took : result.error)"

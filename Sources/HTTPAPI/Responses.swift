@@ -31,8 +31,10 @@ struct JobResponse {
         if let completedAt = job.completedAt { json.member("completed_at", Timestamp.format(completedAt)) }
         json.member("created_at", Timestamp.format(job.createdAt))
         if let result {
+            json.member("diagnostics", json: Diagnostic.json(result.diagnostics))
             json.member("duration", result.durationNanoseconds)
             json.member("error", result.error)
+            json.member("error_count", result.errorCount)
             json.member("exit_code", result.exitCode)
         }
         if !request.flags.isEmpty { json.member("flags", request.flags) }
@@ -47,6 +49,7 @@ struct JobResponse {
             json.member("stderr", result.stderr)
             json.member("stdout", result.stdout)
             json.member("success", result.success)
+            json.member("warning_count", result.warningCount)
         }
         return json.finish()
     }

@@ -293,7 +293,9 @@ extension Keyspace.Value {
     var bytes: Int {
         switch self {
         case let .job(job): 512 + job.request.source.count + job.request.flags.reduce(0) { $0 + $1.utf8.count }
-        case let .result(result): 512 + result.stdout.utf8.count + result.stderr.utf8.count + result.error.utf8.count
+        case let .result(result):
+            512 + result.stdout.utf8.count + result.stderr.utf8.count + result.error.utf8.count
+                + result.diagnostics.reduce(0) { $0 + 96 + $1.message.utf8.count + ($1.file?.utf8.count ?? 0) + ($1.option?.utf8.count ?? 0) }
         case let .index(ids): 64 * ids.count
         }
     }

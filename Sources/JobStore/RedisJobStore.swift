@@ -7,6 +7,7 @@ public import WillItCompile
 /// - `job:{id}` hash: `id`, `request` (JSON), `status`, `created_at`, `started_at`, `completed_at`,
 ///   and `host` (the worker that owns the job; new, ignored by the predecessor)
 /// - `result:{id}` hash: `job_id`, `success`, `compiled`, `stdout`, `stderr`, `exit_code`, `duration`, `error`
+///   as the predecessor wrote them; then `artifact`, `diagnostics` (a JSON array), `error_count`, `warning_count`
 /// - `job:index:status:{status}` set of ids; a job is in exactly one.
 ///
 /// Every write of one operation runs in one Lua script, so readers never see a
@@ -409,6 +410,9 @@ enum ResultHash {
             bytes("duration"), bytes(String(result.durationNanoseconds)),
             bytes("error"), bytes(result.error),
             bytes("artifact"), bytes(result.artifact),
+            bytes("diagnostics"), Diagnostic.json(result.diagnostics),
+            bytes("error_count"), bytes(String(result.errorCount)),
+            bytes("warning_count"), bytes(String(result.warningCount)),
         ]
     }
 
@@ -423,7 +427,11 @@ enum ResultHash {
             exitCode: try reader.required("exit_code") { Int($0) },
             durationNanoseconds: try reader.required("duration") { Int64($0) },
             error: reader.optional("error") { $0 } ?? "",
-            artifact: reader.optional("artifact") { $0 } ?? "")
+            artifact: reader.optional("artifact") { $0 } ?? "",
+            diagnostics: DiagnosticSummary(
+                diagnostics: hash["diagnostics"].flatMap(Diagnostic.list(fromJSON:)) ?? [],
+                errorCount: reader.optional("error_count") { Int($0) } ?? 0,
+                warningCount: reader.optional("warning_count") { Int($0) } ?? 0))
     }
 
     /// Accepts what Go's `strconv.ParseBool` accepts.

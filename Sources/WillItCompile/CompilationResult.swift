@@ -15,12 +15,20 @@ public struct CompilationResult: Sendable, Equatable {
     public var error: String
     /// What the compile produced, e.g. `ELF 64-bit executable, AArch64`; empty when nothing was.
     public var artifact: String
+    /// The compiler's messages read from `stderr` (see `DiagnosticSummary` for the bounds).
+    public var diagnostics: [Diagnostic]
+    public var errorCount: Int
+    public var warningCount: Int
 
     public init(
         jobID: JobID, success: Bool, compiled: Bool, stdout: String = "", stderr: String = "",
-        exitCode: Int, durationNanoseconds: Int64, error: String = "", artifact: String = ""
+        exitCode: Int, durationNanoseconds: Int64, error: String = "", artifact: String = "",
+        diagnostics: DiagnosticSummary = DiagnosticSummary()
     ) {
         self.artifact = artifact
+        self.diagnostics = diagnostics.diagnostics
+        self.errorCount = diagnostics.errorCount
+        self.warningCount = diagnostics.warningCount
         self.jobID = jobID
         self.success = success
         self.compiled = compiled
@@ -32,12 +40,14 @@ public struct CompilationResult: Sendable, Equatable {
     }
 }
 
-/// JSON exactly as the predecessor's result: `job_id`, `success`, `compiled`,
-/// `stdout`, `stderr`, `exit_code`, `duration` (nanoseconds), `error`.
+/// JSON as the predecessor's result: `job_id`, `success`, `compiled`, `stdout`, `stderr`,
+/// `exit_code`, `duration` (nanoseconds), `error`; then `artifact`, `diagnostics`,
+/// `error_count` and `warning_count`, absent in what the predecessor wrote.
 extension CompilationResult: Codable {
     private enum CodingKeys: String, CodingKey {
         case jobID = "job_id", success, compiled, stdout, stderr
         case exitCode = "exit_code", durationNanoseconds = "duration", error, artifact
+        case diagnostics, errorCount = "error_count", warningCount = "warning_count"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +61,10 @@ extension CompilationResult: Codable {
             exitCode: try container.decode(Int.self, forKey: .exitCode),
             durationNanoseconds: try container.decode(Int64.self, forKey: .durationNanoseconds),
             error: try container.decodeIfPresent(String.self, forKey: .error) ?? "",
-            artifact: try container.decodeIfPresent(String.self, forKey: .artifact) ?? "")
+            artifact: try container.decodeIfPresent(String.self, forKey: .artifact) ?? "",
+            diagnostics: DiagnosticSummary(
+                diagnostics: try container.decodeIfPresent([Diagnostic].self, forKey: .diagnostics) ?? [],
+                errorCount: try container.decodeIfPresent(Int.self, forKey: .errorCount) ?? 0,
+                warningCount: try container.decodeIfPresent(Int.self, forKey: .warningCount) ?? 0))
     }
 }

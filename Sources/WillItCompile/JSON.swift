@@ -274,6 +274,24 @@ public struct JSONObjectWriter {
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
+    /// The value, or null when it is nil.
+    public mutating func member(_ name: String, _ value: String?) {
+        guard let value else { return member(name, json: Array("null".utf8)) }
+        member(name, value)
+    }
+
+    /// The value, or null when it is nil.
+    public mutating func member(_ name: String, _ value: Int?) {
+        guard let value else { return member(name, json: Array("null".utf8)) }
+        member(name, value)
+    }
+
+    /// A value already written as JSON.
+    public mutating func member(_ name: String, json value: [UInt8]) {
+        key(name)
+        bytes += value
+    }
+
     public mutating func member(_ name: String, _ values: [String]) {
         key(name)
         bytes.append(UInt8(ascii: "["))

@@ -82,8 +82,9 @@ public struct WorkerFailure: Sendable, Equatable, Codable, Error, CustomStringCo
 public enum WorkerCodec {
     /// Largest payload either side accepts. `ServiceConfiguration` bounds
     /// MAX_SOURCE_SIZE (8 MiB, 10.7 MiB in Base64) and SANDBOX_OUTPUT_LIMIT_BYTES
-    /// (1 MiB per stream, at most 12 MiB escaped) so that every job and result fits.
-    public static let maxPayloadSize = 16 << 20
+    /// (1 MiB per stream, at most 12 MiB escaped), and `DiagnosticSummary` a result's
+    /// diagnostics (under 5 MiB escaped), so that every job and result fits.
+    public static let maxPayloadSize = 24 << 20
 
     public static func frame(_ request: WorkerRequest) -> [UInt8] {
         frame(payload: encode(RequestEnvelope(request)))

@@ -117,16 +117,36 @@ public struct Sandbox: Sendable {
         let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"
         let processLimit = "the sandbox reached its limit of \(configuration.pids) processes and threads (SANDBOX_PIDS)"
         let stdout = CompilerOutput.text(from: outcome.stdout.bytes, omittedByteCount: outcome.stdout.omitted)
-        let stderr = CompilerOutput.text(from: outcome.stderr.bytes, omittedByteCount: outcome.stderr.omitted)
+        // What a person reads (rustc's JSON becomes its human text) and the messages in it.
+        let messages = DiagnosticParser(dialect: DiagnosticDialect(toolchain.spec), workspace: Self.workspace)
+            .read(CompilerOutput.text(from: outcome.stderr.bytes, omittedByteCount: outcome.stderr.omitted))
+        let stderr = messages.stderr
         let status = BwrapStatus(outcome.collected[Self.statusDescriptor]?.bytes ?? [])
 
-        let decided = decide()
+        let decided = withDiagnostics(decide())
         // Only a compile that ran to its end leaves a cache worth keeping; a timed-out, killed or
         // starved one may have left anything, up to the whole cache.
         if let cache {
             programCacheStore.release(cache, keep: [.completed, .failed].contains(decided.status) && counters.oomKills == 0)
         }
         return decided
+
+        /// The compiler's messages added to a verdict of the compiler's; an `error` verdict's
+        /// stderr, if any, is the sandbox's.
+        func withDiagnostics(_ verdict: CompileVerdict) -> CompileVerdict {
+            guard verdict.status != .error else { return verdict }
+            var verdict = verdict
+            var diagnostics = messages.diagnostics
+            if verdict.status == .failed, let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile) {
+                diagnostics.insert(cgo, at: 0)
+                if verdict.result.error.isEmpty { verdict.result.error = GoCgoImport.notOffered }
+            }
+            let summary = DiagnosticSummary(diagnostics)
+            verdict.result.diagnostics = summary.diagnostics
+            verdict.result.errorCount = summary.errorCount
+            verdict.result.warningCount = summary.warningCount
+            return verdict
+        }
 
         func decide() -> CompileVerdict {
             switch outcome.termination {

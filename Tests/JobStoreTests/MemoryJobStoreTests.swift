@@ -92,6 +92,26 @@ import WillItCompile
         try store.create(CompilationJob(request: CompilationRequest(source: source, language: .c), createdAt: clock.now))
     }
 
+    /// A result's diagnostics count against the bound as its output does.
+    @Test func aResultsDiagnosticsTakeRoomInTheStore() throws {
+        let clock = ManualClock()
+        let store = MemoryJobStore(ttlHours: 1, maxBytes: 200_000) { clock.now }
+        let job = CompilationJob(request: CompilationRequest(source: Array("int".utf8), language: .c), createdAt: clock.now)
+        try store.create(job)
+        var result = makeResult(for: job.id, status: .failed)
+        result.diagnostics = (1...200).map {
+            Diagnostic(file: "main.c", line: $0, column: 1, severity: .error, message: String(repeating: "m", count: 1000))
+        }
+        result.errorCount = 200
+        #expect(try store.transition(job.id, to: .failed, at: clock.now, result: result) == .applied)
+        let next = CompilationJob(request: CompilationRequest(source: Array("int".utf8), language: .c), createdAt: clock.now)
+        #expect {
+            try store.create(next)
+        } throws: { error in
+            if case .full? = error as? JobStoreError { true } else { false }
+        }
+    }
+
     @Test func aClosedStoreSaysSo() throws {
         let store = MemoryJobStore(ttlHours: 1)
         store.close()

@@ -31,6 +31,7 @@ import WillItCompile
         #expect(resultHash == [
             "job_id": job.id.description, "success": "1", "compiled": "1", "stdout": "", "stderr": "",
             "exit_code": "0", "duration": "12345678", "error": "", "artifact": "",
+            "diagnostics": "[]", "error_count": "0", "warning_count": "0",
         ])
         #expect(try connection.command(["SISMEMBER", JobKeys.statusIndex(.completed), job.id.description]) == .integer(1))
     }
@@ -65,6 +66,28 @@ import WillItCompile
         let result = try #require(try store.result(id))
         #expect(result.success && !result.compiled && result.stderr == "error: x" && result.stdout == "")
         #expect(result.durationNanoseconds == 250_000_000)
+        #expect(result.diagnostics == [] && result.errorCount == 0 && result.warningCount == 0)
+    }
+
+    @Test func aResultKeepsItsDiagnosticsAndCounts() throws {
+        let store = RedisJobStore(configuration: try sharedRedisConfiguration())
+        defer { store.close() }
+        let job = makeJob()
+        try store.create(job)
+        _ = try store.transition(job.id, to: .processing, at: Date(), result: nil)
+        var result = makeResult(for: job.id, status: .failed)
+        let summary = DiagnosticSummary([
+            Diagnostic(file: "main.c", line: 6, column: 9, severity: .warning, message: "unused variable ‘x’", option: "-Wunused-variable"),
+            Diagnostic(file: "main.c", line: 7, column: 27, severity: .error, message: "‘y’ undeclared \"quoted\"\n"),
+            Diagnostic(file: nil, line: nil, column: nil, severity: .note, message: "ld returned 1 exit status"),
+        ])
+        result.diagnostics = summary.diagnostics
+        result.errorCount = summary.errorCount
+        result.warningCount = summary.warningCount
+        _ = try store.transition(job.id, to: .failed, at: Date(), result: result)
+        let read = try #require(try store.result(job.id))
+        #expect(read == result)
+        #expect(read.errorCount == 1 && read.warningCount == 1 && read.diagnostics.count == 3)
     }
 
     @Test func aKeyOfTheWrongShapeIsReportedAsCorruptNotMissing() throws {

@@ -18,6 +18,12 @@ import Testing
                            totalFailed: 1, totalTimeout: 1, totalErrors: 0, startTime: Date(timeIntervalSince1970: 0),
                            now: Date(timeIntervalSince1970: 3723.5))),
         .job(job, CompilationResult(jobID: job.id, success: true, compiled: false, stderr: "e\u{0}", exitCode: 1, durationNanoseconds: 9)),
+        .job(job, CompilationResult(
+            jobID: job.id, success: true, compiled: false, stderr: "main.c:1:5: error: x\n", exitCode: 1, durationNanoseconds: 9,
+            diagnostics: DiagnosticSummary([
+                Diagnostic(file: "main.c", line: 1, column: 5, severity: .error, message: "x"),
+                Diagnostic(file: nil, line: nil, column: nil, severity: .warning, message: "w", option: "-Wfoo"),
+            ]))),
         .job(nil, nil),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
         .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),

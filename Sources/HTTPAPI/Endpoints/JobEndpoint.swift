@@ -4,7 +4,7 @@ import WillItCompile
 import WorkerClient
 
 /// `GET /api/v1/compile/{job_id}[?wait=S]`: the job, and once it is finished its
-/// result; with `wait`, a long poll for the verdict.
+/// result; with `wait`, a long poll for the verdict. In JSON, plain text or SARIF, as `Accept` asks.
 extension APIHandler {
     /// A long poll waits in slices this long, so a stopping process answers its
     /// polls (with the job as it is) within one slice instead of cutting them off.
@@ -32,10 +32,18 @@ extension APIHandler {
         guard let (job, result) = found else {
             return .error(404, "job_not_found", "No job \(id): it never existed or expired after \(configuration.redis.jobTTLHours) h.")
         }
-        if PlainTextAnswer.isPreferred(by: request.accept) {
+        switch MediaType.preferred(by: request.accept, among: [MediaType.json, MediaType.plainText, MediaType.sarif]) {
+        case MediaType.plainText?:
             return PlainTextAnswer.response(job: job, result: result, location: location(of: id))
+        case MediaType.sarif?:
+            // Diagnostics exist once the job is finished: until then, the job as it is.
+            guard job.status.isTerminal, let result else {
+                return .json(202, body: JobResponse(job: job, result: nil).body, headers: [location(of: id)])
+            }
+            return SARIFAnswer.response(job: job, result: result)
+        default:
+            return .json(200, body: JobResponse(job: job, result: job.status.isTerminal ? result : nil).body)
         }
-        return .json(200, body: JobResponse(job: job, result: job.status.isTerminal ? result : nil).body)
     }
 
     func location(of id: JobID) -> (String, String) {

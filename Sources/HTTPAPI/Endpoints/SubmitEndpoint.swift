@@ -59,16 +59,16 @@ extension APIHandler {
         }
         switch reply {
         case let .accepted(id):
-            let plainText = PlainTextAnswer.isPreferred(by: http.accept)
+            let answer = MediaType.preferred(by: http.accept, among: [MediaType.json, MediaType.plainText, MediaType.sarif])
             guard let wait else {
-                if plainText {
+                if answer == MediaType.plainText {
                     var queued = job
                     queued.id = id
                     return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id))
                 }
                 return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
             }
-            return submitted(job, id: id, waitingUpTo: wait, plainText: plainText)
+            return submitted(job, id: id, waitingUpTo: wait, answer: answer)
         case let .queueFull(capacity, seconds):
             return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
                           headers: [("Retry-After", String(seconds))])
@@ -126,17 +126,18 @@ extension APIHandler {
     /// a status read), or as it is after `wait` (202 and its `Location`). The job
     /// is accepted whatever happens next, so a read that fails answers 202 with
     /// the job as submitted rather than an error a client would submit again for;
-    /// its status read then names the failure.
-    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration, plainText: Bool) -> HTTPResponse {
+    /// its status read then names the failure. In plain text or SARIF when `answer` says so.
+    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration, answer: String?) -> HTTPResponse {
         var (current, result) = (job, CompilationResult?.none)
         current.id = id
         if let found = try? readJob(id, wait: wait) {
             (current, result) = found
         }
-        if plainText { return PlainTextAnswer.response(job: current, result: result, location: location(of: id)) }
+        if answer == MediaType.plainText { return PlainTextAnswer.response(job: current, result: result, location: location(of: id)) }
         guard current.status.isTerminal else {
             return .json(202, body: JobResponse(job: current, result: nil).body, headers: [location(of: id)])
         }
+        if answer == MediaType.sarif, let result { return SARIFAnswer.response(job: current, result: result) }
         return .json(200, body: JobResponse(job: current, result: result).body)
     }
 

@@ -1,0 +1,3 @@
+#define LIMIT 10
+
+int main(void) { return LIMIT; }

@@ -1,0 +1,4 @@
+#define FILE struct
+#include <stdio.h>
+
+int main(void) { return 0; }

@@ -1,0 +1,5 @@
+fn main() {
+    let unused = 1;
+}
+
+fn never_called() {}

@@ -1,0 +1,1 @@
+// The compile names another file, which does not exist.
