@@ -15,11 +15,16 @@ public struct CompilationResult: Sendable, Equatable {
     public var error: String
     /// What the compile produced, e.g. `ELF 64-bit executable, AArch64`; empty when nothing was.
     public var artifact: String
+    /// The verdict came from the verdict cache: an earlier job with the same `VerdictKey`
+    /// was compiled, this one was not (its `duration` is that compile's).
+    public var cached: Bool
 
     public init(
         jobID: JobID, success: Bool, compiled: Bool, stdout: String = "", stderr: String = "",
-        exitCode: Int, durationNanoseconds: Int64, error: String = "", artifact: String = ""
+        exitCode: Int, durationNanoseconds: Int64, error: String = "", artifact: String = "",
+        cached: Bool = false
     ) {
+        self.cached = cached
         self.artifact = artifact
         self.jobID = jobID
         self.success = success
@@ -37,7 +42,7 @@ public struct CompilationResult: Sendable, Equatable {
 extension CompilationResult: Codable {
     private enum CodingKeys: String, CodingKey {
         case jobID = "job_id", success, compiled, stdout, stderr
-        case exitCode = "exit_code", durationNanoseconds = "duration", error, artifact
+        case exitCode = "exit_code", durationNanoseconds = "duration", error, artifact, cached
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +56,7 @@ extension CompilationResult: Codable {
             exitCode: try container.decode(Int.self, forKey: .exitCode),
             durationNanoseconds: try container.decode(Int64.self, forKey: .durationNanoseconds),
             error: try container.decodeIfPresent(String.self, forKey: .error) ?? "",
-            artifact: try container.decodeIfPresent(String.self, forKey: .artifact) ?? "")
+            artifact: try container.decodeIfPresent(String.self, forKey: .artifact) ?? "",
+            cached: try container.decodeIfPresent(Bool.self, forKey: .cached) ?? false)
     }
 }

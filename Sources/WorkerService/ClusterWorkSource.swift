@@ -77,6 +77,14 @@ final class ClusterWorkSource: WorkSource {
         return admission
     }
 
+    /// The answer never enters the stream; this host's `cached` counter in Redis counts it in the same step.
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
+        var answered = job
+        answered.host = configuration.hostID
+        return try store.answerFromCache(
+            answered, key: key, at: Date(), countingIn: RedisWorkQueue.countersKey(host: configuration.hostID))
+    }
+
     func take() -> TakenJob? {
         var failing = false
         while !shuttingDown.load(ordering: .relaxed) {

@@ -16,6 +16,9 @@ struct TakenJob: Sendable {
 protocol WorkSource: Sendable {
     /// Stores the job as queued and enqueues it, unless the queue or the client's share is full.
     func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission
+    /// Stores the job finished with the verdict cached under `key`, and counts it for this
+    /// host; nil, with nothing stored, when there is none.
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey) throws(JobStoreError) -> (JobStatus, CompilationResult)?
     /// Blocks until a job for one of this host's slots comes; nil once shut down.
     func take() -> TakenJob?
     /// Marks the job `processing` by this host.
@@ -60,6 +63,10 @@ final class LocalWorkSource: WorkSource {
         }
         queue.push(reserved: job, for: client)
         return .accepted
+    }
+
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
+        try store.answerFromCache(job, key: key, at: Date())
     }
 
     func take() -> TakenJob? {

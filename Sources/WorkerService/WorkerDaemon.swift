@@ -147,6 +147,7 @@ public final class WorkerDaemon: Sendable {
             queuedJobs: work.waitingCount, totalProcessed: hosts.map(\.counters.processed).reduce(0, +),
             totalSuccessful: hosts.map(\.counters.successful).reduce(0, +), totalFailed: hosts.map(\.counters.failed).reduce(0, +),
             totalTimeout: hosts.map(\.counters.timeout).reduce(0, +), totalErrors: hosts.map(\.counters.errors).reduce(0, +),
+            totalCached: hosts.map(\.counters.cached).reduce(0, +),
             startTime: hosts.map(\.startTime).min() ?? startTime, now: now)
         total.hosts = hosts.map { HostStats(hostID: $0.hostID, stats: $0.stats(now: now)) }
         return total
@@ -157,9 +158,10 @@ public final class WorkerDaemon: Sendable {
             return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
         }
         var job = submitted
+        let toolchain: Toolchain
         do {
             // In a cluster, a job for a toolchain only other hosts offer is theirs to compile.
-            let toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
+            toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
             // Named, as the responder names them: the job waits for exactly this compiler.
             job.request.compiler = toolchain.spec.id
             job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
@@ -171,6 +173,12 @@ public final class WorkerDaemon: Sendable {
         job.completedAt = nil
         job.host = nil
         do {
+            // Answered at once, before the queue: it takes no slot and no place in the client's share.
+            if job.request.useCache,
+               try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain)) != nil {
+                counters.withLock { $0.stored.cached += 1 }
+                return .accepted(job.id)
+            }
             switch try work.submit(job, from: client) {
             case .accepted:
                 return .accepted(job.id)
@@ -252,7 +260,20 @@ public final class WorkerDaemon: Sendable {
         record(verdict)
         work.release(taken)
         counted = true
-        writeVerdict(verdict, of: taken)
+        if writeVerdict(verdict, of: taken) { cache(verdict, of: taken.job) }
+    }
+
+    /// Keeps a verdict about the code (`completed`, `failed`) for identical requests, also
+    /// when this one bypassed the cache; a `timeout` or `error` may go otherwise next time.
+    /// A verdict that cannot be cached is only logged: the job has it already.
+    private func cache(_ verdict: CompileVerdict, of job: CompilationJob) {
+        guard verdict.status == .completed || verdict.status == .failed,
+              let toolchain = try? toolchains.resolve(job.request) else { return }
+        do {
+            try store.cacheVerdict(verdict.result, status: verdict.status, under: sandbox.verdictKey(for: job.request, with: toolchain))
+        } catch {
+            log("job \(job.id): its verdict could not be cached: \(error)")
+        }
     }
 
     /// Counts a verdict (`counting` 1, freeing its slot too) or takes a refused one back (-1).
@@ -277,7 +298,8 @@ public final class WorkerDaemon: Sendable {
     /// the store anyway. Any other error would come again on every attempt (the store
     /// refused the write, or the job's stored data is unreadable): it is logged and the
     /// slot moves on, or a few such jobs would hold every slot for ever.
-    private func writeVerdict(_ verdict: CompileVerdict, of taken: TakenJob) {
+    /// - Returns: whether the verdict is the job's.
+    private func writeVerdict(_ verdict: CompileVerdict, of taken: TakenJob) -> Bool {
         let job = taken.job
         var delay = 0.1
         var attempt = 1
@@ -287,25 +309,26 @@ public final class WorkerDaemon: Sendable {
                     // Another compile's verdict stands (a host whose lease ran out, say): this one is not counted.
                     record(verdict, counting: -1)
                     log("job \(job.id): verdict \(verdict.status.rawValue) refused, job is already \(current.rawValue)")
+                    return false
                 }
-                return
+                return true
             } catch .notFound {
                 log("job \(job.id) vanished from the store before its verdict (expired?)")
-                return
+                return false
             } catch .unavailable(let reason) {
                 if attempt == 1 || attempt.isMultiple(of: 10) {
                     log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)")
                 }
                 if shuttingDown.load(ordering: .sequentiallyConsistent) {
                     log("job \(job.id): shutting down with its verdict unwritten; it is compiled again")
-                    return
+                    return false
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)
                 attempt += 1
             } catch {
                 log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)")
-                return
+                return false
             }
         }
     }

@@ -116,7 +116,7 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats)) as? [String: Any]
         #expect(Set(json?.keys ?? [:].keys) == ["max_workers", "active_workers", "available_slots", "queued_jobs",
                                              "total_processed", "total_successful", "total_failed", "total_timeout",
-                                             "total_errors", "uptime", "uptime_seconds", "start_time"])
+                                             "total_errors", "uptime", "uptime_seconds", "start_time", "total_cached"])
         #expect(stats.uptime == "1h2m3.5s" && stats.availableSlots == 1)
     }
 }
