@@ -260,12 +260,15 @@ public final class WorkerDaemon: Sendable {
         record(verdict)
         work.release(taken)
         counted = true
-        if writeVerdict(verdict, of: taken) { cache(verdict, of: taken.job) }
+        // Cached before the job's verdict is readable: a client that has it and asks again is answered from the cache.
+        cache(verdict, of: taken.job)
+        writeVerdict(verdict, of: taken)
     }
 
     /// Keeps a verdict about the code (`completed`, `failed`) for identical requests, also
-    /// when this one bypassed the cache; a `timeout` or `error` may go otherwise next time.
-    /// A verdict that cannot be cached is only logged: the job has it already.
+    /// when this one bypassed the cache (and also should another host's verdict stand for
+    /// this job: this one is as true); a `timeout` or `error` may go otherwise next time.
+    /// A verdict that cannot be cached is only logged: the job gets it all the same.
     private func cache(_ verdict: CompileVerdict, of job: CompilationJob) {
         guard verdict.status == .completed || verdict.status == .failed,
               let toolchain = try? toolchains.resolve(job.request) else { return }
@@ -298,8 +301,7 @@ public final class WorkerDaemon: Sendable {
     /// the store anyway. Any other error would come again on every attempt (the store
     /// refused the write, or the job's stored data is unreadable): it is logged and the
     /// slot moves on, or a few such jobs would hold every slot for ever.
-    /// - Returns: whether the verdict is the job's.
-    private func writeVerdict(_ verdict: CompileVerdict, of taken: TakenJob) -> Bool {
+    private func writeVerdict(_ verdict: CompileVerdict, of taken: TakenJob) {
         let job = taken.job
         var delay = 0.1
         var attempt = 1
@@ -309,26 +311,25 @@ public final class WorkerDaemon: Sendable {
                     // Another compile's verdict stands (a host whose lease ran out, say): this one is not counted.
                     record(verdict, counting: -1)
                     log("job \(job.id): verdict \(verdict.status.rawValue) refused, job is already \(current.rawValue)")
-                    return false
                 }
-                return true
+                return
             } catch .notFound {
                 log("job \(job.id) vanished from the store before its verdict (expired?)")
-                return false
+                return
             } catch .unavailable(let reason) {
                 if attempt == 1 || attempt.isMultiple(of: 10) {
                     log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)")
                 }
                 if shuttingDown.load(ordering: .sequentiallyConsistent) {
                     log("job \(job.id): shutting down with its verdict unwritten; it is compiled again")
-                    return false
+                    return
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)
                 attempt += 1
             } catch {
                 log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)")
-                return false
+                return
             }
         }
     }

@@ -66,6 +66,7 @@ import Testing
         #expect(read.status == 200 && read.json["cached"] as? Bool == true && read.json["status"] as? String == "completed")
         let plain = try stack.request("GET", "/api/v1/compile/\(id)", headers: ["Accept": "text/plain"])
         #expect(plain.status == 200 && plain.headers["x-compile-status"] == "completed")
+        #expect(plain.text.contains("ms (from the verdict cache) (job \(id))"), "\(plain.text)")
 
         // A failed verdict is a verdict about the code: cached as well.
         let failed = try submitWaiting(stack, Self.bad)
