@@ -95,10 +95,7 @@ public final class MemoryJobStore: JobStore {
             guard keys.bytes < maxBytes else {
                 throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
             }
-            var answered = job
-            answered.status = status
-            answered.startedAt = date
-            answered.completedAt = date
+            let answered = job.finished(status, at: date)
             var result = verdict
             result.jobID = job.id
             result.cached = true

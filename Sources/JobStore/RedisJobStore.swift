@@ -131,10 +131,7 @@ public final class RedisJobStore: JobStore {
     public func answerFromCache(
         _ job: CompilationJob, key: VerdictKey, at date: Date, countingIn counters: String?
     ) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
-        var answered = job
-        answered.startedAt = date
-        answered.completedAt = date
-        var jobFields = try JobHash.fields(of: answered)
+        var jobFields = try JobHash.fields(of: job.finished(job.status, at: date))
         // The script sets the status: the cached verdict's.
         if let status = stride(from: 0, to: jobFields.count, by: 2).first(where: { jobFields[$0] == bytes("status") }) {
             jobFields.removeSubrange(status...(status + 1))

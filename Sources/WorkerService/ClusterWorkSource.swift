@@ -78,11 +78,12 @@ final class ClusterWorkSource: WorkSource {
     }
 
     /// The answer never enters the stream; this host's `cached` counter in Redis counts it in the same step.
-    func answerFromCache(_ job: CompilationJob, key: VerdictKey) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {
         var answered = job
         answered.host = configuration.hostID
         return try store.answerFromCache(
-            answered, key: key, at: Date(), countingIn: RedisWorkQueue.countersKey(host: configuration.hostID))
+            answered, key: key, at: date, countingIn: RedisWorkQueue.countersKey(host: configuration.hostID)
+        ).map { (answered.finished($0.0, at: date), $0.1) }
     }
 
     func take() -> TakenJob? {

@@ -175,9 +175,10 @@ public final class WorkerDaemon: Sendable {
         do {
             // Answered at once, before the queue: it takes no slot and no place in the client's share.
             if job.request.useCache,
-               try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain)) != nil {
+               var (answered, result) = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
                 counters.withLock { $0.stored.cached += 1 }
-                return .accepted(job.id)
+                answered.request.source = []  // the responder has it; no answer shows it
+                return .answered(answered, result)
             }
             switch try work.submit(job, from: client) {
             case .accepted:

@@ -21,6 +21,11 @@ import Testing
         .job(nil, nil),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
         .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),
+        .answered(
+            CompilationJob(request: CompilationRequest(source: [], language: .c, compiler: "gcc-12", standard: "gnu17"), status: .failed,
+                           createdAt: Date(timeIntervalSince1970: 1_800_000_000), startedAt: Date(timeIntervalSince1970: 1_800_000_001),
+                           completedAt: Date(timeIntervalSince1970: 1_800_000_001), host: "a"),
+            CompilationResult(jobID: JobID(), success: true, compiled: false, stderr: "e", exitCode: 1, durationNanoseconds: 5, cached: true)),
     ]
 
     @Test(arguments: requests)

@@ -131,10 +131,11 @@ final class WorkerProcess {
                                         flags: flags, link: link, useCache: useCache),
             createdAt: Date())
         let reply = try client.send(.submit(job))
-        guard case let .accepted(id) = reply else {
-            throw HarnessError("submit refused: \(reply)")
+        switch reply {
+        case let .accepted(id): return id
+        case let .answered(job, _): return job.id
+        default: throw HarnessError("submit refused: \(reply)")
         }
-        return id
     }
 
     /// Long-polls until the job is terminal; reads through `store`, or the worker's own memory store.
