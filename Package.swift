@@ -16,6 +16,10 @@ let package = Package(
         .executable(name: "will-it-compile-worker", targets: ["Worker"]),
         .executable(name: "will-it-compile-responder", targets: ["Responder"]),
     ],
+    dependencies: [
+        // SHA-256 for the verdict cache's keys and the program caches' names.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
     targets: [
         // libfcgi (Debian: libfcgi-dev). Used only by the responder.
         .systemLibrary(
@@ -47,6 +51,7 @@ let package = Package(
         // Models, validation, job lifecycle, configuration. Pure Swift.
         .target(
             name: "WillItCompile",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The JobStore protocol and its memory and Redis implementations.

@@ -355,7 +355,8 @@ class Bench:
             self.raw_compile(command, source)  # warm the page cache for both sides
             service, raw = [], []
             for _ in range(count):
-                seconds, final = self.compile(json.dumps({"source_code": source, "language": language}))
+                # Compiled each time: the verdict cache would answer the same program from the second run on.
+                seconds, final = self.compile(json.dumps({"source_code": source, "language": language, "cache": False}))
                 if final["status"] != "completed":
                     raise RuntimeError(f"hello world did not compile: {final}")
                 service.append(seconds * 1000)
@@ -366,7 +367,30 @@ class Bench:
                 "ratio": statistics.median(service) / statistics.median(raw),
                 "overhead_ms": statistics.median(service) - statistics.median(raw)}
 
-    # 4. Saturation
+    # 4. A cache hit: submit with wait, answered from the verdict cache, against a status read,
+    # each one request at a time on one kept connection.
+    def cache_hit(self):
+        count = 50 if self.quick else 300
+        body = json.dumps({"source_code": f"int main(void){{return 0;}} /* cache {time.time_ns()} */", "language": "c"})
+        connection = Connection(self.port)
+        status, _, data, _ = connection.request("POST", "/api/v1/compile?wait=30", body)
+        first = json.loads(data)
+        if status != 200 or first.get("cached") is not False:
+            raise RuntimeError(f"the first compile did not finish compiled: {status} {first}")
+        hits, reads = [], []
+        for _ in range(count):
+            status, _, data, elapsed = connection.request("POST", "/api/v1/compile?wait=30", body)
+            answer = json.loads(data)
+            if status != 200 or answer.get("cached") is not True:
+                raise RuntimeError(f"a repeated submission was not answered from the cache: {status} {answer}")
+            hits.append(elapsed * 1000)
+            status, _, _, elapsed = connection.request("GET", f"/api/v1/compile/{answer['job_id']}")
+            reads.append(elapsed * 1000)
+        self.results["cache_hit"] = {"requests": count, "hit_p50_ms": percentile(hits, 0.5), "hit_p99_ms": percentile(hits, 0.99),
+                                     "read_p50_ms": percentile(reads, 0.5), "read_p99_ms": percentile(reads, 0.99),
+                                     "p50_hit_over_read": percentile(hits, 0.5) / percentile(reads, 0.5)}
+
+    # 5. Saturation
     def saturation(self):
         count = 40 if self.quick else 200
         nonce = time.time_ns()
@@ -401,7 +425,7 @@ class Bench:
         self.results["saturation"] = {"jobs": count, "service_seconds": service, "xargs_p_seconds": raw,
                                       "throughput_ratio": raw / service}
 
-    # 5. Memory
+    # 6. Memory
     def pid(self, name):
         # scripts/run writes "PID START-TIME" (see record_pid in scripts/lib.sh).
         with open(os.path.join(self.run_dir, "pids", name)) as f:
@@ -428,12 +452,16 @@ class Bench:
         for language, v in r.get("compile_overhead", {}).items():
             lines.append(f"3. compile overhead {language:<4} service median {v['service_median_ms']:.1f} ms (p90 {v['service_p90_ms']:.1f}), "
                          f"raw sandbox {v['raw_median_ms']:.1f} ms (p90 {v['raw_p90_ms']:.1f}): ratio {v['ratio']:.2f} (target <= 1.10), +{v['overhead_ms']:.1f} ms (target <= 3)")
+        if "cache_hit" in r:
+            c = r["cache_hit"]
+            lines.append(f"4. cache hit, submit with wait: p50 {c['hit_p50_ms']:.2f} ms p99 {c['hit_p99_ms']:.2f} ms; status read p50 {c['read_p50_ms']:.2f} ms "
+                         f"p99 {c['read_p99_ms']:.2f} ms: p50 ratio {c['p50_hit_over_read']:.2f} (target <= 2)")
         if "saturation" in r:
             s = r["saturation"]
-            lines.append(f"4. saturation {s['jobs']} jobs: service {s['service_seconds']:.2f} s, xargs -P {self.max_workers} {s['xargs_p_seconds']:.2f} s: "
+            lines.append(f"5. saturation {s['jobs']} jobs: service {s['service_seconds']:.2f} s, xargs -P {self.max_workers} {s['xargs_p_seconds']:.2f} s: "
                          f"throughput ratio {s['throughput_ratio']:.2f} (target >= 0.9)")
         for label, m in r.get("memory_mb", {}).items():
-            lines.append(f"5. memory {label}: responders {', '.join(f'{x:.1f}' for x in m['responders'])} MB (target <= 20 each), worker {m['worker']:.1f} MB (target <= 50)")
+            lines.append(f"6. memory {label}: responders {', '.join(f'{x:.1f}' for x in m['responders'])} MB (target <= 20 each), worker {m['worker']:.1f} MB (target <= 50)")
         print("\n".join(lines))
         os.makedirs(os.path.join(REPO, "bench"), exist_ok=True)
         with open(os.path.join(REPO, "bench", "results.json"), "w") as out:
@@ -441,7 +469,7 @@ class Bench:
         print(f"\nwrote bench/results.json")
 
 
-SECTIONS = ["read-path", "submit-path", "compile-overhead", "saturation"]
+SECTIONS = ["read-path", "submit-path", "compile-overhead", "cache-hit", "saturation"]
 
 
 def main():

@@ -25,7 +25,7 @@ enum PlainTextAnswer {
         if let result, job.status.isTerminal {
             text = result.stderr + result.stdout
             if !text.isEmpty, !text.hasSuffix("\n") { text += "\n" }
-            let took = "\(result.durationNanoseconds / 1_000_000) ms"
+            let took = "\(result.durationNanoseconds / 1_000_000) ms" + (result.cached ? " (from the verdict cache)" : "")
             switch job.status {
             case .completed:
                 status = 200

@@ -35,7 +35,7 @@ enum SubmissionForm: Equatable {
 /// it checks a JSON submission.
 enum RawSubmission {
     /// The query parameters of the raw form; each but `flag` at most once.
-    static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "link", "filename", "wait"]
+    static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "link", "cache", "filename", "wait"]
 
     /// File name extensions and the language each says.
     static let extensions: [String: Language] = [
@@ -75,15 +75,18 @@ enum RawSubmission {
                 field: "language", kind: .missing,
                 message: "A raw submission needs `language=` in the query string (c, cpp, go, rust, swift), or a `filename=` whose extension says it."))
         }
-        var link: Bool?
-        if let text = value("link") {
-            link = ["true": true, "false": false][text]
-            if link == nil {
+        func boolean(_ name: String, meaningOfFalse: String) -> Bool? {
+            guard let text = value(name) else { return nil }
+            guard let given = ["true": true, "false": false][text] else {
                 problems.append(ValidationProblem(
-                    field: "link", kind: .unsupported(accepted: ["true", "false"]),
-                    message: "`link=\(SubmissionBody.shortened(text))` is not accepted; give `link=false` to compile without linking, or `link=true` (the default)."))
+                    field: name, kind: .unsupported(accepted: ["true", "false"]),
+                    message: "`\(name)=\(SubmissionBody.shortened(text))` is not accepted; give `\(name)=false` to \(meaningOfFalse), or `\(name)=true` (the default)."))
+                return nil
             }
+            return given
         }
+        let link = boolean("link", meaningOfFalse: "compile without linking")
+        let cache = boolean("cache", meaningOfFalse: "compile even when the verdict cache holds the answer")
         guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
         var settings = SubmissionBody()
         settings.language = language
@@ -94,6 +97,7 @@ enum RawSubmission {
         let flags = request.queryValues("flag")
         settings.flags = flags.isEmpty ? nil : flags
         settings.link = link
+        settings.cache = cache
         return settings
     }
 

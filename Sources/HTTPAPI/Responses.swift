@@ -26,6 +26,7 @@ struct JobResponse {
         var json = JSONObjectWriter(reservingCapacity: 512 + (result.map { $0.stdout.utf8.count + $0.stderr.utf8.count } ?? 0))
         json.member("architecture", request.architecture ?? "x86_64")
         if let result, !result.artifact.isEmpty { json.member("artifact", result.artifact) }
+        if let result { json.member("cached", result.cached) }
         if let result { json.member("compiled", result.compiled) }
         if let compiler = request.compiler { json.member("compiler", compiler) }
         if let completedAt = job.completedAt { json.member("completed_at", Timestamp.format(completedAt)) }

@@ -106,6 +106,20 @@ public protocol JobStore: Sendable {
     /// - Returns: how many ids it removed.
     func pruneIndexes() throws(JobStoreError) -> Int
 
+    /// Keeps a verdict under `key` for the store's TTL, replacing what was there, so
+    /// that `answerFromCache` answers identical requests with it. Only `completed` and
+    /// `failed` are cached: a `timeout` or an `error` says nothing certain about the code.
+    /// A store at its memory bound refuses it (`.full`), as it refuses a new job.
+    /// - Throws: `.invalidArgument` for another status.
+    func cacheVerdict(_ result: CompilationResult, status: JobStatus, under key: VerdictKey) throws(JobStoreError)
+
+    /// When `key` holds a verdict: stores `job` already finished with it, in the cached
+    /// verdict's status, `started_at` and `completed_at` at `date`, its result that
+    /// verdict with the job's id and `cached` set, all in one step; returns that result.
+    /// nil, with nothing written, when `key` holds no verdict.
+    /// - Throws: as `create`: `.duplicate`, `.full`, `.unavailable`.
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (JobStatus, CompilationResult)?
+
     /// The remaining lifetime of one of the keys in `JobKeys`, for operators and tests.
     func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime
 
@@ -120,6 +134,8 @@ public enum JobKeys {
     public static func result(_ id: JobID) -> String { "result:\(id)" }
     public static let statusIndexPrefix = "job:index:status:"
     public static func statusIndex(_ status: JobStatus) -> String { statusIndexPrefix + status.rawValue }
+    /// A cached verdict, named by its `VerdictKey`: the result's fields, and `status`.
+    public static func verdict(_ key: VerdictKey) -> String { "verdict:\(key.digest)" }
     /// The pub/sub channel on which a job's terminal status is published (not a key).
     public static func verdictChannel(_ id: JobID) -> String { "job:verdict:\(id)" }
 }
@@ -129,6 +145,13 @@ extension JobStore {
         guard var job = try job(id) else { return nil }
         job.request.source = []
         return (job, job.status.isTerminal ? try result(id) : nil)
+    }
+
+    /// Only a verdict about the code itself is cached.
+    func checkCacheable(_ status: JobStatus) throws(JobStoreError) {
+        guard status == .completed || status == .failed else {
+            throw .invalidArgument("a \(status.rawValue) verdict is not cached; only completed and failed are")
+        }
     }
 
     /// Checks the contract between a status and a result shared by every implementation.

@@ -75,6 +75,43 @@ public final class MemoryJobStore: JobStore {
         return outcome
     }
 
+    /// This process's own verdict cache: what this worker compiled, for its own submissions.
+    public func cacheVerdict(_ result: CompilationResult, status: JobStatus, under key: VerdictKey) throws(JobStoreError) {
+        try checkCacheable(status)
+        var compiled = result
+        compiled.cached = false
+        try withKeyspace { keys, now throws(JobStoreError) in
+            guard keys.bytes < maxBytes else {
+                throw .full("the worker's memory store holds \(keys.bytes) bytes, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
+            }
+            keys.set(JobKeys.verdict(key), .verdict(compiled, status), expiresAt: now + ttl)
+        }
+    }
+
+    public func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
+        let answer = try withKeyspace { keys, now throws(JobStoreError) -> (JobStatus, CompilationResult)? in
+            guard case let .verdict(verdict, status)? = keys.get(JobKeys.verdict(key), now: now) else { return nil }
+            guard keys.get(JobKeys.job(job.id), now: now) == nil else { throw .duplicate(job.id) }
+            guard keys.bytes < maxBytes else {
+                throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
+            }
+            let answered = job.finished(status, at: date)
+            var result = verdict
+            result.jobID = job.id
+            result.cached = true
+            keys.set(JobKeys.job(job.id), .job(answered), expiresAt: now + ttl)
+            keys.set(JobKeys.result(job.id), .result(result), expiresAt: now + ttl)
+            keys.addToIndex(job.id, status, now: now, expiresAt: now + ttl)
+            return (status, result)
+        }
+        if answer != nil {
+            verdictStored.lock()
+            verdictStored.broadcast()
+            verdictStored.unlock()
+        }
+        return answer
+    }
+
     public func jobWithResult(
         _ id: JobID, waitingUpTo timeout: Duration
     ) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
@@ -167,6 +204,8 @@ private struct Keyspace {
         case job(CompilationJob)
         case result(CompilationResult)
         case index(Set<JobID>)
+        /// A cached verdict: the compiled job's result and status.
+        case verdict(CompilationResult, JobStatus)
     }
 
     struct Entry {
@@ -174,13 +213,10 @@ private struct Keyspace {
         var expiresAt: Date
     }
 
-    /// A job or result key's expiry, as it was written.
+    /// A job, result or verdict key's expiry, as it was written.
     struct Expiry {
         var expiresAt: Date
-        var id: JobID
-        var isResult: Bool
-
-        var key: String { isResult ? JobKeys.result(id) : JobKeys.job(id) }
+        var key: String
     }
 
     /// Changed only through `set`, `remove` and `dropExpired`, which keep `bytes` in step.
@@ -213,8 +249,7 @@ private struct Keyspace {
         entries[key] = Entry(value: value, expiresAt: expiresAt)
         bytes += value.bytes
         switch value {
-        case let .job(job): expiries.append(Expiry(expiresAt: expiresAt, id: job.id, isResult: false))
-        case let .result(result): expiries.append(Expiry(expiresAt: expiresAt, id: result.jobID, isResult: true))
+        case .job, .result, .verdict: expiries.append(Expiry(expiresAt: expiresAt, key: key))
         case .index: break
         }
     }
@@ -293,7 +328,7 @@ extension Keyspace.Value {
     var bytes: Int {
         switch self {
         case let .job(job): 512 + job.request.source.count + job.request.flags.reduce(0) { $0 + $1.utf8.count }
-        case let .result(result):
+        case let .result(result), let .verdict(result, _):
             512 + result.stdout.utf8.count + result.stderr.utf8.count + result.error.utf8.count
                 + result.diagnostics.reduce(0) { $0 + 96 + $1.message.utf8.count + ($1.file?.utf8.count ?? 0) + ($1.option?.utf8.count ?? 0) }
         case let .index(ids): 64 * ids.count

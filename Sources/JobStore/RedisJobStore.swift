@@ -9,6 +9,8 @@ public import WillItCompile
 /// - `result:{id}` hash: `job_id`, `success`, `compiled`, `stdout`, `stderr`, `exit_code`, `duration`, `error`
 ///   as the predecessor wrote them; then `artifact`, `diagnostics` (a JSON array), `error_count`, `warning_count`
 /// - `job:index:status:{status}` set of ids; a job is in exactly one.
+/// - `verdict:{VerdictKey}` hash: a cached verdict, the `result:{id}` fields of the job that
+///   was compiled and its `status` (new, unknown to the predecessor).
 ///
 /// Every write of one operation runs in one Lua script, so readers never see a
 /// status index and a hash that disagree, and every key it touches gets the TTL.
@@ -107,6 +109,58 @@ public final class RedisJobStore: JobStore {
             return .refused(current: current)
         default:
             throw .rejected("unexpected reply to transition of \(id): \(reply)")
+        }
+    }
+
+    public func cacheVerdict(_ result: CompilationResult, status: JobStatus, under key: VerdictKey) throws(JobStoreError) {
+        try checkCacheable(status)
+        let name = JobKeys.verdict(key)
+        var compiled = result
+        compiled.cached = false
+        let fields = ResultHash.fields(of: compiled) + [bytes("status"), bytes(status.rawValue)]
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(Scripts.cacheVerdict, keys: [bytes(name)], arguments: [bytes(String(ttlSeconds))] + fields)
+        }
+        try check(reply, doing: "cache the verdict \(key)", on: name)
+    }
+
+    public func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
+        try answerFromCache(job, key: key, at: date, countingIn: nil)
+    }
+
+    /// `answerFromCache`, adding one to the field `cached` of the hash `counters` on a hit.
+    public func answerFromCache(
+        _ job: CompilationJob, key: VerdictKey, at date: Date, countingIn counters: String?
+    ) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
+        var jobFields = try JobHash.fields(of: job.finished(job.status, at: date))
+        // The script sets the status: the cached verdict's.
+        if let status = stride(from: 0, to: jobFields.count, by: 2).first(where: { jobFields[$0] == bytes("status") }) {
+            jobFields.removeSubrange(status...(status + 1))
+        }
+        let id = job.id
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(
+                Scripts.answerFromCache,
+                keys: [bytes(JobKeys.verdict(key)), bytes(JobKeys.job(id)), bytes(JobKeys.result(id))],
+                arguments: [bytes(String(ttlSeconds)), bytes(id.description), bytes(JobKeys.statusIndexPrefix),
+                            bytes(counters ?? ""), bytes(JobKeys.verdictChannel(id))] + jobFields)
+        }
+        try check(reply, doing: "answer \(id) from the verdict cache")
+        switch reply {
+        case .integer(0):
+            return nil
+        case .integer(-1):
+            throw .duplicate(id)
+        case let .array(items) where items.count == 2:
+            guard let status = items[0].text.flatMap(JobStatus.init(rawValue:)) else {
+                throw .corrupt(key: JobKeys.verdict(key), reason: "unknown status \(items[0])")
+            }
+            guard let hash = try hash(from: items[1], key: JobKeys.result(id)) else {
+                throw .corrupt(key: JobKeys.verdict(key), reason: "empty verdict")
+            }
+            return (status, try ResultHash.result(from: hash, key: JobKeys.result(id)))
+        default:
+            throw .rejected("unexpected reply to answering \(id) from the verdict cache: \(reply)")
         }
     }
 
@@ -334,6 +388,56 @@ enum Scripts {
         end
         """
 
+    /// KEYS: the verdict. ARGV: ttl, then the verdict's field/value pairs.
+    /// No flags: a full Redis refuses it whole, as it refuses a new job.
+    static let cacheVerdict = """
+        #!lua
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        return 1
+        """
+
+    /// KEYS: the verdict, the new job, its result. ARGV: ttl, id, index prefix, counters
+    /// hash (or ''), verdict channel, then the job's field/value pairs but its status.
+    /// When the verdict exists: stores the job in the verdict's status with the verdict
+    /// as its result (its own id, `cached` 1), counts it, publishes it for long polls,
+    /// and returns {status, the result's field/value pairs}. Returns 0 when there is no
+    /// verdict and -1 when the job exists already; then nothing is written.
+    /// No flags: a full Redis refuses it whole, as it refuses `create`.
+    static let answerFromCache = """
+        #!lua
+        local verdict = redis.call('HGETALL', KEYS[1])
+        if #verdict == 0 then return 0 end
+        if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+        local ttl, id, prefix = ARGV[1], ARGV[2], ARGV[3]
+        local status = nil
+        local result = {}
+        for i = 1, #verdict, 2 do
+            local field, value = verdict[i], verdict[i + 1]
+            if field == 'status' then
+                status = value
+            elseif field ~= 'cached' then
+                if field == 'job_id' then value = id end
+                result[#result + 1] = field
+                result[#result + 1] = value
+            end
+        end
+        if status ~= 'completed' and status ~= 'failed' then return 0 end
+        result[#result + 1] = 'cached'
+        result[#result + 1] = '1'
+        redis.call('HSET', KEYS[2], 'status', status, unpack(ARGV, 6))
+        redis.call('EXPIRE', KEYS[2], ttl)
+        redis.call('DEL', KEYS[3])
+        redis.call('HSET', KEYS[3], unpack(result))
+        redis.call('EXPIRE', KEYS[3], ttl)
+        redis.call('SADD', prefix .. status, id)
+        redis.call('EXPIRE', prefix .. status, ttl)
+        if ARGV[4] ~= '' then redis.call('HINCRBY', ARGV[4], 'cached', 1) end
+        redis.call('PUBLISH', ARGV[5], status)
+        return {status, result}
+        """
+
     /// KEYS: a status index. ARGV: SSCAN cursor, COUNT, job key prefix.
     /// Removes the scanned ids whose job key is gone. Returns {next cursor, ids removed}.
     static let pruneIndex = """
@@ -413,7 +517,7 @@ enum ResultHash {
             bytes("diagnostics"), Diagnostic.json(result.diagnostics),
             bytes("error_count"), bytes(String(result.errorCount)),
             bytes("warning_count"), bytes(String(result.warningCount)),
-        ]
+        ] + (result.cached ? [bytes("cached"), bytes("1")] : [])
     }
 
     static func result(from hash: RedisHash, key: String) throws(JobStoreError) -> CompilationResult {
@@ -431,7 +535,8 @@ enum ResultHash {
             diagnostics: DiagnosticSummary(
                 diagnostics: hash["diagnostics"].flatMap(Diagnostic.list(fromJSON:)) ?? [],
                 errorCount: reader.optional("error_count") { Int($0) } ?? 0,
-                warningCount: reader.optional("warning_count") { Int($0) } ?? 0))
+                warningCount: reader.optional("warning_count") { Int($0) } ?? 0),
+            cached: reader.optional("cached", parseBool) ?? false)
     }
 
     /// Accepts what Go's `strconv.ParseBool` accepts.

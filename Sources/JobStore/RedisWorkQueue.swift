@@ -276,6 +276,7 @@ public final class RedisWorkQueue: Sendable {
             case "timeout": counters.timeout = Int(value)
             case "errors": counters.errors = Int(value)
             case "compile_nanoseconds": counters.compileNanoseconds = value
+            case "cached": counters.cached = Int(value)
             default: continue
             }
         }

@@ -9,11 +9,25 @@ public struct HostCounters: Sendable, Equatable, Codable {
     public var timeout = 0
     public var errors = 0
     public var compileNanoseconds: Int64 = 0
+    /// Submissions answered from the verdict cache: not compiled, so in none of the counts above.
+    public var cached = 0
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
-        case processed, successful, failed, timeout, errors, compileNanoseconds = "compile_nanoseconds"
+        case processed, successful, failed, timeout, errors, compileNanoseconds = "compile_nanoseconds", cached
+    }
+
+    /// A record of a host without the verdict cache reads as one that answered none from it.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        processed = try container.decode(Int.self, forKey: .processed)
+        successful = try container.decode(Int.self, forKey: .successful)
+        failed = try container.decode(Int.self, forKey: .failed)
+        timeout = try container.decode(Int.self, forKey: .timeout)
+        errors = try container.decode(Int.self, forKey: .errors)
+        compileNanoseconds = try container.decode(Int64.self, forKey: .compileNanoseconds)
+        cached = try container.decodeIfPresent(Int.self, forKey: .cached) ?? 0
     }
 
     /// The counter a verdict of `status` adds one to.
@@ -59,7 +73,8 @@ public struct HostRecord: Sendable, Equatable, Codable {
         WorkerStats(
             maxWorkers: maxWorkers, activeWorkers: activeWorkers, queuedJobs: queuedJobs,
             totalProcessed: counters.processed, totalSuccessful: counters.successful, totalFailed: counters.failed,
-            totalTimeout: counters.timeout, totalErrors: counters.errors, startTime: startTime, now: now)
+            totalTimeout: counters.timeout, totalErrors: counters.errors, totalCached: counters.cached,
+            startTime: startTime, now: now)
     }
 
     private enum CodingKeys: String, CodingKey {

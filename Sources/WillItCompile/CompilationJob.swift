@@ -26,6 +26,15 @@ public struct CompilationJob: Sendable, Equatable {
         self.host = host
     }
 
+    /// The job as the verdict cache stores it: finished in `status` at `date`, started then too.
+    public func finished(_ status: JobStatus, at date: Date) -> CompilationJob {
+        var job = self
+        job.status = status
+        job.startedAt = date
+        job.completedAt = date
+        return job
+    }
+
     /// The job after moving to `next` at `date`, stamping `started_at` or
     /// `completed_at`; nil when the lifecycle forbids the move.
     public func transitioned(to next: JobStatus, at date: Date) -> CompilationJob? {

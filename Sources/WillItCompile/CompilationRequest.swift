@@ -20,11 +20,16 @@ public struct CompilationRequest: Sendable, Equatable {
     /// false: compile only, without linking, so a file with no `main` (a library) can
     /// compile; the toolchain's `compileOnlyArguments` say how.
     public var link: Bool
+    /// false: compile even if the verdict cache holds this request's verdict (`cache=false`).
+    /// Not part of what is compiled, so not part of the `VerdictKey`.
+    public var useCache: Bool
 
     public init(
         source: [UInt8], language: Language, compiler: String? = nil, standard: String? = nil,
-        architecture: String? = nil, os: String? = nil, flags: [String] = [], link: Bool = true
+        architecture: String? = nil, os: String? = nil, flags: [String] = [], link: Bool = true,
+        useCache: Bool = true
     ) {
+        self.useCache = useCache
         self.flags = flags
         self.link = link
         self.source = source
@@ -40,7 +45,7 @@ public struct CompilationRequest: Sendable, Equatable {
 /// which also keeps arbitrary bytes intact inside JSON.
 extension CompilationRequest: Codable {
     private enum CodingKeys: String, CodingKey {
-        case code, language, compiler, standard, architecture, os, flags, link
+        case code, language, compiler, standard, architecture, os, flags, link, cache
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,7 +57,8 @@ extension CompilationRequest: Codable {
                 languageName: try container.decode(String.self, forKey: .language),
                 compiler: try text(.compiler), standard: try text(.standard), architecture: try text(.architecture),
                 os: try text(.os), flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [],
-                link: try container.decodeIfPresent(Bool.self, forKey: .link) ?? true)
+                link: try container.decodeIfPresent(Bool.self, forKey: .link) ?? true,
+                useCache: try container.decodeIfPresent(Bool.self, forKey: .cache) ?? true)
         } catch let error as StoredRequestError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
@@ -69,6 +75,7 @@ extension CompilationRequest: Codable {
         if !flags.isEmpty { try container.encode(flags, forKey: .flags) }
         // Absent means linked, so jobs stored before the field existed read as they ran.
         if !link { try container.encode(false, forKey: .link) }
+        if !useCache { try container.encode(false, forKey: .cache) }
     }
 }
 
@@ -103,18 +110,21 @@ extension CompilationRequest {
             }
         default: throw StoredRequestError(description: "flags is not an array")
         }
-        var link = true
-        switch json["link"] {
-        case nil, .null: break
-        case let .bool(value): link = value
-        default: throw StoredRequestError(description: "link is not a boolean")
+        func bool(_ key: String) throws(StoredRequestError) -> Bool {
+            switch json[key] {
+            case nil, .null: return true
+            case let .bool(value): return value
+            default: throw StoredRequestError(description: "\(key) is not a boolean")
+            }
         }
+        let link = try bool("link")
+        let useCache = try bool("cache")
         guard let code = try text("code") else { throw StoredRequestError(description: "code is missing") }
         guard let languageName = try text("language") else { throw StoredRequestError(description: "language is missing") }
         try self.init(
             code: code, decodingSource: withSource, languageName: languageName, compiler: try text("compiler"),
             standard: try text("standard"), architecture: try text("architecture"), os: try text("os"), flags: flags,
-            link: link)
+            link: link, useCache: useCache)
     }
 
     /// The stored shape's rules, shared by both readers: the source in Base64 in
@@ -122,7 +132,7 @@ extension CompilationRequest {
     /// "not given") read as absent.
     private init(
         code: String, decodingSource: Bool, languageName: String, compiler: String?, standard: String?,
-        architecture: String?, os: String?, flags: [String], link: Bool
+        architecture: String?, os: String?, flags: [String], link: Bool, useCache: Bool
     ) throws(StoredRequestError) {
         var source: [UInt8] = []
         if decodingSource {
@@ -135,7 +145,7 @@ extension CompilationRequest {
         func given(_ text: String?) -> String? { text?.isEmpty == true ? nil : text }
         self.init(
             source: source, language: language, compiler: given(compiler), standard: given(standard),
-            architecture: given(architecture), os: given(os), flags: flags, link: link)
+            architecture: given(architecture), os: given(os), flags: flags, link: link, useCache: useCache)
     }
 }
 

@@ -19,12 +19,17 @@ public struct CompilationResult: Sendable, Equatable {
     public var diagnostics: [Diagnostic]
     public var errorCount: Int
     public var warningCount: Int
+    /// The verdict came from the verdict cache: an earlier job with the same `VerdictKey`
+    /// was compiled, this one was not (its `duration` is that compile's).
+    public var cached: Bool
 
     public init(
         jobID: JobID, success: Bool, compiled: Bool, stdout: String = "", stderr: String = "",
         exitCode: Int, durationNanoseconds: Int64, error: String = "", artifact: String = "",
-        diagnostics: DiagnosticSummary = DiagnosticSummary()
+        diagnostics: DiagnosticSummary = DiagnosticSummary(),
+        cached: Bool = false
     ) {
+        self.cached = cached
         self.artifact = artifact
         self.diagnostics = diagnostics.diagnostics
         self.errorCount = diagnostics.errorCount
@@ -48,6 +53,7 @@ extension CompilationResult: Codable {
         case jobID = "job_id", success, compiled, stdout, stderr
         case exitCode = "exit_code", durationNanoseconds = "duration", error, artifact
         case diagnostics, errorCount = "error_count", warningCount = "warning_count"
+        case cached
     }
 
     public init(from decoder: any Decoder) throws {
@@ -65,6 +71,7 @@ extension CompilationResult: Codable {
             diagnostics: DiagnosticSummary(
                 diagnostics: try container.decodeIfPresent([Diagnostic].self, forKey: .diagnostics) ?? [],
                 errorCount: try container.decodeIfPresent(Int.self, forKey: .errorCount) ?? 0,
-                warningCount: try container.decodeIfPresent(Int.self, forKey: .warningCount) ?? 0))
+                warningCount: try container.decodeIfPresent(Int.self, forKey: .warningCount) ?? 0),
+            cached: try container.decodeIfPresent(Bool.self, forKey: .cached) ?? false)
     }
 }

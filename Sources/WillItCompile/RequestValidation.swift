@@ -112,7 +112,8 @@ public struct RequestValidator: Sendable {
         }
         return CompilationRequest(
             source: source, language: language, compiler: compiler, standard: standard,
-            architecture: architecture, os: os, flags: flags, link: body.link ?? true)
+            architecture: architecture, os: os, flags: flags, link: body.link ?? true,
+            useCache: body.cache ?? true)
     }
 
     private func checkSource(code: String?, sourceCode: String?, into problems: inout [ValidationProblem]) -> [UInt8]? {

@@ -16,6 +16,8 @@ public struct SubmissionBody: Sendable {
     public var os: String?
     public var flags: [String]?
     public var link: Bool?
+    /// false: compile even when the verdict cache has an answer.
+    public var cache: Bool?
 
     /// Nothing set: every setting at its default.
     public init() {}
@@ -31,6 +33,7 @@ public struct SubmissionBody: Sendable {
         ("os", "a string such as \"linux\""),
         ("flags", "an array of strings such as [\"-O2\", \"-Wall\"]"),
         ("link", "a boolean: false compiles without linking, true (the default) links"),
+        ("cache", "a boolean: false compiles even when the verdict cache holds the answer, true (the default) may answer from it"),
     ]
 
     static let fieldNames = fields.map(\.name)
@@ -41,6 +44,7 @@ public struct SubmissionBody: Sendable {
         "arch": "architecture", "source": "source_code", "src": "source_code",
         "cflags": "flags", "options": "flags", "args": "flags", "arguments": "flags",
         "compileonly": "link", "nolink": "link", "linking": "link",
+        "nocache": "cache", "usecache": "cache", "cached": "cache",
         "operatingsystem": "os", "platform": "os",
     ]
 
@@ -60,14 +64,14 @@ public struct SubmissionBody: Sendable {
                 flags = Self.strings(member.value, into: &problems)
                 continue
             }
-            if member.name == "link" {
+            if member.name == "link" || member.name == "cache" {
                 guard case let .bool(value) = member.value else {
                     let hint = if case let .string(text) = member.value, ["true", "false"].contains(text) {
                         "write it without quotes" } else { nil as String? }
-                    problems.append(Self.wrongType(field: "link", given: member.value, hint: hint))
+                    problems.append(Self.wrongType(field: member.name, given: member.value, hint: hint))
                     continue
                 }
-                link = value
+                if member.name == "link" { link = value } else { cache = value }
                 continue
             }
             guard case let .string(text) = member.value else {

@@ -7,7 +7,7 @@ public enum WorkerRequest: Sendable, Equatable {
     case ping
     /// Store the job as queued and compile it, counted against `client`'s share
     /// (nil: the one share of every job submitted without an identity).
-    /// Replies `accepted`, `queueFull`, `tooManyJobs` or `failure`.
+    /// Replies `accepted`, `answered` (from the verdict cache), `queueFull`, `tooManyJobs` or `failure`.
     case submit(CompilationJob, client: ClientIdentity? = nil)
     /// Counters, as `/api/v1/workers/stats`.
     case stats
@@ -21,6 +21,9 @@ public enum WorkerRequest: Sendable, Equatable {
 public enum WorkerReply: Sendable, Equatable {
     case pong
     case accepted(JobID)
+    /// Accepted and answered from the verdict cache: the job as stored, finished already
+    /// (its request without the source), and its result.
+    case answered(CompilationJob, CompilationResult)
     /// The queue is full; try again after this many seconds (HTTP 429 with `Retry-After`).
     /// `capacity`: how many jobs may wait (the cluster's, in Redis mode).
     case queueFull(capacity: Int, retryAfterSeconds: Int)
@@ -228,6 +231,7 @@ private struct ReplyEnvelope: Codable {
         switch reply {
         case .pong: type = "pong"
         case let .accepted(id): type = "accepted"; self.id = id
+        case let .answered(job, result): type = "answered"; self.job = job; self.result = result
         case let .queueFull(capacity, seconds): type = "queue_full"; self.capacity = capacity; retryAfterSeconds = seconds
         case let .tooManyJobs(share, seconds): type = "too_many_jobs"; self.share = share; retryAfterSeconds = seconds
         case let .stats(stats): type = "stats"; self.stats = stats
@@ -241,6 +245,7 @@ private struct ReplyEnvelope: Codable {
         switch type {
         case "pong": return .pong
         case "accepted": if let id { return .accepted(id) }
+        case "answered": if let job, let result { return .answered(job, result) }
         case "queue_full":
             if let capacity, let retryAfterSeconds { return .queueFull(capacity: capacity, retryAfterSeconds: retryAfterSeconds) }
         case "too_many_jobs":

@@ -11,6 +11,8 @@ public struct WorkerStats: Sendable, Equatable, Codable {
     public var totalFailed: Int
     public var totalTimeout: Int
     public var totalErrors: Int
+    /// Submissions answered from the verdict cache, never compiled: in none of the other totals.
+    public var totalCached: Int
     /// Go's `time.Duration.String()` form, e.g. `1h2m3.5s`.
     public var uptime: String
     public var uptimeSeconds: Double
@@ -23,8 +25,9 @@ public struct WorkerStats: Sendable, Equatable, Codable {
 
     public init(
         maxWorkers: Int, activeWorkers: Int, queuedJobs: Int, totalProcessed: Int, totalSuccessful: Int,
-        totalFailed: Int, totalTimeout: Int, totalErrors: Int, startTime: Date, now: Date
+        totalFailed: Int, totalTimeout: Int, totalErrors: Int, totalCached: Int = 0, startTime: Date, now: Date
     ) {
+        self.totalCached = totalCached
         self.maxWorkers = maxWorkers
         self.activeWorkers = activeWorkers
         self.availableSlots = max(0, maxWorkers - activeWorkers)
@@ -43,6 +46,7 @@ public struct WorkerStats: Sendable, Equatable, Codable {
         case maxWorkers = "max_workers", activeWorkers = "active_workers", availableSlots = "available_slots"
         case queuedJobs = "queued_jobs", totalProcessed = "total_processed", totalSuccessful = "total_successful"
         case totalFailed = "total_failed", totalTimeout = "total_timeout", totalErrors = "total_errors"
+        case totalCached = "total_cached"
         case uptime, uptimeSeconds = "uptime_seconds", startTime = "start_time", hosts
     }
 

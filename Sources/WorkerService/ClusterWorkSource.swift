@@ -77,6 +77,15 @@ final class ClusterWorkSource: WorkSource {
         return admission
     }
 
+    /// The answer never enters the stream; this host's `cached` counter in Redis counts it in the same step.
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {
+        var answered = job
+        answered.host = configuration.hostID
+        return try store.answerFromCache(
+            answered, key: key, at: date, countingIn: RedisWorkQueue.countersKey(host: configuration.hostID)
+        ).map { (answered.finished($0.0, at: date), $0.1) }
+    }
+
     func take() -> TakenJob? {
         var failing = false
         while !shuttingDown.load(ordering: .relaxed) {

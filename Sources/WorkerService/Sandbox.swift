@@ -258,14 +258,26 @@ public struct Sandbox: Sendable {
         programCacheStore.trim()
     }
 
+    /// What names the verdict of compiling `request` with `toolchain` in this sandbox, its limits included.
+    public func verdictKey(for request: CompilationRequest, with toolchain: Toolchain) -> VerdictKey {
+        VerdictKey(request: request, toolchain: toolchain, sandbox: configuration, timeout: timeout)
+    }
+
     /// The persistent cache directory of exactly this program with exactly these
     /// settings (its SHA-256 names it), created if new and held for this compile. nil
     /// when caching is off or the directory cannot be used safely (the compile then runs uncached).
     func programCache(for job: CompilationJob, toolchain: Toolchain, target: TargetSpec) -> ProgramCache.Lease? {
         guard configuration.programCacheEntries > 0, configuration.programCacheMegabytes > 0 else { return nil }
-        let identity = [toolchain.spec.language.rawValue, toolchain.spec.id, toolchain.version, job.request.standard ?? "",
-                        target.name, job.request.flags.joined(separator: "\u{1}"), job.request.link ? "link" : "compile only"].joined(separator: "\u{0}")
-        return programCacheStore.acquire(SHA256.hexDigest(Array(identity.utf8) + [0] + job.request.source))
+        var identity = CanonicalForm(tag: "will-it-compile program cache 1")
+        identity.append("language", toolchain.spec.language.rawValue)
+        identity.append("toolchain", toolchain.spec.id)
+        identity.append("toolchain_version", toolchain.version)
+        identity.append("standard", job.request.standard ?? "")
+        identity.append("target", target.name)
+        identity.append("flags", list: job.request.flags)
+        identity.append("link", job.request.link)
+        identity.append("source", job.request.source)
+        return programCacheStore.acquire(identity.sha256Hex)
     }
 }
 

@@ -16,6 +16,9 @@ struct TakenJob: Sendable {
 protocol WorkSource: Sendable {
     /// Stores the job as queued and enqueues it, unless the queue or the client's share is full.
     func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission
+    /// Stores the job finished at `date` with the verdict cached under `key`, and counts it for
+    /// this host; returns the job as stored and its result. nil, with nothing stored, when there is none.
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)?
     /// Blocks until a job for one of this host's slots comes; nil once shut down.
     func take() -> TakenJob?
     /// Marks the job `processing` by this host.
@@ -60,6 +63,10 @@ final class LocalWorkSource: WorkSource {
         }
         queue.push(reserved: job, for: client)
         return .accepted
+    }
+
+    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {
+        try store.answerFromCache(job, key: key, at: date).map { (job.finished($0.0, at: date), $0.1) }
     }
 
     func take() -> TakenJob? {

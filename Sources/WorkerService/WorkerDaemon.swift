@@ -147,6 +147,7 @@ public final class WorkerDaemon: Sendable {
             queuedJobs: work.waitingCount, totalProcessed: hosts.map(\.counters.processed).reduce(0, +),
             totalSuccessful: hosts.map(\.counters.successful).reduce(0, +), totalFailed: hosts.map(\.counters.failed).reduce(0, +),
             totalTimeout: hosts.map(\.counters.timeout).reduce(0, +), totalErrors: hosts.map(\.counters.errors).reduce(0, +),
+            totalCached: hosts.map(\.counters.cached).reduce(0, +),
             startTime: hosts.map(\.startTime).min() ?? startTime, now: now)
         total.hosts = hosts.map { HostStats(hostID: $0.hostID, stats: $0.stats(now: now)) }
         return total
@@ -157,9 +158,10 @@ public final class WorkerDaemon: Sendable {
             return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
         }
         var job = submitted
+        let toolchain: Toolchain
         do {
             // In a cluster, a job for a toolchain only other hosts offer is theirs to compile.
-            let toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
+            toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
             // Named, as the responder names them: the job waits for exactly this compiler.
             job.request.compiler = toolchain.spec.id
             job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
@@ -171,6 +173,13 @@ public final class WorkerDaemon: Sendable {
         job.completedAt = nil
         job.host = nil
         do {
+            // Answered at once, before the queue: it takes no slot and no place in the client's share.
+            if job.request.useCache,
+               var (answered, result) = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
+                counters.withLock { $0.stored.cached += 1 }
+                answered.request.source = []  // the responder has it; no answer shows it
+                return .answered(answered, result)
+            }
             switch try work.submit(job, from: client) {
             case .accepted:
                 return .accepted(job.id)
@@ -252,7 +261,23 @@ public final class WorkerDaemon: Sendable {
         record(verdict)
         work.release(taken)
         counted = true
+        // Cached before the job's verdict is readable: a client that has it and asks again is answered from the cache.
+        cache(verdict, of: taken.job)
         writeVerdict(verdict, of: taken)
+    }
+
+    /// Keeps a verdict about the code (`completed`, `failed`) for identical requests, also
+    /// when this one bypassed the cache (and also should another host's verdict stand for
+    /// this job: this one is as true); a `timeout` or `error` may go otherwise next time.
+    /// A verdict that cannot be cached is only logged: the job gets it all the same.
+    private func cache(_ verdict: CompileVerdict, of job: CompilationJob) {
+        guard verdict.status == .completed || verdict.status == .failed,
+              let toolchain = try? toolchains.resolve(job.request) else { return }
+        do {
+            try store.cacheVerdict(verdict.result, status: verdict.status, under: sandbox.verdictKey(for: job.request, with: toolchain))
+        } catch {
+            log("job \(job.id): its verdict could not be cached: \(error)")
+        }
     }
 
     /// Counts a verdict (`counting` 1, freeing its slot too) or takes a refused one back (-1).

@@ -78,14 +78,15 @@ import WillItCompile
             "max_workers", "active_workers", "available_slots", "queued_jobs", "total_processed", "total_successful",
             "total_failed", "total_timeout", "total_errors", "uptime", "uptime_seconds", "start_time",
         ]
-        #expect(Set(body.keys) == predecessorFields.union(["hosts"]))
+        // total_cached: the verdict cache's answers, beside the predecessor's counters.
+        #expect(Set(body.keys) == predecessorFields.union(["hosts", "total_cached"]))
         #expect(body["max_workers"] as? Int == 6 && body["available_slots"] as? Int == 3 && body["total_processed"] as? Int == 12)
         #expect(body["uptime"] as? String == "1m30s" && body["start_time"] as? String == Timestamp.format(start))
 
         let hosts = try #require(body["hosts"] as? [[String: Any]])
         #expect(hosts.count == 2)
         for row in hosts {
-            #expect(Set(row.keys) == predecessorFields.union(["host_id"]), "a row is flat: host_id beside the counters")
+            #expect(Set(row.keys) == predecessorFields.union(["host_id", "total_cached"]), "a row is flat: host_id beside the counters")
         }
         #expect(hosts.map { $0["host_id"] as? String } == ["host-a", "host-b"])
         #expect(hosts.map { $0["max_workers"] as? Int } == [2, 4])

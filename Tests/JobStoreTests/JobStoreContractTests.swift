@@ -1,6 +1,7 @@
 import Foundation
 @testable import JobStore
 import Synchronization
+import TestSupport
 import Testing
 import WillItCompile
 
@@ -303,5 +304,77 @@ final class ConcurrentFailures: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return items
+    }
+}
+
+/// The verdict cache, against every store.
+@Suite struct VerdictCacheContractTests {
+    /// A key of its own per test: the Redis store is shared by every test of the run.
+    func freshKey() -> VerdictKey {
+        let request = CompilationRequest(source: Array(UUID().uuidString.utf8), language: .c, compiler: "gcc-12", standard: "c11")
+        let spec = try! ToolchainCatalog.load(at: repositoryRoot.appendingPathComponent("toolchains/catalog").path)[0]
+        return VerdictKey(request: request, toolchain: Toolchain(spec: spec, version: "12", isDefault: true),
+                          sandbox: SandboxConfiguration(), timeout: .seconds(30))
+    }
+
+    @Test(arguments: StoreKind.allCases, [JobStatus.completed, .failed])
+    func aCachedVerdictAnswersANewJobFinishedWithItsOwnId(kind: StoreKind, status: JobStatus) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let key = freshKey()
+        let compiled = makeJob()
+        let verdict = makeResult(for: compiled.id, status: status, stdout: "out", stderr: "warning: x")
+        #expect(try store.answerFromCache(makeJob(), key: key, at: Date()) == nil)
+        try store.cacheVerdict(verdict, status: status, under: key)
+
+        let job = makeJob()
+        let now = Date()
+        let answer = try #require(try store.answerFromCache(job, key: key, at: now))
+        var expected = verdict
+        expected.jobID = job.id
+        expected.cached = true
+        #expect(answer.0 == status && answer.1 == expected)
+        let (read, result) = try #require(try store.jobWithResult(job.id))
+        #expect(read.status == status && result == expected)
+        #expect(read.startedAt != nil && read.completedAt != nil)
+        #expect(try store.jobIDs(withStatus: status).contains(job.id))
+        #expect(try store.lifetime(ofKey: JobKeys.verdict(key)) != .persistent)
+        #expect(try store.lifetime(ofKey: JobKeys.verdict(key)) != .missing)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func anAnsweredIdThatExistsIsRefusedAndNothingChanges(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let key = freshKey()
+        let job = makeJob()
+        try store.create(job)
+        try store.cacheVerdict(makeResult(for: JobID(), status: .completed), status: .completed, under: key)
+        #expect(throws: JobStoreError.duplicate(job.id)) { try store.answerFromCache(job, key: key, at: Date()) }
+        #expect(try store.job(job.id)?.status == .queued)
+        #expect(try store.result(job.id) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases, [JobStatus.timeout, .error, .queued, .processing])
+    func onlyVerdictsAboutTheCodeAreCached(kind: StoreKind, status: JobStatus) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let key = freshKey()
+        let result = makeResult(for: JobID(), status: status)
+        #expect(throws: JobStoreError.self) { try store.cacheVerdict(result, status: status, under: key) }
+        #expect(try store.answerFromCache(makeJob(), key: key, at: Date()) == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aCachedVerdictExpiresWithTheJobsTTL(kind: StoreKind) throws {
+        let store = try kind.makeStore(ttlHours: 2)
+        defer { store.close() }
+        let key = freshKey()
+        try store.cacheVerdict(makeResult(for: JobID(), status: .failed), status: .failed, under: key)
+        guard case let .expires(left) = try store.lifetime(ofKey: JobKeys.verdict(key)) else {
+            Issue.record("the verdict has no expiry")
+            return
+        }
+        #expect(left > .seconds(7200 - 60) && left <= .seconds(7200))
     }
 }

@@ -127,7 +127,7 @@ import Testing
     func refusesAnUnknownFieldWithNoLikelyMeaningListingTheFields(name: String) {
         let found = problems(#"{"source_code":"x","language":"c","\#(name)":1}"#)
         #expect(found.map(\.kind) == [.unknownField(suggestion: nil)])
-        #expect(found.first?.message == "`\(name)` is not a field (accepted: code, source_code, language, compiler, standard, architecture, os, flags, link).")
+        #expect(found.first?.message == "`\(name)` is not a field (accepted: code, source_code, language, compiler, standard, architecture, os, flags, link, cache).")
     }
 
     @Test func refusesADuplicateKeyNamingIt() {

@@ -27,6 +27,11 @@ import Testing
         .job(nil, nil),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
         .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),
+        .answered(
+            CompilationJob(request: CompilationRequest(source: [], language: .c, compiler: "gcc-12", standard: "gnu17"), status: .failed,
+                           createdAt: Date(timeIntervalSince1970: 1_800_000_000), startedAt: Date(timeIntervalSince1970: 1_800_000_001),
+                           completedAt: Date(timeIntervalSince1970: 1_800_000_001), host: "a"),
+            CompilationResult(jobID: JobID(), success: true, compiled: false, stderr: "e", exitCode: 1, durationNanoseconds: 5, cached: true)),
     ]
 
     @Test(arguments: requests)
@@ -122,7 +127,7 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats)) as? [String: Any]
         #expect(Set(json?.keys ?? [:].keys) == ["max_workers", "active_workers", "available_slots", "queued_jobs",
                                              "total_processed", "total_successful", "total_failed", "total_timeout",
-                                             "total_errors", "uptime", "uptime_seconds", "start_time"])
+                                             "total_errors", "uptime", "uptime_seconds", "start_time", "total_cached"])
         #expect(stats.uptime == "1h2m3.5s" && stats.availableSlots == 1)
     }
 }

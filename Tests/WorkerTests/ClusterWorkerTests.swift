@@ -24,21 +24,6 @@ import WorkerClient
         ].merging(environment) { $1 })
     }
 
-    /// The repository's catalog without one toolchain id, a directory readable by the service user.
-    func catalog(without id: String) throws -> String {
-        let original = repositoryRoot.appendingPathComponent("toolchains/catalog")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-without-\(id)-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
-        for name in try FileManager.default.contentsOfDirectory(atPath: original.path) where name.hasSuffix(".json") {
-            var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: original.appendingPathComponent(name))) as? [String: Any])
-            let toolchains = try #require(file["toolchains"] as? [[String: Any]])
-            file["toolchains"] = toolchains.filter { $0["id"] as? String != id }
-            try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: "\(path)/\(name)"))
-            chmod("\(path)/\(name)", 0o644)
-        }
-        return path
-    }
-
     func hostOf(_ id: JobID) throws -> String? { try store.job(id)?.host }
 
     /// A host takes a job for a toolchain only another host has; that host compiles it.

@@ -124,16 +124,18 @@ final class WorkerProcess {
 
     /// Submits a job and returns its id, or fails the test with the reply.
     func submit(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
-                flags: [String] = [], link: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
+                flags: [String] = [], link: Bool = true, useCache: Bool = true,
+                sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
         let job = CompilationJob(
             request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard,
-                                        flags: flags, link: link),
+                                        flags: flags, link: link, useCache: useCache),
             createdAt: Date())
         let reply = try client.send(.submit(job))
-        guard case let .accepted(id) = reply else {
-            throw HarnessError("submit refused: \(reply)")
+        switch reply {
+        case let .accepted(id): return id
+        case let .answered(job, _): return job.id
+        default: throw HarnessError("submit refused: \(reply)")
         }
-        return id
     }
 
     /// Long-polls until the job is terminal; reads through `store`, or the worker's own memory store.
@@ -157,8 +159,10 @@ final class WorkerProcess {
     }
 
     func compile(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
-                 flags: [String] = [], link: Bool = true, within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
-        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard, flags: flags, link: link),
+                 flags: [String] = [], link: Bool = true, useCache: Bool = true,
+                 within seconds: Double = 60) throws -> (CompilationJob, CompilationResult) {
+        try waitForVerdict(submit(source, language: language, compiler: compiler, standard: standard, flags: flags, link: link,
+                                  useCache: useCache),
                            within: seconds)
     }
 
@@ -198,4 +202,19 @@ func serviceUserID() throws -> uid_t {
         throw HarnessError("user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
     }
     return user.pointee.pw_uid
+}
+
+/// The repository's catalog without one toolchain id, a directory readable by the service user.
+func catalog(without id: String) throws -> String {
+    let original = repositoryRoot.appendingPathComponent("toolchains/catalog")
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-without-\(id)-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+    for name in try FileManager.default.contentsOfDirectory(atPath: original.path) where name.hasSuffix(".json") {
+        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: original.appendingPathComponent(name))) as? [String: Any])
+        let toolchains = try #require(file["toolchains"] as? [[String: Any]])
+        file["toolchains"] = toolchains.filter { $0["id"] as? String != id }
+        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: "\(path)/\(name)"))
+        chmod("\(path)/\(name)", 0o644)
+    }
+    return path
 }

@@ -51,11 +51,17 @@ extension APIHandler {
         let client = client(of: http)
         if let refused = checkRate(of: client) { return refused }
         let job = CompilationJob(request: request, createdAt: Date())
-        let reply: WorkerReply
+        var reply: WorkerReply
         do {
             reply = try workers.requests.send(.submit(job, client: client))
         } catch {
             return workerUnavailable(error)
+        }
+        var answered: (CompilationJob, CompilationResult)?
+        if case let .answered(job, result) = reply {
+            // Answered from the verdict cache: finished already, and answered as any accepted job.
+            answered = (job, result)
+            reply = .accepted(job.id)
         }
         switch reply {
         case let .accepted(id):
@@ -68,7 +74,7 @@ extension APIHandler {
                 }
                 return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
             }
-            return submitted(job, id: id, waitingUpTo: wait, answer: answer)
+            return submitted(job, id: id, waitingUpTo: wait, answer: answer, answered: answered)
         case let .queueFull(capacity, seconds):
             return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
                           headers: [("Retry-After", String(seconds))])
@@ -126,11 +132,16 @@ extension APIHandler {
     /// a status read), or as it is after `wait` (202 and its `Location`). The job
     /// is accepted whatever happens next, so a read that fails answers 202 with
     /// the job as submitted rather than an error a client would submit again for;
-    /// its status read then names the failure. In plain text or SARIF when `answer` says so.
-    private func submitted(_ job: CompilationJob, id: JobID, waitingUpTo wait: Duration, answer: String?) -> HTTPResponse {
+    /// its status read then names the failure. In plain text or SARIF when `answer` says so. A
+    /// job `answered` from the verdict cache is finished already and needs no read.
+    private func submitted(
+        _ job: CompilationJob, id: JobID, waitingUpTo wait: Duration, answer: String?, answered: (CompilationJob, CompilationResult)?
+    ) -> HTTPResponse {
         var (current, result) = (job, CompilationResult?.none)
         current.id = id
-        if let found = try? readJob(id, wait: wait) {
+        if let answered {
+            (current, result) = answered
+        } else if let found = try? readJob(id, wait: wait) {
             (current, result) = found
         }
         if answer == MediaType.plainText { return PlainTextAnswer.response(job: current, result: result, location: location(of: id)) }

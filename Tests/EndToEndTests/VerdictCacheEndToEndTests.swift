@@ -1,0 +1,146 @@
+import Foundation
+import Glibc
+import TestSupport
+import Testing
+
+/// The verdict cache through nginx: identical requests are answered from Redis without a
+/// compile, which the worker's counters prove; anything that can change the verdict misses.
+@Suite(.serialized) struct VerdictCacheEndToEndTests {
+    static let good = #"{"source_code":"int main(){return 0;}","language":"c"}"#
+    static let bad = #"{"source_code":"int main(){return 0}","language":"c"}"#
+
+    /// A C++ compile that runs far past any timeout these tests set: `slowCompileSource`'s
+    /// constant evaluations (each within gcc's limits), fifty times as many.
+    static let endless: String = {
+        var source = "constexpr long spin(int k) { long s = 0; for (int i = 0; i < 2000; ++i) for (int j = 0; j < 2000; ++j) s += (j + k) % 7; return s; }\n"
+        for k in 0..<2000 { source += "static_assert(spin(\(k)) >= 0);\n" }
+        return source + "int main() {}\n"
+    }()
+
+    /// Submits with `wait` and returns the finished job.
+    func submitWaiting(_ stack: Stack, _ body: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let reply = try stack.request("POST", "/api/v1/compile?wait=25", body: body)
+        guard reply.status == 200 else {
+            // Still compiling after the wait (a loaded machine): the job is read until it ends.
+            guard reply.status == 202, let id = reply.json["job_id"] as? String else {
+                throw StackError("submit answered \(reply.status): \(reply.text)")
+            }
+            return try stack.verdict(of: id)
+        }
+        return reply.json
+    }
+
+    /// The counters once `condition` holds (each host renews its counters in Redis every second).
+    func counters(_ stack: Stack, until condition: ([String: Any]) -> Bool, _ what: String) throws -> [String: Any] {
+        let deadline = Date() + 15
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try stack.request("GET", "/api/v1/workers/stats").json
+            if condition(last) { return last }
+            usleep(100_000)
+        }
+        throw StackError("the worker's counters never showed \(what): \(last)")
+    }
+
+    func count(_ stats: [String: Any], _ field: String) -> Int { stats[field] as? Int ?? -1 }
+
+    @Test(.runningTimeLimit(minutes: 4))
+    func identicalRequestsAreAnsweredWithoutACompileAndAnyChangeMisses() throws {
+        let stack = try Stack()
+
+        let first = try submitWaiting(stack, Self.good)
+        #expect(first["status"] as? String == "completed" && first["cached"] as? Bool == false, "\(first)")
+        _ = try counters(stack, until: { count($0, "total_processed") == 1 }, "the first compile")
+
+        // The same request again: answered at once from the cache, a job of its own, no compile.
+        let again = try submitWaiting(stack, Self.good)
+        #expect(again["status"] as? String == "completed" && again["cached"] as? Bool == true, "\(again)")
+        #expect(again["job_id"] as? String != first["job_id"] as? String)
+        for field in ["compiled", "success", "stdout", "stderr", "exit_code", "duration", "error", "artifact", "compiler", "standard"] {
+            #expect("\(again[field] ?? "absent")" == "\(first[field] ?? "absent")", "\(field)")
+        }
+        var stats = try counters(stack, until: { count($0, "total_cached") == 1 }, "one answer from the cache")
+        #expect(count(stats, "total_processed") == 1 && count(stats, "total_successful") == 1, "nothing compiled: \(stats)")
+        let id = try #require(again["job_id"] as? String)
+        let read = try stack.request("GET", "/api/v1/compile/\(id)")
+        #expect(read.status == 200 && read.json["cached"] as? Bool == true && read.json["status"] as? String == "completed")
+        let plain = try stack.request("GET", "/api/v1/compile/\(id)", headers: ["Accept": "text/plain"])
+        #expect(plain.status == 200 && plain.headers["x-compile-status"] == "completed")
+        #expect(plain.text.contains("ms (from the verdict cache) (job \(id))"), "\(plain.text)")
+
+        // A failed verdict is a verdict about the code: cached as well.
+        let failed = try submitWaiting(stack, Self.bad)
+        #expect(failed["status"] as? String == "failed" && failed["cached"] as? Bool == false, "\(failed)")
+        let failedAgain = try submitWaiting(stack, Self.bad)
+        #expect(failedAgain["status"] as? String == "failed" && failedAgain["cached"] as? Bool == true, "\(failedAgain)")
+        #expect(failedAgain["stderr"] as? String == failed["stderr"] as? String)
+        stats = try counters(stack, until: { count($0, "total_cached") == 2 }, "two answers from the cache")
+        #expect(count(stats, "total_processed") == 2 && count(stats, "total_failed") == 1, "\(stats)")
+
+        // cache: false compiles anyway, in the JSON form and in the raw form's query.
+        let bypassed = try submitWaiting(stack, #"{"source_code":"int main(){return 0;}","language":"c","cache":false}"#)
+        #expect(bypassed["status"] as? String == "completed" && bypassed["cached"] as? Bool == false, "\(bypassed)")
+        stats = try counters(stack, until: { count($0, "total_processed") == 3 }, "the bypass compiled")
+        #expect(count(stats, "total_cached") == 2)
+        let raw = try stack.request("POST", "/api/v1/compile?language=c&wait=25", body: "int main(){return 0;}",
+                                    headers: ["Content-Type": "text/plain"])
+        #expect(raw.status == 200 && raw.json["cached"] as? Bool == true, "the same bytes in the raw form: \(raw.text)")
+        let rawBypassed = try stack.request("POST", "/api/v1/compile?language=c&cache=false&wait=25", body: "int main(){return 0;}",
+                                            headers: ["Content-Type": "text/plain"])
+        #expect(rawBypassed.status == 200 && rawBypassed.json["cached"] as? Bool == false, "\(rawBypassed.text)")
+        stats = try counters(stack, until: { count($0, "total_processed") == 4 }, "the raw bypass compiled")
+        #expect(count(stats, "total_cached") == 3)
+        let refused = try stack.request("POST", "/api/v1/compile?language=c&cache=no", body: "int main(){return 0;}",
+                                        headers: ["Content-Type": "text/plain"])
+        #expect(refused.status == 400 && refused.text.contains("cache=false"), "\(refused.text)")
+        let wrongType = try stack.request("POST", "/api/v1/compile", body: #"{"source_code":"int main(){}","language":"c","cache":"false"}"#)
+        #expect(wrongType.status == 400 && wrongType.text.contains("without quotes"), "\(wrongType.text)")
+
+        // A flag, a standard or linking changes the key: each misses once, then hits.
+        for changed in [#"{"source_code":"int main(){return 0;}","language":"c","flags":["-O2"]}"#,
+                        #"{"source_code":"int main(){return 0;}","language":"c","standard":"c11"}"#,
+                        #"{"source_code":"int main(){return 0;}","language":"c","link":false}"#] {
+            let missed = try submitWaiting(stack, changed)
+            #expect(missed["status"] as? String == "completed" && missed["cached"] as? Bool == false, "\(changed): \(missed)")
+            let hit = try submitWaiting(stack, changed)
+            #expect(hit["cached"] as? Bool == true, "\(changed): \(hit)")
+        }
+        stats = try counters(stack, until: { count($0, "total_cached") == 6 }, "three more answers from the cache")
+        #expect(count(stats, "total_processed") == 7, "\(stats)")
+
+        // The verdicts live in Redis, one key per distinct request, with the jobs' TTL.
+        #expect(try stack.redisKeys(matching: "verdict:*").count == 5)
+    }
+
+    @Test(.runningTimeLimit(minutes: 4))
+    func aTimeoutAndAnErrorAreNeverCached() throws {
+        // One take per job: a worker killed mid-compile leaves its job an `error`.
+        let stack = try Stack(["COMPILATION_TIMEOUT_SECONDS": "3", "JOB_MAX_CLAIMS": "1", "MAX_WORKERS": "1"])
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["source_code": Self.endless, "language": "cpp"]), as: UTF8.self)
+
+        for attempt in 1...2 {
+            let timedOut = try submitWaiting(stack, body)
+            #expect(timedOut["status"] as? String == "timeout" && timedOut["cached"] as? Bool == false, "\(attempt): \(timedOut)")
+        }
+        var stats = try counters(stack, until: { count($0, "total_timeout") == 2 }, "two timeouts")
+        #expect(count(stats, "total_cached") == 0)
+
+        // An `error`: the worker dies while compiling, and the job may not be taken again.
+        let submitted = try stack.request("POST", "/api/v1/compile", body: body)
+        let id = try #require(submitted.json["job_id"] as? String, "\(submitted.text)")
+        try waitUntil("the job is compiling", within: 20) {
+            (try? stack.request("GET", "/api/v1/compile/\(id)").json["status"] as? String) == "processing"
+        }
+        try stack.killAndRestartWorker()
+        let errored = try stack.verdict(of: id)
+        #expect(errored["status"] as? String == "error" && errored["cached"] as? Bool == false, "\(errored)")
+        stats = try counters(stack, until: { count($0, "total_errors") == 1 }, "the error")
+
+        // The same request once more: compiled again (a timeout), not answered with either earlier verdict.
+        let compiledAgain = try submitWaiting(stack, body)
+        #expect(compiledAgain["status"] as? String == "timeout" && compiledAgain["cached"] as? Bool == false, "\(compiledAgain)")
+        stats = try counters(stack, until: { count($0, "total_timeout") == 3 }, "the third timeout")
+        #expect(count(stats, "total_cached") == 0)
+        #expect(try stack.redisKeys(matching: "verdict:*").isEmpty)
+    }
+}
