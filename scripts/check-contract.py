@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Checks recorded HTTP exchanges against openapi.yaml.
 
     check-contract.py OPENAPI_YAML RECORDS_JSONL [--every-operation]

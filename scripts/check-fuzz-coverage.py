@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Checks that a schemathesis run (its HAR report) exercised what scripts/api-fuzz promises.
 
     check-fuzz-coverage.py REPORT.har
