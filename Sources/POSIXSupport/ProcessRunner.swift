@@ -71,26 +71,9 @@ public enum ProcessRunner {
         }
         _ = GNUCalls.addCloseFrom(&actions, max(3, highest + 1))
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Own process group (so the deadline can kill all of it), default signal
-        // handling (the caller may ignore SIGPIPE; the child must not), nothing blocked.
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
+        // Its own process group, so the deadline can kill all of it.
         var pid: pid_t = 0
-        let spawnResult = withCStrings([executable] + arguments) { argv in
-            withCStrings(environment) { envp in
-                posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-            }
-        }
+        let spawnResult = spawnProcess(&pid, executable, arguments, environment: environment, actions: &actions, ownProcessGroup: true)
         // The parent keeps only the read ends: end of stream then means the child is done.
         copies.forEach { close($0) }
         pipes.forEach { $0.pipe.closeWrite() }
@@ -167,6 +150,35 @@ private final class Pipe2 {
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings.
+/// posix_spawn with default signal handling and nothing blocked (the caller may ignore SIGPIPE
+/// or block signals on its threads; the child must not inherit that), optionally in a process
+/// group of its own. Returns posix_spawn's result: 0, or the error number.
+public func spawnProcess(
+    _ pid: inout pid_t, _ executable: String, _ arguments: [String], environment: [String],
+    actions: inout posix_spawn_file_actions_t, ownProcessGroup: Bool
+) -> Int32 {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+    if ownProcessGroup {
+        posix_spawnattr_setpgroup(&attributes, 0)
+        flags |= POSIX_SPAWN_SETPGROUP
+    }
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+    return withCStrings([executable] + arguments) { argv in
+        withCStrings(environment) { envp in
+            posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
+    }
+}
+
 private func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> T) -> T {
     let pointers = strings.map { strdup($0) } + [nil]
     defer { pointers.forEach { free($0) } }

@@ -106,21 +106,9 @@ public func spawn(
     // Another test's pipe or Redis connection held open by this child would keep that
     // test from seeing its end.
     _ = GNUCalls.addCloseFrom(&actions, 3)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (argv + envp).forEach { free($0) } }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    let spawned = spawnProcess(&pid, executable, arguments, environment: environment.map { "\($0.key)=\($0.value)" },
+                               actions: &actions, ownProcessGroup: false)
     guard spawned == 0 else { throw TestFailure("cannot run \(executable): errno \(spawned)") }
     return pid
 }
