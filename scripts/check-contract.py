@@ -244,10 +244,15 @@ def checks_itself(contract):
 
 
 def main(arguments):
-    every_operation = "--every-operation" in arguments
+    options = [argument for argument in arguments if argument.startswith("--")]
+    unknown = [option for option in options if option != "--every-operation"]
+    if unknown:
+        print(f"check-contract: unknown option {', '.join(unknown)} (accepted: --every-operation)", file=sys.stderr)
+        return 2
+    every_operation = "--every-operation" in options
     paths = [argument for argument in arguments if not argument.startswith("--")]
     if len(paths) != 2:
-        print(__doc__, file=sys.stderr)
+        print(f"check-contract: expected OPENAPI_YAML RECORDS_JSONL, got {len(paths)} path(s)\n" + __doc__, file=sys.stderr)
         return 2
     with open(paths[0], encoding="utf-8") as file:
         contract = Contract(yaml.safe_load(file))

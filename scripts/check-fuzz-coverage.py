@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Checks that a schemathesis run (its HAR report) exercised what scripts/api-fuzz promises.
 
-    check-fuzz-coverage.py REPORT.har
+    check-fuzz-coverage.py REPORT.har [REPORT.har ...]
 
 A run whose every submission was refused would conform to the document and prove little, so
 this fails unless POST /api/v1/compile was accepted (200 or 202) with a JSON body and with a
 raw body (text/plain or application/octet-stream), and GET /api/v1/compile/{job_id} answered
-200 for a job a submission made (the submit → read link). It prints what each got.
+200 (a job exists only once a submission made it: the submit → read link). It prints what each got.
 """
 
 import collections
 import json
+import os
 import re
 import sys
 
@@ -18,8 +19,15 @@ JOB_PATH = re.compile(r"^/api/v1/compile/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 
 
 def main(arguments):
-    with open(arguments[0], encoding="utf-8") as file:
-        entries = json.load(file)["log"]["entries"]
+    reports = [path for path in arguments if os.path.isfile(path)]
+    if not reports or len(reports) != len(arguments):
+        print(f"check-fuzz-coverage: expected the HAR report(s) of schemathesis --report har, got {arguments or 'none'}",
+              file=sys.stderr)
+        return 2
+    entries = []
+    for path in reports:
+        with open(path, encoding="utf-8") as file:
+            entries += json.load(file)["log"]["entries"]
     seen = collections.Counter()
     for entry in entries:
         request, status = entry["request"], entry["response"]["status"]

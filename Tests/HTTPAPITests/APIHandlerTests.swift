@@ -241,7 +241,7 @@ extension HTTPResponse {
     }
 }
 
-/// A catalog entry as `toolchains/catalog.json` writes one.
+/// A catalog entry as `toolchains/catalog/*.json` writes one.
 private func spec(_ id: String, _ language: Language, standards: [String], defaultStandard: String?, flags: String) throws -> ToolchainSpec {
     let entry: [String: Any] = [
         "id": id, "language": language.rawValue, "executable": "/usr/bin/\(id)", "version_arguments": ["--version"],
