@@ -146,7 +146,9 @@ public struct SubmissionBody: Sendable {
             message: "`\(field)` is not a field (accepted: \(fieldNames.joined(separator: ", "))).")
     }
 
-    /// Every key that an object of the document holds more than once, named by its path.
+    /// Every key that an object of the document holds more than once, named by its path. The
+    /// path is kept as short as it is shown, so a long key above many others is not copied
+    /// for each of them.
     private static func duplicateKeys(in value: JSONValue, path: String) -> [ValidationProblem] {
         switch value {
         case let .object(members):
@@ -154,19 +156,19 @@ public struct SubmissionBody: Sendable {
             for member in members { counts[member.name, default: 0] += 1 }
             var problems: [ValidationProblem] = []
             for member in members {
-                let memberPath = path.isEmpty ? member.name : "\(path).\(member.name)"
+                let memberPath = shortened(path.isEmpty ? shortened(member.name) : "\(path).\(shortened(member.name))")
                 if let count = counts[member.name], count > 1 {
                     counts[member.name] = 0
                     problems.append(ValidationProblem(
-                        field: shortened(memberPath), kind: .duplicateKey,
-                        message: "Key `\(shortened(memberPath))` appears \(count) times; send it once (JSON readers disagree on which one counts)."))
+                        field: memberPath, kind: .duplicateKey,
+                        message: "Key `\(memberPath)` appears \(count) times; send it once (JSON readers disagree on which one counts)."))
                 }
                 problems += duplicateKeys(in: member.value, path: memberPath)
             }
             return problems
         case let .array(elements):
             return elements.enumerated().flatMap { position, element in
-                duplicateKeys(in: element, path: "\(path)[\(position)]")
+                duplicateKeys(in: element, path: shortened("\(path)[\(position)]"))
             }
         default:
             return []
@@ -238,6 +240,8 @@ public struct SubmissionBody: Sendable {
     /// A client's text in a message is cut short: it may be a whole source file.
     /// A name or value from the request, as an answer repeats it: at most 40 characters.
     public static func shortened(_ text: String) -> String {
-        text.count > 40 ? String(text.prefix(40)) + "…" : text
+        // Counts 41 characters at most: a key of a megabyte costs no more than a short one.
+        let head = text.prefix(41)
+        return head.count > 40 ? String(head.prefix(40)) + "…" : text
     }
 }

@@ -139,6 +139,16 @@ import Testing
         #expect(thrice.map(\.field) == ["language"] && thrice.first?.message.contains("3 times") == true)
     }
 
+    /// A duplicate below a long key is named by its path shortened, like any other name.
+    @Test func aLongKeyAboveManyDuplicatesIsNamedShortened() {
+        let long = String(repeating: "A", count: 200_000)
+        let pairs = (0..<5_000).map { #""k\#($0)":0,"k\#($0)":0"# }.joined(separator: ",")
+        let found = problems(#"{"source_code":"x","language":"c","\#(long)":{\#(pairs)}}"#)
+        let duplicates = found.filter { $0.kind == .duplicateKey }
+        #expect(duplicates.first?.field == String(repeating: "A", count: 40) + "…")
+        #expect(duplicates.first?.message.hasPrefix("Key `\(String(repeating: "A", count: 40))…` appears 2 times") == true)
+    }
+
     @Test func refusesADuplicateKeyAtAnyDepth() {
         let found = problems(#"{"source_code":"x","language":"c","flags":[{"a":1,"a":2}]}"#)
         #expect(found.contains { $0.field == "flags[0].a" && $0.kind == .duplicateKey })
