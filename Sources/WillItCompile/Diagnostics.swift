@@ -78,6 +78,10 @@ public struct DiagnosticSummary: Sendable, Equatable {
             kept.message = Self.cut(diagnostic.message, to: Self.maxMessageBytes)
             kept.file = diagnostic.file.map { Self.cut($0, to: Self.maxFileBytes) }
             kept.option = diagnostic.option.map { Self.cut($0, to: Self.maxFileBytes) }
+            // Lines and columns count from 1 (openapi.yaml and SARIF say so); a source's `#line 0`
+            // makes a compiler name line 0, which is no place at all.
+            kept.line = diagnostic.line.flatMap { $0 >= 1 ? $0 : nil }
+            kept.column = kept.line == nil ? nil : diagnostic.column.flatMap { $0 >= 1 ? $0 : nil }
             return kept
         }
     }

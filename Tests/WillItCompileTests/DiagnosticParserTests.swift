@@ -184,6 +184,16 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         #expect(DiagnosticParser(dialect: .gcc, workspace: "/work").parse(text) == [at("main.c", 1, 1, .error, "unknown type name 'x'")])
     }
 
+    /// `#line 0` then `#include "h.h"` makes clang print `In file included from main.c:0:`:
+    /// no place, since lines and columns count from 1 (SARIF refuses a startLine of 0).
+    @Test func aLineOrColumnBelowOneIsNoPlace() {
+        let text = "In file included from /work/main.c:0:\n/work/h.h:1:1: error: unknown type name 'x'\n"
+        let summary = DiagnosticSummary(DiagnosticParser(dialect: .gcc, workspace: "/work").parse(text))
+        #expect(summary.diagnostics.allSatisfy { ($0.line ?? 1) >= 1 && ($0.column ?? 1) >= 1 }, "\(summary.diagnostics)")
+        #expect(summary.diagnostics.contains { $0.file == "main.c" && $0.line == nil && $0.column == nil }, "\(summary.diagnostics)")
+        #expect(DiagnosticSummary([at("main.c", 3, 0, .error, "m")]).diagnostics == [Diagnostic(file: "main.c", line: 3, column: nil, severity: .error, message: "m")])
+    }
+
     @Test func aSummaryKeepsABoundedListAndCountsEveryMessage() {
         let many = (1...600).map { at("main.c", $0, 1, $0.isMultiple(of: 3) ? .warning : .error, String(repeating: "é", count: 700)) }
         let summary = DiagnosticSummary(many)
