@@ -15,10 +15,14 @@ let package = Package(
         .library(name: "JobStore", targets: ["JobStore"]),
         .executable(name: "will-it-compile-worker", targets: ["Worker"]),
         .executable(name: "will-it-compile-responder", targets: ["Responder"]),
+        // The command-line client.
+        .executable(name: "will-it-compile", targets: ["CLI"]),
     ],
     dependencies: [
         // SHA-256 for the verdict cache's keys and the program caches' names.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // The command-line client's arguments.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // libfcgi (Debian: libfcgi-dev). Used only by the responder.
@@ -89,6 +93,24 @@ let package = Package(
             dependencies: ["HTTPAPI", "CFastCGI", "WillItCompile", "JobStore", "WorkerClient"],
             swiftSettings: swiftSettings
         ),
+        // The command-line client's logic: its commands and arguments, the API as a client
+        // sees it (URLSession, so https works too), and what it prints.
+        .target(
+            name: "CommandLineClient",
+            dependencies: ["WillItCompile", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        // `will-it-compile`: only the entry point of CommandLineClient.
+        .executableTarget(
+            name: "CLI",
+            dependencies: ["CommandLineClient"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CommandLineClientTests",
+            dependencies: ["CommandLineClient", "WillItCompile"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WillItCompileTests",
             dependencies: ["WillItCompile", "TestSupport"],
@@ -127,7 +149,7 @@ let package = Package(
         // The whole stack through nginx, started by scripts/run.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Worker", "Responder", "HTTPAPI", "TestSupport"],
+            dependencies: ["Worker", "Responder", "CLI", "HTTPAPI", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

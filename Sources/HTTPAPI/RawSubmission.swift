@@ -37,12 +37,6 @@ enum RawSubmission {
     /// The query parameters of the raw form; each but `flag` at most once.
     static let parameters = ["language", "compiler", "standard", "architecture", "os", "flag", "link", "cache", "filename", "wait"]
 
-    /// File name extensions and the language each says.
-    static let extensions: [String: Language] = [
-        "c": .c, "h": .c, "cpp": .cpp, "cc": .cpp, "cxx": .cpp, "c++": .cpp, "hpp": .cpp, "hh": .cpp,
-        "go": .go, "rs": .rust, "swift": .swift,
-    ]
-
     /// The settings of the query string, for the validator to check with the source, or the problem with the query.
     static func settings(of request: HTTPRequest) throws(RequestValidationError) -> SubmissionBody {
         var problems: [ValidationProblem] = []
@@ -62,11 +56,10 @@ enum RawSubmission {
         func value(_ name: String) -> String? { request.queryValues(name).first }
         var language = value("language")
         if language == nil, let filename = value("filename") {
-            let suffix = filename.split(separator: ".").count > 1 ? filename.split(separator: ".").last.map { $0.lowercased() } : nil
-            guard let suffix, let inferred = extensions[suffix] else {
+            guard let inferred = Language(fileName: filename) else {
                 throw RequestValidationError(problems: problems + [ValidationProblem(
-                    field: "filename", kind: .unsupported(accepted: extensions.keys.sorted()),
-                    message: "The language of `\(SubmissionBody.shortened(filename))` is not known from its extension (known: \(extensions.keys.sorted().map { "." + $0 }.joined(separator: ", "))); give `language=`.")])
+                    field: "filename", kind: .unsupported(accepted: Language.fileExtensions.keys.sorted()),
+                    message: "The language of `\(SubmissionBody.shortened(filename))` is not known from its extension (known: \(Language.knownExtensions)); give `language=`.")])
             }
             language = inferred.rawValue
         }

@@ -1,0 +1,4 @@
+import CommandLineClient
+import Glibc
+
+exit(await CommandLineMain.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,104 @@
+import Foundation
+import WillItCompile
+
+/// What `compile` sends: the file's bytes in Base64 (`code`, so any byte reaches the compiler
+/// as it is) and the settings given on the command line; the service's defaults for the rest.
+struct CompileRequest: Encodable, Sendable {
+    let code: String
+    let language: String
+    var compiler: String?
+    var standard: String?
+    var architecture: String?
+    var os: String?
+    var flags: [String]?
+    /// Sent only as false (`--no-link`).
+    var link: Bool?
+    /// Sent only as false (`--no-cache`).
+    var cache: Bool?
+
+    init(source: Data, language: Language) {
+        code = source.base64EncodedString()
+        self.language = language.rawValue
+    }
+
+    /// The language `--language` names, else the one the file's extension says.
+    static func language(named name: String?, file: String) throws(UsageError) -> Language {
+        let names = Language.acceptedNames.joined(separator: ", ")
+        if let name {
+            guard let language = Language(name: name) else {
+                throw UsageError("--language `\(name)` is not a language the service knows: accepted \(names)")
+            }
+            return language
+        }
+        let fileName = URL(fileURLWithPath: file).lastPathComponent
+        guard let language = Language(fileName: fileName) else {
+            throw UsageError("cannot tell the language of `\(fileName)` from its extension (known: \(Language.knownExtensions)); give --language (\(names))")
+        }
+        return language
+    }
+
+    /// The file's bytes, or a usage error that names it and why it cannot be read.
+    static func source(at path: String) throws(UsageError) -> Data {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw UsageError("cannot read `\(path)`: no such file")
+        }
+        guard !isDirectory.boolValue else { throw UsageError("cannot read `\(path)`: it is a directory; give a source file") }
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw UsageError("cannot read `\(path)`: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Submits a compile and waits for its verdict: `POST …?wait=`, then long polls of the job
+/// (`GET /api/v1/compile/{id}?wait=`) until it is finished or `seconds` have passed.
+struct VerdictWait {
+    let client: ServiceClient
+    let seconds: Double
+
+    /// The finished job and the answer that carried it.
+    func verdict(of request: CompileRequest) async throws(ServiceError) -> (JobAnswer, ServiceReply) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(seconds)
+        let body: Data
+        do { body = try JSONEncoder().encode(request) } catch { throw ServiceError("cannot encode the request: \(error)") }
+        var wait = Self.waitParameter(seconds)
+        var reply = try await client.send("POST", "/api/v1/compile?wait=\(wait)", body: body, contentType: "application/json",
+                                          timeout: Double(wait) + Self.answerMargin)
+        guard reply.status == 200 || reply.status == 202 else { throw reply.refusal }
+        var job = try JobAnswer.decode(reply)
+        var pause = Duration.milliseconds(100)
+        while !job.status.isTerminal {
+            let remaining = deadline - clock.now
+            guard remaining > .zero else {
+                throw ServiceError("job \(job.jobID) is still \(job.status.rawValue) after \(Self.shown(seconds)) s (--wait); its verdict will be at \(client.base)/api/v1/compile/\(job.jobID)")
+            }
+            wait = Self.waitParameter(Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18)
+            let asked = clock.now
+            reply = try await client.send("GET", "/api/v1/compile/\(job.jobID)?wait=\(wait)", timeout: Double(wait) + Self.answerMargin)
+            guard reply.status == 200 else { throw reply.refusal }
+            job = try JobAnswer.decode(reply)
+            // A long poll answered at once (the responder had no waiting thread free) is
+            // asked again after a growing pause rather than at once.
+            if !job.status.isTerminal, clock.now - asked < .seconds(1) {
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+        return (job, reply)
+    }
+
+    /// nginx gives a responder 60 s; a long poll answers within its `wait` (at most 30).
+    static let answerMargin = 35.0
+
+    /// The API's `wait`: whole seconds from 1 to 30.
+    static func waitParameter(_ seconds: Double) -> Int {
+        max(1, min(30, Int(seconds.rounded(.up))))
+    }
+
+    private static func shown(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+}

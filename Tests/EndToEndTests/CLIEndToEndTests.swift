@@ -1,0 +1,105 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The `will-it-compile` binary this test run built, against the whole stack through nginx:
+/// its output and its exit status, which a CI job branches on.
+@Suite struct CLIEndToEndTests {
+    static let binary = buildDirectory().appendingPathComponent("will-it-compile").path
+
+    /// Runs the CLI to its end: its exit status, standard output, and standard error.
+    func cli(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
+        var merged = ProcessInfo.processInfo.environment
+        merged.removeValue(forKey: "WIC_URL")
+        merged.merge(environment) { $1 }
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("wic-cli-run-\(UUID().uuidString.prefix(8))").path
+        defer { for suffix in [".out", ".err"] { try? FileManager.default.removeItem(atPath: files + suffix) } }
+        let pid = try spawn(Self.binary, arguments, environment: merged,
+                            standardOutput: .appended(to: files + ".out"), standardError: .appended(to: files + ".err"))
+        let status = waitForExit(pid)
+        func read(_ suffix: String) -> String { (try? String(contentsOfFile: files + suffix, encoding: .utf8)) ?? "" }
+        return (status, read(".out"), read(".err"))
+    }
+
+    func sourceFile(_ name: String, _ text: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-cli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test(.runningTimeLimit(minutes: 3))
+    func aGoodFileExitsZeroABadOneOneWithItsErrorsAtTheirLines() throws {
+        let stack = try Stack()
+        let server = "http://127.0.0.1:\(stack.port)"
+        let good = try sourceFile("hello.cpp", "#include <cstdio>\nint main() { std::puts(\"hi\"); }\n")
+        let bad = try sourceFile("broken.cpp", "int main() {\n    undeclared();\n    return y;\n}\n")
+
+        // The server named by WIC_URL; the language from the extension.
+        let compiled = try cli(["compile", good], environment: ["WIC_URL": server])
+        #expect(compiled.status == 0, "\(compiled)")
+        #expect(compiled.output.hasPrefix("compiled: gcc-12 cpp gnu++17 x86_64/linux, "), "\(compiled.output)")
+        #expect(compiled.errors.isEmpty, "\(compiled.errors)")
+
+        let failed = try cli(["compile", "--server", server, bad])
+        #expect(failed.status == 1, "\(failed)")
+        let lines = failed.output.split(separator: "\n")
+        #expect(lines.contains("main.cpp:2:5: error: ‘undeclared’ was not declared in this scope"), "\(failed.output)")
+        #expect(lines.contains("main.cpp:3:12: error: ‘y’ was not declared in this scope"), "\(failed.output)")
+        #expect(lines.last?.hasPrefix("did not compile: gcc-12 cpp gnu++17 x86_64/linux, exit code 1, 2 errors, ") == true, "\(failed.output)")
+        // Not a terminal: no colour.
+        #expect(!failed.output.contains("\u{1B}["), "\(failed.output)")
+
+        // The options reach the compiler: clang with a flag that makes the warning an error.
+        let strict = try cli(["compile", "--server", server, "--compiler", "clang-16", "--std", "c++20", "--flag", "-Werror", "--no-cache",
+                              try sourceFile("unused.cc", "int main() { int unused = 0; }\n"), "--flag=-Wunused-variable"])
+        #expect(strict.status == 1, "\(strict)")
+        #expect(strict.output.contains("main.cpp:1:18: error: unused variable 'unused' [-Wunused-variable]"), "\(strict.output)")
+        #expect(strict.output.contains("did not compile: clang-16 cpp c++20 x86_64/linux, exit code 1, 1 error, "), "\(strict.output)")
+
+        // --json: the service's result as it is.
+        let json = try cli(["compile", "--server", server, "--json", bad])
+        #expect(json.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        #expect(object["status"] as? String == "failed" && object["error_count"] as? Int == 2, "\(json.output)")
+
+        let environments = try cli(["environments", "--server", server])
+        #expect(environments.status == 0, "\(environments)")
+        #expect(environments.output.contains("cpp    compilers  ") && environments.output.contains("gcc-12 (default)"), "\(environments.output)")
+    }
+
+    @Test(.runningTimeLimit(minutes: 3))
+    func usageAndServiceErrorsExitTwoAndThreeNamingWhatWasWrong() throws {
+        // A small source limit, so that a file of 2229 bytes is refused (with no compile to wait for).
+        let stack = try Stack(["MAX_SOURCE_SIZE": "1000"])
+        let server = "http://127.0.0.1:\(stack.port)"
+        let good = try sourceFile("main.c", "int main(void) { return 0; }\n")
+
+        let unknown = try cli(["compile", "--server", server, try sourceFile("notes.txt", "int main(void) { return 0; }\n")])
+        #expect(unknown.status == 2 && unknown.output.isEmpty, "\(unknown)")
+        #expect(unknown.errors.contains("cannot tell the language of `notes.txt` from its extension (known: .c, "), "\(unknown.errors)")
+        let option = try cli(["compile", "--server", server, "--optimise", good])
+        #expect(option.status == 2 && option.errors.contains("Unknown option '--optimise'"), "\(option)")
+
+        // Nothing listens on a port just freed.
+        let nowhere = "http://127.0.0.1:\(try freePort())"
+        let unreachable = try cli(["compile", good], environment: ["WIC_URL": nowhere])
+        #expect(unreachable.status == 3, "\(unreachable)")
+        #expect(unreachable.errors.contains("cannot reach the service at \(nowhere) ("), "\(unreachable.errors)")
+        #expect(try cli(["environments", "--server", nowhere]).status == 3)
+
+        // An error answer, said with what the service named.
+        let large = try sourceFile("large.c", "int main(void) { return 0; }\n" + String(repeating: "// padding\n", count: 200))
+        let refused = try cli(["compile", "--server", server, large])
+        #expect(refused.status == 3, "\(refused)")
+        #expect(refused.errors == "will-it-compile: error: the service answered 413 source_too_large: The source is 2229 bytes; at most 1000 bytes are accepted.\n",
+                "\(refused.errors)")
+
+        // No verdict within --wait: the job's place is named, to be read later.
+        let slow = try sourceFile("slow.cpp", slowCompileSource.split(separator: "\n").prefix(2).joined(separator: "\n") + "\nint main() {}\n")
+        let impatient = try cli(["compile", "--server", server, "--no-cache", "--wait", "1", slow])
+        #expect(impatient.status == 3, "\(impatient)")
+        #expect(impatient.errors.contains("after 1 s (--wait); its verdict will be at \(server)/api/v1/compile/"), "\(impatient.errors)")
+    }
+}
