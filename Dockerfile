@@ -26,6 +26,7 @@ COPY toolchains ./toolchains
 COPY nginx ./nginx
 COPY scripts ./scripts
 COPY openapi.yaml ./
+COPY web ./web
 # scripts/run makes it root's, with the service user's group (see prepare_run_dir).
 RUN mkdir -p /app/run
 ENV WIC_BIN_DIR=/usr/local/bin \

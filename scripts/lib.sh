@@ -8,8 +8,9 @@ WIC_PACKAGES=(
   gcc-11 g++-11 gcc-12 g++-12 clang-13 clang-14 clang-15 clang-16 golang-go gccgo-12 rustc
   gcc-12-aarch64-linux-gnu g++-12-aarch64-linux-gnu gcc-12-arm-linux-gnueabihf g++-12-arm-linux-gnueabihf
   gcc-12-riscv64-linux-gnu g++-12-riscv64-linux-gnu gcc-mingw-w64-x86-64-win32 g++-mingw-w64-x86-64-win32
-  # The command-line client: libcurl for FoundationNetworking in a --static-swift-stdlib build.
-  libcurl4-openssl-dev
+  # The command-line client: libcurl for FoundationNetworking in a --static-swift-stdlib build;
+  # the web page's test: headless Chromium.
+  libcurl4-openssl-dev chromium
 )
 
 # The Python tools of the tests (scripts/python-requirements.txt, pinned, from PyPI) in a

@@ -1,0 +1,259 @@
+#!/usr/bin/python3
+"""Uses the web page in headless Chromium as a person would, against a running stack.
+
+    check-web-page.py URL SCREENSHOT_DIR
+
+Loads the page at URL, waits until its pickers are filled from the API, picks C++ with
+clang-16 and c++20, writes a program that does not compile into the editor, presses Compile
+and waits for the verdict. Then it checks that the verdict says so, that the lines of the
+errors are marked in the editor's gutter with their messages, that the diagnostics are listed
+as a compiler prints them, and that the compiler's output stayed text: the program's `#error`
+line carries markup (an <img> whose onerror would run script), which must show as text and
+never become an element. Any script error or Content-Security-Policy violation on the page
+fails it too. Screenshots (PNG): SCREENSHOT_DIR/1-ready.png (the program, before
+compiling) and SCREENSHOT_DIR/2-verdict.png.
+
+Chromium (Debian's `chromium`) is driven over the DevTools protocol on a pipe
+(--remote-debugging-pipe: commands on its descriptor 3, answers on 4, each a JSON message
+ending in NUL), with Python's standard library only. It reaches nothing but loopback: every
+other host name resolves to nothing and every other request goes to a proxy that is not there.
+
+Exits 0 when everything held; 1 naming each thing that did not, with what the page showed.
+"""
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+PROGRAM = """#include <cstdio>
+
+int main() {
+    std::puts("hello")
+    return 0;
+}
+#error <img src=x onerror="document.body.dataset.injected='yes'">
+"""
+# The lines the program's errors are on, and what their messages start with.
+EXPECTED = {4: "expected ';' after expression", 7: "<img src=x onerror="}
+
+
+class Browser:
+    """One headless Chromium, and one page in it."""
+
+    def __init__(self, profile):
+        to_browser_read, self.to_browser = os.pipe()
+        self.from_browser, from_browser_write = os.pipe()
+        flags = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+            f"--user-data-dir={profile}", "--no-first-run", "--no-default-browser-check",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-default-apps", "--disable-extensions", "--no-pings", "--hide-scrollbars",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+            # Loopback addresses bypass a proxy by default.
+            "--proxy-server=127.0.0.1:9",
+            "about:blank",
+        ]
+        # The pipe's ends become Chromium's descriptors 3 and 4.
+        self.process = subprocess.Popen(
+            ["/bin/sh", "-c", 'exec 3<&"$1" 4>&"$2"; shift 2; exec /usr/bin/chromium "$@"', "sh",
+             str(to_browser_read), str(from_browser_write)] + flags,
+            pass_fds=(to_browser_read, from_browser_write),
+            # Its own process group: close() ends every process Chromium started, not just the first.
+            start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(os.path.join(profile, "chromium.log"), "w"))
+        os.close(to_browser_read)
+        os.close(from_browser_write)
+        self.buffer = b""
+        self.next_id = 0
+        self.session = None
+        self.events = []
+
+    def close(self):
+        """Ends Chromium and every process it started, and waits until they are gone (so that
+        none still writes into the profile when it is removed)."""
+        try:
+            self.send("Browser.close", browser=True, seconds=10)
+            self.process.wait(timeout=10)
+        except (TimeoutError, RuntimeError, OSError, subprocess.TimeoutExpired):
+            pass
+        deadline = time.monotonic() + 10
+        while self.group_members():
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Chromium's processes (group {self.process.pid}) did not end within 10 s")
+            time.sleep(0.05)
+        self.process.wait()
+        os.close(self.to_browser)
+        os.close(self.from_browser)
+
+    def group_members(self):
+        """The running processes of Chromium's process group; a zombie counts as gone (it is
+        reaped by whoever reaps orphans, if anyone does)."""
+        members = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            # After the command: state, parent, process group.
+            if fields[2] == str(self.process.pid) and fields[0] not in ("Z", "X"):
+                members.append(int(entry))
+        return members
+
+    def message(self, deadline):
+        while b"\0" not in self.buffer:
+            if time.monotonic() > deadline:
+                raise TimeoutError("Chromium did not answer in time")
+            chunk = os.read(self.from_browser, 65536)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe (see chromium.log in the profile)")
+            self.buffer += chunk
+        text, _, self.buffer = self.buffer.partition(b"\0")
+        return json.loads(text)
+
+    def send(self, method, params=None, browser=False, seconds=30):
+        """A command's result; events that arrive meanwhile are kept in self.events."""
+        self.next_id += 1
+        command = {"id": self.next_id, "method": method, "params": params or {}}
+        if self.session and not browser:
+            command["sessionId"] = self.session
+        os.write(self.to_browser, json.dumps(command).encode() + b"\0")
+        deadline = time.monotonic() + seconds
+        while True:
+            answer = self.message(deadline)
+            if answer.get("id") == self.next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+            if "method" in answer:
+                self.events.append(answer)
+
+    def open_page(self):
+        targets = self.send("Target.getTargets", browser=True)["targetInfos"]
+        page = next(target for target in targets if target["type"] == "page")
+        self.session = self.send("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}, browser=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", {"width": 1150, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+
+    def evaluate(self, expression):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression!r} threw: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, what, expression, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.evaluate(expression):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"the page did not show {what} within {seconds} s")
+
+    def screenshot(self, path):
+        with open(path, "wb") as file:
+            file.write(base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"]))
+
+    def problems(self):
+        """Script errors, and console errors such as a Content-Security-Policy violation."""
+        found = []
+        for event in self.events:
+            if event["method"] == "Runtime.exceptionThrown":
+                found.append(f"script error: {event['params']['exceptionDetails'].get('text')}")
+            elif event["method"] == "Log.entryAdded":
+                entry = event["params"]["entry"]
+                # A browser asks for /favicon.ico by itself; the page has none.
+                if entry["level"] == "error" and "favicon.ico" not in entry.get("url", ""):
+                    found.append(f"console error ({entry['source']}): {entry['text']}")
+        return found
+
+
+# What the page shows after the verdict, read in the page.
+STATE = """(() => {
+  const gutter = [...document.querySelectorAll('#gutter span')];
+  return {
+    verdict: document.getElementById('verdict').textContent,
+    verdictClass: document.getElementById('verdict').className,
+    marked: Object.fromEntries(gutter.filter((s) => s.className).map((s) => [s.dataset.line, {severity: s.className, title: s.title}])),
+    diagnostics: [...document.querySelectorAll('#diagnostics li')].map((li) => li.textContent),
+    output: document.getElementById('output').textContent,
+    images: document.querySelectorAll('img').length,
+    injected: document.body.dataset.injected || null,
+  };
+})()"""
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__.split("\n\n")[1])
+    url, screenshots = sys.argv[1], sys.argv[2]
+    os.makedirs(screenshots, exist_ok=True)
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="wic-chromium-") as profile:
+        browser = Browser(profile)
+        try:
+            browser.open_page()
+            browser.send("Page.navigate", {"url": url})
+            browser.wait_for("its pickers filled from the API", "document.body && document.body.dataset.ready === 'true'", 30)
+            for select, value in (("language", "cpp"), ("compiler", "clang-16"), ("standard", "c++20")):
+                picked = browser.evaluate(f"""(() => {{
+                  const select = document.getElementById({json.dumps(select)});
+                  if (![...select.options].some((o) => o.value === {json.dumps(value)})) return false;
+                  select.value = {json.dumps(value)};
+                  select.dispatchEvent(new Event('change'));
+                  return true;
+                }})()""")
+                if not picked:
+                    failures.append(f"the {select} picker does not offer {value}")
+            browser.evaluate(f"""(() => {{
+              const source = document.getElementById('source');
+              source.value = {json.dumps(PROGRAM)};
+              source.dispatchEvent(new Event('input'));
+            }})()""")
+            browser.screenshot(os.path.join(screenshots, "1-ready.png"))
+            browser.evaluate("document.getElementById('submit').click()")
+            browser.wait_for("a verdict", "/\\b(compiled|failed|problem)\\b/.test(document.getElementById('verdict').className)", 120)
+            state = browser.evaluate(STATE)
+            browser.screenshot(os.path.join(screenshots, "2-verdict.png"))
+        except (TimeoutError, RuntimeError, StopIteration) as error:
+            try:
+                browser.screenshot(os.path.join(screenshots, "failed.png"))
+            except Exception:
+                pass
+            browser.close()
+            sys.exit(f"check-web-page: {error}")
+        browser.close()
+        failures += browser.problems()
+
+    if not state["verdict"].startswith("Did not compile: clang-16 cpp c++20 x86_64/linux, exit code 1"):
+        failures.append(f"the verdict is {state['verdict']!r}")
+    for line, message in EXPECTED.items():
+        mark = state["marked"].get(str(line))
+        if not mark or mark["severity"] != "error" or f"error: {message}" not in mark["title"]:
+            failures.append(f"line {line} is not marked as the error {message!r} in the gutter: {mark}")
+    unexpected = sorted(set(state["marked"]) - {str(line) for line in EXPECTED})
+    if unexpected:
+        failures.append(f"lines {unexpected} are marked but have no error")
+    if not any(text.startswith("main.cpp:4:23: error: expected ';' after expression") for text in state["diagnostics"]):
+        failures.append(f"the diagnostics do not list main.cpp:4:23: {state['diagnostics']}")
+    if state["images"] != 0 or state["injected"] is not None:
+        failures.append("markup in the compiler's messages became an element of the page")
+    if '<img src=x onerror="document.body.dataset.injected' not in state["output"]:
+        failures.append(f"the compiler's output is not shown as text: {state['output']!r}")
+    if failures:
+        print(json.dumps(state, indent=2))
+        sys.exit("check-web-page: " + "\ncheck-web-page: ".join(failures))
+    print(f"check-web-page: the page showed the errors at lines {sorted(EXPECTED)}; screenshots in {screenshots}")
+
+
+if __name__ == "__main__":
+    main()
