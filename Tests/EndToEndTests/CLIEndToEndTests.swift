@@ -51,6 +51,19 @@ import Testing
         // Not a terminal: no colour.
         #expect(!failed.output.contains("\u{1B}["), "\(failed.output)")
 
+        // On a terminal (script(1) gives it one): colour, as a compiler's, unless NO_COLOR is set.
+        var terminal = ProcessInfo.processInfo.environment
+        terminal["TERM"] = "xterm"
+        terminal.removeValue(forKey: "NO_COLOR")
+        let command = "\(Self.binary) compile --server \(server) \(bad)"
+        let coloured = try runCapturingOutput("/usr/bin/script", ["-qec", command, "/dev/null"], environment: terminal)
+        #expect(coloured.status == 1, "\(coloured)")
+        #expect(coloured.output.contains("\u{1B}[1mmain.cpp:2:5:\u{1B}[0m \u{1B}[1;31merror:\u{1B}[0m ‘undeclared’ was not declared"), "\(coloured.output)")
+        terminal["NO_COLOR"] = "1"
+        let uncoloured = try runCapturingOutput("/usr/bin/script", ["-qec", command, "/dev/null"], environment: terminal)
+        #expect(uncoloured.status == 1 && uncoloured.output.contains("main.cpp:2:5: error: ‘undeclared’"), "\(uncoloured)")
+        #expect(!uncoloured.output.contains("\u{1B}["), "\(uncoloured.output)")
+
         // The options reach the compiler: clang with a flag that makes the warning an error.
         let strict = try cli(["compile", "--server", server, "--compiler", "clang-16", "--std", "c++20", "--flag", "-Werror", "--no-cache",
                               try sourceFile("unused.cc", "int main() { int unused = 0; }\n"), "--flag=-Wunused-variable"])
