@@ -60,8 +60,7 @@ struct VerdictWait {
 
     /// The finished job and the answer that carried it.
     func verdict(of request: CompileRequest) async throws(ServiceError) -> (JobAnswer, ServiceReply) {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(seconds)
+        let deadline = Date() + seconds
         let body: Data
         do { body = try JSONEncoder().encode(request) } catch { throw ServiceError("cannot encode the request: \(error)") }
         var wait = Self.waitParameter(seconds)
@@ -69,22 +68,22 @@ struct VerdictWait {
                                           timeout: Double(wait) + Self.answerMargin)
         guard reply.status == 200 || reply.status == 202 else { throw reply.refusal }
         var job = try JobAnswer.decode(reply)
-        var pause = Duration.milliseconds(100)
+        var pause = 0.1
         while !job.status.isTerminal {
-            let remaining = deadline - clock.now
-            guard remaining > .zero else {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
                 throw ServiceError("job \(job.jobID) is still \(job.status.rawValue) after \(Self.shown(seconds)) s (--wait); its verdict will be at \(client.base)/api/v1/compile/\(job.jobID)")
             }
-            wait = Self.waitParameter(Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18)
-            let asked = clock.now
+            wait = Self.waitParameter(remaining)
+            let asked = Date()
             reply = try await client.send("GET", "/api/v1/compile/\(job.jobID)?wait=\(wait)", timeout: Double(wait) + Self.answerMargin)
             guard reply.status == 200 else { throw reply.refusal }
             job = try JobAnswer.decode(reply)
             // A long poll answered at once (the responder had no waiting thread free) is
             // asked again after a growing pause rather than at once.
-            if !job.status.isTerminal, clock.now - asked < .seconds(1) {
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2))
+            if !job.status.isTerminal, Date().timeIntervalSince(asked) < 1 {
+                try? await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, 2)
             }
         }
         return (job, reply)
