@@ -84,8 +84,9 @@ import Testing
 
     @Test(.runningTimeLimit(minutes: 3))
     func usageAndServiceErrorsExitTwoAndThreeNamingWhatWasWrong() throws {
-        // A small source limit, so that a file of 2229 bytes is refused (with no compile to wait for).
-        let stack = try Stack(["MAX_SOURCE_SIZE": "1000"])
+        // A small source limit, so that a file of 3351 bytes is refused (with no compile to wait
+        // for; a multiple of 3 bytes, which the service counts exactly before decoding the Base64); a short compile limit, so that a compile of minutes ends in `timeout` soon.
+        let stack = try Stack(["MAX_SOURCE_SIZE": "2000", "COMPILATION_TIMEOUT_SECONDS": "3"])
         let server = "http://127.0.0.1:\(stack.port)"
         let good = try sourceFile("main.c", "int main(void) { return 0; }\n")
 
@@ -103,16 +104,20 @@ import Testing
         #expect(try cli(["environments", "--server", nowhere]).status == 3)
 
         // An error answer, said with what the service named.
-        let large = try sourceFile("large.c", "int main(void) { return 0; }\n" + String(repeating: "// padding\n", count: 200))
+        let large = try sourceFile("large.c", "int main(void) { return 0; }\n" + String(repeating: "// padding\n", count: 302))
         let refused = try cli(["compile", "--server", server, large])
         #expect(refused.status == 3, "\(refused)")
-        #expect(refused.errors == "will-it-compile: error: the service answered 413 source_too_large: The source is 2229 bytes; at most 1000 bytes are accepted.\n",
+        #expect(refused.errors == "will-it-compile: error: the service answered 413 source_too_large: The source is 3351 bytes; at most 2000 bytes are accepted.\n",
                 "\(refused.errors)")
 
-        // No verdict within --wait: the job's place is named, to be read later.
-        let slow = try sourceFile("slow.cpp", slowCompileSource.split(separator: "\n").prefix(2).joined(separator: "\n") + "\nint main() {}\n")
+        // A compile of minutes: no verdict within --wait, where the job's place is named to be
+        // read later; and waited for, the compile's end at the service's time limit.
+        let slow = try sourceFile("slow.cpp", slowCompileSource)
         let impatient = try cli(["compile", "--server", server, "--no-cache", "--wait", "1", slow])
         #expect(impatient.status == 3, "\(impatient)")
         #expect(impatient.errors.contains("after 1 s (--wait); its verdict will be at \(server)/api/v1/compile/"), "\(impatient.errors)")
+        let timedOut = try cli(["compile", "--server", server, "--no-cache", "--wait", "60", slow])
+        #expect(timedOut.status == 3, "\(timedOut)")
+        #expect(timedOut.output.hasPrefix("did not compile in time: gcc-12 cpp gnu++17 x86_64/linux, "), "\(timedOut.output)")
     }
 }
