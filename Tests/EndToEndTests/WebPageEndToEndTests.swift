@@ -6,7 +6,7 @@ import Testing
 /// headless Chromium (scripts/check-web-page.py), which leaves its screenshots in
 /// `.build/web-page-test/` of the repository.
 @Suite struct WebPageEndToEndTests {
-    static let policy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    static let policy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     @Test(.runningTimeLimit(minutes: 3))
     func thePageShowsAFailingProgramsErrorsAtTheirLines() throws {
