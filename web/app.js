@@ -105,6 +105,7 @@ function clearResult() {
   ui.diagnostics.replaceChildren();
   ui.output.textContent = "";
   ui.outputBox.open = false;
+  ui.outputBox.hidden = true;
   for (const number of ui.gutter.children) {
     number.className = "";
     number.removeAttribute("title");
@@ -163,7 +164,8 @@ function showJob(job) {
   }
   ui.output.textContent = (job.stderr || "") + (job.stdout || "");
   // Output no diagnostic was read from is shown open; otherwise it is one click away.
-  ui.outputBox.open = (job.diagnostics || []).length === 0 && ui.output.textContent !== "";
+  ui.outputBox.hidden = ui.output.textContent === "";
+  ui.outputBox.open = (job.diagnostics || []).length === 0 && !ui.outputBox.hidden;
 }
 
 // The API's error answer: its code, its message and each field's problem.
