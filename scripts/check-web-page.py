@@ -10,7 +10,8 @@ errors are marked in the editor's gutter with their messages, that the diagnosti
 as a compiler prints them, and that the compiler's output stayed text: the program's `#error`
 line carries markup (an <img> whose onerror would run script), which must show as text and
 never become an element. Any script error or Content-Security-Policy violation on the page
-fails it too. Screenshots (PNG): SCREENSHOT_DIR/1-ready.png (the program, before
+fails it too. Last it tries the policy itself: markup put into the page as HTML on purpose
+must neither run its inline handler nor load its image. Screenshots (PNG): SCREENSHOT_DIR/1-ready.png (the program, before
 compiling) and SCREENSHOT_DIR/2-verdict.png.
 
 Chromium (Debian's `chromium`) is driven over the DevTools protocol on a pipe
@@ -192,6 +193,24 @@ STATE = """(() => {
 })()"""
 
 
+# The page's Content-Security-Policy, tried: markup put into the page as HTML (what a mistake in
+# the page's script could do with a compiler's message) may neither run its handler nor load its
+# image. Waits for the browser's two violation reports (a bounded wait for an event, not a
+# pause), and answers the directives that stopped it, or the handler's mark if it ran.
+POLICY_PROBE = """new Promise((done) => {
+  const stopped = [];
+  const finish = () => done(document.body.dataset.policyBroken ? ['handler ran'] : stopped.sort().reverse());
+  document.addEventListener('securitypolicyviolation', (event) => {
+    stopped.push(event.effectiveDirective);
+    if (stopped.length === 2) finish();
+  });
+  setTimeout(finish, 5000);
+  const probe = document.createElement('div');
+  probe.innerHTML = '<img src="/probe.png" onerror="document.body.dataset.policyBroken = 1">';
+  document.body.append(probe);
+})"""
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__.split("\n\n")[1])
@@ -224,6 +243,9 @@ def main():
             browser.wait_for("a verdict", "/\\b(compiled|failed|problem)\\b/.test(document.getElementById('verdict').className)", 120)
             state = browser.evaluate(STATE)
             browser.screenshot(os.path.join(screenshots, "2-verdict.png"))
+            # What the page did itself; the probe below makes violations on purpose.
+            failures += browser.problems()
+            blocked = browser.evaluate(POLICY_PROBE)
         except (TimeoutError, RuntimeError, StopIteration) as error:
             try:
                 browser.screenshot(os.path.join(screenshots, "failed.png"))
@@ -232,7 +254,6 @@ def main():
             browser.close()
             sys.exit(f"check-web-page: {error}")
         browser.close()
-        failures += browser.problems()
 
     if not state["verdict"].startswith("Did not compile: clang-16 cpp c++20 x86_64/linux, exit code 1"):
         failures.append(f"the verdict is {state['verdict']!r}")
@@ -249,6 +270,8 @@ def main():
         failures.append("markup in the compiler's messages became an element of the page")
     if '<img src=x onerror="document.body.dataset.injected' not in state["output"]:
         failures.append(f"the compiler's output is not shown as text: {state['output']!r}")
+    if blocked != ["script-src-attr", "img-src"]:
+        failures.append(f"the Content-Security-Policy did not stop markup put into the page: {blocked}")
     if failures:
         print(json.dumps(state, indent=2))
         sys.exit("check-web-page: " + "\ncheck-web-page: ".join(failures))
