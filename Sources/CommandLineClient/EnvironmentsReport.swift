@@ -1,27 +1,12 @@
 import Foundation
+import WillItCompile
 
 /// What `environments` prints: per language, what a request may ask for and what it gets
 /// by default, from `GET /api/v1/environments`.
 enum EnvironmentsReport {
-    /// One element of the service's answer.
-    struct Environment: Decodable, Sendable {
-        let language: String
-        let compilers: [String]
-        let standards: [String]
-        let oses: [String]
-        let architectures: [String]
-        let defaultCompiler: String?
-        let defaultStandard: String?
-
-        private enum CodingKeys: String, CodingKey {
-            case language, compilers, standards, oses, architectures
-            case defaultCompiler = "default_compiler", defaultStandard = "default_standard"
-        }
-    }
-
-    static func decode(_ reply: ServiceReply) throws(ServiceError) -> [Environment] {
+    static func decode(_ reply: ServiceReply) throws(ServiceError) -> [LanguageEnvironment] {
         do {
-            return try JSONDecoder().decode([Environment].self, from: reply.body)
+            return try JSONDecoder().decode([LanguageEnvironment].self, from: reply.body)
         } catch {
             throw ServiceError("the service's environments are not the list this client reads (\(error)): \(String(decoding: reply.body.prefix(300), as: UTF8.self))")
         }
@@ -32,7 +17,7 @@ enum EnvironmentsReport {
     ///     c      compilers  gcc-12 (default), gcc-11, clang-14
     ///            standards  c99, c11, gnu17 (default)
     ///            targets    x86_64, arm64 on linux, windows
-    static func text(of environments: [Environment], palette: Palette) -> String {
+    static func text(of environments: [LanguageEnvironment], palette: Palette) -> String {
         let width = (environments.map(\.language.count).max() ?? 0) + 2
         var lines: [String] = []
         for environment in environments {

@@ -12,24 +12,7 @@ extension APIHandler {
     }
 }
 
-/// One element of `GET /api/v1/environments`, the predecessor's bare array: per
-/// language what a request may ask for, plus the defaults it gets for what it
-/// omits. In a cluster it is the union of what the live hosts offer.
-struct LanguageEnvironment: Encodable {
-    var language: String
-    var compilers: [String]
-    var standards: [String]
-    var oses: [String]
-    var architectures: [String]
-    var defaultCompiler: String?
-    /// The default compiler's default standard; absent when it has none (Go).
-    var defaultStandard: String?
-
-    private enum CodingKeys: String, CodingKey {
-        case language, compilers, standards, oses, architectures
-        case defaultCompiler = "default_compiler", defaultStandard = "default_standard"
-    }
-
+extension LanguageEnvironment {
     /// One element per language with an installed toolchain, in the catalog's language order.
     static func all(of installed: [Toolchain]) -> [LanguageEnvironment] {
         let languages = Language.allCases.filter { language in installed.contains { $0.spec.language == language } }
