@@ -275,8 +275,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(8 << 20)),
             timeoutSeconds: try reader.integer(
                 "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600),
-            // Bounded so that every file's descriptor stays below the sandbox's open-file limit (256).
-            maxFiles: try reader.integer("MAX_FILES", default: defaults.compilation.maxFiles, in: 1...128))
+            maxFiles: try reader.integer("MAX_FILES", default: defaults.compilation.maxFiles, in: 1...ProjectFile.maxCountLimit))
         let sandboxDefaults = defaults.sandbox
         sandbox = SandboxConfiguration(
             cpuSeconds: try reader.integer("SANDBOX_CPU_SECONDS", default: compilation.timeoutSeconds, in: 1...3600),

@@ -14,6 +14,8 @@ public struct ProjectFile: Sendable, Equatable {
 
     /// `MAX_FILES`' default: most files one project may have.
     public static let defaultMaxCount = 64
+    /// The highest `MAX_FILES`: each file is a descriptor of the sandbox, below its open-file limit (256).
+    public static let maxCountLimit = 128
     /// Longest name, in bytes, and most components (folders and the file) of a name.
     public static let maxNameLength = 256
     public static let maxDepth = 16
@@ -68,6 +70,25 @@ public struct ProjectFile: Sendable, Equatable {
     /// The folder the file is in, `""` at the project's root.
     public static func folder(of name: String) -> String {
         name.split(separator: "/").dropLast().joined(separator: "/")
+    }
+}
+
+extension CompilationRequest {
+    /// Why the sandbox must not place this request's files in a workspace, or nil when it may:
+    /// the worker checks again what the responder checked, as a job may come from a shared store.
+    public var workspaceRefusal: String? {
+        guard files.count <= ProjectFile.maxCountLimit else {
+            return "the project has \(files.count) files; at most \(ProjectFile.maxCountLimit) can be placed"
+        }
+        for file in files {
+            if let reason = ProjectFile.problem(withName: file.name) { return "file name \(file.name.debugDescription) is refused: \(reason)" }
+        }
+        let names = Set(files.map(\.name))
+        if names.count < files.count { return "a file name is given twice" }
+        if let unit = translationUnits.first(where: { !names.contains($0) }) {
+            return "translation unit \(unit.debugDescription) is not one of the files"
+        }
+        return nil
     }
 }
 

@@ -72,6 +72,9 @@ public struct Sandbox: Sendable {
         guard FileManager.default.isExecutableFile(atPath: toolchain.spec.executable) else {
             return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) is not installed on this host any more (\(toolchain.spec.executable) missing)")
         }
+        if let refusal = job.request.workspaceRefusal {
+            return verdict(.error, exitCode: -1, error: "the job's files cannot be placed in the workspace: \(refusal)")
+        }
         // The sources and the filter are memory files: bwrap copies the sources into the workspace
         // and reads the filter from them, and none is ever on the host's disk.
         var sources: [Int32: Int32] = [:]
@@ -145,7 +148,15 @@ public struct Sandbox: Sendable {
             guard verdict.status != .error else { return verdict }
             var verdict = verdict
             var diagnostics = messages.diagnostics
-            if verdict.status == .failed, let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile) {
+            // Without cgo, `go build` leaves a project's file that imports "C" out and builds the
+            // rest: the project as written was not compiled, so it did not compile.
+            let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile)
+            if let cgo, verdict.status == .completed, job.request.isProject {
+                verdict.status = .failed
+                verdict.result.compiled = false
+                verdict.result.artifact = ""
+            }
+            if verdict.status == .failed, let cgo {
                 diagnostics.insert(cgo, at: 0)
                 if verdict.result.error.isEmpty { verdict.result.error = GoCgoImport.notOffered }
             }
