@@ -24,6 +24,7 @@ import Testing
         let stack = try Stack()
         let cpp = try stack.compile(Self.body(Self.cppProject, language: "cpp"))
         #expect(cpp["status"] as? String == "completed", "\(cpp)")
+        #expect(cpp["translation_units"] as? [String] == ["src/main.cpp", "src/other.cpp"], "\(cpp)")
 
         let go = try stack.compile(Self.body([
             ("main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(twice(2)) }\n"),
@@ -36,6 +37,7 @@ import Testing
             ("src/util.rs", "pub fn twice(x: u32) -> u32 {\n    x * 2\n}\n"),
         ], language: "rust"))
         #expect(rust["status"] as? String == "completed", "\(rust)")
+        #expect(rust["translation_units"] as? [String] == ["src/main.rs"], "\(rust)")
 
         var broken = Self.cppProject
         broken[0].1 = "#pragma once\ninline int twice(int x) {\n    return x * factor;\n}\nint other();\n"
