@@ -92,6 +92,24 @@ extension CompilationRequest {
     }
 }
 
+extension CompilationRequest {
+    /// The folders of a project's files, each once, in the order first met.
+    public var projectFolders: [String] {
+        var seen: Set<String> = []
+        return files.flatMap(\.folders).filter { seen.insert($0).inserted }
+    }
+
+    /// For a `-I` flag of a C or C++ project: whether it names the project's root (`-I.`) or one
+    /// of its folders (`-Iinclude`), which the compiler, working in the workspace, finds there
+    /// and only there (no folder's name holds `..` or starts with `/`); nil for any other flag
+    /// or request, which the toolchain's allowlist decides.
+    public func projectIncludeFlag(_ flag: String) -> Bool? {
+        guard isProject, language == .c || language == .cpp, flag.hasPrefix("-I") else { return nil }
+        let folder = String(flag.dropFirst(2))
+        return folder == "." || projectFolders.contains(folder)
+    }
+}
+
 extension Language {
     /// The extensions of the files a compiler of this language compiles (its translation
     /// units); other files of a project (headers, data) are only read by them.

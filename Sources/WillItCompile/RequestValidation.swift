@@ -135,7 +135,7 @@ public struct RequestValidator: Sendable {
         case (nil, nil):
             problems.append(ValidationProblem(
                 field: "code", kind: .missing,
-                message: "The source is missing: send `code` (Base64) or `source_code` (plain text)."))
+                message: "The source is missing: send `code` (Base64) or `source_code` (plain text), or a project's `files`."))
             return nil
         case (.some, .some):
             problems.append(ValidationProblem(

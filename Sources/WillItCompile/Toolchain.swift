@@ -230,6 +230,13 @@ extension [Toolchain] {
         if !request.flags.isEmpty {
             if let family = toolchain.spec.flags {
                 for flag in request.flags {
+                    if let accepted = request.projectIncludeFlag(flag) {
+                        guard !accepted else { continue }
+                        problems.append(ValidationProblem(
+                            field: "flags", kind: .unsupported(accepted: request.projectFolders.map { "-I" + $0 }),
+                            message: "Flag `\(SubmissionBody.shortened(flag))` is refused: in a project, -I takes one of the project's folders (\((["."] + request.projectFolders).map { "-I" + $0 }.joined(separator: ", ")))."))
+                        continue
+                    }
                     guard let reason = family.refusal(of: flag, target: target ?? .host) else { continue }
                     problems.append(ValidationProblem(
                         field: "flags", kind: .unsupported(accepted: [family.accepted]),

@@ -26,6 +26,14 @@ import Testing
         #expect(cpp["status"] as? String == "completed", "\(cpp)")
         #expect(cpp["translation_units"] as? [String] == ["src/main.cpp", "src/other.cpp"], "\(cpp)")
 
+        // The header by its name alone, found through -I and the project's folder.
+        var included = Self.cppProject
+        included[1].1 = "#include \"util.h\"\nint main() { return twice(other()); }\n"
+        let flagged = try stack.compile(Self.body(included, language: "cpp", more: ["flags": ["-Iinclude"]]))
+        #expect(flagged["status"] as? String == "completed", "\(flagged)")
+        let unflagged = try stack.compile(Self.body(included, language: "cpp"))
+        #expect(unflagged["status"] as? String == "failed", "\(unflagged)")
+
         let go = try stack.compile(Self.body([
             ("main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(twice(2)) }\n"),
             ("util.go", "package main\n\nfunc twice(x int) int { return 2 * x }\n"),

@@ -194,6 +194,29 @@ import Testing
                 == spec.commandLine(standard: "c11", link: false, source: "/w/a.c", output: "/w/out"))
     }
 
+    @Test func aCProjectMayNameItsOwnFoldersWithDashIAndNothingElse() throws {
+        let project = CompilationRequest(
+            source: [], language: .c, files: [ProjectFile(name: "src/main.c", content: []), ProjectFile(name: "include/net/ip.h", content: [])],
+            translationUnits: ["src/main.c"])
+        func refused(_ flags: [String], _ request: CompilationRequest = project) -> [String] {
+            var request = request
+            request.flags = flags
+            do {
+                _ = try [VerdictKeyTests.gcc].resolve(request)
+                return []
+            } catch {
+                return error.problems.map(\.message)
+            }
+        }
+        #expect(refused(["-Iinclude", "-Iinclude/net", "-I.", "-Isrc", "-Wall"]).isEmpty)
+        let outside = refused(["-I/etc", "-I..", "-Iinclude/../..", "-Inope", "-I", "-Iinclude/"])
+        #expect(outside.count == 6, "\(outside)")
+        #expect(outside.first == "Flag `-I/etc` is refused: in a project, -I takes one of the project's folders (-I., -Isrc, -Iinclude, -Iinclude/net).")
+        // A single source has no folders: -I stays refused as the allowlist says.
+        let single = CompilationRequest(source: Array("int x;".utf8), language: .c, flags: ["-Iinclude"])
+        #expect(refused(["-Iinclude"], single).count == 1)
+    }
+
     @Test func cgoIsFoundInAnyGoFileOfAProject() throws {
         let project = CompilationRequest(
             source: [], language: .go,
