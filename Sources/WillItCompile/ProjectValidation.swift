@@ -37,7 +37,11 @@ extension RequestValidator {
                     message: "File \(position) (\(shownName(file.name))): \(reason). A file's name must be \(ProjectFile.acceptedNames)."))
                 continue
             }
-            guard let content = decode(file, position: position, remaining: maxSourceSize - total, into: &problems) else { continue }
+            guard let content = decode(file, position: position, remaining: maxSourceSize - total, into: &problems) else {
+                // Once over the size limit, the files after it would only say so again.
+                if case .tooLarge = problems.last?.kind { break }
+                continue
+            }
             total += content.count
             files.append(ProjectFile(name: file.name, content: content))
         }

@@ -85,6 +85,8 @@ import Testing
         let over = problems(Self.body([("a.cpp", half), ("b.cpp", half + "x")]))
         #expect(over.map(\.kind) == [.tooLarge(limit: 64, actual: 65)])
         #expect(RequestValidationError(problems: over).isOnlyTooLarge)
+        // Said once, not again for every file after the one that went over.
+        #expect(problems(Self.body([("a.cpp", half), ("b.cpp", half), ("c.cpp", half), ("d.cpp", half)])).count == 1)
         let base64 = Data(repeating: 0x41, count: 39).base64EncodedString()
         let encoded = #"{"language":"c","files":[{"name":"a.c","content":"\#(half)"},{"name":"b.c","content":"\#(base64)","encoding":"base64"}]}"#
         #expect(problems(encoded).map(\.kind) == [.tooLarge(limit: 64, actual: 71)])
