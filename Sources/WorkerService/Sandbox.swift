@@ -151,7 +151,7 @@ public struct Sandbox: Sendable {
             // Without cgo, `go build` leaves a project's file that imports "C" out and builds the
             // rest: the project as written was not compiled, so it did not compile.
             let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile)
-            if let cgo, verdict.status == .completed, job.request.isProject {
+            if cgo != nil, verdict.status == .completed, job.request.isProject {
                 verdict.status = .failed
                 verdict.result.compiled = false
                 verdict.result.artifact = ""
