@@ -56,6 +56,9 @@ import Testing
                 "\(failed["diagnostics"] ?? "none")")
         #expect(first?["severity"] as? String == "error" && first?["message"] as? String == "‘factor’ was not declared in this scope")
         #expect(failed["error_count"] as? Int == 2, "the header's error, seen from each unit: \(failed["diagnostics"] ?? "none")")
+        // In SARIF, the header is a file relative to the project's root.
+        let sarif = try stack.request("GET", "/api/v1/compile/\(failed["job_id"] as? String ?? "")", headers: ["Accept": "application/sarif+json"])
+        #expect(sarif.status == 200 && sarif.text.contains(#""uri":"include/util.h","uriBaseId":"SRCROOT""#), "\(sarif.text)")
     }
 
     /// The verdict cache answers the same project again, and misses for a file of another name.
