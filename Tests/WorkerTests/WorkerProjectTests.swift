@@ -78,6 +78,18 @@ import WillItCompile
         #expect(alone.status == .failed)
     }
 
+    /// A module's own packages are found through its go.mod, in the workspace, without a network.
+    @Test(.runningTimeLimit(minutes: 2))
+    func aGoModuleBuildsItsMainPackageWithThePackagesOfItsFolders() throws {
+        let files = [
+            ("go.mod", "module example.com/demo\n\ngo 1.19\n"),
+            ("main.go", "package main\n\nimport \"example.com/demo/util\"\n\nfunc main() { println(util.Twice(2)) }\n"),
+            ("util/util.go", "package util\n\nfunc Twice(x int) int { return 2 * x }\n"),
+        ]
+        let (job, result) = try compile(files, units: ["main.go"], language: .go, compiler: "go-1.19")
+        #expect(job.status == .completed, "\(result.stderr) \(result.error)")
+    }
+
     @Test(.runningTimeLimit(minutes: 2))
     func cgoInTheSecondFileOfAGoPackageIsNamedThere() throws {
         let files = Self.goPackage + [("c.go", "package main\n\nimport \"C\"\n")]
