@@ -60,7 +60,8 @@ public final class APIHandler: Sendable {
         self.workers = workers
         self.maxWaitingRequests = maxWaitingRequests
         self.store = store
-        self.validator = RequestValidator(maxSourceSize: configuration.compilation.maxSourceSize)
+        self.validator = RequestValidator(
+            maxSourceSize: configuration.compilation.maxSourceSize, maxFiles: configuration.compilation.maxFiles)
         self.toolchains = ToolchainCache(worker: workers.requests)
     }
 

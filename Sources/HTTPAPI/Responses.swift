@@ -50,8 +50,9 @@ struct JobResponse {
             json.member("stderr", result.stderr)
             json.member("stdout", result.stdout)
             json.member("success", result.success)
-            json.member("warning_count", result.warningCount)
         }
+        if request.isProject { json.member("translation_units", request.translationUnits) }
+        if let result { json.member("warning_count", result.warningCount) }
         return json.finish()
     }
 }

@@ -143,7 +143,7 @@ public enum JobKeys {
 extension JobStore {
     public func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
         guard var job = try job(id) else { return nil }
-        job.request.source = []
+        job.request = job.request.withoutSources
         return (job, job.status.isTerminal ? try result(id) : nil)
     }
 

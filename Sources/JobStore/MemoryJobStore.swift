@@ -327,7 +327,9 @@ extension Keyspace.Value {
     /// What the value takes, roughly: its variable parts, and a fixed amount for the rest.
     var bytes: Int {
         switch self {
-        case let .job(job): 512 + job.request.source.count + job.request.flags.reduce(0) { $0 + $1.utf8.count }
+        case let .job(job):
+            512 + job.request.source.count + job.request.flags.reduce(0) { $0 + $1.utf8.count }
+                + job.request.files.reduce(0) { $0 + 64 + $1.name.utf8.count + $1.content.count }
         case let .result(result), let .verdict(result, _):
             512 + result.stdout.utf8.count + result.stderr.utf8.count + result.error.utf8.count
                 + result.diagnostics.reduce(0) { $0 + 96 + $1.message.utf8.count + ($1.file?.utf8.count ?? 0) + ($1.option?.utf8.count ?? 0) }

@@ -1,11 +1,17 @@
 import FoundationEssentials
 
-/// A validated request: the source as bytes and a language the service knows.
-/// Only `RequestValidator` makes one from client input; the store keeps it in
-/// the predecessor's JSON shape (see `Codable` below).
+/// A validated request: the source as bytes (or a project's files) and a language the
+/// service knows. Only `RequestValidator` makes one from client input; the store keeps it
+/// in the predecessor's JSON shape (see `Codable` below).
 public struct CompilationRequest: Sendable, Equatable {
-    /// The source exactly as the client sent it (any bytes).
+    /// The source exactly as the client sent it (any bytes); empty for a project of `files`.
     public var source: [UInt8]
+    /// A multi-file project's files, their names checked (`ProjectFile.problem(withName:)`);
+    /// empty for a single source.
+    public var files: [ProjectFile]
+    /// The names of the `files` the compiler is given, in order (the others are only read by
+    /// them, as headers or modules); empty for a single source.
+    public var translationUnits: [String]
     public var language: Language
     /// A toolchain id such as `gcc-12`; nil means the language's default.
     public var compiler: String?
@@ -27,8 +33,10 @@ public struct CompilationRequest: Sendable, Equatable {
     public init(
         source: [UInt8], language: Language, compiler: String? = nil, standard: String? = nil,
         architecture: String? = nil, os: String? = nil, flags: [String] = [], link: Bool = true,
-        useCache: Bool = true
+        useCache: Bool = true, files: [ProjectFile] = [], translationUnits: [String] = []
     ) {
+        self.files = files
+        self.translationUnits = translationUnits
         self.useCache = useCache
         self.flags = flags
         self.link = link
@@ -39,13 +47,37 @@ public struct CompilationRequest: Sendable, Equatable {
         self.architecture = architecture
         self.os = os
     }
+
+    /// Whether the request is a project of `files` rather than one source.
+    public var isProject: Bool { !files.isEmpty }
+
+    /// Every file's bytes, for the places that look into the sources: the single source as
+    /// the one file `singleName`, or the project's files.
+    public func sourceFiles(singleName: String) -> [ProjectFile] {
+        isProject ? files : [ProjectFile(name: singleName, content: source)]
+    }
+
+    /// The request without the bytes of its source or files, for answers that never show them.
+    public var withoutSources: CompilationRequest {
+        var request = self
+        request.source = []
+        request.files = files.map { ProjectFile(name: $0.name, content: []) }
+        return request
+    }
 }
 
 /// Stored as the predecessor stored it: the source Base64-encoded in `code`,
-/// which also keeps arbitrary bytes intact inside JSON.
+/// which also keeps arbitrary bytes intact inside JSON. A project has no `code`, but
+/// `files` (each `{"name", "content"}`, the content in Base64) and `translation_units`.
 extension CompilationRequest: Codable {
     private enum CodingKeys: String, CodingKey {
-        case code, language, compiler, standard, architecture, os, flags, link, cache
+        case code, language, compiler, standard, architecture, os, flags, link, cache, files
+        case translationUnits = "translation_units"
+    }
+
+    private struct StoredFile: Codable {
+        var name: String
+        var content: String
     }
 
     public init(from decoder: any Decoder) throws {
@@ -53,7 +85,10 @@ extension CompilationRequest: Codable {
         func text(_ key: CodingKeys) throws -> String? { try container.decodeIfPresent(String.self, forKey: key) }
         do {
             try self.init(
-                code: try container.decode(String.self, forKey: .code), decodingSource: true,
+                code: try container.decodeIfPresent(String.self, forKey: .code),
+                files: try container.decodeIfPresent([StoredFile].self, forKey: .files)?.map { ($0.name, $0.content) },
+                translationUnits: try container.decodeIfPresent([String].self, forKey: .translationUnits) ?? [],
+                decodingSource: true,
                 languageName: try container.decode(String.self, forKey: .language),
                 compiler: try text(.compiler), standard: try text(.standard), architecture: try text(.architecture),
                 os: try text(.os), flags: try container.decodeIfPresent([String].self, forKey: .flags) ?? [],
@@ -66,7 +101,12 @@ extension CompilationRequest: Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(Data(source).base64EncodedString(), forKey: .code)
+        if isProject {
+            try container.encode(files.map { StoredFile(name: $0.name, content: Data($0.content).base64EncodedString()) }, forKey: .files)
+            try container.encode(translationUnits, forKey: .translationUnits)
+        } else {
+            try container.encode(Data(source).base64EncodedString(), forKey: .code)
+        }
         try container.encode(language.rawValue, forKey: .language)
         try container.encodeIfPresent(compiler, forKey: .compiler)
         try container.encodeIfPresent(standard, forKey: .standard)
@@ -100,16 +140,20 @@ extension CompilationRequest {
             default: throw StoredRequestError(description: "\(key) is not a string")
             }
         }
-        var flags: [String] = []
-        switch json["flags"] {
-        case nil, .null: break
-        case let .array(values):
-            for value in values {
-                guard let flag = value.string else { throw StoredRequestError(description: "flags holds a non-string") }
-                flags.append(flag)
+        func strings(_ key: String) throws(StoredRequestError) -> [String] {
+            switch json[key] {
+            case nil, .null: return []
+            case let .array(values):
+                var strings: [String] = []
+                for value in values {
+                    guard let string = value.string else { throw StoredRequestError(description: "\(key) holds a non-string") }
+                    strings.append(string)
+                }
+                return strings
+            default: throw StoredRequestError(description: "\(key) is not an array")
             }
-        default: throw StoredRequestError(description: "flags is not an array")
         }
+        let flags = try strings("flags")
         func bool(_ key: String) throws(StoredRequestError) -> Bool {
             switch json[key] {
             case nil, .null: return true
@@ -119,25 +163,52 @@ extension CompilationRequest {
         }
         let link = try bool("link")
         let useCache = try bool("cache")
-        guard let code = try text("code") else { throw StoredRequestError(description: "code is missing") }
+        var files: [(name: String, content: String)]?
+        switch json["files"] {
+        case nil, .null: break
+        case let .array(values):
+            files = []
+            for value in values {
+                guard let name = value["name"]?.string, let content = value["content"]?.string else {
+                    throw StoredRequestError(description: "files holds an entry without a string name and content")
+                }
+                files?.append((name, content))
+            }
+        default: throw StoredRequestError(description: "files is not an array")
+        }
         guard let languageName = try text("language") else { throw StoredRequestError(description: "language is missing") }
         try self.init(
-            code: code, decodingSource: withSource, languageName: languageName, compiler: try text("compiler"),
+            code: try text("code"), files: files, translationUnits: try strings("translation_units"), decodingSource: withSource, languageName: languageName, compiler: try text("compiler"),
             standard: try text("standard"), architecture: try text("architecture"), os: try text("os"), flags: flags,
             link: link, useCache: useCache)
     }
 
     /// The stored shape's rules, shared by both readers: the source in Base64 in
-    /// `code`, the language by name, and an empty string (the predecessor's
-    /// "not given") read as absent.
+    /// `code` or a project's `files`, the language by name, and an empty string (the
+    /// predecessor's "not given") read as absent.
     private init(
-        code: String, decodingSource: Bool, languageName: String, compiler: String?, standard: String?,
+        code: String?, files storedFiles: [(name: String, content: String)]?, translationUnits: [String],
+        decodingSource: Bool, languageName: String, compiler: String?, standard: String?,
         architecture: String?, os: String?, flags: [String], link: Bool, useCache: Bool
     ) throws(StoredRequestError) {
+        func decoded(_ base64: String, _ field: String) throws(StoredRequestError) -> [UInt8] {
+            guard decodingSource else { return [] }
+            guard let bytes = Data(base64Encoded: base64) else { throw StoredRequestError(description: "\(field) is not Base64") }
+            return Array(bytes)
+        }
         var source: [UInt8] = []
-        if decodingSource {
-            guard let decoded = Data(base64Encoded: code) else { throw StoredRequestError(description: "code is not Base64") }
-            source = Array(decoded)
+        var files: [ProjectFile] = []
+        switch (code, storedFiles) {
+        case let (code?, nil):
+            source = try decoded(code, "code")
+        case let (nil, storedFiles?) where !storedFiles.isEmpty:
+            for file in storedFiles {
+                files.append(ProjectFile(name: file.name, content: try decoded(file.content, "the content of \(file.name)")))
+            }
+        case (nil, _):
+            throw StoredRequestError(description: "code is missing")
+        case (_?, _?):
+            throw StoredRequestError(description: "both code and files are given")
         }
         guard let language = Language(name: languageName) else {
             throw StoredRequestError(description: "unknown language \(languageName); known: \(Language.acceptedNames.joined(separator: ", "))")
@@ -145,7 +216,8 @@ extension CompilationRequest {
         func given(_ text: String?) -> String? { text?.isEmpty == true ? nil : text }
         self.init(
             source: source, language: language, compiler: given(compiler), standard: given(standard),
-            architecture: given(architecture), os: given(os), flags: flags, link: link, useCache: useCache)
+            architecture: given(architecture), os: given(os), flags: flags, link: link, useCache: useCache,
+            files: files, translationUnits: translationUnits)
     }
 }
 

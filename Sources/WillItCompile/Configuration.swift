@@ -202,8 +202,11 @@ public struct CompilationConfiguration: Sendable, Equatable {
     public var maxSourceSize: Int
     /// `COMPILATION_TIMEOUT_SECONDS`: wall-clock limit of one compile (default 30).
     public var timeoutSeconds: Int
+    /// `MAX_FILES`: most files of one multi-file project (default 64).
+    public var maxFiles: Int
 
-    public init(maxSourceSize: Int = 1 << 20, timeoutSeconds: Int = 30) {
+    public init(maxSourceSize: Int = 1 << 20, timeoutSeconds: Int = 30, maxFiles: Int = ProjectFile.defaultMaxCount) {
+        self.maxFiles = maxFiles
         self.maxSourceSize = maxSourceSize
         self.timeoutSeconds = timeoutSeconds
     }
@@ -271,7 +274,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 // Bounded so that a job, its source in Base64, fits one worker frame (`WorkerCodec.maxPayloadSize`).
                 "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(8 << 20)),
             timeoutSeconds: try reader.integer(
-                "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600))
+                "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600),
+            maxFiles: try reader.integer("MAX_FILES", default: defaults.compilation.maxFiles, in: 1...ProjectFile.maxCountLimit))
         let sandboxDefaults = defaults.sandbox
         sandbox = SandboxConfiguration(
             cpuSeconds: try reader.integer("SANDBOX_CPU_SECONDS", default: compilation.timeoutSeconds, in: 1...3600),

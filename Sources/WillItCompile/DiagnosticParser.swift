@@ -35,11 +35,29 @@ public struct DiagnosticParser: Sendable {
         return builder.finish()
     }
 
-    /// The user's name of a path the compiler printed: relative to the workspace, without `./`.
+    /// The user's name of a path the compiler printed: relative to the workspace, without `./`,
+    /// and with a folder's `..` resolved (`src/../include/util.h` is `include/util.h`: the
+    /// workspace holds no link, so the folders are what their names say). A path outside the
+    /// workspace (a system header) stays as printed.
     func userPath(_ path: Substring) -> String {
-        if path.hasPrefix(workspace) { return String(path.dropFirst(workspace.count)) }
-        if path.hasPrefix("./") { return String(path.dropFirst(2)) }
-        return String(path)
+        if path.hasPrefix(workspace) { return Self.resolved(path.dropFirst(workspace.count)) ?? String(path) }
+        if path.hasPrefix("/") { return String(path) }
+        return Self.resolved(path) ?? String(path)
+    }
+
+    /// A relative path without `.` components and with each `..` taking away the folder
+    /// before it; nil when a `..` would leave the path's root.
+    private static func resolved(_ path: Substring) -> String? {
+        var kept: [Substring] = []
+        for component in path.split(separator: "/") {
+            switch component {
+            case ".": continue
+            case "..":
+                guard kept.popLast() != nil else { return nil }
+            default: kept.append(component)
+            }
+        }
+        return kept.joined(separator: "/")
     }
 
     // MARK: - GCC, Clang, gccgo, swiftc and Go's gc

@@ -34,11 +34,15 @@ public enum GoCgoImport {
     /// `import file ‘C’ not found`).
     public static let notOffered = "cgo is not offered: Go is compiled here without cgo (CGO_ENABLED=0) and without a C compiler, so a program that imports \"C\" cannot be built; remove the import and the C code it uses"
 
-    /// The error diagnostic at `import "C"` of a Go request's source named `sourceFile`; nil
-    /// for any other request.
+    /// The error diagnostic at the first `import "C"` among a Go request's files (its single
+    /// source being named `sourceFile`); nil for any other request.
     public static func diagnostic(for request: CompilationRequest, sourceFile: String) -> Diagnostic? {
-        guard request.language == .go, let place = location(in: request.source) else { return nil }
-        return Diagnostic(file: sourceFile, line: place.line, column: place.column, severity: .error, message: notOffered)
+        guard request.language == .go else { return nil }
+        for file in request.sourceFiles(singleName: sourceFile) where Language.go.isSource(file.name) {
+            guard let place = location(in: file.content) else { continue }
+            return Diagnostic(file: file.name, line: place.line, column: place.column, severity: .error, message: notOffered)
+        }
+        return nil
     }
 
     private struct Token {

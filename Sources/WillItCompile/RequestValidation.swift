@@ -61,11 +61,14 @@ public struct RequestValidator: Sendable {
     /// Other spellings of the catalog's architecture names (the predecessor's and the kernel's).
     public static let architectureAliases = ["amd64": "x86_64", "aarch64": "arm64"]
 
-    /// Largest decoded source, in bytes.
+    /// Largest decoded source, in bytes; for a project, of all its files together.
     public var maxSourceSize: Int
+    /// Most files one project (`files`) may have.
+    public var maxFiles: Int
 
-    public init(maxSourceSize: Int) {
+    public init(maxSourceSize: Int, maxFiles: Int = ProjectFile.defaultMaxCount) {
         self.maxSourceSize = maxSourceSize
+        self.maxFiles = maxFiles
     }
 
     /// Reads the body with `JSONValue` rather than `JSONDecoder`, which drops
@@ -87,9 +90,18 @@ public struct RequestValidator: Sendable {
 
     private func validate(_ body: SubmissionBody, rawSource: [UInt8]? = nil) throws(RequestValidationError) -> CompilationRequest {
         var problems: [ValidationProblem] = []
-        let source = rawSource.map { checkSource($0, field: "body", into: &problems) }
+        let source = body.files != nil ? [] : rawSource.map { checkSource($0, field: "body", into: &problems) }
             ?? checkSource(code: body.code, sourceCode: body.source_code, into: &problems)
         let language = checkLanguage(body.language, into: &problems)
+        let project = body.files.flatMap { files in
+            checkProject(files, translationUnits: body.translation_units, language: language, link: body.link ?? true,
+                         besides: body.code != nil || body.source_code != nil, into: &problems)
+        }
+        if body.files == nil, body.translation_units != nil {
+            problems.append(ValidationProblem(
+                field: "translation_units", kind: .conflicting,
+                message: "`translation_units` names files of `files`; send it with `files`, or leave it out with `code` or `source_code`."))
+        }
         let standard = nonEmpty(body.standard)
         let compiler = nonEmpty(body.compiler)
         if let compiler, !Self.isToolchainName(compiler) {
@@ -113,7 +125,7 @@ public struct RequestValidator: Sendable {
         return CompilationRequest(
             source: source, language: language, compiler: compiler, standard: standard,
             architecture: architecture, os: os, flags: flags, link: body.link ?? true,
-            useCache: body.cache ?? true)
+            useCache: body.cache ?? true, files: project?.files ?? [], translationUnits: project?.translationUnits ?? [])
     }
 
     private func checkSource(code: String?, sourceCode: String?, into problems: inout [ValidationProblem]) -> [UInt8]? {
@@ -123,7 +135,7 @@ public struct RequestValidator: Sendable {
         case (nil, nil):
             problems.append(ValidationProblem(
                 field: "code", kind: .missing,
-                message: "The source is missing: send `code` (Base64) or `source_code` (plain text)."))
+                message: "The source is missing: send `code` (Base64) or `source_code` (plain text), or a project's `files`."))
             return nil
         case (.some, .some):
             problems.append(ValidationProblem(
@@ -132,25 +144,35 @@ public struct RequestValidator: Sendable {
             return nil
         case let (.some(base64), nil):
             field = "code"
-            // Like Go's base64.StdEncoding, line breaks are ignored; anything else must be Base64.
-            let compact = base64.filter { $0 != "\n" && $0 != "\r" }
-            // Reject before decoding a huge body: 4 Base64 characters carry 3 bytes.
-            if compact.utf8.count / 4 * 3 > maxSourceSize + 2 {
-                problems.append(tooLarge(field: field, size: compact.utf8.count / 4 * 3))
+            do {
+                source = try decodeBase64(base64, field: field, limit: maxSourceSize)
+            } catch {
+                problems += error.problems
                 return nil
             }
-            guard let data = Data(base64Encoded: compact) else {
-                problems.append(ValidationProblem(
-                    field: field, kind: .invalidBase64,
-                    message: "Field `code` is not valid Base64 (standard alphabet with `=` padding); send plain text in `source_code` instead."))
-                return nil
-            }
-            source = Array(data)
         case let (nil, .some(text)):
             field = "source_code"
             source = Array(text.utf8)
         }
         return checkSource(source, field: field, into: &problems)
+    }
+
+    /// Base64 as Go's base64.StdEncoding reads it (line breaks are ignored; anything else must be
+    /// Base64), refused unread when it would decode to more than `limit` bytes.
+    /// - Throws: the one problem: `tooLarge` (with about the size it would decode to) or `invalidBase64`.
+    func decodeBase64(_ base64: String, field: String, limit: Int) throws(RequestValidationError) -> [UInt8] {
+        let compact = base64.filter { $0 != "\n" && $0 != "\r" }
+        // Reject before decoding a huge body: 4 Base64 characters carry 3 bytes.
+        if compact.utf8.count / 4 * 3 > limit + 2 {
+            throw RequestValidationError(problems: [tooLarge(field: field, size: compact.utf8.count / 4 * 3)])
+        }
+        guard let data = Data(base64Encoded: compact) else {
+            let instead = field == "code" ? "send plain text in `source_code` instead" : "leave `encoding` out to send plain text"
+            throw RequestValidationError(problems: [ValidationProblem(
+                field: field, kind: .invalidBase64,
+                message: "Field `\(field)` is not valid Base64 (standard alphabet with `=` padding); \(instead).")])
+        }
+        return Array(data)
     }
 
     /// The source whatever form it came in: within the size limit, and not only blanks.
@@ -168,10 +190,12 @@ public struct RequestValidator: Sendable {
         return source
     }
 
-    private func tooLarge(field: String, size: Int) -> ValidationProblem {
+    func tooLarge(field: String, size: Int) -> ValidationProblem {
         ValidationProblem(
             field: field, kind: .tooLarge(limit: maxSourceSize, actual: size),
-            message: "The source is \(size) bytes; at most \(maxSourceSize) bytes are accepted.")
+            message: field == "files"
+                ? "The files hold \(size) bytes together; at most \(maxSourceSize) bytes are accepted."
+                : "The source is \(size) bytes; at most \(maxSourceSize) bytes are accepted.")
     }
 
     private func checkLanguage(_ name: String?, into problems: inout [ValidationProblem]) -> Language? {

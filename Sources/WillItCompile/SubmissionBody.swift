@@ -18,6 +18,17 @@ public struct SubmissionBody: Sendable {
     public var link: Bool?
     /// false: compile even when the verdict cache has an answer.
     public var cache: Bool?
+    /// A multi-file project's files as sent; only the JSON form has them.
+    var files: [SubmittedFile]?
+    var translation_units: [String]?
+
+    /// One element of `files` as sent: checked for its JSON types only.
+    struct SubmittedFile {
+        var name: String
+        var content: String
+        /// `utf-8` (nil: the default) or `base64`.
+        var encoding: String?
+    }
 
     /// Nothing set: every setting at its default.
     public init() {}
@@ -34,6 +45,8 @@ public struct SubmissionBody: Sendable {
         ("flags", "an array of strings such as [\"-O2\", \"-Wall\"]"),
         ("link", "a boolean: false compiles without linking, true (the default) links"),
         ("cache", "a boolean: false compiles even when the verdict cache holds the answer, true (the default) may answer from it"),
+        ("files", "an array of files such as [{\"name\": \"src/main.cpp\", \"content\": \"…\"}], instead of `code` or `source_code`"),
+        ("translation_units", "an array of names of `files` to compile such as [\"src/main.cpp\"]"),
     ]
 
     static let fieldNames = fields.map(\.name)
@@ -60,8 +73,13 @@ public struct SubmissionBody: Sendable {
             }
             // As the predecessor read it (Go leaves a field null sets at its zero value): the default.
             if case .null = member.value { continue }
-            if member.name == "flags" {
-                flags = Self.strings(member.value, into: &problems)
+            if member.name == "flags" || member.name == "translation_units" {
+                let strings = Self.strings(member.value, field: member.name, into: &problems)
+                if member.name == "flags" { flags = strings } else { translation_units = strings }
+                continue
+            }
+            if member.name == "files" {
+                files = Self.files(member.value, into: &problems)
                 continue
             }
             if member.name == "link" || member.name == "cache" {
@@ -107,23 +125,79 @@ public struct SubmissionBody: Sendable {
             message: "The body must be a JSON object with `code` (Base64) or `source_code` (plain text) and `language`; \(reason).")
     }
 
-    private static func strings(_ value: JSONValue, into problems: inout [ValidationProblem]) -> [String]? {
+    private static func strings(_ value: JSONValue, field: String, into problems: inout [ValidationProblem]) -> [String]? {
         guard case let .array(elements) = value else {
             let hint = if case let .string(text) = value { "write it as [\(quoted(text))]" } else { nil as String? }
-            problems.append(wrongType(field: "flags", given: value, hint: hint))
+            problems.append(wrongType(field: field, given: value, hint: hint))
             return nil
         }
+        let each = field == "flags" ? "Each flag must be a string such as \"-O2\"" : "Each translation unit must be a file's name such as \"src/main.cpp\""
         var strings: [String] = []
         for (position, element) in elements.enumerated() {
             guard case let .string(text) = element else {
                 problems.append(ValidationProblem(
-                    field: "flags[\(position)]", kind: .wrongType,
-                    message: "Each flag must be a string such as \"-O2\"; `flags[\(position)]` is \(describe(element))."))
+                    field: "\(field)[\(position)]", kind: .wrongType,
+                    message: "\(each); `\(field)[\(position)]` is \(describe(element))."))
                 continue
             }
             strings.append(text)
         }
         return strings
+    }
+
+    /// The members a file of `files` takes, each with what it accepts.
+    static let fileFields: [(name: String, accepts: String)] = [
+        ("name", "a string: the file's path in the project, such as \"src/main.cpp\""),
+        ("content", "a string: the file's content"),
+        ("encoding", "\"utf-8\" (the default: `content` is the text) or \"base64\" (`content` is the bytes in Base64)"),
+    ]
+
+    private static func files(_ value: JSONValue, into problems: inout [ValidationProblem]) -> [SubmittedFile]? {
+        guard case let .array(elements) = value else {
+            problems.append(wrongType(field: "files", given: value))
+            return nil
+        }
+        var files: [SubmittedFile] = []
+        let known = fileFields.map(\.name)
+        for (position, element) in elements.enumerated() {
+            let field = "files[\(position)]"
+            guard case let .object(members) = element else {
+                problems.append(ValidationProblem(
+                    field: field, kind: .wrongType,
+                    message: "Each file must be an object such as {\"name\": \"src/main.cpp\", \"content\": \"…\"}; `\(field)` is \(describe(element))."))
+                continue
+            }
+            var strings: [String: String] = [:]
+            var fine = true
+            for member in members {
+                guard let accepts = fileFields.first(where: { $0.name == member.name })?.accepts else {
+                    let name = shortened(member.name)
+                    let meant = suggestion(for: member.name, among: known).map { "; did you mean `\($0)`?" } ?? " (accepted: \(known.joined(separator: ", ")))."
+                    problems.append(ValidationProblem(
+                        field: "\(field).\(name)", kind: .unknownField(suggestion: suggestion(for: member.name, among: known)),
+                        message: "`\(field).\(name)` is not a field of a file\(meant)"))
+                    fine = false
+                    continue
+                }
+                guard case let .string(text) = member.value else {
+                    problems.append(ValidationProblem(
+                        field: "\(field).\(member.name)", kind: .wrongType,
+                        message: "Field `\(field).\(member.name)` must be \(accepts); got \(describe(member.value))."))
+                    fine = false
+                    continue
+                }
+                strings[member.name] = text
+            }
+            for required in ["name", "content"] where strings[required] == nil && fine {
+                problems.append(ValidationProblem(
+                    field: "\(field).\(required)", kind: .missing,
+                    message: "File \(position) has no `\(required)`; each file needs `name` and `content`."))
+                fine = false
+            }
+            guard fine, let name = strings["name"], let content = strings["content"] else { continue }
+            files.append(SubmittedFile(name: name, content: content, encoding: strings["encoding"]))
+        }
+        return files
     }
 
     private static func wrongType(field: String, given: JSONValue, hint: String? = nil) -> ValidationProblem {

@@ -16,7 +16,8 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
     public var defaultStandard: String?
     /// How a standard becomes arguments; `{standard}` is replaced.
     public var standardArguments: [String]
-    /// The compile command. `{executable}`, `{source}` and `{output}` are replaced;
+    /// The compile command. `{executable}` and `{output}` are replaced, the element `{source}`
+    /// becomes the sources (one argument each);
     /// the element `{standard_arguments}` expands to `standardArguments`, `{flags}` to the request's flags
     /// (after `compileOnlyArguments` when the request does not link).
     public var command: [String]
@@ -62,20 +63,36 @@ public struct ToolchainSpec: Sendable, Equatable, Codable {
         case compileOnlyArguments = "compile_only_arguments"
     }
 
-    /// The argument vector for one compile; `link: false` needs `compileOnlyArguments`.
+    /// The argument vector for one compile of one source; `link: false` needs `compileOnlyArguments`.
     public func commandLine(
         standard: String?, flags: [String] = [], link: Bool = true, target: TargetSpec = .host, source: String, output: String
     ) -> [String] {
-        command.flatMap { element -> [String] in
+        commandLine(standard: standard, flags: flags, link: link, target: target, sources: [source], output: output)
+    }
+
+    /// The argument vector for one compile of a project's translation units: the element
+    /// `{source}` becomes one argument per source. Compiling several sources without linking
+    /// makes one object each, so then the `-o {output}` pair is left out (a compiler refuses
+    /// one output for several objects) and each object is named after its source.
+    public func commandLine(
+        standard: String?, flags: [String] = [], link: Bool = true, target: TargetSpec = .host, sources: [String], output: String
+    ) -> [String] {
+        var elements = command
+        if !link, sources.count > 1, let pair = elements.indices.dropLast().first(where: {
+            elements[$0] == "-o" && elements[$0 + 1] == "{output}"
+        }) {
+            elements.removeSubrange(pair...pair + 1)
+        }
+        return elements.flatMap { element -> [String] in
             if element == "{flags}" { return (link ? [] : compileOnlyArguments ?? []) + flags }
             if element == "{executable}" { return [target.executable ?? executable] + target.arguments }
+            if element == "{source}" { return sources }
             if element == "{standard_arguments}" {
                 guard let standard = standard ?? defaultStandard else { return [] }
                 return standardArguments.map { $0.replacing( "{standard}", with: standard) }
             }
             return [element
                 .replacing( "{executable}", with: executable)
-                .replacing( "{source}", with: source)
                 .replacing( "{output}", with: output)]
         }
     }
@@ -213,6 +230,13 @@ extension [Toolchain] {
         if !request.flags.isEmpty {
             if let family = toolchain.spec.flags {
                 for flag in request.flags {
+                    if let accepted = request.projectIncludeFlag(flag) {
+                        guard !accepted else { continue }
+                        problems.append(ValidationProblem(
+                            field: "flags", kind: .unsupported(accepted: request.projectFolders.map { "-I" + $0 }),
+                            message: "Flag `\(SubmissionBody.shortened(flag))` is refused: in a project, -I takes one of the project's folders (\((["."] + request.projectFolders).map { "-I" + $0 }.joined(separator: ", ")))."))
+                        continue
+                    }
                     guard let reason = family.refusal(of: flag, target: target ?? .host) else { continue }
                     problems.append(ValidationProblem(
                         field: "flags", kind: .unsupported(accepted: [family.accepted]),

@@ -92,6 +92,10 @@ public enum ToolchainCatalog {
         if let standard = spec.defaultStandard, !spec.standards.contains(standard) {
             return "has the default standard `\(standard)`, which is not among its standards"
         }
+        // A project's sources are one argument each: `{source}` cannot be part of a longer one.
+        if let element = spec.command.first(where: { $0.contains("{source}") && $0 != "{source}" }) {
+            return "has `{source}` inside the command's element `\(element)`; `{source}` must be an element of its own"
+        }
         for (standard, version) in (spec.standardsSince ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard spec.standards.contains(standard) else {
                 return "gives `standards_since` for `\(standard)`, which is not among its standards"

@@ -33,10 +33,23 @@ public struct CanonicalForm: Sendable {
 
     /// A list as one value: the number of its elements, then each length-prefixed.
     public mutating func append(_ name: String, list: [String]) {
+        append(name, list: list.map { Array($0.utf8) })
+    }
+
+    /// A list of byte strings as one value, as `append(_:list:)` writes a list of strings.
+    public mutating func append(_ name: String, list: [[UInt8]]) {
         var inner = CanonicalForm()
         inner.appendLength(list.count)
-        for element in list { inner.appendLengthPrefixed(Array(element.utf8)) }
+        for element in list { inner.appendLengthPrefixed(element) }
         append(name, inner.bytes)
+    }
+
+    /// For a project: `files`, each file's name and content in the order sent, then
+    /// `translation_units`; nothing for a single source.
+    public mutating func appendProject(of request: CompilationRequest) {
+        guard request.isProject else { return }
+        append("files", list: request.files.flatMap { [Array($0.name.utf8), $0.content] })
+        append("translation_units", list: request.translationUnits)
     }
 
     /// The SHA-256 of the form, in lower-case hexadecimal.
@@ -68,7 +81,8 @@ public struct CanonicalForm: Sendable {
 /// `source` (the bytes as sent), `language`, `toolchain` (its id), `toolchain_version` (the
 /// first line it printed when probed), `toolchain_spec` (its catalog entry as JSON with
 /// sorted keys: arguments, targets and all), `standard`, `architecture`, `os`, `flags` (a
-/// list), `link`, then the limits of the sandbox: `timeout_ms` (wall clock), `cpu_seconds`,
+/// list), `link`, for a project of files `files` (a list of each file's name and content, in
+/// the order sent) and `translation_units` (a list), then the limits of the sandbox: `timeout_ms` (wall clock), `cpu_seconds`,
 /// `address_space_mb`, `file_size_mb`, `processes`, `cgroups`, `cgroup_memory_mb`, `pids`,
 /// `workspace_mb`, `output_limit_bytes`.
 ///
@@ -100,6 +114,7 @@ public struct VerdictKey: Sendable, Hashable, CustomStringConvertible {
         form.append("os", request.os ?? "linux")
         form.append("flags", list: request.flags)
         form.append("link", request.link)
+        form.appendProject(of: request)
         let (seconds, attoseconds) = timeout.components
         form.append("timeout_ms", Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
         form.append("cpu_seconds", sandbox.cpuSeconds)

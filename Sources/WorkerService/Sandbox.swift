@@ -34,6 +34,8 @@ public struct Sandbox: Sendable {
     static let statusDescriptor: Int32 = 4
     static let artifactDescriptor: Int32 = 5
     static let seccompDescriptor: Int32 = 6
+    /// A project's files are descriptors 7 and up, in the order of its `files`, in place of the source's 3.
+    static let firstFileDescriptor: Int32 = 7
 
     /// Where each compile gets its own cgroup; nil only when the operator turned cgroups off.
     let cgroups: SandboxCgroups?
@@ -70,15 +72,24 @@ public struct Sandbox: Sendable {
         guard FileManager.default.isExecutableFile(atPath: toolchain.spec.executable) else {
             return verdict(.error, exitCode: -1, error: "toolchain \(toolchain.spec.id) is not installed on this host any more (\(toolchain.spec.executable) missing)")
         }
-        // The source and the filter are memory files: bwrap copies the source into the workspace
-        // and reads the filter from them, and neither is ever on the host's disk.
-        let source: Int32
+        if let refusal = job.request.workspaceRefusal {
+            return verdict(.error, exitCode: -1, error: "the job's files cannot be placed in the workspace: \(refusal)")
+        }
+        // The sources and the filter are memory files: bwrap copies the sources into the workspace
+        // and reads the filter from them, and none is ever on the host's disk.
+        var sources: [Int32: Int32] = [:]
+        defer { sources.values.forEach { close($0) } }
         do {
-            source = try memoryFile(named: "source", holding: job.request.source)
+            if job.request.isProject {
+                for (offset, file) in job.request.files.enumerated() {
+                    sources[Self.firstFileDescriptor + Int32(offset)] = try memoryFile(named: "source", holding: file.content)
+                }
+            } else {
+                sources[Self.sourceDescriptor] = try memoryFile(named: "source", holding: job.request.source)
+            }
         } catch {
             return verdict(.error, exitCode: -1, error: "could not prepare the workspace: \(error)")
         }
-        defer { close(source) }
         let filter: Int32
         do {
             // A fresh copy for each bwrap, which reads it to the end.
@@ -101,7 +112,7 @@ public struct Sandbox: Sendable {
         do {
             outcome = try ProcessRunner.run(
                 executable: spawned[0], arguments: Array(spawned.dropFirst()), environment: [],
-                descriptors: [Self.sourceDescriptor: source, Self.seccompDescriptor: filter],
+                descriptors: sources.merging([Self.seccompDescriptor: filter]) { $1 },
                 collecting: [1: configuration.outputLimitBytes, 2: configuration.outputLimitBytes,
                              Self.statusDescriptor: 1 << 16, Self.artifactDescriptor: 4096],
                 timeout: timeout)
@@ -137,7 +148,15 @@ public struct Sandbox: Sendable {
             guard verdict.status != .error else { return verdict }
             var verdict = verdict
             var diagnostics = messages.diagnostics
-            if verdict.status == .failed, let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile) {
+            // Without cgo, `go build` leaves a project's file that imports "C" out and builds the
+            // rest: the project as written was not compiled, so it did not compile.
+            let cgo = GoCgoImport.diagnostic(for: job.request, sourceFile: toolchain.spec.sourceFile)
+            if cgo != nil, verdict.status == .completed, job.request.isProject {
+                verdict.status = .failed
+                verdict.result.compiled = false
+                verdict.result.artifact = ""
+            }
+            if verdict.status == .failed, let cgo {
                 diagnostics.insert(cgo, at: 0)
                 if verdict.result.error.isEmpty { verdict.result.error = GoCgoImport.notOffered }
             }
@@ -238,15 +257,34 @@ public struct Sandbox: Sendable {
         if let programCache, let mountPoint = toolchain.spec.programCache {
             arguments += ["--bind", programCache, mountPoint]
         }
+        arguments += ["--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", Self.workspace]
+        arguments += Self.workspaceFiles(of: job.request, sourceFile: toolchain.spec.sourceFile)
         arguments += [
-            "--size", String(configuration.workspaceMegabytes * megabyte), "--tmpfs", Self.workspace,
-            "--file", "\(Self.sourceDescriptor)", "\(Self.workspace)/\(toolchain.spec.sourceFile)",
             "--chdir", Self.workspace,
             "--json-status-fd", "\(Self.statusDescriptor)",
             "--",
         ]
+        let sources = job.request.isProject ? job.request.translationUnits : [toolchain.spec.sourceFile]
         return arguments + ["/bin/sh", "-c", Self.reportArtifact, "sh"] + toolchain.spec.commandLine(
-            standard: job.request.standard, flags: job.request.flags, link: job.request.link, target: target, source: "\(Self.workspace)/\(toolchain.spec.sourceFile)", output: Self.output)
+            standard: job.request.standard, flags: job.request.flags, link: job.request.link, target: target,
+            sources: sources.map { "\(Self.workspace)/\($0)" }, output: Self.output)
+    }
+
+    /// bwrap's arguments that put the request's sources into the fresh workspace tmpfs: the single
+    /// source from descriptor 3, or each file of a project from its descriptor, after `--dir` for
+    /// each of its folders. The names passed `ProjectFile.problem(withName:)`: relative, without
+    /// `.` or `..`, so each lands inside the workspace, where nothing else (no link) exists yet.
+    static func workspaceFiles(of request: CompilationRequest, sourceFile: String) -> [String] {
+        guard request.isProject else { return ["--file", "\(sourceDescriptor)", "\(workspace)/\(sourceFile)"] }
+        var arguments: [String] = []
+        var made: Set<String> = []
+        for (offset, file) in request.files.enumerated() {
+            for folder in file.folders where made.insert(folder).inserted {
+                arguments += ["--dir", "\(workspace)/\(folder)"]
+            }
+            arguments += ["--file", "\(firstFileDescriptor + Int32(offset))", "\(workspace)/\(file.name)"]
+        }
+        return arguments
     }
 
     /// Creates the program cache's root if missing, and trims what an earlier worker left
@@ -277,6 +315,7 @@ public struct Sandbox: Sendable {
         identity.append("flags", list: job.request.flags)
         identity.append("link", job.request.link)
         identity.append("source", job.request.source)
+        identity.appendProject(of: job.request)
         return programCacheStore.acquire(identity.sha256Hex)
     }
 }

@@ -177,7 +177,7 @@ public final class WorkerDaemon: Sendable {
             if job.request.useCache,
                var (answered, result) = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
                 counters.withLock { $0.stored.cached += 1 }
-                answered.request.source = []  // the responder has it; no answer shows it
+                answered.request = answered.request.withoutSources  // the responder has it; no answer shows it
                 return .answered(answered, result)
             }
             switch try work.submit(job, from: client) {

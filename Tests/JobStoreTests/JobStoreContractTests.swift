@@ -23,6 +23,21 @@ import WillItCompile
     }
 
     @Test(arguments: StoreKind.allCases)
+    func storesAProjectsFilesAndTranslationUnitsAndAStatusReadLeavesTheirContentOut(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        var job = makeJob()
+        job.request.source = []
+        job.request.files = [ProjectFile(name: "src/main.c", content: [0x00, 0xFF, 0x0A]), ProjectFile(name: "include/a.h", content: [])]
+        job.request.translationUnits = ["src/main.c"]
+        try store.create(job)
+        #expect(try store.job(job.id)?.request == job.request)
+        let (read, _) = try #require(try store.jobWithResult(job.id))
+        #expect(read.request.files.map(\.name) == ["src/main.c", "include/a.h"] && read.request.files.allSatisfy(\.content.isEmpty))
+        #expect(read.request.translationUnits == ["src/main.c"])
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aStatusReadGetsTheResultOnlyOnceTheJobIsTerminal(kind: StoreKind) throws {
         let store = try kind.makeStore()
         defer { store.close() }

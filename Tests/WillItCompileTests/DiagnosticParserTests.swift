@@ -248,3 +248,35 @@ private func at(_ file: String?, _ line: Int?, _ column: Int?, _ severity: Diagn
         #expect(read.diagnostics.count == 3)
     }
 }
+
+/// A multi-file project's messages name its files as the user did, also through `..`.
+@Suite struct ProjectDiagnosticsTests {
+    @Test func aHeaderInASubfolderIsNamedAsTheUserNamedIt() throws {
+        #expect(try diagnostics(of: "cpp-project.gcc-12") == [
+            at("include/util.h", 3, 16, .error, "‘factor’ was not declared in this scope"),
+            at("src/main.cpp", 1, nil, .note, "included from here"),
+            at("src/other.cpp", 1, 22, .error, "‘missing’ was not declared in this scope"),
+        ])
+        #expect(try diagnostics(of: "cpp-project.clang-16") == [
+            at("include/util.h", 3, 16, .error, "use of undeclared identifier 'factor'"),
+            at("src/main.cpp", 1, nil, .note, "included from here"),
+            at("src/other.cpp", 1, 22, .error, "use of undeclared identifier 'missing'; did you mean 'using'?"),
+            at("src/other.cpp", 1, 22, .error, "expected expression"),
+        ])
+    }
+
+    @Test func aRustModuleIsNamedByItsPathInTheCrate() throws {
+        let found = try diagnostics(of: "rust-module.rustc-1.63.json", .rustcJSON)
+        #expect(found.first == at("src/util.rs", 2, 7, .error, "cannot multiply `u32` by `&str`"), "\(found)")
+    }
+
+    @Test(arguments: [
+        ("/work/src/../include/util.h", "include/util.h"), ("/work/./a/./b.h", "a/b.h"), ("src/../x.h", "x.h"),
+        ("/work/../etc/passwd", "/work/../etc/passwd"), ("../x.h", "../x.h"),
+        ("/usr/lib/gcc/x86_64-linux-gnu/12/../../../../include/c++/12/vector", "/usr/lib/gcc/x86_64-linux-gnu/12/../../../../include/c++/12/vector"),
+    ])
+    func aPathInTheWorkspaceIsResolvedAndOneOutsideStaysAsPrinted(_ printed: String, _ shown: String) {
+        let parser = DiagnosticParser(dialect: .gcc, workspace: "/work")
+        #expect(parser.parse("\(printed):1:2: error: x\n") == [at(shown, 1, 2, .error, "x")])
+    }
+}

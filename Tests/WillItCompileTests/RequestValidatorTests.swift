@@ -5,14 +5,7 @@ import Testing
 @Suite struct RequestValidatorTests {
     let validator = RequestValidator(maxSourceSize: 64)
 
-    func problems(_ json: String) -> [ValidationProblem] {
-        do {
-            _ = try validator.validate(json: Data(json.utf8))
-            return []
-        } catch {
-            return error.problems
-        }
-    }
+    func problems(_ json: String) -> [ValidationProblem] { validator.problems(json: json) }
 
     @Test func acceptsPlainSourceAndTheCPlusPlusAlias() throws {
         let request = try validator.validate(json: Data(#"{"source_code":"int main(){}","language":"c++"}"#.utf8))
@@ -127,7 +120,7 @@ import Testing
     func refusesAnUnknownFieldWithNoLikelyMeaningListingTheFields(name: String) {
         let found = problems(#"{"source_code":"x","language":"c","\#(name)":1}"#)
         #expect(found.map(\.kind) == [.unknownField(suggestion: nil)])
-        #expect(found.first?.message == "`\(name)` is not a field (accepted: code, source_code, language, compiler, standard, architecture, os, flags, link, cache).")
+        #expect(found.first?.message == "`\(name)` is not a field (accepted: code, source_code, language, compiler, standard, architecture, os, flags, link, cache, files, translation_units).")
     }
 
     @Test func refusesADuplicateKeyNamingIt() {

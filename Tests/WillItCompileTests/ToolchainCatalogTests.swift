@@ -109,6 +109,8 @@ import Testing
         (file(entry("x-1", extra: #", "standards_since": {"c11": "+1.x"}"#)),
          "entry 1 (`x-1`) gives `standards_since` `+1.x` for `c11`; a version is written major.minor, e.g. 1.85"),
         ("[]", "the file is not a JSON object"),
+        (file(entry("x-1").replacingOccurrences(of: #""command": ["{executable}"]"#, with: #""command": ["{executable}", "--input={source}"]"#)),
+         "entry 1 (`x-1`) has `{source}` inside the command's element `--input={source}`; `{source}` must be an element of its own"),
     ])
     func aFileTheWorkerWouldMisreadIsRefusedSayingWhereAndWhatIsKnown(text: String, says: String) throws {
         let directory = try scratch(["good.json": Self.file(Self.entry("good-1")), "bad.json": text])

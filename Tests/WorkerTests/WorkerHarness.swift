@@ -126,10 +126,13 @@ final class WorkerProcess {
     func submit(_ source: String, language: Language, compiler: String? = nil, standard: String? = nil,
                 flags: [String] = [], link: Bool = true, useCache: Bool = true,
                 sourceLocation: SourceLocation = #_sourceLocation) throws -> JobID {
-        let job = CompilationJob(
-            request: CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard,
-                                        flags: flags, link: link, useCache: useCache),
-            createdAt: Date())
+        try submit(CompilationRequest(source: Array(source.utf8), language: language, compiler: compiler, standard: standard,
+                                      flags: flags, link: link, useCache: useCache))
+    }
+
+    /// Submits a job of `request` as it is, unchecked, and returns its id.
+    func submit(_ request: CompilationRequest) throws -> JobID {
+        let job = CompilationJob(request: request, createdAt: Date())
         let reply = try client.send(.submit(job))
         switch reply {
         case let .accepted(id): return id

@@ -1,0 +1,5 @@
+#include "../include/util.h"
+
+int other();
+
+int main() { return twice(other()); }
