@@ -31,6 +31,9 @@ python_tools() {
 # The unprivileged user the worker, the responders and every sandbox run as.
 WIC_USER=willitcompile
 
+# The executables the service runs (scripts/build-release builds and installs them).
+WIC_SERVICE_BINARIES=(will-it-compile-worker will-it-compile-responder)
+
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
