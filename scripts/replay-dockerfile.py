@@ -5,8 +5,9 @@
 
 The build stage (the one named `build`) must start from a Swift image on Debian 12
 (`swift:X.Y-bookworm`), which this machine stands in for: its Debian 12 and the Swift on PATH,
-whose version must be the image's X.Y. The steps run in their order in a mount namespace of its
-own, on this machine's root file system under an overlay with a throw-away upper layer: a COPY
+whose version must be the image's X.Y. The steps run in their order in a throw-away copy of
+this machine's root file system (scripts/in-throwaway-root, an overlay in a mount namespace of
+its own): a COPY
 puts exactly the files it names (from the Dockerfile's directory, the build context, less what
 .dockerignore excludes) at their paths, a RUN runs there (chroot), and nothing the steps write
 or install (apt-get included) outlives the replay. A COPY that misses a file the build needs
@@ -162,17 +163,10 @@ def main():
 
     patterns = ignore_patterns(context)
     scratch = tempfile.mkdtemp(prefix="wic-dockerfile-replay.")
-    os.makedirs(os.path.join(scratch, "upper"))
-    os.makedirs(os.path.join(scratch, "root"))
-    # The steps in their order, as shell lines run in the namespace: each COPY's files are
-    # staged now and copied into the image's root at their place, so a RUN sees exactly the
-    # copies made before it.
-    script = ["set -e", f"scratch={shlex.quote(scratch)}",
-              'mount -t tmpfs -o mode=0755 wic-replay "$scratch/upper"',
-              'mkdir "$scratch/upper/data" "$scratch/upper/work"',
-              'mount -t overlay wic-replay -o "lowerdir=/,upperdir=$scratch/upper/data,workdir=$scratch/upper/work" "$scratch/root"',
-              'for m in proc dev sys; do mount --rbind "/$m" "$scratch/root/$m"; done',
-              'mount -t tmpfs wic-replay-tmp "$scratch/root/tmp"']
+    # The steps in their order, as shell lines run in a throw-away copy of this machine's root
+    # (scripts/in-throwaway-root): each COPY's files are staged now and copied into that root
+    # at their place, so a RUN sees exactly the copies made before it.
+    script = ["set -e", 'root=$WIC_THROWAWAY_ROOT']
     workdir, environment, copies, runs = "/", {}, 0, 0
     for keyword, arguments in steps:
         if keyword == "WORKDIR":
@@ -180,7 +174,7 @@ def main():
             if os.path.lexists(workdir) and workdir != "/":
                 fail(f"WORKDIR {workdir} exists on this machine: the replay needs the path free, so that "
                      "the build sees only what COPY puts there")
-            script.append(f'mkdir -p "$scratch/root"{shlex.quote(workdir)}')
+            script.append(f'mkdir -p "$root"{shlex.quote(workdir)}')
         elif keyword == "COPY":
             options, sources, destination = copy_arguments(arguments)
             if any(option.startswith("--from") for option in options):
@@ -188,7 +182,7 @@ def main():
             copies += 1
             staged = os.path.join(scratch, f"copy-{copies}")
             stage_copy(context, patterns, sources, destination, workdir, staged)
-            script.append(f'cp -a {shlex.quote(staged)}/. "$scratch/root/"')
+            script.append(f'cp -a {shlex.quote(staged)}/. "$root/"')
         elif keyword == "RUN":
             runs += 1
             command = arguments
@@ -200,7 +194,7 @@ def main():
             assignments = " ".join(shlex.quote(f"{key}={value}") for key, value in variables.items())
             inner = f"cd {shlex.quote(workdir)} && exec /bin/sh -c {shlex.quote(command)}"
             script.append(f"echo {shlex.quote('replay-dockerfile: RUN ' + command[:200])} >&2")
-            script.append(f'chroot "$scratch/root" /usr/bin/env -i {assignments} /bin/sh -c {shlex.quote(inner)}')
+            script.append(f'chroot "$root" /usr/bin/env -i {assignments} /bin/sh -c {shlex.quote(inner)}')
         elif keyword == "ENV":
             words = shlex.split(arguments)
             if words and "=" not in words[0]:
@@ -218,11 +212,12 @@ def main():
              for source in copy_arguments(arguments)[1]]
     os.makedirs(artifacts, exist_ok=True)
     for source in taken:
-        script.append(f'set -- "$scratch/root"{shlex.quote(source)}')
+        script.append(f'set -- "$root"{shlex.quote(source)}')
         script.append(f'[ -e "$1" ] || {{ echo "replay-dockerfile: COPY --from={STAGE} {source}: the build stage made no such file" >&2; exit 1; }}')
         script.append(f'cp -a "$@" {shlex.quote(artifacts)}/')
     try:
-        status = subprocess.run(["unshare", "--mount", "--propagation", "private", "/bin/bash", "-c", "\n".join(script)]).returncode
+        status = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "in-throwaway-root"),
+                                 "/bin/bash", "-c", "\n".join(script)]).returncode
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if status != 0:
