@@ -3,13 +3,13 @@ import PackageDescription
 
 // Dependency direction: C module map → safe Swift wrapper → core → executables.
 // The core (`WillItCompile`) never imports a C module.
+// Linux only (bubblewrap, seccomp, cgroups, Glibc): no Apple platform is declared, as none builds it.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 let package = Package(
     name: "will-it-compile",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "WillItCompile", targets: ["WillItCompile"]),
         .library(name: "JobStore", targets: ["JobStore"]),

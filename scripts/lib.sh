@@ -34,6 +34,9 @@ python_tools() {
 # The unprivileged user the worker, the responders and every sandbox run as.
 WIC_USER=willitcompile
 
+# The executables the service runs (scripts/build-release builds and installs them).
+WIC_SERVICE_BINARIES=(will-it-compile-worker will-it-compile-responder)
+
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -287,4 +290,61 @@ unmount_program_cache() {
   awk -v path="$cache" '$5 == path { for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "tmpfs" && $(i + 2) == "wic-program-cache") found = 1 } END { exit !found }' \
     /proc/self/mountinfo || return 0
   umount -- "$cache" 2>/dev/null || umount -l -- "$cache"
+}
+
+# The front end's settings (nginx, the responder pool), each from its variable or its default,
+# checked: a malformed value stops the caller naming the variable. Sets set_real_ip_from:
+# nginx's `set_real_ip_from` for each trusted load balancer (TRUSTED_PROXIES).
+front_end_settings() {
+  local variable proxy proxies=()
+  PORT=${PORT:-8080}
+  LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
+  FCGI_CHILDREN=${FCGI_CHILDREN:-2}
+  FCGI_THREADS=${FCGI_THREADS:-8}
+  MAX_SOURCE_SIZE=${MAX_SOURCE_SIZE:-1048576}
+  RATE_LIMIT_PER_SECOND=${RATE_LIMIT_PER_SECOND:-20}
+  RATE_LIMIT_BURST=${RATE_LIMIT_BURST:-40}
+  READ_RATE_LIMIT_PER_SECOND=${READ_RATE_LIMIT_PER_SECOND:-100}
+  READ_RATE_LIMIT_BURST=${READ_RATE_LIMIT_BURST:-200}
+  CONN_LIMIT_PER_CLIENT=${CONN_LIMIT_PER_CLIENT:-32}
+  REDIS_MAXMEMORY_MB=${REDIS_MAXMEMORY_MB:-1024}
+  for variable in PORT FCGI_CHILDREN FCGI_THREADS MAX_SOURCE_SIZE RATE_LIMIT_PER_SECOND RATE_LIMIT_BURST \
+                  READ_RATE_LIMIT_PER_SECOND READ_RATE_LIMIT_BURST CONN_LIMIT_PER_CLIENT REDIS_MAXMEMORY_MB; do
+    [[ "${!variable}" =~ ^[0-9]+$ ]] && [ "${!variable}" -gt 0 ] || die "$variable=\"${!variable}\" is invalid: expected a whole number above 0"
+  done
+  # nginx's own bound for limit_conn.
+  [ "$CONN_LIMIT_PER_CLIENT" -lt 65536 ] || die "CONN_LIMIT_PER_CLIENT=\"$CONN_LIMIT_PER_CLIENT\" is invalid: expected a whole number from 1 to 65535"
+  # nginx's set_real_ip_from for each trusted load balancer; only addresses and networks are
+  # accepted (a host name would be resolved once, at start, behind the operator's back).
+  set_real_ip_from=
+  # All of it, every line (read stops at the NUL that never comes, hence `|| true`).
+  IFS=$', \t\n' read -rd '' -a proxies <<< "${TRUSTED_PROXIES:-}" || true
+  for proxy in ${proxies[@]+"${proxies[@]}"}; do
+    [ -n "$proxy" ] || continue
+    ip_network "$proxy" ||
+      die "TRUSTED_PROXIES=\"$TRUSTED_PROXIES\" is invalid: \"$proxy\" is not an IPv4 or IPv6 address or CIDR network (accepted e.g. 10.0.0.5, 10.0.0.0/24, fd00::5, fd00::/64; entries separated by commas or spaces; empty trusts no balancer)"
+    set_real_ip_from+="set_real_ip_from $proxy; "
+  done
+}
+
+# Writes nginx/nginx.conf, will-it-compile.conf and fastcgi_params with their @…@ values into
+# DIR: the responders' socket, nginx's working directory (pid, temporary files), its log
+# directory and the contract it serves. Needs front_end_settings and body_limit (what
+# `will-it-compile-responder --body-limit` prints); nginx gets as many descriptors as this
+# shell's soft limit, half of them per worker (two per proxied request).
+render_nginx_configuration() {
+  local dir=$1 fcgi_socket=$2 work_dir=$3 log_dir=$4 openapi_file=$5 web_dir=$6 nofile worker_connections file
+  nofile=$(ulimit -Sn)
+  [ "$nofile" = unlimited ] && nofile=65536
+  worker_connections=$(( (nofile - 64) / 2 ))
+  for file in will-it-compile.conf will-it-compile-page-headers.conf nginx.conf fastcgi_params; do
+    sed -e "s|@LISTEN@|$LISTEN_ADDR:$PORT|g" -e "s|@FCGI_SOCKET@|$fcgi_socket|g" \
+        -e "s|@BODY_LIMIT@|$body_limit|g" -e "s|@RATE@|$RATE_LIMIT_PER_SECOND|g" \
+        -e "s|@BURST@|$RATE_LIMIT_BURST|g" -e "s|@READ_RATE@|$READ_RATE_LIMIT_PER_SECOND|g" \
+        -e "s|@READ_BURST@|$READ_RATE_LIMIT_BURST|g" -e "s|@CONN_LIMIT@|$CONN_LIMIT_PER_CLIENT|g" \
+        -e "s|@NOFILE@|$nofile|g" -e "s|@WORKER_CONNECTIONS@|$worker_connections|g" \
+        -e "s|@WORK_DIR@|$work_dir|g" -e "s|@LOG_DIR@|$log_dir|g" -e "s|@CONF_DIR@|$dir|g" \
+        -e "s|@SET_REAL_IP_FROM@|$set_real_ip_from|g" -e "s|@OPENAPI_FILE@|$openapi_file|g" \
+        -e "s|@WEB_DIR@|$web_dir|g" "nginx/$file" > "$dir/$file"
+  done
 }

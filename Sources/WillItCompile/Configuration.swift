@@ -158,6 +158,10 @@ public struct SandboxConfiguration: Sendable, Equatable {
     public var cgroupMemoryMegabytes: Int
     /// `SANDBOX_PIDS`: processes and threads of one sandbox together (default 512).
     public var pids: Int
+    /// `SANDBOX_CGROUP_SUBTREE`: where the subtree delegated to the service user lies, as a path
+    /// below the root of each cgroup hierarchy (default `will-it-compile`, which
+    /// scripts/setup-cgroups makes; the systemd unit names its own cgroup, which systemd delegates).
+    public var cgroupSubtree: String
     /// `SANDBOX_WORKSPACE_MB`: size of the workspace and of /tmp, each a fresh tmpfs (default 256).
     public var workspaceMegabytes: Int
     /// `SANDBOX_OUTPUT_LIMIT_BYTES`: stdout and stderr kept per compile, each (default 131072).
@@ -178,8 +182,10 @@ public struct SandboxConfiguration: Sendable, Equatable {
         cpuSeconds: Int = 30, addressSpaceMegabytes: Int = 2048, fileSizeMegabytes: Int = 64, processes: Int = 1024,
         cgroups: Bool = true, cgroupMemoryMegabytes: Int = 3072, pids: Int = 512,
         workspaceMegabytes: Int = 256, outputLimitBytes: Int = 128 << 10, bwrapPath: String = "/usr/bin/bwrap",
-        programCacheDirectory: String = "run/program-cache", programCacheMegabytes: Int = 1024, programCacheEntries: Int = 256
+        programCacheDirectory: String = "run/program-cache", programCacheMegabytes: Int = 1024, programCacheEntries: Int = 256,
+        cgroupSubtree: String = "will-it-compile"
     ) {
+        self.cgroupSubtree = cgroupSubtree
         self.programCacheDirectory = programCacheDirectory
         self.programCacheMegabytes = programCacheMegabytes
         self.programCacheEntries = programCacheEntries
@@ -299,11 +305,24 @@ public struct ServiceConfiguration: Sendable, Equatable {
             programCacheMegabytes: try reader.integer(
                 "SANDBOX_PROGRAM_CACHE_MB", default: sandboxDefaults.programCacheMegabytes, in: 0...1_048_576),
             programCacheEntries: try reader.integer(
-                "SANDBOX_PROGRAM_CACHE_ENTRIES", default: sandboxDefaults.programCacheEntries, in: 0...1_000_000))
+                "SANDBOX_PROGRAM_CACHE_ENTRIES", default: sandboxDefaults.programCacheEntries, in: 0...1_000_000),
+            cgroupSubtree: try reader.value(
+                "SANDBOX_CGROUP_SUBTREE", default: sandboxDefaults.cgroupSubtree,
+                expected: "a path below the cgroup hierarchy's root: names of letters, digits, '.', '_', '-', '@' and '\\x' separated by '/', none of them '.' or '..' (e.g. will-it-compile, system.slice/will-it-compile-worker.service)",
+                Self.cgroupSubtree))
     }
 }
 
 extension ServiceConfiguration {
+    /// A cgroup path below a hierarchy's root, without a leading or trailing '/': only names
+    /// systemd and cgroupfs write (systemd escapes others as `\xNN`), never '.' or '..'.
+    static func cgroupSubtree(_ text: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@\\")
+        let names = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard names.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && $0.allSatisfy(allowed.contains) }) else { return nil }
+        return text
+    }
+
     /// The directory part of a path: `run` for `run/worker.sock`, `.` for `worker.sock`.
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

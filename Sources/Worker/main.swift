@@ -75,11 +75,13 @@ if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-comm
 let cgroups: SandboxCgroups?
 if configuration.sandbox.cgroups {
     do {
-        cgroups = try SandboxCgroups.open(memoryMegabytes: configuration.sandbox.cgroupMemoryMegabytes, pids: configuration.sandbox.pids)
+        cgroups = try SandboxCgroups.open(
+            memoryMegabytes: configuration.sandbox.cgroupMemoryMegabytes, pids: configuration.sandbox.pids,
+            subtree: configuration.sandbox.cgroupSubtree)
     } catch {
         fail(error.description)
     }
-    log("a cgroup per compile (\(cgroups!.layout.subtrees.joined(separator: ", "))): \(configuration.sandbox.cgroupMemoryMegabytes) MB, \(configuration.sandbox.pids) processes and threads")
+    log("a cgroup per compile (\(cgroups!.layout.subtrees(named: cgroups!.subtree).joined(separator: ", "))): \(configuration.sandbox.cgroupMemoryMegabytes) MB, \(configuration.sandbox.pids) processes and threads")
 } else {
     cgroups = nil
     log("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits; RLIMIT_NPROC (SANDBOX_PROCESSES=\(configuration.sandbox.processes)) counts all of the service user's processes")

@@ -3,7 +3,8 @@ import Glibc
 import POSIXSupport
 
 /// Where the kernel offers the memory, pids and cpu controllers, and so where the service
-/// user's delegated subtree (`will-it-compile`, made by scripts/setup-cgroups) lives.
+/// user's delegated subtree (by default `will-it-compile`, made by scripts/setup-cgroups;
+/// `SANDBOX_CGROUP_SUBTREE` names another path below each hierarchy's root) lives.
 /// memory and pids are required; cpu is used where the host offers it.
 public enum CgroupLayout: Sendable, Equatable {
     /// cgroup v2: one hierarchy, mounted here, has memory and pids, and cpu if `cpu`.
@@ -22,8 +23,9 @@ public enum CgroupLayout: Sendable, Equatable {
     /// v2 moves a process only between cgroups below one that the mover may write.
     public static let serviceLeaf = "service"
 
-    /// The delegated subtree of the hierarchy that has `controller`; nil for cpu on a host without it.
-    public func subtree(of controller: Controller) -> String? {
+    /// The delegated subtree (`name`, a path below the hierarchy's root) of the hierarchy that
+    /// has `controller`; nil for cpu on a host without it.
+    public func subtree(of controller: Controller, named name: String = subtreeName) -> String? {
         let mount: String? = switch (self, controller) {
         case let (.unified(mount, cpu), .cpu): cpu ? mount : nil
         case let (.unified(mount, _), _): mount
@@ -31,15 +33,18 @@ public enum CgroupLayout: Sendable, Equatable {
         case let (.legacy(_, pids, _), .pids): pids
         case let (.legacy(_, _, cpu), .cpu): cpu
         }
-        return mount.map { "\($0)/\(Self.subtreeName)" }
+        return mount.map { "\($0)/\(name)" }
     }
 
     /// Whether each job gets its own share of the CPU (weighted equally with the other jobs).
     public var sharesCPU: Bool { subtree(of: .cpu) != nil }
 
     /// The delegated subtree's directories, each once: one on v2; memory's, pids' and cpu's on v1.
-    public var subtrees: [String] {
-        Controller.allCases.compactMap(subtree(of:)).reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+    public var subtrees: [String] { subtrees(named: Self.subtreeName) }
+
+    /// The same for the subtree `name`.
+    public func subtrees(named name: String) -> [String] {
+        Controller.allCases.compactMap { subtree(of: $0, named: name) }.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
     }
 
     /// Reads the layout from `/proc/self/mountinfo` text. v2 is chosen where one of its
@@ -107,6 +112,8 @@ public struct CgroupError: Error, Sendable, CustomStringConvertible {
 /// other job's: CPU is shared per job, however many processes or sessions a sandbox makes.
 public struct SandboxCgroups: Sendable {
     public let layout: CgroupLayout
+    /// The delegated subtree's path below each hierarchy's root (`SANDBOX_CGROUP_SUBTREE`).
+    public let subtree: String
     let memoryBytes: Int
     let pids: Int
     /// Names this worker's job cgroups (`w<pid>-<job>`), so a later worker can tell
@@ -117,7 +124,9 @@ public struct SandboxCgroups: Sendable {
 
     /// Finds the subtree, checks that this process can use it (by making, limiting and
     /// removing one cgroup), and removes what workers that are gone left behind.
-    public static func open(memoryMegabytes: Int, pids: Int, layout detected: CgroupLayout? = CgroupLayout.detect()) throws(CgroupError) -> SandboxCgroups {
+    public static func open(
+        memoryMegabytes: Int, pids: Int, subtree name: String = CgroupLayout.subtreeName, layout detected: CgroupLayout? = CgroupLayout.detect()
+    ) throws(CgroupError) -> SandboxCgroups {
         guard let layout = detected else {
             throw CgroupError(description: "this host offers neither cgroup v2 with the memory and pids controllers nor cgroup v1 memory and pids hierarchies; mount them, or set SANDBOX_CGROUPS=false to run without whole-sandbox limits")
         }
@@ -126,18 +135,18 @@ public struct SandboxCgroups: Sendable {
             // only slow the others down, so the worker runs, and says so.
             log("this host offers no cpu cgroup controller (no v1 cpu hierarchy, or no cpu in the v2 cgroup.controllers): CPU is not shared per job, so a sandbox with many processes or sessions can slow the compiles beside it")
         }
-        for subtree in layout.subtrees where access(subtree, W_OK | X_OK) != 0 {
+        for subtree in layout.subtrees(named: name) where access(subtree, W_OK | X_OK) != 0 {
             let problem = errno == ENOENT ? "is missing" : "is not writable by uid \(getuid())"
             throw CgroupError(description: "the delegated cgroup subtree \(subtree) \(problem): \(advice)")
         }
         if case .unified = layout {
             let own = layout.unifiedDirectory(procCgroup: JobCgroup.read("/proc/self/cgroup")) ?? "?"
-            let subtree = layout.subtrees[0]
+            let subtree = layout.subtrees(named: name)[0]
             guard own.hasPrefix(subtree + "/") else {
-                throw CgroupError(description: "on cgroup v2 the worker must run inside \(subtree) (it runs in \(own)), or it may not move a sandbox into a job's cgroup: scripts/run starts it in \(subtree)/\(CgroupLayout.serviceLeaf)")
+                throw CgroupError(description: "on cgroup v2 the worker must run inside \(subtree) (it runs in \(own)), or it may not move a sandbox into a job's cgroup: scripts/run starts it in \(subtree)/\(CgroupLayout.serviceLeaf), the systemd unit moves it into \(CgroupLayout.serviceLeaf) below its own cgroup")
             }
         }
-        let cgroups = SandboxCgroups(layout: layout, memoryBytes: memoryMegabytes << 20, pids: pids, prefix: "w\(getpid())-")
+        let cgroups = SandboxCgroups(layout: layout, subtree: name, memoryBytes: memoryMegabytes << 20, pids: pids, prefix: "w\(getpid())-")
         cgroups.removeLeftovers()
         do {
             try cgroups.create(named: "check").remove()
@@ -163,7 +172,7 @@ public struct SandboxCgroups: Sendable {
 
     /// The cgroup named `name` of this worker (not made yet).
     func cgroup(named name: String) -> JobCgroup {
-        JobCgroup(layout: layout, name: prefix + name)
+        JobCgroup(layout: layout, subtree: subtree, name: prefix + name)
     }
 
     private func create(named name: String) throws(CgroupError) -> JobCgroup {
@@ -214,12 +223,12 @@ public struct SandboxCgroups: Sendable {
     /// Job cgroups of workers whose process no longer exists (killed before they could
     /// clean up): whatever still runs in them is killed, and they are removed.
     private func removeLeftovers() {
-        let subtrees = layout.subtrees
+        let subtrees = layout.subtrees(named: subtree)
         let names = Set(subtrees.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] })
         for name in names where name.hasPrefix("w") {
             guard let dash = name.firstIndex(of: "-"), let pid = Int32(name[name.index(after: name.startIndex)..<dash]),
                   pid == getpid() || !Self.isRunning(pid) else { continue }
-            if let problem = JobCgroup(layout: layout, name: name).remove() {
+            if let problem = JobCgroup(layout: layout, subtree: subtree, name: name).remove() {
                 log("could not remove the cgroup \(name) left by a worker that is gone: \(problem)")
             }
         }
@@ -229,15 +238,17 @@ public struct SandboxCgroups: Sendable {
 /// One compile's cgroup.
 struct JobCgroup: Sendable {
     let layout: CgroupLayout
+    /// The delegated subtree it is made in.
+    let subtree: String
     /// `w<worker pid>-<job>`, its directory's name in each hierarchy.
     let name: String
 
     /// v2: the one directory; v1: memory's, pids' and cpu's (each hierarchy once).
-    var directories: [String] { layout.subtrees.map { "\($0)/\(name)" } }
+    var directories: [String] { layout.subtrees(named: subtree).map { "\($0)/\(name)" } }
 
     /// The directory in the hierarchy of `controller`; nil for cpu on a host without it.
     func directory(of controller: CgroupLayout.Controller) -> String? {
-        layout.subtree(of: controller).map { "\($0)/\(name)" }
+        layout.subtree(of: controller, named: subtree).map { "\($0)/\(name)" }
     }
 
     /// What the kernel counted while the compile ran.

@@ -50,6 +50,9 @@ import WillItCompile
         ("SANDBOX_PIDS", "4"), ("MEMORY_STORE_MAX_MB", "0"),
         ("SANDBOX_PROGRAM_CACHE_MB", "1G"), ("SANDBOX_PROGRAM_CACHE_MB", "-1"),
         ("MAX_FILES", "0"), ("MAX_FILES", "129"),
+        ("SANDBOX_CGROUP_SUBTREE", "../escape"), ("SANDBOX_CGROUP_SUBTREE", "/system.slice/x.service"),
+        ("SANDBOX_CGROUP_SUBTREE", "a//b"), ("SANDBOX_CGROUP_SUBTREE", "a/./b"), ("SANDBOX_CGROUP_SUBTREE", "a b"),
+        ("SANDBOX_CGROUP_SUBTREE", "wic/"),
     ])
     func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) {
@@ -70,6 +73,15 @@ import WillItCompile
             "SANDBOX_CGROUPS": "false", "SANDBOX_CGROUP_MEMORY_MB": "256", "SANDBOX_PIDS": "64",
         ]).sandbox
         #expect(!set.cgroups && set.cgroupMemoryMegabytes == 256 && set.pids == 64)
+    }
+
+    /// scripts/setup-cgroups' subtree unless named; the systemd unit names its own cgroup.
+    @Test func theCgroupSubtreeIsWillItCompileUnlessNamed() throws {
+        #expect(try ServiceConfiguration(environment: [:]).sandbox.cgroupSubtree == "will-it-compile")
+        let unit = "system.slice/will-it-compile-worker.service"
+        #expect(try ServiceConfiguration(environment: ["SANDBOX_CGROUP_SUBTREE": unit]).sandbox.cgroupSubtree == unit)
+        let escaped = "system.slice/system-wic.slice/wic@a\\x2db.service"
+        #expect(try ServiceConfiguration(environment: ["SANDBOX_CGROUP_SUBTREE": escaped]).sandbox.cgroupSubtree == escaped)
     }
 
     @Test func redisAddressesTakeEveryDocumentedForm() {

@@ -409,6 +409,33 @@ final class ProbeToolchain {
         #expect(job.directories == ["\(memory)/will-it-compile/\(cgroups.prefix)no-cpu", "\(pids)/will-it-compile/\(cgroups.prefix)no-cpu"])
         #expect(JobCgroup.read("\(job.directories[1])/pids.max") == "8\n")
     }
+
+    /// Where systemd delegates the unit's own cgroup, the subtree is that path
+    /// (SANDBOX_CGROUP_SUBTREE), not will-it-compile: jobs' cgroups and their limits go there.
+    @Test(.enabled(if: { if case .legacy? = CgroupLayout.detect() { true } else { false } }()))
+    func jobCgroupsGoInTheNamedSubtree() throws {
+        let layout = try #require(CgroupLayout.detect())
+        let top = "wic-test-subtree-\(UUID().uuidString.prefix(8))"
+        let named = "\(top)/worker.service"
+        for directory in layout.subtrees(named: named) { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        defer { for directory in layout.subtrees(named: top) { rmdir("\(directory)/worker.service"); rmdir(directory) } }
+        let cgroups = try SandboxCgroups.open(memoryMegabytes: 64, pids: 8, subtree: named, layout: layout)
+        let job = try cgroups.create(for: "named")
+        defer { job.remove() }
+        #expect(job.directories == layout.subtrees(named: named).map { "\($0)/\(cgroups.prefix)named" })
+        #expect(job.directories.allSatisfy { !$0.contains("/will-it-compile/") })
+        #expect(JobCgroup.read("\(try #require(job.directory(of: .pids)))/pids.max") == "8\n")
+    }
+
+    /// The worker reads SANDBOX_CGROUP_SUBTREE: a subtree that is not there stops it, named.
+    @Test(.runningTimeLimit(minutes: 2))
+    func aWorkerRefusesANamedSubtreeThatIsMissing() throws {
+        let worker = try WorkerProcess()
+        let missing = "wic-missing-\(UUID().uuidString.prefix(8))/worker.service"
+        let refused = try worker.runAnotherUntilExit(["WORKER_SOCKET": worker.socketPath + ".named", "SANDBOX_CGROUP_SUBTREE": missing])
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("/\(missing) is missing"), "\(refused.output)")
+    }
 }
 
 /// Finding the cgroup layout and the files of a job's cgroup, on layouts this host does not have.
@@ -478,6 +505,15 @@ final class ProbeToolchain {
         #expect(layout == .unified(mount: "/sys/fs/cgroup/unified", cpu: false))
     }
 
+    /// systemd's delegated unit cgroup as the subtree: one path on v2, the same path in each v1 hierarchy.
+    @Test func aNamedSubtreeIsThatPathInEachHierarchy() {
+        let unit = "system.slice/will-it-compile-worker.service"
+        #expect(CgroupLayout.unified(mount: "/sys/fs/cgroup", cpu: true).subtrees(named: unit) == ["/sys/fs/cgroup/\(unit)"])
+        let legacy = CgroupLayout.legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: nil)
+        #expect(legacy.subtrees(named: unit) == ["/m/\(unit)", "/p/\(unit)"])
+        #expect(legacy.subtree(of: .cpu, named: unit) == nil)
+    }
+
     @Test func noLayoutWithoutBothControllers() {
         #expect(CgroupLayout.detect(mountinfo: Self.unifiedMountinfo) { _ in "cpu io memory" } == nil)
         let withoutPids = Self.hybridMountinfo.replacingOccurrences(of: "rw,pids", with: "rw,devices")
@@ -499,7 +535,7 @@ final class ProbeToolchain {
     }
 
     @Test func v2JobFiles() {
-        let cgroups = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup", cpu: true), memoryBytes: 256 << 20, pids: 64, prefix: "w7-")
+        let cgroups = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup", cpu: true), subtree: CgroupLayout.subtreeName, memoryBytes: 256 << 20, pids: 64, prefix: "w7-")
         let job = cgroups.cgroup(named: "j")
         #expect(job.directories == ["/sys/fs/cgroup/will-it-compile/w7-j"])
         #expect(job.entering(["/usr/bin/prlimit", "x"]).suffix(5)
@@ -510,13 +546,13 @@ final class ProbeToolchain {
         #expect(files.map(\.1) == ["\(256 << 20)", "0", "64", "100"])
         #expect(cgroups.limitFiles(of: job) { _ in false }.map(\.0).contains { $0.hasSuffix("swap.max") } == false)
 
-        let withoutCPU = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup", cpu: false), memoryBytes: 1, pids: 1, prefix: "w7-")
+        let withoutCPU = SandboxCgroups(layout: .unified(mount: "/sys/fs/cgroup", cpu: false), subtree: CgroupLayout.subtreeName, memoryBytes: 1, pids: 1, prefix: "w7-")
         #expect(withoutCPU.limitFiles(of: withoutCPU.cgroup(named: "j")) { _ in false }.map(\.0)
             == ["/sys/fs/cgroup/will-it-compile/w7-j/memory.max", "/sys/fs/cgroup/will-it-compile/w7-j/pids.max"])
     }
 
     @Test func v1JobFiles() {
-        let cgroups = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: "/c"), memoryBytes: 100, pids: 9, prefix: "w7-")
+        let cgroups = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: "/c"), subtree: CgroupLayout.subtreeName, memoryBytes: 100, pids: 9, prefix: "w7-")
         let job = cgroups.cgroup(named: "j")
         #expect(job.directories == ["/m/will-it-compile/w7-j", "/p/will-it-compile/w7-j", "/c/will-it-compile/w7-j"])
         #expect(job.entering(["/bin/true"]).suffix(5)
@@ -527,7 +563,7 @@ final class ProbeToolchain {
                                    "/p/will-it-compile/w7-j/pids.max", "/c/will-it-compile/w7-j/cpu.shares"])
         #expect(files.map(\.1) == ["100", "100", "9", "1024"])
 
-        let withoutCPU = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: nil), memoryBytes: 1, pids: 1, prefix: "w7-")
+        let withoutCPU = SandboxCgroups(layout: .legacy(memoryMount: "/m", pidsMount: "/p", cpuMount: nil), subtree: CgroupLayout.subtreeName, memoryBytes: 1, pids: 1, prefix: "w7-")
         #expect(withoutCPU.cgroup(named: "j").directories == ["/m/will-it-compile/w7-j", "/p/will-it-compile/w7-j"])
         #expect(withoutCPU.limitFiles(of: withoutCPU.cgroup(named: "j")) { _ in false }.map(\.0)
             == ["/m/will-it-compile/w7-j/memory.limit_in_bytes", "/p/will-it-compile/w7-j/pids.max"])
