@@ -149,7 +149,7 @@ public struct SubmissionBody: Sendable {
     /// Every key that an object of the document holds more than once, named by its path. The
     /// path is kept as short as it is shown, so a long key above many others is not copied
     /// for each of them.
-    private static func duplicateKeys(in value: JSONValue, path: String) -> [ValidationProblem] {
+    static func duplicateKeys(in value: JSONValue, path: String) -> [ValidationProblem] {
         switch value {
         case let .object(members):
             var counts: [String: Int] = [:]
