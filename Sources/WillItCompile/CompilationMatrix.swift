@@ -1,7 +1,7 @@
 public import FoundationEssentials
 
 /// One cell of a matrix: the environment it compiles in and its job.
-public struct MatrixCell: Sendable, Equatable, Codable {
+public struct MatrixCell: Sendable, Equatable, Codable, CustomStringConvertible {
     public var compiler: String
     /// nil for a language without standards (Go).
     public var standard: String?
@@ -25,6 +25,9 @@ public struct MatrixCell: Sendable, Equatable, Codable {
 
     /// `x86_64/linux`.
     public var target: String { "\(architecture)/\(os)" }
+
+    /// `gcc-12 c++20 x86_64/linux`.
+    public var description: String { [compiler, standard, target].compactMap { $0 }.joined(separator: " ") }
 
     private enum CodingKeys: String, CodingKey {
         case compiler, standard, architecture, os, jobID = "job_id"

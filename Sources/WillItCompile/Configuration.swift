@@ -202,10 +202,14 @@ public struct CompilationConfiguration: Sendable, Equatable {
     public var maxSourceSize: Int
     /// `COMPILATION_TIMEOUT_SECONDS`: wall-clock limit of one compile (default 30).
     public var timeoutSeconds: Int
+    /// `MAX_MATRIX_CELLS`: most cells (jobs) one compile matrix may make (default 128: every
+    /// C++ toolchain of the catalog × every standard it lists, 108, fits).
+    public var maxMatrixCells: Int
 
-    public init(maxSourceSize: Int = 1 << 20, timeoutSeconds: Int = 30) {
+    public init(maxSourceSize: Int = 1 << 20, timeoutSeconds: Int = 30, maxMatrixCells: Int = 128) {
         self.maxSourceSize = maxSourceSize
         self.timeoutSeconds = timeoutSeconds
+        self.maxMatrixCells = maxMatrixCells
     }
 }
 
@@ -271,7 +275,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 // Bounded so that a job, its source in Base64, fits one worker frame (`WorkerCodec.maxPayloadSize`).
                 "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(8 << 20)),
             timeoutSeconds: try reader.integer(
-                "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600))
+                "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600),
+            maxMatrixCells: try reader.integer(
+                "MAX_MATRIX_CELLS", default: defaults.compilation.maxMatrixCells, in: 1...1000))
         let sandboxDefaults = defaults.sandbox
         sandbox = SandboxConfiguration(
             cpuSeconds: try reader.integer("SANDBOX_CPU_SECONDS", default: compilation.timeoutSeconds, in: 1...3600),
