@@ -138,7 +138,7 @@ import WillItCompile
         for path in ["/", "/api/v2/compile", "/api/v1/flags", "/api/v1/environments/c", "/api/v1/compilex", "/healthz"] {
             let reply = api.handle(HTTPRequest(method: "GET", path: path))
             #expect(reply.status == 404 && reply.json["error"] as? String == "not_found", "\(path): \(reply.text)")
-            #expect(reply.json["message"] as? String == "No endpoint at \(path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, GET /api/v1/environments, GET /api/v1/toolchains, GET /api/v1/flags/{family}, GET /api/v1/workers/stats, GET /health, GET /api/v1/openapi.yaml.")
+            #expect(reply.json["message"] as? String == "No endpoint at \(path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, POST /api/v1/matrix, GET /api/v1/matrix/{matrix_id}, GET /api/v1/environments, GET /api/v1/toolchains, GET /api/v1/flags/{family}, GET /api/v1/workers/stats, GET /health, GET /api/v1/openapi.yaml.")
         }
     }
 
