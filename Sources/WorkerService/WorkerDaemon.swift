@@ -165,21 +165,12 @@ public final class WorkerDaemon: Sendable {
         guard !shuttingDown.load(ordering: .sequentiallyConsistent) else {
             return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
         }
-        var job = submitted
-        let toolchain: Toolchain
+        let (job, toolchain): (CompilationJob, Toolchain)
         do {
-            // In a cluster, a job for a toolchain only other hosts offer is theirs to compile.
-            toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
-            // Named, as the responder names them: the job waits for exactly this compiler.
-            job.request.compiler = toolchain.spec.id
-            job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
+            (job, toolchain) = try queued(submitted, offered: cluster?.offeredToolchains() ?? toolchains)
         } catch {
             return .failure(WorkerFailure(.unsupportedJob, error.description))
         }
-        job.status = .queued
-        job.startedAt = nil
-        job.completedAt = nil
-        job.host = nil
         do {
             // Answered at once, before the queue: it takes no slot and no place in the client's share.
             if job.request.useCache,
@@ -203,20 +194,12 @@ public final class WorkerDaemon: Sendable {
         let offered = cluster?.offeredToolchains() ?? toolchains
         var cells: [MatrixCellJob] = []
         for submittedJob in submitted {
-            var job = submittedJob
-            let toolchain: Toolchain
             do {
-                toolchain = try offered.resolve(job.request)
+                let (job, toolchain) = try queued(submittedJob, offered: offered)
+                cells.append(MatrixCellJob(job: job, cacheKey: job.request.useCache ? sandbox.verdictKey(for: job.request, with: toolchain) : nil))
             } catch {
-                return .failure(WorkerFailure(.unsupportedJob, "cell \(MatrixCell(of: job)): \(error.description)"))
+                return .failure(WorkerFailure(.unsupportedJob, "cell \(MatrixCell(of: submittedJob)): \(error.description)"))
             }
-            job.request.compiler = toolchain.spec.id
-            job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
-            job.status = .queued
-            job.startedAt = nil
-            job.completedAt = nil
-            job.host = nil
-            cells.append(MatrixCellJob(job: job, cacheKey: job.request.useCache ? sandbox.verdictKey(for: job.request, with: toolchain) : nil))
         }
         var record = matrix
         record.cells = cells.map { MatrixCell(of: $0.job) }
@@ -227,6 +210,21 @@ public final class WorkerDaemon: Sendable {
         } catch {
             return reply(to: error)
         }
+    }
+
+    /// The job as it is stored and queued: queued, with no times or host of its own yet, and its
+    /// compiler and standard named (as the responder names them: it waits for exactly this
+    /// compiler); in a cluster, a job for a toolchain only other hosts offer is theirs to compile.
+    private func queued(_ submitted: CompilationJob, offered: [Toolchain]) throws(RequestValidationError) -> (CompilationJob, Toolchain) {
+        let toolchain = try offered.resolve(submitted.request)
+        var job = submitted
+        job.request.compiler = toolchain.spec.id
+        job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
+        job.status = .queued
+        job.startedAt = nil
+        job.completedAt = nil
+        job.host = nil
+        return (job, toolchain)
     }
 
     /// The reply to a submission the queue took or refused.
