@@ -11,6 +11,7 @@ public import WillItCompile
 /// - `job:index:status:{status}` set of ids; a job is in exactly one.
 /// - `verdict:{VerdictKey}` hash: a cached verdict, the `result:{id}` fields of the job that
 ///   was compiled and its `status` (new, unknown to the predecessor).
+/// - `matrix:{id}` string: a compile matrix (`CompilationMatrix` as JSON), stored with its cells' jobs.
 ///
 /// Every write of one operation runs in one Lua script, so readers never see a
 /// status index and a hash that disagree, and every key it touches gets the TTL.
@@ -186,7 +187,7 @@ public final class RedisJobStore: JobStore {
         return try matrixOutcome(outcome, items[1], of: matrix, cells: cells)
     }
 
-    /// The arguments of `Scripts.matrixCellsFunction`'s `matrixCells`: ttl, index prefix,
+    /// The arguments `matrixCells` (`Scripts.matrixFunctions`) reads: ttl, index prefix,
     /// counters hash (or ''), the time, the matrix key and its JSON, the cell count, then
     /// per cell its id, offer, verdict key (or '') and its job's field count and fields.
     func matrixArguments(
