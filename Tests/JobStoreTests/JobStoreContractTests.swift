@@ -309,13 +309,7 @@ final class ConcurrentFailures: @unchecked Sendable {
 
 /// The verdict cache, against every store.
 @Suite struct VerdictCacheContractTests {
-    /// A key of its own per test: the Redis store is shared by every test of the run.
-    func freshKey() -> VerdictKey {
-        let request = CompilationRequest(source: Array(UUID().uuidString.utf8), language: .c, compiler: "gcc-12", standard: "c11")
-        let spec = try! ToolchainCatalog.load(at: repositoryRoot.appendingPathComponent("toolchains/catalog").path)[0]
-        return VerdictKey(request: request, toolchain: Toolchain(spec: spec, version: "12", isDefault: true),
-                          sandbox: SandboxConfiguration(), timeout: .seconds(30))
-    }
+    func freshKey() -> VerdictKey { freshVerdictKey() }
 
     @Test(arguments: StoreKind.allCases, [JobStatus.completed, .failed])
     func aCachedVerdictAnswersANewJobFinishedWithItsOwnId(kind: StoreKind, status: JobStatus) throws {
@@ -378,7 +372,11 @@ final class ConcurrentFailures: @unchecked Sendable {
         #expect(left > .seconds(7200 - 60) && left <= .seconds(7200))
     }
 
-    // MARK: - Compile matrices
+}
+
+/// A compile matrix and its cells' jobs, against every store.
+@Suite struct MatrixContractTests {
+    func freshKey() -> VerdictKey { freshVerdictKey() }
 
     func makeMatrix(of jobs: [CompilationJob]) -> CompilationMatrix {
         CompilationMatrix(language: .c, createdAt: Date(), cells: jobs.map(MatrixCell.init(of:)))

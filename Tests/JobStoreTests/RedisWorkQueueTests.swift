@@ -78,6 +78,25 @@ import WillItCompile
         #expect(try take(a)?.jobID == refused[0].id)
     }
 
+    /// Cells the verdict cache answers are stored finished and take no place: a matrix that
+    /// fits only without them is accepted, and only its other cells wait.
+    @Test func aMatrixsCachedCellsAreAnsweredAndTakeNoPlace() throws {
+        let a = host("a")
+        let key = freshVerdictKey()
+        try store.cacheVerdict(result(of: JobID()), status: .completed, under: key)
+        try submit(job(), to: a, as: "10.0.0.1")
+        let cells = [job(), job(), job(), job()]
+        let matrix = CompilationMatrix(language: .c, createdAt: Date(), cells: cells.map(MatrixCell.init(of:)))
+        let (admission, answers) = try a.submitMatrix(
+            matrix, cells: cells.enumerated().map { MatrixCellJob(job: $1, cacheKey: $0 < 2 ? key : nil) }, client: ClientIdentity("10.0.0.1"),
+            perClientLimit: 3, capacity: 0, countingIn: RedisWorkQueue.countersKey(host: "a"), at: Date())
+        #expect(admission == .accepted, "1 held and 2 to compile fit a share of 3")
+        #expect(answers.map { $0?.0 } == [JobStatus.completed, .completed, nil, nil])
+        #expect(try store.job(cells[0].id)?.status == .completed && store.result(cells[1].id)?.cached == true)
+        #expect(try a.waitingCount() == 3)
+        #expect(try a.counters(of: "a").cached == 2)
+    }
+
     @Test func aJobIsStoredQueuedAndTakenOnlyByAHostThatOffersItsToolchain() throws {
         let a = host("a"), b = host("b")
         let job = job("gcc-12")
