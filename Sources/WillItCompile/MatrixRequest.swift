@@ -64,7 +64,7 @@ extension RequestValidator {
         }
         // A key given twice anywhere (in an environment too) is refused before anything is read.
         var problems = SubmissionBody.duplicateKeys(in: document, path: "")
-        guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
+        guard problems.isEmpty else { throw RequestValidationError(problems: SubmissionBody.capped(problems)) }
         var jobMembers: [JSONMember] = []
         var environments: JSONValue?
         var filters: [String: [String]] = [:]
@@ -83,9 +83,10 @@ extension RequestValidator {
             } else {
                 let field = SubmissionBody.shortened(member.name)
                 let accepted = MatrixSubmission.fieldNames
-                let message = SubmissionBody.suggestion(for: member.name, among: accepted).map { "`\(field)` is not a field; did you mean `\($0)`?" }
+                let suggestion = SubmissionBody.suggestion(for: member.name, among: accepted)
+                let message = suggestion.map { "`\(field)` is not a field; did you mean `\($0)`?" }
                     ?? "`\(field)` is not a field (accepted: \(accepted.joined(separator: ", ")))."
-                problems.append(ValidationProblem(field: field, kind: .unknownField(suggestion: nil), message: message))
+                problems.append(ValidationProblem(field: field, kind: .unknownField(suggestion: suggestion), message: message))
             }
         }
         var template: CompilationRequest?
@@ -95,7 +96,7 @@ extension RequestValidator {
             problems += error.problems
         }
         let chosen = Self.environments(environments, filters: filters, into: &problems)
-        guard problems.isEmpty, let template, let chosen else { throw RequestValidationError(problems: problems) }
+        guard problems.isEmpty, let template, let chosen else { throw RequestValidationError(problems: SubmissionBody.capped(problems)) }
         return MatrixSubmission(template: template, environments: chosen)
     }
 
@@ -249,12 +250,7 @@ extension MatrixSubmission {
             seen[resolved] = position
             cells.append(cell)
         }
-        guard problems.isEmpty else {
-            let shown = Array(problems.prefix(SubmissionBody.maximumProblems))
-            let more = problems.count - shown.count
-            throw RequestValidationError(problems: more > 0 ? shown + [ValidationProblem(
-                field: "environments", kind: .malformedBody, message: "\(more) more cells have problems like these.")] : shown)
-        }
+        guard problems.isEmpty else { throw RequestValidationError(problems: SubmissionBody.capped(problems, more: "The cells have")) }
         return cells
     }
 

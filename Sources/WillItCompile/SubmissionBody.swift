@@ -88,18 +88,19 @@ public struct SubmissionBody: Sendable {
             default: os = text
             }
         }
-        guard problems.isEmpty else {
-            // A body of a hundred thousand stray keys gets an answer of a readable size.
-            if problems.count > Self.maximumProblems {
-                let more = problems.count - Self.maximumProblems
-                problems = Array(problems.prefix(Self.maximumProblems)) + [ValidationProblem(
-                    field: "body", kind: .malformedBody, message: "The body has \(more) more problems like these.")]
-            }
-            throw RequestValidationError(problems: problems)
-        }
+        guard problems.isEmpty else { throw RequestValidationError(problems: Self.capped(problems)) }
     }
 
     static let maximumProblems = 20
+
+    /// At most `maximumProblems`, then one that says how many more: a body of a hundred
+    /// thousand stray keys gets an answer of a readable size.
+    static func capped(_ problems: [ValidationProblem], more what: String = "The body has") -> [ValidationProblem] {
+        guard problems.count > maximumProblems else { return problems }
+        let more = problems.count - maximumProblems
+        return Array(problems.prefix(maximumProblems)) + [ValidationProblem(
+            field: "body", kind: .malformedBody, message: "\(what) \(more) more problems like these.")]
+    }
 
     static func notAnObject(_ reason: String) -> ValidationProblem {
         ValidationProblem(

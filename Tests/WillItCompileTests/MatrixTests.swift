@@ -96,6 +96,9 @@ import Testing
         #expect(problems(#"{"source_code":"x","language":"cpp"}"#).map(\.kind) == [.missing])
         #expect(problems(#"{"source_code":"x","language":"cpp","environments":"every"}"#).map(\.kind) == [.wrongType])
         #expect(problems(#"{"source_code":"x","language":"cpp","environments":"all","environments":"all"}"#).map(\.kind) == [.duplicateKey])
+        let stray = (0..<30).map { #""stray\#($0)":1"# }.joined(separator: ",")
+        let many = problems(#"{"source_code":"x","language":"cpp","environments":"all",\#(stray)}"#)
+        #expect(many.count == 21 && many.last?.message == "The body has 10 more problems like these.", "\(many.last?.message ?? "")")
     }
 
     @Test func theSummarySaysWhoAcceptsTheOldestStandardInCatalogOrderAndEachFirstError() throws {
