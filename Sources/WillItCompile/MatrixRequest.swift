@@ -220,6 +220,12 @@ extension MatrixSubmission {
                 field: "environments", kind: .unsupported(accepted: []),
                 message: "The matrix makes \(wanted.count) cells; at most \(maxCells) are accepted (MAX_MATRIX_CELLS): \(narrowing).")])
         }
+        let stored = wanted.count * template.source.count
+        guard stored <= Self.maxStoredSourceBytes else {
+            throw RequestValidationError(problems: [ValidationProblem(
+                field: "environments", kind: .unsupported(accepted: []),
+                message: "The matrix stores its source with each of its \(wanted.count) cells: \(wanted.count) × \(template.source.count) bytes is \(stored) bytes, and at most \(Self.maxStoredSourceBytes) (64 MiB) are accepted: make fewer cells or send a smaller source.")])
+        }
         var problems: [ValidationProblem] = []
         var cells: [CompilationRequest] = []
         var seen: [MatrixEnvironment: Int] = [:]
@@ -253,6 +259,10 @@ extension MatrixSubmission {
         guard problems.isEmpty else { throw RequestValidationError(problems: SubmissionBody.capped(problems, more: "The cells have")) }
         return cells
     }
+
+    /// The most of its source one matrix stores, once per cell: all of it goes to the store in
+    /// one step (one Lua script), which must stay well within a Redis command's timeout.
+    public static let maxStoredSourceBytes = 64 << 20
 
     /// `gcc-12 c++20 x86_64/linux`, as answers name a cell.
     static func name(of environment: MatrixEnvironment) -> String {

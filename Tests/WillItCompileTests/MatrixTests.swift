@@ -80,6 +80,20 @@ import Testing
                 && message.contains("`compilers`, `standards` or `targets`"), "\(message)")
     }
 
+    @Test func aMatrixStoringMoreThan64MiBOfItsSourceIsRefusedWithTheSizes() throws {
+        let big = CompilationRequest(source: Array(repeating: 0x78, count: 3 << 20), language: .cpp)
+        let all = MatrixSubmission(template: big, environments: .all(compilers: nil, standards: nil, targets: nil))
+        let offered = try Self.offered()
+        do {
+            _ = try all.cells(offered: offered, maxCells: 100)
+            Issue.record("30 cells of a 3 MiB source were accepted")
+        } catch {
+            #expect(error.problems.first?.message.contains("30 × 3145728 bytes is 94371840 bytes, and at most 67108864 (64 MiB)") == true, "\(error)")
+        }
+        let fewer = MatrixSubmission(template: big, environments: .all(compilers: ["clang"], standards: nil, targets: nil))
+        #expect(try fewer.cells(offered: offered, maxCells: 100).count == 14)
+    }
+
     @Test func aBadCellIsRefusedNamingTheCellAndWhatIsWrong() {
         let found = problems(#"{"source_code":"x","language":"cpp","environments":[{"compiler":"gcc-12","standard":"c++20"},{"compiler":"clang-16","standard":"c++23"},{"compiler":"gcc-12","standard":"c++20"}]}"#)
         #expect(found.map(\.field) == ["environments[1].standard", "environments[2]"], "\(found)")
