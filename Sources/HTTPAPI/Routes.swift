@@ -55,6 +55,8 @@ extension APIHandler {
     static let routes = RouteTable(routes: [
         Route("/api/v1/compile", methods: ["POST"]) { api, request, _ in api.submit(request) },
         Route("/api/v1/compile/{job_id}", methods: ["GET", "HEAD"]) { api, request, id in api.job(id, request) },
+        Route("/api/v1/matrix", methods: ["POST"]) { api, request, _ in api.submitMatrix(request) },
+        Route("/api/v1/matrix/{matrix_id}", methods: ["GET", "HEAD"]) { api, request, id in api.matrix(id, request) },
         Route("/api/v1/environments", methods: ["GET", "HEAD"]) { api, _, _ in api.environments() },
         Route("/api/v1/toolchains", methods: ["GET", "HEAD"]) { api, _, _ in api.toolchainList() },
         Route("/api/v1/flags/{family}", methods: ["GET", "HEAD"]) { api, _, family in api.flagList(family) },

@@ -45,15 +45,19 @@ public final class ClientRateLimiter: Sendable {
         emissionIntervalMicroseconds = max(1, 1_000_000 / submitsPerSecond)
     }
 
-    /// Counts one submission of `client` against its budget, if the budget allows it.
+    /// Counts `count` submissions of `client` (one job, or a matrix's cells) against its
+    /// budget, all at once if the budget allows them, else none. More than a burst at once
+    /// needs the whole budget (a client quiet for a burst's time) and leaves it that many
+    /// submissions in debt: a large matrix waits for a quiet moment, and then holds the
+    /// client back as long as its cells one by one would.
     /// - Throws: `.unavailable` when Redis cannot be asked: the caller refuses the
     ///   submission (the limit is never skipped silently); `.rejected` for an error reply.
-    public func admit(_ client: ClientIdentity?) throws(JobStoreError) -> RateDecision {
+    public func admit(_ client: ClientIdentity?, count: Int = 1) throws(JobStoreError) -> RateDecision {
         let key = Self.key(for: client)
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(
                 Self.gcra, keys: [Array(key.utf8)],
-                arguments: [Array(String(emissionIntervalMicroseconds).utf8), Array(String(burst).utf8)])
+                arguments: [Array(String(emissionIntervalMicroseconds).utf8), Array(String(burst).utf8), Array(String(max(1, count)).utf8)])
         }
         if case let .array(items) = reply, items.count == 2, case let .integer(allowed) = items[0],
            case let .integer(waitMicroseconds) = items[1] {
@@ -75,10 +79,10 @@ public final class ClientRateLimiter: Sendable {
         pool.close()
     }
 
-    /// KEYS: the client's key. ARGV: emission interval T (µs), burst B.
-    /// The stored value is the theoretical arrival time (µs, Redis's clock). A
-    /// submission at `now` is allowed when `max(tat, now) + T - B*T <= now`; it then
-    /// moves the arrival time on by T. Returns {1, 0} when allowed, else {0, µs to wait}.
+    /// KEYS: the client's key. ARGV: emission interval T (µs), burst B, submissions N.
+    /// The stored value is the theoretical arrival time (µs, Redis's clock). N submissions
+    /// at `now` are allowed when `max(tat, now) + min(N, B)*T - B*T <= now`; they then move
+    /// the arrival time on by N*T. Returns {1, 0} when allowed, else {0, µs to wait}.
     /// `allow-oom`: on a Redis at its maxmemory the check still runs, so the submission
     /// goes on to the store, which refuses it with the answer a full store gives (503
     /// `store_full`). What it may write over the bound is one short key per client
@@ -87,12 +91,13 @@ public final class ClientRateLimiter: Sendable {
         #!lua flags=allow-oom
         local interval = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
+        local count = tonumber(ARGV[3])
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
         local tat = tonumber(redis.call('GET', KEYS[1]) or now)
         if tat < now then tat = now end
-        local nextTat = tat + interval
-        local allowedAt = nextTat - burst * interval
+        local nextTat = tat + count * interval
+        local allowedAt = tat + math.min(count, burst) * interval - burst * interval
         if allowedAt > now then
             return {0, allowedAt - now}
         end

@@ -120,6 +120,17 @@ public protocol JobStore: Sendable {
     /// - Throws: as `create`: `.duplicate`, `.full`, `.unavailable`.
     func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (JobStatus, CompilationResult)?
 
+    /// Stores a compile matrix and its cells' jobs, all or nothing: a cell whose `cacheKey`
+    /// holds a verdict is stored finished with it at `date`, as `answerFromCache` stores a job,
+    /// every other cell as `create` stores it; the record under `matrix:{id}`, for the TTL.
+    /// - Returns: per cell, its cached status and result, or nil when it was stored as it is.
+    /// - Throws: `.duplicate` when the matrix or a cell's job exists, `.full`, `.unavailable`;
+    ///   then nothing is written.
+    func createMatrix(_ matrix: CompilationMatrix, cells: [MatrixCellJob], at date: Date) throws(JobStoreError) -> [(JobStatus, CompilationResult)?]
+
+    /// The matrix, or nil when the id is unknown or expired.
+    func matrix(_ id: JobID) throws(JobStoreError) -> CompilationMatrix?
+
     /// The remaining lifetime of one of the keys in `JobKeys`, for operators and tests.
     func lifetime(ofKey key: String) throws(JobStoreError) -> KeyLifetime
 
@@ -136,8 +147,21 @@ public enum JobKeys {
     public static func statusIndex(_ status: JobStatus) -> String { statusIndexPrefix + status.rawValue }
     /// A cached verdict, named by its `VerdictKey`: the result's fields, and `status`.
     public static func verdict(_ key: VerdictKey) -> String { "verdict:\(key.digest)" }
+    /// A compile matrix: its cells and their jobs (`CompilationMatrix`, JSON).
+    public static func matrix(_ id: JobID) -> String { "matrix:\(id)" }
     /// The pub/sub channel on which a job's terminal status is published (not a key).
     public static func verdictChannel(_ id: JobID) -> String { "job:verdict:\(id)" }
+}
+
+/// One cell of a matrix to store: its job, and the verdict key to answer it from (nil: `cache: false`).
+public struct MatrixCellJob: Sendable {
+    public var job: CompilationJob
+    public var cacheKey: VerdictKey?
+
+    public init(job: CompilationJob, cacheKey: VerdictKey?) {
+        self.job = job
+        self.cacheKey = cacheKey
+    }
 }
 
 extension JobStore {

@@ -38,8 +38,7 @@ public final class MemoryJobStore: JobStore {
             guard keys.bytes < maxBytes else {
                 throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
             }
-            keys.set(JobKeys.job(job.id), .job(job), expiresAt: now + ttl)
-            keys.addToIndex(job.id, job.status, now: now, expiresAt: now + ttl)
+            keys.store(job, now: now, expiresAt: now + ttl)
         }
     }
 
@@ -67,11 +66,7 @@ public final class MemoryJobStore: JobStore {
             }
             return .applied
         }
-        if outcome == .applied, status.isTerminal {
-            verdictStored.lock()
-            verdictStored.broadcast()
-            verdictStored.unlock()
-        }
+        if outcome == .applied, status.isTerminal { announceVerdicts() }
         return outcome
     }
 
@@ -95,21 +90,47 @@ public final class MemoryJobStore: JobStore {
             guard keys.bytes < maxBytes else {
                 throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
             }
-            let answered = job.finished(status, at: date)
-            var result = verdict
-            result.jobID = job.id
-            result.cached = true
-            keys.set(JobKeys.job(job.id), .job(answered), expiresAt: now + ttl)
-            keys.set(JobKeys.result(job.id), .result(result), expiresAt: now + ttl)
-            keys.addToIndex(job.id, status, now: now, expiresAt: now + ttl)
-            return (status, result)
+            return keys.store(job, answeredWith: verdict, status, at: date, now: now, expiresAt: now + ttl)
         }
-        if answer != nil {
-            verdictStored.lock()
-            verdictStored.broadcast()
-            verdictStored.unlock()
-        }
+        if answer != nil { announceVerdicts() }
         return answer
+    }
+
+    public func createMatrix(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], at date: Date
+    ) throws(JobStoreError) -> [(JobStatus, CompilationResult)?] {
+        let answers = try withKeyspace { keys, now throws(JobStoreError) -> [(JobStatus, CompilationResult)?] in
+            guard keys.get(JobKeys.matrix(matrix.id), now: now) == nil else { throw .duplicate(matrix.id) }
+            if let taken = cells.first(where: { keys.get(JobKeys.job($0.job.id), now: now) != nil }) { throw .duplicate(taken.job.id) }
+            while keys.bytes >= maxBytes, keys.dropExpired(now: now) > 0 {}
+            guard keys.bytes < maxBytes else {
+                throw .full("the worker's memory store holds \(keys.bytes) bytes of jobs, its bound (MEMORY_STORE_MAX_MB) is \(maxBytes)")
+            }
+            keys.set(JobKeys.matrix(matrix.id), .matrix(matrix), expiresAt: now + ttl)
+            return cells.map { cell in
+                if let key = cell.cacheKey, case let .verdict(verdict, status)? = keys.get(JobKeys.verdict(key), now: now) {
+                    return keys.store(cell.job, answeredWith: verdict, status, at: date, now: now, expiresAt: now + ttl)
+                }
+                keys.store(cell.job, now: now, expiresAt: now + ttl)
+                return nil
+            }
+        }
+        if answers.contains(where: { $0 != nil }) { announceVerdicts() }
+        return answers
+    }
+
+    public func matrix(_ id: JobID) throws(JobStoreError) -> CompilationMatrix? {
+        try withKeyspace { keys, now in
+            guard case let .matrix(matrix)? = keys.get(JobKeys.matrix(id), now: now) else { return nil }
+            return matrix
+        }
+    }
+
+    /// Wakes the long polls: a verdict was stored.
+    private func announceVerdicts() {
+        verdictStored.lock()
+        verdictStored.broadcast()
+        verdictStored.unlock()
     }
 
     public func jobWithResult(
@@ -206,6 +227,7 @@ private struct Keyspace {
         case index(Set<JobID>)
         /// A cached verdict: the compiled job's result and status.
         case verdict(CompilationResult, JobStatus)
+        case matrix(CompilationMatrix)
     }
 
     struct Entry {
@@ -249,7 +271,7 @@ private struct Keyspace {
         entries[key] = Entry(value: value, expiresAt: expiresAt)
         bytes += value.bytes
         switch value {
-        case .job, .result, .verdict: expiries.append(Expiry(expiresAt: expiresAt, key: key))
+        case .job, .result, .verdict, .matrix: expiries.append(Expiry(expiresAt: expiresAt, key: key))
         case .index: break
         }
     }
@@ -317,6 +339,25 @@ private struct Keyspace {
         }
     }
 
+    /// A new job, in its status's index.
+    mutating func store(_ job: CompilationJob, now: Date, expiresAt: Date) {
+        set(JobKeys.job(job.id), .job(job), expiresAt: expiresAt)
+        addToIndex(job.id, job.status, now: now, expiresAt: expiresAt)
+    }
+
+    /// A new job finished at `date` with a cached verdict, which becomes its result (its id, `cached`).
+    mutating func store(
+        _ job: CompilationJob, answeredWith verdict: CompilationResult, _ status: JobStatus, at date: Date, now: Date, expiresAt: Date
+    ) -> (JobStatus, CompilationResult) {
+        var result = verdict
+        result.jobID = job.id
+        result.cached = true
+        set(JobKeys.job(job.id), .job(job.finished(status, at: date)), expiresAt: expiresAt)
+        set(JobKeys.result(job.id), .result(result), expiresAt: expiresAt)
+        addToIndex(job.id, status, now: now, expiresAt: expiresAt)
+        return (status, result)
+    }
+
     mutating func takeIdsUnindexed() -> Int {
         defer { idsUnindexed = 0 }
         return idsUnindexed
@@ -334,6 +375,7 @@ extension Keyspace.Value {
             512 + result.stdout.utf8.count + result.stderr.utf8.count + result.error.utf8.count
                 + result.diagnostics.reduce(0) { $0 + 96 + $1.message.utf8.count + ($1.file?.utf8.count ?? 0) + ($1.option?.utf8.count ?? 0) }
         case let .index(ids): 64 * ids.count
+        case let .matrix(matrix): 256 + 128 * matrix.cells.count
         }
     }
 }

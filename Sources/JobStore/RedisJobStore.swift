@@ -11,6 +11,7 @@ public import WillItCompile
 /// - `job:index:status:{status}` set of ids; a job is in exactly one.
 /// - `verdict:{VerdictKey}` hash: a cached verdict, the `result:{id}` fields of the job that
 ///   was compiled and its `status` (new, unknown to the predecessor).
+/// - `matrix:{id}` string: a compile matrix (`CompilationMatrix` as JSON), stored with its cells' jobs.
 ///
 /// Every write of one operation runs in one Lua script, so readers never see a
 /// status index and a hash that disagree, and every key it touches gets the TTL.
@@ -151,16 +152,95 @@ public final class RedisJobStore: JobStore {
             return nil
         case .integer(-1):
             throw .duplicate(id)
-        case let .array(items) where items.count == 2:
-            guard let status = items[0].text.flatMap(JobStatus.init(rawValue:)) else {
-                throw .corrupt(key: JobKeys.verdict(key), reason: "unknown status \(items[0])")
-            }
-            guard let hash = try hash(from: items[1], key: JobKeys.result(id)) else {
-                throw .corrupt(key: JobKeys.verdict(key), reason: "empty verdict")
-            }
-            return (status, try ResultHash.result(from: hash, key: JobKeys.result(id)))
+        case .array:
+            return try cachedAnswer(reply, of: id, key: JobKeys.verdict(key))
         default:
             throw .rejected("unexpected reply to answering \(id) from the verdict cache: \(reply)")
+        }
+    }
+
+    /// A job's answer from the verdict cache, as the scripts return it: {status, the result's field/value pairs}.
+    func cachedAnswer(_ reply: RedisValue, of id: JobID, key: String) throws(JobStoreError) -> (JobStatus, CompilationResult) {
+        guard case let .array(items) = reply, items.count == 2 else {
+            throw .rejected("unexpected reply to answering \(id) from the verdict cache: \(reply)")
+        }
+        guard let status = items[0].text.flatMap(JobStatus.init(rawValue:)) else {
+            throw .corrupt(key: key, reason: "unknown status \(items[0])")
+        }
+        guard let hash = try hash(from: items[1], key: JobKeys.result(id)) else {
+            throw .corrupt(key: key, reason: "empty verdict")
+        }
+        return (status, try ResultHash.result(from: hash, key: JobKeys.result(id)))
+    }
+
+    public func createMatrix(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], at date: Date
+    ) throws(JobStoreError) -> [(JobStatus, CompilationResult)?] {
+        let arguments = try matrixArguments(matrix, cells: cells, at: date, counters: nil)
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(Scripts.createMatrix, keys: [], arguments: arguments)
+        }
+        try check(reply, doing: "store the matrix \(matrix.id)")
+        guard case let .array(items) = reply, items.count == 2, let outcome = items[0].text else {
+            throw .rejected("unexpected reply to storing the matrix \(matrix.id): \(reply)")
+        }
+        return try matrixOutcome(outcome, items[1], of: matrix, cells: cells)
+    }
+
+    /// The arguments `matrixCells` (`Scripts.matrixFunctions`) reads: ttl, index prefix,
+    /// counters hash (or ''), the time, the matrix key and its JSON, the cell count, then
+    /// per cell its id, offer, verdict key (or '') and its job's field count and fields.
+    func matrixArguments(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], at date: Date, counters: String?
+    ) throws(JobStoreError) -> [[UInt8]] {
+        var arguments = [
+            bytes(String(ttlSeconds)), bytes(JobKeys.statusIndexPrefix), bytes(counters ?? ""), bytes(Timestamp.format(date)),
+            bytes(JobKeys.matrix(matrix.id)), matrix.storedJSON, bytes(String(cells.count)),
+        ]
+        for cell in cells {
+            let fields = try JobHash.fields(of: cell.job)
+            arguments += [bytes(cell.job.id.description), bytes(RedisWorkQueue.offer(of: cell.job.request)),
+                          bytes(cell.cacheKey.map(JobKeys.verdict) ?? ""), bytes(String(fields.count))] + fields
+        }
+        return arguments
+    }
+
+    /// What a matrix script's `{'stored' | 'accepted', answers}` or `{'duplicate', key}` means.
+    func matrixOutcome(
+        _ outcome: String, _ detail: RedisValue, of matrix: CompilationMatrix, cells: [MatrixCellJob]
+    ) throws(JobStoreError) -> [(JobStatus, CompilationResult)?] {
+        if outcome == "duplicate" {
+            throw .duplicate(detail.text.flatMap { JobID(String($0.drop { $0 != ":" }.dropFirst())) } ?? matrix.id)
+        }
+        guard case let .array(answers) = detail, answers.count == cells.count else {
+            throw .rejected("unexpected reply to storing the matrix \(matrix.id): \(outcome) \(detail)")
+        }
+        var stored: [(JobStatus, CompilationResult)?] = []
+        for (cell, answer) in zip(cells, answers) {
+            if case let .array(items) = answer, items.isEmpty {
+                stored.append(nil)
+            } else {
+                stored.append(try cachedAnswer(answer, of: cell.job.id, key: cell.cacheKey.map(JobKeys.verdict) ?? ""))
+            }
+        }
+        return stored
+    }
+
+    public func matrix(_ id: JobID) throws(JobStoreError) -> CompilationMatrix? {
+        let key = JobKeys.matrix(id)
+        let reply = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["GET", key])
+        }
+        try check(reply, doing: "GET \(key)", on: key)
+        switch reply {
+        case .null: return nil
+        case let .bulk(json):
+            do {
+                return try CompilationMatrix(storedJSON: json)
+            } catch {
+                throw .corrupt(key: key, reason: "\(error)")
+            }
+        default: throw .corrupt(key: key, reason: "not a string")
         }
     }
 
@@ -400,42 +480,118 @@ enum Scripts {
 
     /// KEYS: the verdict, the new job, its result. ARGV: ttl, id, index prefix, counters
     /// hash (or ''), verdict channel, then the job's field/value pairs but its status.
-    /// When the verdict exists: stores the job in the verdict's status with the verdict
-    /// as its result (its own id, `cached` 1), counts it, publishes it for long polls,
-    /// and returns {status, the result's field/value pairs}. Returns 0 when there is no
-    /// verdict and -1 when the job exists already; then nothing is written.
+    /// `answerFromCache` when the verdict exists, returning {status, the result's field/value
+    /// pairs}. Returns 0 when there is no verdict and -1 when the job exists already; then
+    /// nothing is written.
     /// No flags: a full Redis refuses it whole, as it refuses `create`.
     static let answerFromCache = """
         #!lua
-        local verdict = redis.call('HGETALL', KEYS[1])
-        if #verdict == 0 then return 0 end
+        \(answerFromCacheFunction)
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
         if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-        local ttl, id, prefix = ARGV[1], ARGV[2], ARGV[3]
-        local status = nil
-        local result = {}
-        for i = 1, #verdict, 2 do
-            local field, value = verdict[i], verdict[i + 1]
-            if field == 'status' then
-                status = value
-            elseif field ~= 'cached' then
-                if field == 'job_id' then value = id end
-                result[#result + 1] = field
-                result[#result + 1] = value
+        return answerFromCache(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5], {unpack(ARGV, 6)}, nil) or 0
+        """
+
+    /// `answerFromCache(verdictKey, jobKey, resultKey, id, ttl, prefix, counters, channel, jobFields, finishedAt)`:
+    /// when the verdict exists, stores the job (`jobFields`, then `started_at` and
+    /// `completed_at` at `finishedAt` unless nil) in the verdict's status with the verdict as
+    /// its result (its own id, `cached` 1), counts it in `counters` (unless ''), publishes it
+    /// for long polls, and returns {status, the result's field/value pairs}; else nil.
+    static let answerFromCacheFunction = """
+        local function answerFromCache(verdictKey, jobKey, resultKey, id, ttl, prefix, counters, channel, jobFields, finishedAt)
+            local verdict = redis.call('HGETALL', verdictKey)
+            if #verdict == 0 then return nil end
+            local status = nil
+            local result = {}
+            for i = 1, #verdict, 2 do
+                local field, value = verdict[i], verdict[i + 1]
+                if field == 'status' then
+                    status = value
+                elseif field ~= 'cached' then
+                    if field == 'job_id' then value = id end
+                    result[#result + 1] = field
+                    result[#result + 1] = value
+                end
             end
+            if status ~= 'completed' and status ~= 'failed' then return nil end
+            result[#result + 1] = 'cached'
+            result[#result + 1] = '1'
+            redis.call('HSET', jobKey, unpack(jobFields))
+            redis.call('HSET', jobKey, 'status', status)
+            if finishedAt then redis.call('HSET', jobKey, 'started_at', finishedAt, 'completed_at', finishedAt) end
+            redis.call('EXPIRE', jobKey, ttl)
+            redis.call('DEL', resultKey)
+            redis.call('HSET', resultKey, unpack(result))
+            redis.call('EXPIRE', resultKey, ttl)
+            redis.call('SADD', prefix .. status, id)
+            redis.call('EXPIRE', prefix .. status, ttl)
+            if counters ~= '' then redis.call('HINCRBY', counters, 'cached', 1) end
+            redis.call('PUBLISH', channel, status)
+            return {status, result}
         end
-        if status ~= 'completed' and status ~= 'failed' then return 0 end
-        result[#result + 1] = 'cached'
-        result[#result + 1] = '1'
-        redis.call('HSET', KEYS[2], 'status', status, unpack(ARGV, 6))
-        redis.call('EXPIRE', KEYS[2], ttl)
-        redis.call('DEL', KEYS[3])
-        redis.call('HSET', KEYS[3], unpack(result))
-        redis.call('EXPIRE', KEYS[3], ttl)
-        redis.call('SADD', prefix .. status, id)
-        redis.call('EXPIRE', prefix .. status, ttl)
-        if ARGV[4] ~= '' then redis.call('HINCRBY', ARGV[4], 'cached', 1) end
-        redis.call('PUBLISH', ARGV[5], status)
-        return {status, result}
+        """
+
+    /// `matrixCells(argv, first)` reads a matrix's cells from `argv` (from `first`, as
+    /// `RedisJobStore.matrixArguments` writes them) without writing anything; then
+    /// `storeMatrix(argv, first, cells)` stores the matrix and every cell: answered from its
+    /// verdict (`cell.answer`, as `answerFromCache`) or as it is, in its status's index. It
+    /// returns the key of a matrix or job that exists already, with nothing written, else nil.
+    /// Needs `answerFromCacheFunction` before it.
+    static let matrixFunctions = """
+        local function matrixCells(argv, first)
+            local cells = {}
+            local i = first + 7
+            for c = 1, tonumber(argv[first + 6]) do
+                local count = tonumber(argv[i + 3])
+                local cell = {id = argv[i], offer = argv[i + 1], verdict = argv[i + 2], fields = {unpack(argv, i + 4, i + 3 + count)}}
+                for f = 1, #cell.fields, 2 do
+                    if cell.fields[f] == 'status' then cell.status = cell.fields[f + 1] end
+                end
+                cells[c] = cell
+                i = i + 4 + count
+            end
+            return cells
+        end
+        local function storeMatrix(argv, first, cells)
+            local ttl, prefix, counters, date, matrixKey = argv[first], argv[first + 1], argv[first + 2], argv[first + 3], argv[first + 4]
+            if redis.call('EXISTS', matrixKey) == 1 then return matrixKey end
+            for _, cell in ipairs(cells) do
+                if redis.call('EXISTS', '\(JobKeys.jobPrefix)' .. cell.id) == 1 then return '\(JobKeys.jobPrefix)' .. cell.id end
+            end
+            for _, cell in ipairs(cells) do
+                local jobKey = '\(JobKeys.jobPrefix)' .. cell.id
+                if cell.verdict ~= '' then
+                    cell.answer = answerFromCache(cell.verdict, jobKey, 'result:' .. cell.id, cell.id, ttl, prefix, counters,
+                        'job:verdict:' .. cell.id, cell.fields, date)
+                end
+                if not cell.answer then
+                    redis.call('HSET', jobKey, unpack(cell.fields))
+                    redis.call('EXPIRE', jobKey, ttl)
+                    redis.call('SADD', prefix .. cell.status, cell.id)
+                    redis.call('EXPIRE', prefix .. cell.status, ttl)
+                end
+            end
+            redis.call('SET', matrixKey, argv[first + 5], 'EX', ttl)
+            return nil
+        end
+        local function matrixAnswers(cells)
+            local answers = {}
+            for c, cell in ipairs(cells) do answers[c] = cell.answer or {} end
+            return answers
+        end
+        """
+
+    /// ARGV: as `matrixCells` reads them, from 1. `storeMatrix`; returns {'stored', per cell
+    /// {} or its cached {status, result}} or {'duplicate', key}.
+    /// No flags: a full Redis refuses it whole, as it refuses `create`.
+    static let createMatrix = """
+        #!lua
+        \(answerFromCacheFunction)
+        \(matrixFunctions)
+        local cells = matrixCells(ARGV, 1)
+        local duplicate = storeMatrix(ARGV, 1, cells)
+        if duplicate then return {'duplicate', duplicate} end
+        return {'stored', matrixAnswers(cells)}
         """
 
     /// KEYS: a status index. ARGV: SSCAN cursor, COUNT, job key prefix.

@@ -121,16 +121,49 @@ public final class RedisWorkQueue: Sendable {
         guard case let .array(items) = reply, let outcome = items.first?.text else {
             throw .rejected("unexpected reply to submitting \(job.id): \(reply)")
         }
-        let numbers = items.dropFirst().compactMap { item -> Int? in
-            if case let .integer(value) = item { return Int(value) }
-            return nil
-        }
+        let numbers = Self.integers(in: items.dropFirst())
         switch (outcome, numbers.count) {
         case ("accepted", 0): return .accepted
         case ("duplicate", 0): throw .duplicate(job.id)
         case ("queue_full", 1): return .queueFull(waiting: numbers[0], capacity: capacity)
         case ("client_limit", 2): return .clientLimit(ClientShare(jobs: numbers[0], waiting: numbers[1], limit: perClientLimit))
         default: throw .rejected("unexpected reply to submitting \(job.id): \(reply)")
+        }
+    }
+
+    /// Stores the matrix and its cells as `RedisJobStore.createMatrix` does and puts every
+    /// cell the verdict cache did not answer in its stream, all or nothing, unless those cells
+    /// do not fit in the cluster's queue or the client's share (see `Scripts.submitMatrix`).
+    /// - Returns: the admission and, when accepted, each cell's cached answer or nil.
+    /// - Throws: `.duplicate`, `.full` (Redis at its memory bound), `.unavailable`.
+    public func submitMatrix(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], client: ClientIdentity?, perClientLimit: Int, capacity: Int,
+        countingIn counters: String, at date: Date
+    ) throws(JobStoreError) -> (QueueAdmission, [(JobStatus, CompilationResult)?]) {
+        let arguments = [bytes(Self.clientKey(client)), bytes(String(perClientLimit)), bytes(String(capacity))]
+            + (try store.matrixArguments(matrix, cells: cells, at: date, counters: counters))
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.evaluate(Scripts.submitMatrix, keys: [], arguments: arguments)
+        }
+        try store.check(reply, doing: "submit the matrix \(matrix.id)")
+        guard case let .array(items) = reply, let outcome = items.first?.text else {
+            throw .rejected("unexpected reply to submitting the matrix \(matrix.id): \(reply)")
+        }
+        let numbers = Self.integers(in: items.dropFirst())
+        switch (outcome, numbers.count) {
+        case ("queue_full", 1): return (.queueFull(waiting: numbers[0], capacity: capacity), [])
+        case ("client_limit", 2): return (.clientLimit(ClientShare(jobs: numbers[0], waiting: numbers[1], limit: perClientLimit)), [])
+        case ("accepted", 0) where items.count == 2, ("duplicate", 0) where items.count == 2:
+            return (.accepted, try store.matrixOutcome(outcome, items[1], of: matrix, cells: cells))
+        default: throw .rejected("unexpected reply to submitting the matrix \(matrix.id): \(reply)")
+        }
+    }
+
+    /// The integers of a script's reply, in order.
+    private static func integers(in items: ArraySlice<RedisValue>) -> [Int] {
+        items.compactMap { item -> Int? in
+            if case let .integer(value) = item { return Int(value) }
+            return nil
         }
     }
 
@@ -323,37 +356,87 @@ extension Scripts {
     /// Returns {'accepted'}, {'duplicate'}, {'queue_full', waiting} or {'client_limit', held, waiting}.
     static let submit = """
         #!lua
+        \(queueFunctions)
         local ttl, id, clientKey, offer = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
         local limit, capacity = tonumber(ARGV[4]), tonumber(ARGV[5])
-        local waiting = 0
-        for _, count in ipairs(redis.call('HVALS', '\(RedisWorkQueue.waitingKey)')) do
-            waiting = waiting + tonumber(count)
-        end
+        local waiting = waitingJobs()
         if capacity > 0 and waiting >= capacity then return {'queue_full', waiting} end
-        local held = redis.call('HLEN', clientKey)
-        if held >= limit then
-            local clientWaiting = 0
-            for _, state in ipairs(redis.call('HVALS', clientKey)) do
-                if state == 'waiting' then clientWaiting = clientWaiting + 1 end
-            end
-            return {'client_limit', held, clientWaiting}
-        end
+        local held, clientWaiting = clientJobs(clientKey)
+        if held >= limit then return {'client_limit', held, clientWaiting} end
         if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
         redis.call('HSET', KEYS[1], unpack(ARGV, 7))
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SADD', KEYS[2], id)
         redis.call('EXPIRE', KEYS[2], ttl)
-        local stream = 'wic:queue:' .. offer .. ':' .. math.min(held, \(RedisWorkQueue.tiers - 1))
-        if redis.call('EXISTS', stream) == 0 then
-            redis.call('XGROUP', 'CREATE', stream, '\(RedisWorkQueue.group)', '0', 'MKSTREAM')
-        end
-        redis.call('XADD', stream, '*', 'id', id, 'client', clientKey)
-        redis.call('HINCRBY', '\(RedisWorkQueue.waitingKey)', stream, 1)
-        redis.call('SADD', '\(RedisWorkQueue.offersKey)', offer)
-        redis.call('HSET', clientKey, id, 'waiting')
-        redis.call('EXPIRE', clientKey, ttl)
-        redis.call('PUBLISH', '\(RedisWorkQueue.doorbellChannel)', offer)
+        enqueue(id, offer, clientKey, held, ttl)
         return {'accepted'}
+        """
+
+    /// `waitingJobs()`: the cluster's queue length. `clientJobs(clientKey)`: how many jobs
+    /// the client holds, and how many of them wait. `enqueue(id, offer, clientKey, held, ttl)`:
+    /// puts a stored job in its offer's stream, in the tier of a client holding `held` jobs,
+    /// counts it in the client's share and rings the doorbell.
+    static let queueFunctions = """
+        local function waitingJobs()
+            local waiting = 0
+            for _, count in ipairs(redis.call('HVALS', '\(RedisWorkQueue.waitingKey)')) do
+                waiting = waiting + tonumber(count)
+            end
+            return waiting
+        end
+        local function clientJobs(clientKey)
+            local clientWaiting = 0
+            for _, state in ipairs(redis.call('HVALS', clientKey)) do
+                if state == 'waiting' then clientWaiting = clientWaiting + 1 end
+            end
+            return redis.call('HLEN', clientKey), clientWaiting
+        end
+        local function enqueue(id, offer, clientKey, held, ttl)
+            local stream = 'wic:queue:' .. offer .. ':' .. math.min(held, \(RedisWorkQueue.tiers - 1))
+            if redis.call('EXISTS', stream) == 0 then
+                redis.call('XGROUP', 'CREATE', stream, '\(RedisWorkQueue.group)', '0', 'MKSTREAM')
+            end
+            redis.call('XADD', stream, '*', 'id', id, 'client', clientKey)
+            redis.call('HINCRBY', '\(RedisWorkQueue.waitingKey)', stream, 1)
+            redis.call('SADD', '\(RedisWorkQueue.offersKey)', offer)
+            redis.call('HSET', clientKey, id, 'waiting')
+            redis.call('EXPIRE', clientKey, ttl)
+            redis.call('PUBLISH', '\(RedisWorkQueue.doorbellChannel)', offer)
+        end
+        """
+
+    /// ARGV: client key, per-client limit, capacity (0: none), then from 4 a matrix's
+    /// cells as `matrixCells` reads them. The cells the verdict cache cannot answer must fit:
+    /// in the queue (`capacity` waiting jobs) and in the client's share (`limit` jobs), each
+    /// unless that is empty: a matrix larger than a whole share or queue is taken only by an
+    /// empty one. Then `storeMatrix`, and every cell not answered goes in its stream, each one
+    /// tier further, as one job after another would. No flags: a full Redis refuses it whole.
+    /// Returns {'accepted', per cell {} or its cached {status, result}}, {'duplicate', key},
+    /// {'queue_full', waiting} or {'client_limit', held, waiting}.
+    static let submitMatrix = """
+        #!lua
+        \(queueFunctions)
+        \(Scripts.answerFromCacheFunction)
+        \(Scripts.matrixFunctions)
+        local clientKey, limit, capacity = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+        local cells = matrixCells(ARGV, 4)
+        local compiles = 0
+        for _, cell in ipairs(cells) do
+            if cell.verdict == '' or redis.call('EXISTS', cell.verdict) == 0 then compiles = compiles + 1 end
+        end
+        local waiting = waitingJobs()
+        if compiles > 0 and capacity > 0 and waiting > 0 and waiting + compiles > capacity then return {'queue_full', waiting} end
+        local held, clientWaiting = clientJobs(clientKey)
+        if compiles > 0 and held > 0 and held + compiles > limit then return {'client_limit', held, clientWaiting} end
+        local duplicate = storeMatrix(ARGV, 4, cells)
+        if duplicate then return {'duplicate', duplicate} end
+        for _, cell in ipairs(cells) do
+            if not cell.answer then
+                enqueue(cell.id, cell.offer, clientKey, held, ARGV[4])
+                held = held + 1
+            end
+        end
+        return {'accepted', matrixAnswers(cells)}
         """
 
     /// ARGV: consumer, lease in ms, claim expired leases ('1') or not, this process's

@@ -210,11 +210,16 @@ public struct CompilationConfiguration: Sendable, Equatable {
     public var timeoutSeconds: Int
     /// `MAX_FILES`: most files of one multi-file project (default 64).
     public var maxFiles: Int
+    /// `MAX_MATRIX_CELLS`: most cells (jobs) one compile matrix may make (default 128: every
+    /// C++ toolchain of the catalog × every standard it lists, 108, fits).
+    public var maxMatrixCells: Int
 
-    public init(maxSourceSize: Int = 1 << 20, timeoutSeconds: Int = 30, maxFiles: Int = ProjectFile.defaultMaxCount) {
+    public init(maxSourceSize: Int = 1 << 20, timeoutSeconds: Int = 30, maxFiles: Int = ProjectFile.defaultMaxCount,
+                maxMatrixCells: Int = 128) {
         self.maxFiles = maxFiles
         self.maxSourceSize = maxSourceSize
         self.timeoutSeconds = timeoutSeconds
+        self.maxMatrixCells = maxMatrixCells
     }
 }
 
@@ -281,7 +286,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 "MAX_SOURCE_SIZE", default: defaults.compilation.maxSourceSize, in: 1...(8 << 20)),
             timeoutSeconds: try reader.integer(
                 "COMPILATION_TIMEOUT_SECONDS", default: defaults.compilation.timeoutSeconds, in: 1...3600),
-            maxFiles: try reader.integer("MAX_FILES", default: defaults.compilation.maxFiles, in: 1...ProjectFile.maxCountLimit))
+            maxFiles: try reader.integer("MAX_FILES", default: defaults.compilation.maxFiles, in: 1...ProjectFile.maxCountLimit),
+            maxMatrixCells: try reader.integer(
+                "MAX_MATRIX_CELLS", default: defaults.compilation.maxMatrixCells, in: 1...1000))
         let sandboxDefaults = defaults.sandbox
         sandbox = SandboxConfiguration(
             cpuSeconds: try reader.integer("SANDBOX_CPU_SECONDS", default: compilation.timeoutSeconds, in: 1...3600),

@@ -80,7 +80,12 @@ public struct RequestValidator: Sendable {
         } catch {
             throw RequestValidationError(problems: [SubmissionBody.notAnObject(json.isEmpty ? "the body is empty" : "\(error)")])
         }
-        return try validate(SubmissionBody(object: document))
+        return try validate(object: document)
+    }
+
+    /// A submission's JSON document, read as `validate(json:)` reads it.
+    public func validate(object document: JSONValue) throws(RequestValidationError) -> CompilationRequest {
+        try validate(SubmissionBody(object: document))
     }
 
     /// A submission whose source is the whole body, its settings given apart (the query string).

@@ -106,18 +106,19 @@ public struct SubmissionBody: Sendable {
             default: os = text
             }
         }
-        guard problems.isEmpty else {
-            // A body of a hundred thousand stray keys gets an answer of a readable size.
-            if problems.count > Self.maximumProblems {
-                let more = problems.count - Self.maximumProblems
-                problems = Array(problems.prefix(Self.maximumProblems)) + [ValidationProblem(
-                    field: "body", kind: .malformedBody, message: "The body has \(more) more problems like these.")]
-            }
-            throw RequestValidationError(problems: problems)
-        }
+        guard problems.isEmpty else { throw RequestValidationError(problems: Self.capped(problems)) }
     }
 
     static let maximumProblems = 20
+
+    /// At most `maximumProblems`, then one that says how many more: a body of a hundred
+    /// thousand stray keys gets an answer of a readable size.
+    static func capped(_ problems: [ValidationProblem], more what: String = "The body has") -> [ValidationProblem] {
+        guard problems.count > maximumProblems else { return problems }
+        let more = problems.count - maximumProblems
+        return Array(problems.prefix(maximumProblems)) + [ValidationProblem(
+            field: "body", kind: .malformedBody, message: "\(what) \(more) more problems like these.")]
+    }
 
     static func notAnObject(_ reason: String) -> ValidationProblem {
         ValidationProblem(
@@ -223,7 +224,7 @@ public struct SubmissionBody: Sendable {
     /// Every key that an object of the document holds more than once, named by its path. The
     /// path is kept as short as it is shown, so a long key above many others is not copied
     /// for each of them.
-    private static func duplicateKeys(in value: JSONValue, path: String) -> [ValidationProblem] {
+    static func duplicateKeys(in value: JSONValue, path: String) -> [ValidationProblem] {
         switch value {
         case let .object(members):
             var counts: [String: Int] = [:]

@@ -256,13 +256,9 @@ extension [Toolchain] {
     /// order first declared: the names a request may use (and `/api/v1/environments` lists).
     public func offer(for language: Language) -> LanguageOffer {
         let mine = filter { $0.spec.language == language }
-        func distinct(_ names: [String]) -> [String] {
-            var seen: Set<String> = []
-            return names.filter { seen.insert($0).inserted }
-        }
         return LanguageOffer(
-            compilers: distinct(mine.map(\.spec.id)), standards: distinct(mine.flatMap(\.spec.standards)),
-            architectures: distinct(mine.flatMap(\.targets).map(\.architecture)), oses: distinct(mine.flatMap(\.targets).map(\.os)))
+            compilers: mine.map(\.spec.id).distinct, standards: mine.flatMap(\.spec.standards).distinct,
+            architectures: mine.flatMap(\.targets).map(\.architecture).distinct, oses: mine.flatMap(\.targets).map(\.os).distinct)
     }
 
     /// The request's standard, architecture and os where no offered toolchain of its language
@@ -289,4 +285,12 @@ public struct LanguageOffer: Sendable, Equatable {
     public var standards: [String]
     public var architectures: [String]
     public var oses: [String]
+}
+
+extension [String] {
+    /// Each name once, in the order first given.
+    var distinct: [String] {
+        var seen: Set<String> = []
+        return filter { seen.insert($0).inserted }
+    }
 }

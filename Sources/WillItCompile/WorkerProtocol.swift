@@ -9,6 +9,12 @@ public enum WorkerRequest: Sendable, Equatable {
     /// (nil: the one share of every job submitted without an identity).
     /// Replies `accepted`, `answered` (from the verdict cache), `queueFull`, `tooManyJobs` or `failure`.
     case submit(CompilationJob, client: ClientIdentity? = nil)
+    /// Store the matrix and its cells' jobs and compile them, all or nothing: each cell as
+    /// `submit` would take it, but either every one is accepted or none is stored. Replies
+    /// `accepted` (with the matrix's id), `queueFull`, `tooManyJobs` or `failure`.
+    case submitMatrix(CompilationMatrix, cells: [CompilationJob], client: ClientIdentity? = nil)
+    /// The matrix from the worker's own store (memory mode).
+    case readMatrix(JobID)
     /// Counters, as `/api/v1/workers/stats`.
     case stats
     /// The toolchains the worker probed at start-up.
@@ -33,6 +39,8 @@ public enum WorkerReply: Sendable, Equatable {
     case toolchains([Toolchain])
     /// nil job: unknown or expired id.
     case job(CompilationJob?, CompilationResult?)
+    /// nil: unknown or expired id.
+    case matrix(CompilationMatrix?)
     case failure(WorkerFailure)
 }
 
@@ -178,15 +186,29 @@ private struct RequestEnvelope: Codable {
     var client: String?
     var id: JobID?
     var waitMilliseconds: Int?
+    var matrix: CompilationMatrix?
+    var cells: [CompilationJob]?
+    /// The matrix cells' one source, in Base64.
+    var source: String?
 
     private enum CodingKeys: String, CodingKey {
-        case type, job, client, id, waitMilliseconds = "wait_ms"
+        case type, job, client, id, matrix, cells, source, waitMilliseconds = "wait_ms"
     }
 
     init(_ request: WorkerRequest) {
         switch request {
         case .ping: type = "ping"
         case let .submit(job, client): type = "submit"; self.job = job; self.client = client?.rawValue
+        case let .submitMatrix(matrix, cells, client):
+            // The cells share one source: it travels once, so the frame stays the size of one job.
+            type = "submit_matrix"; self.matrix = matrix; self.client = client?.rawValue
+            source = cells.first.map { Data($0.request.source).base64EncodedString() }
+            self.cells = cells.map { cell in
+                var sourceless = cell
+                sourceless.request.source = []
+                return sourceless
+            }
+        case let .readMatrix(id): type = "read_matrix"; self.id = id
         case .stats: type = "stats"
         case .toolchains: type = "toolchains"
         case let .readJob(id, wait): type = "read_job"; self.id = id; waitMilliseconds = wait > 0 ? wait : nil
@@ -197,16 +219,30 @@ private struct RequestEnvelope: Codable {
         switch (type, job, id) {
         case ("ping", _, _): return .ping
         case let ("submit", job?, _):
-            guard let client else { return .submit(job, client: nil) }
-            guard let identity = ClientIdentity(client) else {
-                throw WorkerFailure(.malformedRequest, "client `\(client.prefix(80))` is not a client identity; expected \(ClientIdentity.accepted)")
-            }
-            return .submit(job, client: identity)
+            return .submit(job, client: try identity())
+        case ("submit_matrix", _, _):
+            guard let matrix, let cells, let source = source.flatMap({ Data(base64Encoded: $0) }) else { break }
+            return .submitMatrix(matrix, cells: cells.map { cell in
+                var sourced = cell
+                sourced.request.source = Array(source)
+                return sourced
+            }, client: try identity())
+        case let ("read_matrix", _, id?): return .readMatrix(id)
         case ("stats", _, _): return .stats
         case ("toolchains", _, _): return .toolchains
         case let ("read_job", _, id?): return .readJob(id, waitMilliseconds: max(0, waitMilliseconds ?? 0))
-        default: throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
+        default: break
         }
+        throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
+    }
+
+    /// The submitting client, checked: nil when none was named.
+    private func identity() throws(WorkerFailure) -> ClientIdentity? {
+        guard let client else { return nil }
+        guard let identity = ClientIdentity(client) else {
+            throw WorkerFailure(.malformedRequest, "client `\(client.prefix(80))` is not a client identity; expected \(ClientIdentity.accepted)")
+        }
+        return identity
     }
 }
 
@@ -221,9 +257,10 @@ private struct ReplyEnvelope: Codable {
     var job: CompilationJob?
     var result: CompilationResult?
     var failure: WorkerFailure?
+    var matrix: CompilationMatrix?
 
     private enum CodingKeys: String, CodingKey {
-        case type, id, capacity, share, stats, toolchains, job, result, failure
+        case type, id, capacity, share, stats, toolchains, job, result, failure, matrix
         case retryAfterSeconds = "retry_after_seconds"
     }
 
@@ -237,6 +274,7 @@ private struct ReplyEnvelope: Codable {
         case let .stats(stats): type = "stats"; self.stats = stats
         case let .toolchains(list): type = "toolchains"; toolchains = list
         case let .job(job, result): type = "job"; self.job = job; self.result = result
+        case let .matrix(matrix): type = "matrix"; self.matrix = matrix
         case let .failure(failure): type = "failure"; self.failure = failure
         }
     }
@@ -253,6 +291,7 @@ private struct ReplyEnvelope: Codable {
         case "stats": if let stats { return .stats(stats) }
         case "toolchains": if let toolchains { return .toolchains(toolchains) }
         case "job": return .job(job, result)
+        case "matrix": return .matrix(matrix)
         case "failure": if let failure { return .failure(failure) }
         default: break
         }

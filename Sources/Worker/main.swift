@@ -55,15 +55,21 @@ for toolchain in toolchains {
     log("toolchain \(toolchain.spec.language.rawValue)/\(toolchain.spec.id)\(toolchain.isDefault ? " (default)" : ""): \(toolchain.version)")
 }
 
-// `--sandbox-command LANGUAGE`: print the exact command a compile of that language
-// runs (a JSON array), for scripts/bench to run the same sandbox without the service.
-if CommandLine.arguments.count == 3, CommandLine.arguments[1] == "--sandbox-command" {
+// `--sandbox-command LANGUAGE [COMPILER [STANDARD]]`: print the exact command a compile of that
+// language runs (a JSON array), by the language's default compiler and standard or those named,
+// for scripts/bench to run the same sandbox without the service.
+if (3...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "--sandbox-command" {
+    let named = Array(CommandLine.arguments.dropFirst(3))
     guard let language = Language(name: CommandLine.arguments[2]),
-          let toolchain = toolchains.find(language: language, id: nil) else {
+          let toolchain = toolchains.find(language: language, id: named.first) else {
         let installed = Language.allCases.filter { language in toolchains.contains { $0.spec.language == language } }
-        fail("--sandbox-command needs a language with an installed toolchain (\(installed.map(\.rawValue).joined(separator: ", "))), not \(CommandLine.arguments[2])")
+        fail("--sandbox-command needs a language with an installed toolchain (\(installed.map(\.rawValue).joined(separator: ", "))) and optionally one of its compilers, not \(CommandLine.arguments.dropFirst(2).joined(separator: " "))")
     }
-    let job = CompilationJob(request: CompilationRequest(source: [], language: language), createdAt: Date())
+    if let standard = named.dropFirst().first, !toolchain.spec.standards.contains(standard) {
+        fail("--sandbox-command: \(toolchain.spec.id) has no standard \(standard) (it has: \(toolchain.spec.standards.joined(separator: ", ")))")
+    }
+    let job = CompilationJob(
+        request: CompilationRequest(source: [], language: language, compiler: named.first, standard: named.dropFirst().first), createdAt: Date())
     let sandbox = Sandbox(configuration: configuration.sandbox, timeout: .seconds(configuration.compilation.timeoutSeconds),
                           seccomp: seccomp, cgroups: nil)
     let data = try! JSONEncoder().encode(sandbox.command(for: job, with: toolchain))

@@ -95,9 +95,12 @@ public struct WorkerClient: Sendable {
 
 extension WorkerRequest {
     /// Whether sending the request again after a lost reply is harmless: all but
-    /// `submit`, whose second copy would be refused as a duplicate of the first.
+    /// `submit` and `submitMatrix`, whose second copy would be refused as a duplicate of the first.
     var mayRunTwice: Bool {
-        if case .submit = self { false } else { true }
+        switch self {
+        case .submit, .submitMatrix: false
+        default: true
+        }
     }
 }
 

@@ -77,6 +77,16 @@ final class ClusterWorkSource: WorkSource {
         return admission
     }
 
+    func submitMatrix(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], from client: ClientIdentity?, at date: Date
+    ) throws(JobStoreError) -> (QueueAdmission, answered: Int) {
+        let (admission, answers) = try queue.submitMatrix(
+            matrix, cells: cells, client: client, perClientLimit: configuration.maxJobsPerClient, capacity: capacity(),
+            countingIn: RedisWorkQueue.countersKey(host: configuration.hostID), at: date)
+        if admission == .accepted { bell.ring() }
+        return (admission, answers.count { $0 != nil })
+    }
+
     /// The answer never enters the stream; this host's `cached` counter in Redis counts it in the same step.
     func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {
         var answered = job

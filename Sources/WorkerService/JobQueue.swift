@@ -60,25 +60,28 @@ final class JobQueue: @unchecked Sendable {
         return waitingCount
     }
 
-    /// Holds a place for `owner`'s job about to be stored.
-    func reserve(for owner: JobOwner) -> Reservation {
+    /// Holds `count` places for `owner`'s jobs about to be stored (a matrix's cells), all or
+    /// none. They must fit in the owner's share and in the queue, except that an empty share
+    /// or queue takes a batch larger than it whole: a matrix is never refused for good.
+    func reserve(for owner: JobOwner, count: Int = 1) -> Reservation {
         condition.lock()
         defer { condition.unlock() }
         let share = shares[owner] ?? Share()
-        if share.held >= perOwnerLimit {
+        if share.held > 0, share.held + count > perOwnerLimit {
             return .ownerLimit(ClientShare(jobs: share.held, waiting: share.waitingCount, limit: perOwnerLimit))
         }
-        guard !isShutDown, waitingCount + reservedCount < capacity else { return .queueFull }
-        shares[owner, default: Share()].reserved += 1
-        reservedCount += 1
+        let holding = waitingCount + reservedCount
+        guard !isShutDown, holding == 0 || holding + count <= capacity else { return .queueFull }
+        shares[owner, default: Share()].reserved += count
+        reservedCount += count
         return .granted
     }
 
-    func cancelReservation(for owner: JobOwner) {
+    func cancelReservation(for owner: JobOwner, count: Int = 1) {
         condition.lock()
         defer { condition.unlock() }
-        reservedCount -= 1
-        update(owner) { $0.reserved -= 1 }
+        reservedCount -= count
+        update(owner) { $0.reserved -= count }
     }
 
     /// Fills a place `reserve` granted to `owner`.

@@ -16,6 +16,13 @@ struct TakenJob: Sendable {
 protocol WorkSource: Sendable {
     /// Stores the job as queued and enqueues it, unless the queue or the client's share is full.
     func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission
+    /// Stores the matrix and its cells (`JobStore.createMatrix`) and enqueues every cell the
+    /// verdict cache did not answer, all or nothing, unless those do not fit in the queue or
+    /// the client's share (each of which takes a matrix larger than it only when empty).
+    /// - Returns: the admission and, when accepted, how many cells the cache answered.
+    func submitMatrix(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], from client: ClientIdentity?, at date: Date
+    ) throws(JobStoreError) -> (QueueAdmission, answered: Int)
     /// Stores the job finished at `date` with the verdict cached under `key`, and counts it for
     /// this host; returns the job as stored and its result. nil, with nothing stored, when there is none.
     func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)?
@@ -63,6 +70,32 @@ final class LocalWorkSource: WorkSource {
         }
         queue.push(reserved: job, for: client)
         return .accepted
+    }
+
+    /// Every cell takes a place until the store says which the cache answered: a matrix
+    /// that fits only thanks to its cached cells is refused here, where the cluster takes it.
+    func submitMatrix(
+        _ matrix: CompilationMatrix, cells: [MatrixCellJob], from client: ClientIdentity?, at date: Date
+    ) throws(JobStoreError) -> (QueueAdmission, answered: Int) {
+        switch queue.reserve(for: client, count: cells.count) {
+        case .granted:
+            break
+        case .queueFull:
+            return (.queueFull(waiting: queue.count, capacity: queue.capacity), 0)
+        case let .ownerLimit(share):
+            return (.clientLimit(share), 0)
+        }
+        let answers: [(JobStatus, CompilationResult)?]
+        do {
+            answers = try store.createMatrix(matrix, cells: cells, at: date)
+        } catch {
+            queue.cancelReservation(for: client, count: cells.count)
+            throw error
+        }
+        for (cell, answer) in zip(cells, answers) {
+            if answer == nil { queue.push(reserved: cell.job, for: client) } else { queue.cancelReservation(for: client) }
+        }
+        return (.accepted, answers.count { $0 != nil })
     }
 
     func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {

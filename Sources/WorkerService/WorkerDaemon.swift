@@ -119,6 +119,14 @@ public final class WorkerDaemon: Sendable {
             return .pong
         case let .submit(job, client):
             return submit(job, from: client)
+        case let .submitMatrix(matrix, cells, client):
+            return submitMatrix(matrix, cells: cells, from: client)
+        case let .readMatrix(id):
+            do {
+                return .matrix(try store.matrix(id))
+            } catch {
+                return .failure(WorkerFailure(.storeUnavailable, error.description))
+            }
         case .stats:
             return .stats(stats())
         case .toolchains:
@@ -157,21 +165,12 @@ public final class WorkerDaemon: Sendable {
         guard !shuttingDown.load(ordering: .sequentiallyConsistent) else {
             return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
         }
-        var job = submitted
-        let toolchain: Toolchain
+        let (job, toolchain): (CompilationJob, Toolchain)
         do {
-            // In a cluster, a job for a toolchain only other hosts offer is theirs to compile.
-            toolchain = try (cluster?.offeredToolchains() ?? toolchains).resolve(submitted.request)
-            // Named, as the responder names them: the job waits for exactly this compiler.
-            job.request.compiler = toolchain.spec.id
-            job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
+            (job, toolchain) = try queued(submitted, offered: cluster?.offeredToolchains() ?? toolchains)
         } catch {
             return .failure(WorkerFailure(.unsupportedJob, error.description))
         }
-        job.status = .queued
-        job.startedAt = nil
-        job.completedAt = nil
-        job.host = nil
         do {
             // Answered at once, before the queue: it takes no slot and no place in the client's share.
             if job.request.useCache,
@@ -180,23 +179,75 @@ public final class WorkerDaemon: Sendable {
                 answered.request = answered.request.withoutSources  // the responder has it; no answer shows it
                 return .answered(answered, result)
             }
-            switch try work.submit(job, from: client) {
-            case .accepted:
-                return .accepted(job.id)
-            case let .queueFull(waiting, capacity):
-                let seconds = cluster?.secondsUntilASlotFrees()
-                    ?? retryAfterSeconds(compiles: Double(waiting) / Double(configuration.worker.maxWorkers))
-                return .queueFull(capacity: capacity, retryAfterSeconds: seconds)
-            case let .clientLimit(share):
-                // A place frees when one of its jobs ends, and the fair share brings its first one to a slot soon.
-                return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds(compiles: 1))
-            }
-        } catch .duplicate {
-            return .failure(WorkerFailure(.duplicateJob, JobStoreError.duplicate(job.id).description))
-        } catch .full(let reason) {
-            return .failure(WorkerFailure(.storeFull, JobStoreError.full(reason).description))
+            return reply(to: try work.submit(job, from: client), accepting: job.id)
         } catch {
-            return .failure(WorkerFailure(.storeUnavailable, error.description))
+            return reply(to: error)
+        }
+    }
+
+    /// A matrix's cells, each checked and named as `submit` checks and names a job, stored
+    /// and queued all or nothing; the cells the verdict cache answers are counted as cached.
+    private func submitMatrix(_ matrix: CompilationMatrix, cells submitted: [CompilationJob], from client: ClientIdentity?) -> WorkerReply {
+        guard !shuttingDown.load(ordering: .sequentiallyConsistent) else {
+            return .failure(WorkerFailure(.shuttingDown, "the worker is shutting down and takes no new jobs"))
+        }
+        let offered = cluster?.offeredToolchains() ?? toolchains
+        var cells: [MatrixCellJob] = []
+        for submittedJob in submitted {
+            do {
+                let (job, toolchain) = try queued(submittedJob, offered: offered)
+                cells.append(MatrixCellJob(job: job, cacheKey: job.request.useCache ? sandbox.verdictKey(for: job.request, with: toolchain) : nil))
+            } catch {
+                return .failure(WorkerFailure(.unsupportedJob, "cell \(MatrixCell(of: submittedJob)): \(error.description)"))
+            }
+        }
+        var record = matrix
+        record.cells = cells.map { MatrixCell(of: $0.job) }
+        do {
+            let (admission, answered) = try work.submitMatrix(record, cells: cells, from: client, at: Date())
+            if answered > 0 { counters.withLock { $0.stored.cached += answered } }
+            return reply(to: admission, accepting: matrix.id)
+        } catch {
+            return reply(to: error)
+        }
+    }
+
+    /// The job as it is stored and queued: queued, with no times or host of its own yet, and its
+    /// compiler and standard named (as the responder names them: it waits for exactly this
+    /// compiler); in a cluster, a job for a toolchain only other hosts offer is theirs to compile.
+    private func queued(_ submitted: CompilationJob, offered: [Toolchain]) throws(RequestValidationError) -> (CompilationJob, Toolchain) {
+        let toolchain = try offered.resolve(submitted.request)
+        var job = submitted
+        job.request.compiler = toolchain.spec.id
+        job.request.standard = job.request.standard ?? toolchain.spec.defaultStandard
+        job.status = .queued
+        job.startedAt = nil
+        job.completedAt = nil
+        job.host = nil
+        return (job, toolchain)
+    }
+
+    /// The reply to a submission the queue took or refused.
+    private func reply(to admission: QueueAdmission, accepting id: JobID) -> WorkerReply {
+        switch admission {
+        case .accepted:
+            return .accepted(id)
+        case let .queueFull(waiting, capacity):
+            let seconds = cluster?.secondsUntilASlotFrees()
+                ?? retryAfterSeconds(compiles: Double(waiting) / Double(configuration.worker.maxWorkers))
+            return .queueFull(capacity: capacity, retryAfterSeconds: seconds)
+        case let .clientLimit(share):
+            // A place frees when one of its jobs ends, and the fair share brings its first one to a slot soon.
+            return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds(compiles: 1))
+        }
+    }
+
+    /// The reply to a submission the store did not take.
+    private func reply(to error: JobStoreError) -> WorkerReply {
+        switch error {
+        case .duplicate: .failure(WorkerFailure(.duplicateJob, error.description))
+        case .full: .failure(WorkerFailure(.storeFull, error.description))
+        default: .failure(WorkerFailure(.storeUnavailable, error.description))
         }
     }
 

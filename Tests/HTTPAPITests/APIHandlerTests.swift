@@ -44,6 +44,27 @@ import WillItCompile
         #expect(submitted.id.description == id && submitted.request.compiler == "gcc-12" && submitted.request.standard == "gnu17")
     }
 
+    /// In memory mode the matrix is read through the worker: every cell and the summary.
+    @Test func aMatrixIsSubmittedAllAtOnceAndReadThroughTheWorker() throws {
+        let worker = try Self.worker()
+        let api = Self.api(worker)
+        let body = #"{"source_code":"int main(void){return 0;}","language":"c","environments":"all","compilers":["gcc"]}"#
+        let reply = api.handle(HTTPRequest(method: "POST", path: "/api/v1/matrix", body: Array(body.utf8), contentType: "application/json"))
+        #expect(reply.status == 202, "\(reply.text)")
+        let id = try #require(reply.json["matrix_id"] as? String)
+        #expect(reply.header("Location") == "/api/v1/matrix/\(id)" && reply.json["status_url"] as? String == "/api/v1/matrix/\(id)")
+        #expect((reply.json["cells"] as? [[String: Any]])?.compactMap { $0["standard"] as? String } == ["c17", "gnu17"])
+        #expect(worker.requests.filter { if case .submitMatrix = $0 { true } else { false } }.count == 1, "one request for every cell")
+
+        let read = api.handle(HTTPRequest(method: "GET", path: "/api/v1/matrix/\(id)", query: "wait=5"))
+        #expect(read.status == 200 && read.json["status"] as? String == "completed", "\(read.text)")
+        let compilers = (read.json["summary"] as? [String: Any])?["compilers"] as? [[String: Any]]
+        #expect(compilers?.first?["oldest_standard"] as? String == "c17", "\(read.text)")
+        #expect(api.handle(HTTPRequest(method: "GET", path: "/api/v1/matrix/\(UUID())")).status == 404)
+        let raw = api.handle(HTTPRequest(method: "POST", path: "/api/v1/matrix", body: Array("int main(){}\n".utf8), contentType: "text/plain"))
+        #expect(raw.status == 400 && (raw.json["message"] as? String ?? "").contains("A matrix is a JSON object"), "\(raw.text)")
+    }
+
     @Test func aRawSubmissionWithWaitAnswersWithTheVerdict() throws {
         let worker = try Self.worker()
         let reply = Self.api(worker).handle(HTTPRequest(
@@ -138,7 +159,7 @@ import WillItCompile
         for path in ["/", "/api/v2/compile", "/api/v1/flags", "/api/v1/environments/c", "/api/v1/compilex", "/healthz"] {
             let reply = api.handle(HTTPRequest(method: "GET", path: path))
             #expect(reply.status == 404 && reply.json["error"] as? String == "not_found", "\(path): \(reply.text)")
-            #expect(reply.json["message"] as? String == "No endpoint at \(path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, GET /api/v1/environments, GET /api/v1/toolchains, GET /api/v1/flags/{family}, GET /api/v1/workers/stats, GET /health, GET /api/v1/openapi.yaml.")
+            #expect(reply.json["message"] as? String == "No endpoint at \(path). Endpoints: POST /api/v1/compile, GET /api/v1/compile/{job_id}, POST /api/v1/matrix, GET /api/v1/matrix/{matrix_id}, GET /api/v1/environments, GET /api/v1/toolchains, GET /api/v1/flags/{family}, GET /api/v1/workers/stats, GET /health, GET /api/v1/openapi.yaml.")
         }
     }
 

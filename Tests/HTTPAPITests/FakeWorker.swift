@@ -48,6 +48,12 @@ final class FakeWorker: WorkerChannel {
                 try jobs.create(job)
                 if compiles { try finish(job) }
                 return .accepted(job.id)
+            case let .submitMatrix(matrix, cells, _):
+                _ = try jobs.createMatrix(matrix, cells: cells.map { MatrixCellJob(job: $0, cacheKey: nil) }, at: Date())
+                if compiles { for cell in cells { try finish(cell) } }
+                return .accepted(matrix.id)
+            case let .readMatrix(id):
+                return .matrix(try jobs.matrix(id))
             case let .readJob(id, waitMilliseconds):
                 let found = waitMilliseconds > 0
                     ? try jobs.jobWithResult(id, waitingUpTo: .milliseconds(waitMilliseconds)) : try jobs.jobWithResult(id)

@@ -39,6 +39,39 @@ import WillItCompile
         #expect(again <= retryAfter)
     }
 
+    @Test func manySubmissionsAtOnceAreAdmittedAllOrNothingAndCostEachOne() throws {
+        // 1 per second: nothing comes back to the budget while the test runs.
+        let limiter = try limiter(rate: 1, burst: 10)
+        defer { limiter.close() }
+        let client = uniqueClient()
+        #expect(try limiter.admit(client, count: 7) == .allowed)
+        guard case let .limited(retryAfter) = try limiter.admit(client, count: 4) else {
+            Issue.record("4 more were allowed after 7 of a burst of 10")
+            return
+        }
+        // One more place comes back after one interval: 4 fit once a single one is free again.
+        #expect(retryAfter > .milliseconds(500) && retryAfter <= .seconds(1), "\(retryAfter)")
+        // The refused 4 cost nothing: 3 still fit, then not one more.
+        #expect(try limiter.admit(client, count: 3) == .allowed)
+        #expect(try limiter.admit(client) != .allowed)
+    }
+
+    @Test func moreThanABurstAtOnceNeedsTheWholeBudgetAndLeavesItInDebt() throws {
+        let limiter = try limiter(rate: 1, burst: 10)
+        defer { limiter.close() }
+        let quiet = uniqueClient()
+        #expect(try limiter.admit(quiet, count: 25) == .allowed, "a quiet client's whole budget takes a matrix larger than a burst")
+        guard case let .limited(retryAfter) = try limiter.admit(quiet) else {
+            Issue.record("a submission right after 25 at once was allowed")
+            return
+        }
+        // 25 at one per second from a budget of 10: the next one is due 15 s later.
+        #expect(retryAfter > .seconds(14) && retryAfter <= .seconds(16), "\(retryAfter)")
+        let busy = uniqueClient()
+        #expect(try limiter.admit(busy) == .allowed)
+        #expect(try limiter.admit(busy, count: 25) != .allowed, "a budget not whole does not take more than a burst")
+    }
+
     @Test func theNextSubmissionIsAllowedOnceRetryAfterHasPassed() throws {
         let limiter = try limiter(rate: 5, burst: 1)
         defer { limiter.close() }

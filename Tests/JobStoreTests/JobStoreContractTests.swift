@@ -324,13 +324,7 @@ final class ConcurrentFailures: @unchecked Sendable {
 
 /// The verdict cache, against every store.
 @Suite struct VerdictCacheContractTests {
-    /// A key of its own per test: the Redis store is shared by every test of the run.
-    func freshKey() -> VerdictKey {
-        let request = CompilationRequest(source: Array(UUID().uuidString.utf8), language: .c, compiler: "gcc-12", standard: "c11")
-        let spec = try! ToolchainCatalog.load(at: repositoryRoot.appendingPathComponent("toolchains/catalog").path)[0]
-        return VerdictKey(request: request, toolchain: Toolchain(spec: spec, version: "12", isDefault: true),
-                          sandbox: SandboxConfiguration(), timeout: .seconds(30))
-    }
+    func freshKey() -> VerdictKey { freshVerdictKey() }
 
     @Test(arguments: StoreKind.allCases, [JobStatus.completed, .failed])
     func aCachedVerdictAnswersANewJobFinishedWithItsOwnId(kind: StoreKind, status: JobStatus) throws {
@@ -391,5 +385,72 @@ final class ConcurrentFailures: @unchecked Sendable {
             return
         }
         #expect(left > .seconds(7200 - 60) && left <= .seconds(7200))
+    }
+
+}
+
+/// A compile matrix and its cells' jobs, against every store.
+@Suite struct MatrixContractTests {
+    func freshKey() -> VerdictKey { freshVerdictKey() }
+
+    func makeMatrix(of jobs: [CompilationJob]) -> CompilationMatrix {
+        CompilationMatrix(language: .c, createdAt: Date(), cells: jobs.map(MatrixCell.init(of:)))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aMatrixIsStoredWithItsCellsQueuedOrAnsweredFromTheCacheAndReadBack(kind: StoreKind) throws {
+        let store = try kind.makeStore(ttlHours: 2)
+        defer { store.close() }
+        let key = freshKey()
+        let verdict = makeResult(for: JobID(), status: .failed, stderr: "main.c:1:1: error: x")
+        try store.cacheVerdict(verdict, status: .failed, under: key)
+        let jobs = [makeJob(), makeJob(), makeJob()]
+        let matrix = makeMatrix(of: jobs)
+        #expect(try store.matrix(matrix.id) == nil)
+        let now = Date()
+        let answers = try store.createMatrix(
+            matrix, cells: [MatrixCellJob(job: jobs[0], cacheKey: freshKey()), MatrixCellJob(job: jobs[1], cacheKey: key),
+                            MatrixCellJob(job: jobs[2], cacheKey: nil)], at: now)
+        var expected = verdict
+        expected.jobID = jobs[1].id
+        expected.cached = true
+        #expect(answers.count == 3 && answers[0] == nil && answers[2] == nil)
+        #expect(answers[1]?.0 == .failed && answers[1]?.1 == expected)
+        let read = try #require(try store.matrix(matrix.id))
+        #expect(read.id == matrix.id && read.cells == matrix.cells && read.language == .c)
+        #expect(abs(read.createdAt.timeIntervalSince(matrix.createdAt)) < 1e-6)
+        #expect(try store.job(jobs[0].id)?.status == .queued && store.job(jobs[2].id)?.status == .queued)
+        #expect(try store.jobIDs(withStatus: .queued).isSuperset(of: [jobs[0].id, jobs[2].id]))
+        let (answered, result) = try #require(try store.jobWithResult(jobs[1].id))
+        #expect(answered.status == .failed && answered.completedAt != nil && result == expected)
+        guard case let .expires(left) = try store.lifetime(ofKey: JobKeys.matrix(matrix.id)) else {
+            Issue.record("the matrix has no expiry")
+            return
+        }
+        #expect(left > .seconds(7200 - 60) && left <= .seconds(7200))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aMatrixWithACellThatExistsIsRefusedWholeAndNothingIsWritten(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let existing = makeJob()
+        try store.create(existing)
+        let fresh = makeJob()
+        let matrix = makeMatrix(of: [fresh, existing])
+        #expect(throws: JobStoreError.duplicate(existing.id)) {
+            try store.createMatrix(matrix, cells: [MatrixCellJob(job: fresh, cacheKey: nil), MatrixCellJob(job: existing, cacheKey: nil)], at: Date())
+        }
+        #expect(try store.matrix(matrix.id) == nil)
+        #expect(try store.job(fresh.id) == nil)
+        // The refused matrix's id was never taken: it can be stored now, and only once.
+        let first = makeJob(), second = makeJob()
+        var reused = makeMatrix(of: [first])
+        reused.id = matrix.id
+        _ = try store.createMatrix(reused, cells: [MatrixCellJob(job: first, cacheKey: nil)], at: Date())
+        #expect(throws: JobStoreError.duplicate(matrix.id)) {
+            try store.createMatrix(reused, cells: [MatrixCellJob(job: second, cacheKey: nil)], at: Date())
+        }
+        #expect(try store.job(second.id) == nil)
     }
 }

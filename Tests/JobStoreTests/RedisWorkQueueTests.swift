@@ -45,6 +45,58 @@ import WillItCompile
         CompilationResult(jobID: id, success: true, compiled: true, exitCode: 0, durationNanoseconds: 5_000_000)
     }
 
+    /// A matrix's cells fit in the queue and the client's share together or not at all;
+    /// each accepted cell waits one tier further, as one job after another would.
+    @Test func aMatrixIsQueuedWholeOrRefusedWithNothingStored() throws {
+        let a = host("a")
+        func submitMatrix(_ cells: [CompilationJob], as client: String, limit: Int, capacity: Int) throws -> (CompilationMatrix, QueueAdmission) {
+            let matrix = CompilationMatrix(language: .c, createdAt: Date(), cells: cells.map(MatrixCell.init(of:)))
+            let (admission, answers) = try a.submitMatrix(
+                matrix, cells: cells.map { MatrixCellJob(job: $0, cacheKey: nil) }, client: ClientIdentity(client), perClientLimit: limit,
+                capacity: capacity, countingIn: RedisWorkQueue.countersKey(host: "a"), at: Date())
+            #expect(answers.allSatisfy { $0 == nil })
+            return (matrix, admission)
+        }
+        try submit(job(), to: a, as: "10.0.0.1")
+        let refused = [job(), job(), job()]
+        let (unstored, admission) = try submitMatrix(refused, as: "10.0.0.1", limit: 3, capacity: 0)
+        #expect(admission == .clientLimit(ClientShare(jobs: 1, waiting: 1, limit: 3)))
+        let (_, full) = try submitMatrix(refused, as: "10.0.0.2", limit: 10, capacity: 3)
+        #expect(full == .queueFull(waiting: 1, capacity: 3))
+        #expect(try store.matrix(unstored.id) == nil)
+        for cell in refused { #expect(try store.job(cell.id) == nil) }
+        #expect(try a.waitingCount() == 1)
+
+        // A client holding nothing, in a queue holding one job, gets a matrix larger than its share.
+        let (matrix, accepted) = try submitMatrix(refused, as: "10.0.0.3", limit: 2, capacity: 0)
+        #expect(accepted == .accepted)
+        #expect(try store.matrix(matrix.id)?.cells == matrix.cells)
+        #expect(try a.waitingCount() == 4)
+        for cell in refused { #expect(try store.job(cell.id)?.status == .queued) }
+        // The first job's client's job is taken first: the matrix's cells wait in tiers 0, 1, 2.
+        #expect(try take(a)?.clientKey == "wic:client:10.0.0.1")
+        #expect(try take(a)?.jobID == refused[0].id)
+    }
+
+    /// Cells the verdict cache answers are stored finished and take no place: a matrix that
+    /// fits only without them is accepted, and only its other cells wait.
+    @Test func aMatrixsCachedCellsAreAnsweredAndTakeNoPlace() throws {
+        let a = host("a")
+        let key = freshVerdictKey()
+        try store.cacheVerdict(result(of: JobID()), status: .completed, under: key)
+        try submit(job(), to: a, as: "10.0.0.1")
+        let cells = [job(), job(), job(), job()]
+        let matrix = CompilationMatrix(language: .c, createdAt: Date(), cells: cells.map(MatrixCell.init(of:)))
+        let (admission, answers) = try a.submitMatrix(
+            matrix, cells: cells.enumerated().map { MatrixCellJob(job: $1, cacheKey: $0 < 2 ? key : nil) }, client: ClientIdentity("10.0.0.1"),
+            perClientLimit: 3, capacity: 0, countingIn: RedisWorkQueue.countersKey(host: "a"), at: Date())
+        #expect(admission == .accepted, "1 held and 2 to compile fit a share of 3")
+        #expect(answers.map { $0?.0 } == [JobStatus.completed, .completed, nil, nil])
+        #expect(try store.job(cells[0].id)?.status == .completed && store.result(cells[1].id)?.cached == true)
+        #expect(try a.waitingCount() == 3)
+        #expect(try a.counters(of: "a").cached == 2)
+    }
+
     @Test func aJobIsStoredQueuedAndTakenOnlyByAHostThatOffersItsToolchain() throws {
         let a = host("a"), b = host("b")
         let job = job("gcc-12")

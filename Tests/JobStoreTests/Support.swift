@@ -54,6 +54,14 @@ func sharedRedisConfiguration(ttlHours: Int = 24) throws -> RedisConfiguration {
     return RedisConfiguration(enabled: true, address: address, jobTTLHours: ttlHours)
 }
 
+/// A verdict key of its own per test: the Redis store is shared by every test of the run.
+func freshVerdictKey() -> VerdictKey {
+    let request = CompilationRequest(source: Array(UUID().uuidString.utf8), language: .c, compiler: "gcc-12", standard: "c11")
+    let spec = try! ToolchainCatalog.load(at: repositoryRoot.appendingPathComponent("toolchains/catalog").path)[0]
+    return VerdictKey(request: request, toolchain: Toolchain(spec: spec, version: "12", isDefault: true),
+                      sandbox: SandboxConfiguration(), timeout: .seconds(30))
+}
+
 /// A job with a fresh id, created now.
 func makeJob(source: [UInt8] = Array("int main(void) { return 0; }\n".utf8), language: Language = .c) -> CompilationJob {
     CompilationJob(request: CompilationRequest(source: source, language: language, compiler: "gcc-12", standard: "c11"), createdAt: Date())

@@ -12,6 +12,7 @@ import WillItCompile
         #expect(configuration.worker.queueSize == 100 && configuration.worker.maxWorkers >= 1)
         #expect(configuration.worker.maxJobsPerClient == 20)
         #expect(configuration.compilation.maxSourceSize == 1_048_576)
+        #expect(configuration.compilation.maxMatrixCells == 128)
     }
 
     @Test func readsEveryVariable() throws {
@@ -20,14 +21,14 @@ import WillItCompile
             "REDIS_PASSWORD": "s3cret", "REDIS_DB": "2", "REDIS_POOL_SIZE": "5",
             "REDIS_JOB_TTL_HOURS": "1", "REDIS_CONNECT_TIMEOUT_MS": "250", "REDIS_TIMEOUT_MS": "500",
             "MAX_WORKERS": "3", "QUEUE_SIZE": "7", "MAX_JOBS_PER_CLIENT": "4", "MAX_SOURCE_SIZE": "1000", "COMPILATION_TIMEOUT_SECONDS": "5",
-            "MEMORY_STORE_MAX_MB": "64", "MAX_FILES": "9",
+            "MEMORY_STORE_MAX_MB": "64", "MAX_FILES": "9", "MAX_MATRIX_CELLS": "12",
         ])
         #expect(configuration.port == 9000)
         #expect(configuration.redis == RedisConfiguration(
             enabled: true, address: .unix(path: "/run/redis.sock"), password: "s3cret", database: 2,
             poolSize: 5, jobTTLHours: 1, connectTimeout: .milliseconds(250), commandTimeout: .milliseconds(500)))
         #expect(configuration.worker == WorkerConfiguration(maxWorkers: 3, queueSize: 7, maxJobsPerClient: 4, memoryStoreMegabytes: 64))
-        #expect(configuration.compilation == CompilationConfiguration(maxSourceSize: 1000, timeoutSeconds: 5, maxFiles: 9))
+        #expect(configuration.compilation == CompilationConfiguration(maxSourceSize: 1000, timeoutSeconds: 5, maxFiles: 9, maxMatrixCells: 12))
     }
 
     @Test func theProgramCacheLivesBesideTheWorkerSocketUnlessNamed() throws {
@@ -53,6 +54,7 @@ import WillItCompile
         ("SANDBOX_CGROUP_SUBTREE", "../escape"), ("SANDBOX_CGROUP_SUBTREE", "/system.slice/x.service"),
         ("SANDBOX_CGROUP_SUBTREE", "a//b"), ("SANDBOX_CGROUP_SUBTREE", "a/./b"), ("SANDBOX_CGROUP_SUBTREE", "a b"),
         ("SANDBOX_CGROUP_SUBTREE", "wic/"),
+        ("MAX_MATRIX_CELLS", "0"), ("MAX_MATRIX_CELLS", "1001"),
     ])
     func aMalformedValueIsAnErrorNamingTheVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) {

@@ -7,8 +7,17 @@ import Testing
         request: CompilationRequest(source: [0, 0xFF, 0x41], language: .cpp, compiler: "gcc-12", standard: "c++20"),
         createdAt: Date(timeIntervalSince1970: 1_800_000_000.25), host: "h1")
 
+    static let cells = ["c++17", "c++20"].map { standard in
+        var cell = job
+        cell.id = JobID()
+        cell.request.standard = standard
+        return cell
+    }
+    static let matrix = CompilationMatrix(language: .cpp, createdAt: Date(timeIntervalSince1970: 1_800_000_000.5), cells: cells.map(MatrixCell.init(of:)))
+
     static let requests: [WorkerRequest] = [
         .ping, .submit(job), .submit(job, client: ClientIdentity("2001:db8::7")!), .stats, .toolchains, .readJob(JobID()),
+        .submitMatrix(matrix, cells: cells, client: ClientIdentity("192.0.2.1")!), .readMatrix(matrix.id),
     ]
 
     static let replies: [WorkerReply] = [
@@ -25,6 +34,7 @@ import Testing
                 Diagnostic(file: nil, line: nil, column: nil, severity: .warning, message: "w", option: "-Wfoo"),
             ]))),
         .job(nil, nil),
+        .matrix(matrix), .matrix(nil),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
         .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),
         .answered(
@@ -48,6 +58,23 @@ import Testing
         var decoder = WorkerFrameDecoder()
         decoder.append(WorkerCodec.frame(reply))
         #expect(try WorkerCodec.decodeReply(try #require(try decoder.next())) == reply)
+    }
+
+    @Test func aMatrixCarriesItsSourceOnceWhateverTheNumberOfCells() throws {
+        var big = Self.job
+        big.request.source = Array(repeating: 0x41, count: 100_000)
+        let many = (0..<100).map { _ in
+            var cell = big
+            cell.id = JobID()
+            return cell
+        }
+        let frame = WorkerCodec.frame(.submitMatrix(Self.matrix, cells: many))
+        #expect(frame.count < 200_000, "\(frame.count) bytes")
+        guard case let .submitMatrix(_, cells, _) = try WorkerCodec.decodeRequest(Array(frame.dropFirst(4))) else {
+            Issue.record("not a matrix")
+            return
+        }
+        #expect(cells == many)
     }
 
     @Test func framesSplitAtEveryByteAndBackToBackDecodeInOrder() throws {

@@ -26,10 +26,8 @@ import WorkerClient
 
     func hostOf(_ id: JobID) throws -> String? { try store.job(id)?.host }
 
-    /// A host takes a job for a toolchain only another host has; that host compiles it.
-    /// Each host answers for what the cluster offers, naming who offers what.
-    @Test(.runningTimeLimit(minutes: 2))
-    func aJobGoesOnlyToAHostThatHasItsToolchain() throws {
+    /// Two hosts, `full` and `lacking` (whose catalog has no clang-16), once each sees the other.
+    func hostsWithAndWithoutClang() throws -> (full: WorkerProcess, lacking: WorkerProcess) {
         let full = try worker("full")
         let catalog = try catalog(without: "clang-16")
         defer { try? FileManager.default.removeItem(atPath: catalog) }
@@ -39,11 +37,39 @@ import WorkerClient
             return list.first { $0.spec.id == "clang-16" && $0.spec.language == .c }?.hosts == ["full"]
                 && list.first { $0.spec.id == "gcc-12" && $0.spec.language == .c }?.hosts == ["full", "lacking"]
         }
+        return (full, lacking)
+    }
+
+    /// A host takes a job for a toolchain only another host has; that host compiles it.
+    /// Each host answers for what the cluster offers, naming who offers what.
+    @Test(.runningTimeLimit(minutes: 2))
+    func aJobGoesOnlyToAHostThatHasItsToolchain() throws {
+        let (full, lacking) = try hostsWithAndWithoutClang()
         let ids = try (0..<4).map { _ in try lacking.submit("int main(void){return 0;}", language: .c, compiler: "clang-16") }
         for id in ids {
             #expect(try lacking.waitForVerdict(id, store: store).0.status == .completed)
             #expect(try hostOf(id) == "full")
         }
+        _ = full
+    }
+
+    /// A matrix submitted to one host spreads over the cluster as its cells are taken: a cell
+    /// for a toolchain only the other host offers is compiled there, the rest by whichever is free.
+    @Test(.runningTimeLimit(minutes: 2))
+    func aMatrixsCellsSpreadOverTheHostsLikeJobs() throws {
+        let (full, lacking) = try hostsWithAndWithoutClang()
+        let cells = ["clang-16", "gcc-12", "clang-16", "gcc-12"].map { compiler in
+            CompilationJob(request: CompilationRequest(source: Array("int main(void){return 0;}".utf8), language: .c, compiler: compiler,
+                                                       useCache: false),
+                           createdAt: Date())
+        }
+        let matrix = CompilationMatrix(language: .c, createdAt: Date(), cells: cells.map(MatrixCell.init(of:)))
+        #expect(try lacking.client.send(.submitMatrix(matrix, cells: cells)) == .accepted(matrix.id))
+        for cell in cells {
+            #expect(try lacking.waitForVerdict(cell.id, store: store).0.status == .completed)
+            if cell.request.compiler == "clang-16" { #expect(try hostOf(cell.id) == "full") }
+        }
+        #expect(try store.matrix(matrix.id)?.cells.map(\.jobID) == cells.map(\.id))
         _ = full
     }
 

@@ -62,6 +62,22 @@ import WillItCompile
         #expect(try (0..<5).map { _ in try takeNow(queue).id } == jobs.map(\.id))
     }
 
+    /// A matrix's cells take their places all or none; a share or a queue takes a matrix
+    /// larger than it only when it is empty, so no matrix is refused for good.
+    @Test func manyPlacesAreReservedAllOrNoneAndOnlyAnEmptyShareOrQueueTakesMoreThanItHolds() throws {
+        let queue = JobQueue(capacity: 6, perOwnerLimit: 4)
+        #expect(queue.reserve(for: Self.flooder, count: 3) == .granted)
+        #expect(queue.reserve(for: Self.flooder, count: 2) == .ownerLimit(ClientShare(jobs: 3, waiting: 0, limit: 4)))
+        #expect(queue.reserve(for: Self.other, count: 4) == .queueFull, "3 of 6 places are held: 4 more do not fit")
+        #expect(queue.reserve(for: Self.other, count: 3) == .granted)
+        queue.cancelReservation(for: Self.other, count: 3)
+        queue.cancelReservation(for: Self.flooder, count: 3)
+        #expect(queue.reserve(for: Self.other, count: 9) == .granted, "an empty queue and share take a matrix larger than both")
+        #expect(queue.reserve(for: Self.flooder) == .queueFull)
+        for number in 0..<9 { queue.push(reserved: job("cell \(number)"), for: Self.other) }
+        #expect(queue.count == 9)
+    }
+
     /// A client holds at most its limit, counting waiting, reserved and compiling
     /// jobs; each way a job ends gives its place back.
     @Test func aClientHoldsAtMostItsLimitAndEveryEndReleasesAPlace() throws {

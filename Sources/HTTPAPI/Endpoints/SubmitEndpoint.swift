@@ -75,18 +75,30 @@ extension APIHandler {
                 return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
             }
             return submitted(job, id: id, waitingUpTo: wait, answer: answer, answered: answered)
+        default:
+            return refusal(reply)
+        }
+    }
+
+    /// The answer to a submission the worker did not accept: of one job, or of a matrix's
+    /// `cells` jobs (all of them refused, none stored).
+    func refusal(_ reply: WorkerReply, cells: Int? = nil) -> HTTPResponse {
+        let what = cells.map { "this matrix's \($0) jobs" } ?? "this job"
+        switch reply {
         case let .queueFull(capacity, seconds):
-            return .error(429, "queue_full", "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s.",
-                          headers: [("Retry-After", String(seconds))])
+            let message = cells.map { "The compile queue cannot take this matrix's \($0) jobs: \(capacity) jobs may wait, some wait already, and a matrix needs room for all its jobs (or an empty queue); nothing of it was stored. Retry after \(seconds) s." }
+                ?? "The compile queue is full (\(capacity) jobs wait already); retry after \(seconds) s."
+            return .error(429, "queue_full", message, headers: [("Retry-After", String(seconds))])
         case let .tooManyJobs(share, seconds):
-            return .error(429, "too_many_jobs", "This client already has \(share.jobs) jobs queued or compiling (\(share.waiting) of them waiting for a slot); at most \(share.limit) per client are accepted. Retry after \(seconds) s, once one of them is finished.",
+            let matrix = cells.map { " This matrix's \($0) jobs need room for all of them (or a client holding none); nothing of it was stored." } ?? ""
+            return .error(429, "too_many_jobs", "This client already has \(share.jobs) jobs queued or compiling (\(share.waiting) of them waiting for a slot); at most \(share.limit) per client are accepted.\(matrix) Retry after \(seconds) s, once one of them is finished.",
                           headers: [("Retry-After", String(seconds))])
         case let .failure(failure):
             switch failure.code {
             case .storeUnavailable:
                 return redisUnavailable(failure.message)
             case .storeFull:
-                return .error(503, "store_full", "The job store is full and takes no new job until older ones expire; nothing of this job was stored. Retry after \(Self.storeFullRetryAfterSeconds) s.",
+                return .error(503, "store_full", "The job store is full and takes no new job until older ones expire; nothing of \(what) was stored. Retry after \(Self.storeFullRetryAfterSeconds) s.",
                               headers: [("Retry-After", String(Self.storeFullRetryAfterSeconds))])
             case .shuttingDown:
                 return .error(503, "worker_unavailable", "The compile worker is shutting down; retry shortly.", headers: [("Retry-After", "5")])
@@ -94,7 +106,7 @@ extension APIHandler {
                 toolchains.invalidate()
                 return .error(400, "invalid_request", failure.message)
             case .malformedRequest, .duplicateJob:
-                return .error(500, "internal_error", "The compile worker refused the job: \(failure.message)")
+                return .error(500, "internal_error", "The compile worker refused \(cells == nil ? "the job" : "the matrix"): \(failure.message)")
             }
         default:
             return .error(500, "internal_error", "The compile worker answered \(reply) to a submission.")
@@ -104,7 +116,7 @@ extension APIHandler {
     /// Whose share of compile capacity a request counts against: its address. A
     /// missing or unusable address (nginx without the project's `fastcgi_params`)
     /// gives nil, which the worker counts as one share for all such requests.
-    private func client(of request: HTTPRequest) -> ClientIdentity? {
+    func client(of request: HTTPRequest) -> ClientIdentity? {
         request.clientAddress.flatMap { ClientIdentity(address: $0) }
     }
 
@@ -114,17 +126,19 @@ extension APIHandler {
     /// Every valid one counts, also when the worker then refuses it (queue full),
     /// so that retrying in a loop is slowed down too. Redis unreachable is a 503,
     /// as the submission itself would get: the limit is never skipped silently.
-    private func checkRate(of client: ClientIdentity?) -> HTTPResponse? {
+    /// A matrix's `cells` count as that many submissions, all admitted or none.
+    func checkRate(of client: ClientIdentity?, cells: Int? = nil) -> HTTPResponse? {
         guard let rateLimiter else { return nil }
         let decision: RateDecision
         do {
-            decision = try rateLimiter.admit(client)
+            decision = try rateLimiter.admit(client, count: cells ?? 1)
         } catch {
             return redisUnavailable("\(error)")
         }
         guard case let .limited(retryAfter) = decision else { return nil }
         let seconds = max(1, (retryAfter.roundedUpMilliseconds + 999) / 1000)
-        return .error(429, "rate_limited", "Too many submissions from this client address (an IPv6 address counts by its /64) across all hosts: at most \(rateLimiter.submitsPerSecond) per second, in bursts of up to \(rateLimiter.burst). Retry after \(seconds) s, and space submissions out.",
+        let matrix = cells.map { " This matrix counts as \($0) submissions, one per cell (more than a burst at once only when the client has submitted nothing for a burst's time); nothing of it was stored." } ?? ""
+        return .error(429, "rate_limited", "Too many submissions from this client address (an IPv6 address counts by its /64) across all hosts: at most \(rateLimiter.submitsPerSecond) per second, in bursts of up to \(rateLimiter.burst).\(matrix) Retry after \(seconds) s, and space submissions out.",
                       headers: [("Retry-After", String(seconds))])
     }
 
@@ -152,7 +166,7 @@ extension APIHandler {
         return .json(200, body: JobResponse(job: current, result: result).body)
     }
 
-    private func invalid(_ error: RequestValidationError) -> HTTPResponse {
+    func invalid(_ error: RequestValidationError) -> HTTPResponse {
         let details = error.problems.map { ErrorDetail(field: $0.field, message: $0.message) }
         if error.isOnlyTooLarge {
             return .error(413, "source_too_large", error.description, details: details)
