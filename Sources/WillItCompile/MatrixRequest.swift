@@ -220,11 +220,12 @@ extension MatrixSubmission {
                 field: "environments", kind: .unsupported(accepted: []),
                 message: "The matrix makes \(wanted.count) cells; at most \(maxCells) are accepted (MAX_MATRIX_CELLS): \(narrowing).")])
         }
-        let stored = wanted.count * template.source.count
+        let sourceBytes = template.source.count + template.files.reduce(0) { $0 + $1.content.count }
+        let stored = wanted.count * sourceBytes
         guard stored <= Self.maxStoredSourceBytes else {
             throw RequestValidationError(problems: [ValidationProblem(
                 field: "environments", kind: .unsupported(accepted: []),
-                message: "The matrix stores its source with each of its \(wanted.count) cells: \(wanted.count) × \(template.source.count) bytes is \(stored) bytes, and at most \(Self.maxStoredSourceBytes) (64 MiB) are accepted: make fewer cells or send a smaller source.")])
+                message: "The matrix stores its source with each of its \(wanted.count) cells: \(wanted.count) × \(sourceBytes) bytes is \(stored) bytes, and at most \(Self.maxStoredSourceBytes) (64 MiB) are accepted: make fewer cells or send a smaller source.")])
         }
         var problems: [ValidationProblem] = []
         var cells: [CompilationRequest] = []

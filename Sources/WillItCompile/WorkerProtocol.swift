@@ -190,9 +190,12 @@ private struct RequestEnvelope: Codable {
     var cells: [CompilationJob]?
     /// The matrix cells' one source, in Base64.
     var source: String?
+    /// The matrix cells' one project: each file's content in Base64, in the order of the
+    /// cells' `files` (which travel with their names only).
+    var fileContents: [String]?
 
     private enum CodingKeys: String, CodingKey {
-        case type, job, client, id, matrix, cells, source, waitMilliseconds = "wait_ms"
+        case type, job, client, id, matrix, cells, source, fileContents = "file_contents", waitMilliseconds = "wait_ms"
     }
 
     init(_ request: WorkerRequest) {
@@ -200,12 +203,14 @@ private struct RequestEnvelope: Codable {
         case .ping: type = "ping"
         case let .submit(job, client): type = "submit"; self.job = job; self.client = client?.rawValue
         case let .submitMatrix(matrix, cells, client):
-            // The cells share one source: it travels once, so the frame stays the size of one job.
+            // The cells share one source or project: it travels once, so the frame stays the
+            // size of one job.
             type = "submit_matrix"; self.matrix = matrix; self.client = client?.rawValue
             source = cells.first.map { Data($0.request.source).base64EncodedString() }
+            fileContents = cells.first.map { $0.request.files.map { Data($0.content).base64EncodedString() } }
             self.cells = cells.map { cell in
                 var sourceless = cell
-                sourceless.request.source = []
+                sourceless.request = cell.request.withoutSources
                 return sourceless
             }
         case let .readMatrix(id): type = "read_matrix"; self.id = id
@@ -222,9 +227,13 @@ private struct RequestEnvelope: Codable {
             return .submit(job, client: try identity())
         case ("submit_matrix", _, _):
             guard let matrix, let cells, let source = source.flatMap({ Data(base64Encoded: $0) }) else { break }
+            let contents = (fileContents ?? []).compactMap { Data(base64Encoded: $0) }
+            guard contents.count == (fileContents ?? []).count,
+                  cells.allSatisfy({ $0.request.files.count == contents.count }) else { break }
             return .submitMatrix(matrix, cells: cells.map { cell in
                 var sourced = cell
                 sourced.request.source = Array(source)
+                for index in sourced.request.files.indices { sourced.request.files[index].content = Array(contents[index]) }
                 return sourced
             }, client: try identity())
         case let ("read_matrix", _, id?): return .readMatrix(id)

@@ -217,6 +217,34 @@ import Testing
         #expect(compilers.first?["oldest_standard"] as? String == "c++20" && compilers.first?["rejected_standards"] as? [String] == ["c++17"], "\(report)")
     }
 
+    @Test(.runningTimeLimit(minutes: 5))
+    func aProjectMatrixCompilesTheSameFilesInEveryCell() throws {
+        let stack = try Stack()
+        // The C++20 part is in the header, so a cell that refuses it names include/util.h.
+        let files: [[String: Any]] = [
+            ["name": "src/main.cpp", "content": "#include \"../include/util.h\"\nint main() { return twice(3) == 6 ? 0 : 1; }\n"],
+            ["name": "include/util.h", "content": "#include <concepts>\ntemplate <std::integral T> T twice(T value) { return 2 * value; }\n"],
+        ]
+        let submitted = try stack.request("POST", "/api/v1/matrix", body: try Self.json([
+            "files": files, "language": "cpp",
+            "environments": [["compiler": "gcc-12", "standard": "c++20"], ["compiler": "gcc-12", "standard": "c++17"]],
+        ]))
+        #expect(submitted.status == 202, "\(submitted.text)")
+        let id = try #require(submitted.json["matrix_id"] as? String)
+        var report: [String: Any] = [:]
+        try waitUntil("the project matrix is completed", within: 120) {
+            report = try stack.request("GET", "/api/v1/matrix/\(id)?wait=20").json
+            return report["status"] as? String == "completed"
+        }
+        let cells = report["cells"] as? [[String: Any]] ?? []
+        #expect(cells.map { $0["compiled"] as? Bool } == [true, false], "\(report)")
+        let firstError = cells.last?["first_error"] as? [String: Any]
+        #expect(firstError?["file"] as? String == "include/util.h" && firstError?["line"] as? Int == 2, "\(report)")
+        // Each cell's job is the project's, with its translation units.
+        let job = try stack.request("GET", "/api/v1/compile/\(try #require(cells.first?["job_id"] as? String))").json
+        #expect(job["translation_units"] as? [String] == ["src/main.cpp"], "\(job)")
+    }
+
     static func json(_ object: [String: Any]) throws -> String {
         String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
     }

@@ -77,6 +77,28 @@ import Testing
         #expect(cells == many)
     }
 
+    @Test func aMatrixCarriesItsProjectOnceWhateverTheNumberOfCells() throws {
+        var project = Self.job
+        project.request.source = []
+        project.request.files = [
+            ProjectFile(name: "src/main.cpp", content: Array(repeating: 0x41, count: 60_000)),
+            ProjectFile(name: "include/util.h", content: Array(repeating: 0x42, count: 40_000) + [0, 0xFF]),
+        ]
+        project.request.translationUnits = ["src/main.cpp"]
+        let many = (0..<100).map { _ in
+            var cell = project
+            cell.id = JobID()
+            return cell
+        }
+        let frame = WorkerCodec.frame(.submitMatrix(Self.matrix, cells: many))
+        #expect(frame.count < 200_000, "\(frame.count) bytes")
+        guard case let .submitMatrix(_, cells, _) = try WorkerCodec.decodeRequest(Array(frame.dropFirst(4))) else {
+            Issue.record("not a matrix")
+            return
+        }
+        #expect(cells == many)
+    }
+
     @Test func framesSplitAtEveryByteAndBackToBackDecodeInOrder() throws {
         let stream = WorkerCodec.frame(.ping) + WorkerCodec.frame(.submit(Self.job)) + WorkerCodec.frame(.stats)
         var decoder = WorkerFrameDecoder()
