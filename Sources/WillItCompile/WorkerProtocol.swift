@@ -16,6 +16,10 @@ public enum WorkerRequest: Sendable, Equatable {
     /// A job and its result from the worker's own store (memory mode), once the
     /// job is terminal or after `waitMilliseconds`, whichever comes first.
     case readJob(JobID, waitMilliseconds: Int = 0)
+    /// A responder's measurements, added to the host's metrics. Replies `recorded`.
+    case recordMetrics(MetricsBatch)
+    /// The host's metrics in Prometheus' text format. Replies `metrics`.
+    case metrics
 }
 
 public enum WorkerReply: Sendable, Equatable {
@@ -33,6 +37,9 @@ public enum WorkerReply: Sendable, Equatable {
     case toolchains([Toolchain])
     /// nil job: unknown or expired id.
     case job(CompilationJob?, CompilationResult?)
+    case recorded
+    /// Prometheus' text exposition format 0.0.4.
+    case metrics(String)
     case failure(WorkerFailure)
 }
 
@@ -178,9 +185,10 @@ private struct RequestEnvelope: Codable {
     var client: String?
     var id: JobID?
     var waitMilliseconds: Int?
+    var metrics: MetricsBatch?
 
     private enum CodingKeys: String, CodingKey {
-        case type, job, client, id, waitMilliseconds = "wait_ms"
+        case type, job, client, id, waitMilliseconds = "wait_ms", metrics
     }
 
     init(_ request: WorkerRequest) {
@@ -190,6 +198,8 @@ private struct RequestEnvelope: Codable {
         case .stats: type = "stats"
         case .toolchains: type = "toolchains"
         case let .readJob(id, wait): type = "read_job"; self.id = id; waitMilliseconds = wait > 0 ? wait : nil
+        case let .recordMetrics(batch): type = "record_metrics"; metrics = batch
+        case .metrics: type = "metrics"
         }
     }
 
@@ -205,8 +215,11 @@ private struct RequestEnvelope: Codable {
         case ("stats", _, _): return .stats
         case ("toolchains", _, _): return .toolchains
         case let ("read_job", _, id?): return .readJob(id, waitMilliseconds: max(0, waitMilliseconds ?? 0))
-        default: throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
+        case ("record_metrics", _, _): if let metrics { return .recordMetrics(metrics) }
+        case ("metrics", _, _): return .metrics
+        default: break
         }
+        throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
     }
 }
 
@@ -221,9 +234,10 @@ private struct ReplyEnvelope: Codable {
     var job: CompilationJob?
     var result: CompilationResult?
     var failure: WorkerFailure?
+    var text: String?
 
     private enum CodingKeys: String, CodingKey {
-        case type, id, capacity, share, stats, toolchains, job, result, failure
+        case type, id, capacity, share, stats, toolchains, job, result, failure, text
         case retryAfterSeconds = "retry_after_seconds"
     }
 
@@ -237,6 +251,8 @@ private struct ReplyEnvelope: Codable {
         case let .stats(stats): type = "stats"; self.stats = stats
         case let .toolchains(list): type = "toolchains"; toolchains = list
         case let .job(job, result): type = "job"; self.job = job; self.result = result
+        case .recorded: type = "recorded"
+        case let .metrics(text): type = "metrics"; self.text = text
         case let .failure(failure): type = "failure"; self.failure = failure
         }
     }
@@ -253,6 +269,8 @@ private struct ReplyEnvelope: Codable {
         case "stats": if let stats { return .stats(stats) }
         case "toolchains": if let toolchains { return .toolchains(toolchains) }
         case "job": return .job(job, result)
+        case "recorded": return .recorded
+        case "metrics": if let text { return .metrics(text) }
         case "failure": if let failure { return .failure(failure) }
         default: break
         }

@@ -95,9 +95,13 @@ public struct WorkerClient: Sendable {
 
 extension WorkerRequest {
     /// Whether sending the request again after a lost reply is harmless: all but
-    /// `submit`, whose second copy would be refused as a duplicate of the first.
+    /// `submit`, whose second copy would be refused as a duplicate of the first, and
+    /// `recordMetrics`, whose second copy would count the same requests twice.
     var mayRunTwice: Bool {
-        if case .submit = self { false } else { true }
+        switch self {
+        case .submit, .recordMetrics: false
+        default: true
+        }
     }
 }
 

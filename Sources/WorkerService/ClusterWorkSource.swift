@@ -67,6 +67,11 @@ final class ClusterWorkSource: WorkSource {
         try queue.counters(of: configuration.hostID)
     }
 
+    /// Counts this start of the worker in Redis; returns how many starts this host has had.
+    func countStart() throws(JobStoreError) -> Int {
+        try queue.countStart()
+    }
+
     // MARK: - WorkSource
 
     func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
