@@ -15,10 +15,13 @@ import WorkerClient
 /// kept alive by multiwatch, serving the API with `FCGI_THREADS` threads.
 /// Only FoundationEssentials is linked, not Foundation: that keeps each of the
 /// pool's processes several megabytes smaller.
-let log = Logger(label: "will-it-compile-responder")
+/// The process's log; made at each use, so that it is ServiceLog's once that is bootstrapped.
+func log() -> Logger {
+    Logger(label: "will-it-compile-responder")
+}
 
 func fail(_ message: String) -> Never {
-    log.critical("\(message)")
+    log().critical("\(message)")
     exit(2)
 }
 
@@ -119,7 +122,7 @@ repeat {
     }
 } while loopsDone.wait(timeout: min(deadline, .now() + .milliseconds(50))) == .timedOut && DispatchTime.now() < deadline
 if DispatchTime.now() >= deadline {
-    log.warning("requests still running 10 s after signal \(received); exiting")
+    log().warning("requests still running 10 s after signal \(received); exiting")
 }
 store?.close()
 rateLimiter?.close()
