@@ -135,6 +135,15 @@ let package = Package(
             dependencies: ["HTTPAPI", "WillItCompile", "WorkerClient", "JobStore", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        // The logfmt handler, and how the responders' measurements reach the host's metrics.
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "ServiceLog", "ServiceMetrics", "WillItCompile", "TestSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The generic POSIX plumbing, with real processes and descriptors.
         .testTarget(
             name: "POSIXSupportTests",

@@ -127,12 +127,24 @@ import Testing
         _ = try Scrape(stack.request("GET", "/metrics", from: "127.0.0.2"))
         #expect(try stack.request("GET", "/metrics").status == 404)
 
-        var environment = stack.environment
-        environment["METRICS_ALLOW"] = "127.0.0.1, scraper.example"
-        environment["WIC_RUN_DIR"] = Stack.freshRunDirectory()
-        let (status, output) = try runScript("run", ["--detach"], environment: environment)
-        #expect(status != 0)
-        #expect(output.contains("METRICS_ALLOW=\"127.0.0.1, scraper.example\" is invalid: \"scraper.example\" is not an IPv4 or IPv6 address or CIDR network"), "\(output)")
+        try expectScriptsRunRefuses(stack, "METRICS_ALLOW", "127.0.0.1, scraper.example",
+                                    saying: #"METRICS_ALLOW="127.0.0.1, scraper.example" is invalid: "scraper.example" is not an IPv4 or IPv6 address or CIDR network"#)
+    }
+
+    @Test(.runningTimeLimit(minutes: 2))
+    func metricsListenServesThemOnAListenerOfItsOwnOnly() throws {
+        let metricsPort = try freePort()
+        let stack = try Stack(["METRICS_LISTEN": "127.0.0.1:\(metricsPort)"])
+        let scraped = try Scrape(HTTPReply.send("GET", "/metrics", body: nil, headers: [:], port: metricsPort))
+        #expect(scraped.value("will_it_compile_slots") == 2)
+        let elsewhere = try HTTPReply.send("GET", "/anything-else", body: nil, headers: [:], port: metricsPort)
+        #expect(elsewhere.status == 404 && elsewhere.json["error"] as? String == "not_found", "\(elsewhere.text)")
+        let refused = try HTTPReply.send("GET", "/metrics", body: nil, headers: [:], port: metricsPort, source: "127.0.0.2")
+        #expect(refused.status == 404 && refused.json["error"] as? String == "not_found", "\(refused.text)")
+        // The API's listener no longer serves them, not even to an allowed address.
+        #expect(try stack.request("GET", "/metrics").status == 404)
+
+        try expectScriptsRunRefuses(stack, "METRICS_LISTEN", "localhost:9464", saying: #"METRICS_LISTEN="localhost:9464" is invalid: expected ADDRESS:PORT"#)
     }
 
     @Test(.runningTimeLimit(minutes: 3))
@@ -162,4 +174,15 @@ import Testing
         // The responder's failed read at least; the worker's threads met Redis down too.
         #expect(try scrape(stack).value("will_it_compile_redis_errors_total") >= 1)
     }
+}
+
+/// scripts/run with the stack's settings but `variable=value` stops, saying `message`.
+func expectScriptsRunRefuses(
+    _ stack: Stack, _ variable: String, _ value: String, saying message: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    var environment = stack.environment
+    environment[variable] = value
+    environment["WIC_RUN_DIR"] = Stack.freshRunDirectory()
+    let (status, output) = try runScript("run", ["--detach"], environment: environment)
+    #expect(status != 0 && output.contains(message), "\(status): \(output)", sourceLocation: sourceLocation)
 }
