@@ -86,7 +86,7 @@ if configuration.sandbox.cgroups {
     log("a cgroup per compile (\(cgroups!.layout.subtrees.joined(separator: ", "))): \(configuration.sandbox.cgroupMemoryMegabytes) MB, \(configuration.sandbox.pids) processes and threads")
 } else {
     cgroups = nil
-    log("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits; RLIMIT_NPROC (SANDBOX_PROCESSES=\(configuration.sandbox.processes)) counts all of the service user's processes")
+    log("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits; RLIMIT_NPROC (SANDBOX_PROCESSES=\(configuration.sandbox.processes)) counts all of the service user's processes", level: .warning)
 }
 
 let store: any JobStore

@@ -113,7 +113,7 @@ final class ClusterWorkSource: WorkSource {
                 }
                 failing = false
             } catch {
-                if !failing { log("taking a job from the cluster's queue failed (retrying every second): \(error)") }
+                if !failing { log("taking a job from the cluster's queue failed (retrying every second): \(error)", level: .warning) }
                 failing = true
             }
             bell.wait(after: rung, atMost: Self.claimInterval)
@@ -144,7 +144,7 @@ final class ClusterWorkSource: WorkSource {
         do {
             try registry.withdraw(host: configuration.hostID)
         } catch {
-            log("could not withdraw this host from the registry (it drops out within \(registry.recordLifetime)): \(error)")
+            log("could not withdraw this host from the registry (it drops out within \(registry.recordLifetime)): \(error)", level: .warning)
         }
         return 0
     }
@@ -254,7 +254,7 @@ final class ClusterWorkSource: WorkSource {
         } catch .corrupt {
             // Likewise: the entry is ended, and an unreadable job cannot take a verdict.
         } catch {
-            log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)")
+            log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)", level: .warning)
             return
         }
         log("job \(ticket.jobID) taken and not compiled: \(why)")
@@ -297,7 +297,7 @@ final class ClusterWorkSource: WorkSource {
                     if offer.isEmpty || offerSet.contains(offer) { bell.ring() }
                 }
             } catch {
-                if !failing { log("the cluster's doorbell is unavailable (idle slots look for work every second): \(error)") }
+                if !failing { log("the cluster's doorbell is unavailable (idle slots look for work every second): \(error)", level: .warning) }
                 failing = true
                 Thread.sleep(forTimeInterval: 1)
             }
@@ -321,7 +321,7 @@ final class ClusterWorkSource: WorkSource {
                 }
                 failing = false
             } catch {
-                if !failing { log("renewing the leases failed (retrying): \(error)") }
+                if !failing { log("renewing the leases failed (retrying): \(error)", level: .warning) }
                 failing = true
             }
         }
@@ -343,7 +343,7 @@ final class ClusterWorkSource: WorkSource {
                 try endJobsNoLiveHostOffers(live: live, unofferedSince: &unofferedSince)
                 failing = false
             } catch {
-                if !failing { log("the registry heartbeat failed (retrying every second): \(error)") }
+                if !failing { log("the registry heartbeat failed (retrying every second): \(error)", level: .warning) }
                 failing = true
             }
             Thread.sleep(forTimeInterval: Self.claimInterval.timeInterval)

@@ -106,7 +106,7 @@ public final class WorkerDaemon: Sendable {
                 counters.withLock { $0.stored = stored }
                 return
             } catch {
-                if attempt == 0 { log("reading this host's counters waits for Redis: \(error)") }
+                if attempt == 0 { log("reading this host's counters waits for Redis: \(error)", level: .warning) }
                 attempt += 1
                 Thread.sleep(forTimeInterval: 1)
             }
@@ -122,7 +122,7 @@ public final class WorkerDaemon: Sendable {
             log("shutting down: \(left) queued job(s) are left queued")
         }
         if slotsFinished.wait(timeout: .now() + limit.timeInterval) == .timedOut {
-            log("shutting down: compiles still running after \(limit); they end with the process")
+            log("shutting down: compiles still running after \(limit); they end with the process", level: .warning)
         }
     }
 
@@ -255,7 +255,7 @@ public final class WorkerDaemon: Sendable {
             let result = CompilationResult(
                 jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
                 error: "the job was taken \(taken.takes - 1) times and each host compiling it stopped before its verdict; it is not compiled again (JOB_MAX_CLAIMS=\(configuration.worker.maxClaims))")
-            log("job \(job.id): taken \(taken.takes - 1) times without a verdict; ended as error")
+            log("job \(job.id): taken \(taken.takes - 1) times without a verdict; ended as error", level: .warning)
             finish(taken, with: CompileVerdict(status: .error, result: result), counted: &counted)
             return
         }
@@ -268,7 +268,7 @@ public final class WorkerDaemon: Sendable {
             return
         } catch {
             // Compile anyway; the verdict write below retries.
-            log("job \(job.id): could not mark processing: \(error)")
+            log("job \(job.id): could not mark processing: \(error)", level: .warning)
         }
         let verdict: CompileVerdict
         do {
@@ -319,7 +319,7 @@ public final class WorkerDaemon: Sendable {
         do {
             try store.cacheVerdict(verdict.result, status: verdict.status, under: sandbox.verdictKey(for: job.request, with: toolchain))
         } catch {
-            log("job \(job.id): its verdict could not be cached: \(error)")
+            log("job \(job.id): its verdict could not be cached: \(error)", level: .warning)
         }
     }
 
@@ -362,17 +362,17 @@ public final class WorkerDaemon: Sendable {
                 return
             } catch .unavailable(let reason) {
                 if attempt == 1 || attempt.isMultiple(of: 10) {
-                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)")
+                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)", level: .warning)
                 }
                 if shuttingDown.load(ordering: .sequentiallyConsistent) {
-                    log("job \(job.id): shutting down with its verdict unwritten; it is compiled again")
+                    log("job \(job.id): shutting down with its verdict unwritten; it is compiled again", level: .warning)
                     return
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)
                 attempt += 1
             } catch {
-                log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)")
+                log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)", level: .error)
                 return
             }
         }
@@ -387,7 +387,7 @@ public final class WorkerDaemon: Sendable {
                 _ = try store.pruneIndexes()
                 failing = false
             } catch {
-                if !failing { log("pruning the status indexes failed (retrying): \(error)") }
+                if !failing { log("pruning the status indexes failed (retrying): \(error)", level: .warning) }
                 failing = true
             }
             Thread.sleep(forTimeInterval: Self.indexPruneInterval)
