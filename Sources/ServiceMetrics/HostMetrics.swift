@@ -27,16 +27,16 @@ public final class HostMetrics: Sendable {
     }
 
     /// Adds a responder's measurements.
-    /// - Throws: `WorkerFailure.malformedRequest` naming a metric responders do not measure
-    ///   (nothing of such a batch is added).
+    /// - Throws: `WorkerFailure.malformedRequest` naming a metric responders do not measure,
+    ///   or one with other dimensions than it has (nothing of such a batch is added).
     public func add(_ batch: MetricsBatch) throws(WorkerFailure) {
         let names = batch.increments.map(\.series) + batch.durations.map(\.series)
         for series in names {
-            guard MetricName.measuredByResponders.contains(series.label) else {
-                throw WorkerFailure(.malformedRequest, "metric `\(series.label.prefix(80))` is not one the responders measure; accepted: \(MetricName.measuredByResponders.sorted().joined(separator: ", "))")
+            guard let dimensions = MetricName.measuredByResponders[series.label] else {
+                throw WorkerFailure(.malformedRequest, "metric `\(series.label.prefix(80))` is not one the responders measure; accepted: \(MetricName.measuredByResponders.keys.sorted().joined(separator: ", "))")
             }
-            guard series.pairs != nil else {
-                throw WorkerFailure(.malformedRequest, "metric `\(series.label)` has a dimension that is not a name and a value")
+            guard let pairs = series.pairs, pairs.map(\.0) == dimensions else {
+                throw WorkerFailure(.malformedRequest, "metric `\(series.label)` takes the dimensions \(dimensions) as name and value pairs, in that order")
             }
         }
         for increment in batch.increments where increment.by > 0 {

@@ -27,6 +27,10 @@ public enum MetricName {
     /// Gauge: when this worker process started, in seconds since 1970.
     public static let workerStartTime = "will_it_compile_worker_start_time_seconds"
 
-    /// What a responder may hand to the worker: a batch naming anything else is refused.
-    public static let measuredByResponders: Set<String> = [httpRequests, httpRequestDuration, redisErrors]
+    /// What a responder may hand to the worker, with the names of its dimensions in their
+    /// order: a batch naming anything else is refused (Prometheus' registry takes one set of
+    /// label names per metric, and stops the process at another).
+    public static let measuredByResponders: [String: [String]] = [
+        httpRequests: ["route", "status"], httpRequestDuration: ["route"], redisErrors: [],
+    ]
 }

@@ -34,6 +34,17 @@ import WillItCompile
         #expect(throws: WorkerFailure.self) { try metrics.add(mixed) }
         #expect(!metrics.exposition().contains("will_it_compile"), "nothing of it was added")
     }
+
+    /// A known metric with other dimensions would stop the worker in Prometheus' registry,
+    /// which takes one set of label names per metric.
+    @Test func aMetricWithOtherDimensionsThanItsOwnIsRefused() throws {
+        let metrics = HostMetrics()
+        try metrics.add(batch(MetricName.httpRequests))
+        var relabelled = MetricsBatch()
+        relabelled.add(1, to: MetricsBatch.Series(label: MetricName.httpRequests, dimensions: [("path", "/x"), ("status", "200")]))
+        #expect(throws: WorkerFailure.self) { try metrics.add(relabelled) }
+        #expect(!metrics.exposition().contains("path="))
+    }
 }
 
 @Suite struct ForwardingMetricsTests {
