@@ -190,7 +190,10 @@ class Bench:
         substitutions = {"@LISTEN@": f"127.0.0.1:{self.ref_port}", "@FCGI_SOCKET@": os.path.join(reference_dir, "fcgi.sock"),
                          "@BODY_LIMIT@": body_limit, "@RATE@": "100000", "@BURST@": "100000", "@READ_RATE@": "1000000",
                          "@READ_BURST@": "1000000", "@CONN_LIMIT@": "60000", "@NOFILE@": "20000", "@WORKER_CONNECTIONS@": "9000",
-                         "@RUN_DIR@": reference_dir, "@SET_REAL_IP_FROM@": "", "@OPENAPI_FILE@": os.path.join(REPO, "openapi.yaml")}
+                         "@RUN_DIR@": reference_dir, "@SET_REAL_IP_FROM@": "", "@OPENAPI_FILE@": os.path.join(REPO, "openapi.yaml"),
+                         "@METRICS_ALLOW@": ""}
+        # No listener of its own for /metrics (METRICS_LISTEN): nginx.conf includes an empty file.
+        open(os.path.join(reference_dir, "nginx", "metrics.conf"), "w").close()
         for name in ["will-it-compile.conf", "nginx.conf", "fastcgi_params"]:
             with open(os.path.join(REPO, "nginx", name)) as template:
                 text = template.read()

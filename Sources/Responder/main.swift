@@ -88,9 +88,9 @@ let handler = APIHandler(
     configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store,
     rateLimiter: rateLimiter, maxWaitingRequests: max(0, threadCount - 2))
 
-let loop = RequestLoop(
-    handler: handler,
-    record: RequestRecord(forwarding: forwarding, worker: WorkerClient(socketPath: configuration.worker.socketPath, timeoutMilliseconds: 1000)))
+let record = RequestRecord(forwarding: forwarding, worker: WorkerClient(socketPath: configuration.worker.socketPath, timeoutMilliseconds: 1000))
+_ = startThread { record.flushPeriodically() }
+let loop = RequestLoop(handler: handler, record: record)
 let loopsDone = DispatchGroup()
 let stopping = Atomic<Bool>(false)
 let acceptStates = (0..<threadCount).map { _ in AcceptState() }
@@ -124,6 +124,8 @@ repeat {
 if DispatchTime.now() >= deadline {
     log().warning("requests still running 10 s after signal \(received); exiting")
 }
+// What the last requests measured: a process multiwatch replaces loses none of it.
+record.flush()
 store?.close()
 rateLimiter?.close()
 exit(0)

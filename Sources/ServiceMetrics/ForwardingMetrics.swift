@@ -5,7 +5,8 @@ public import WillItCompile
 /// A responder's metrics backend. The responders are a pool of processes that
 /// multiwatch restarts at any time, so none keeps metrics of its own: each measurement
 /// waits here until `flush` hands it to the worker, the one long-lived process per host,
-/// which adds it to the host's metrics. Counters and timers only: a gauge is one
+/// which adds it to the host's metrics (the responder flushes periodically, and once more
+/// when it stops). Counters and timers only: a gauge is one
 /// process's value and cannot be added up over the pool (the responders record none).
 public final class ForwardingMetrics: MetricsFactory {
     private let pending = Mutex(MetricsBatch())

@@ -48,9 +48,9 @@ import WillItCompile
 }
 
 @Suite struct ForwardingMetricsTests {
-    /// Once a thread's flush returns, its measurement has been handed on, also when another
-    /// thread's flush took it and is still sending: the responder answers only after its
-    /// request is counted, so a scrape after the answer counts it.
+    /// Once a flush returns, every measurement made before it has been handed on, also when
+    /// another thread's flush took it and is still sending: the responder's last flush as it
+    /// stops loses nothing to a periodic one in flight.
     @Test(.runningTimeLimit(minutes: 1))
     func aFlushReturnsOnlyOnceWhatWasMeasuredBeforeItHasBeenHandedOn() {
         let forwarding = ForwardingMetrics()
