@@ -15,6 +15,7 @@ import WorkerClient
 /// kept alive by multiwatch, serving the API with `FCGI_THREADS` threads.
 /// Only FoundationEssentials is linked, not Foundation: that keeps each of the
 /// pool's processes several megabytes smaller.
+
 /// The process's log; made at each use, so that it is ServiceLog's once that is bootstrapped.
 func log() -> Logger {
     Logger(label: "will-it-compile-responder")

@@ -28,8 +28,8 @@ public enum MetricName {
     public static let workerStartTime = "will_it_compile_worker_start_time_seconds"
 
     /// What a responder may hand to the worker, with the names of its dimensions in their
-    /// order: a batch naming anything else is refused (Prometheus' registry takes one set of
-    /// label names per metric, and stops the process at another).
+    /// order: a batch naming anything else is refused, so that each metric keeps the one set
+    /// of labels its queries expect.
     public static let measuredByResponders: [String: [String]] = [
         httpRequests: ["route", "status"], httpRequestDuration: ["route"], redisErrors: [],
     ]

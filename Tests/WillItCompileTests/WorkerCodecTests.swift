@@ -9,7 +9,22 @@ import Testing
 
     static let requests: [WorkerRequest] = [
         .ping, .submit(job), .submit(job, client: ClientIdentity("2001:db8::7")!), .stats, .toolchains, .readJob(JobID()),
+        .submit(requested), .recordMetrics(measured), .metrics,
     ]
+
+    /// A job with the id of the request that submitted it, which the compiling host logs.
+    static let requested = {
+        var requested = job
+        requested.requestID = "0123456789abcdef0123456789abcdef"
+        return requested
+    }()
+
+    static let measured = {
+        var batch = MetricsBatch()
+        batch.add(3, to: MetricsBatch.Series(label: MetricName.httpRequests, dimensions: [("route", "/health"), ("status", "200")]))
+        batch.add(nanoseconds: 1_500_000, to: MetricsBatch.Series(label: MetricName.httpRequestDuration, dimensions: [("route", "/health")]))
+        return batch
+    }()
 
     static let replies: [WorkerReply] = [
         .pong, .accepted(JobID()), .queueFull(capacity: 100, retryAfterSeconds: 3),
@@ -25,6 +40,7 @@ import Testing
                 Diagnostic(file: nil, line: nil, column: nil, severity: .warning, message: "w", option: "-Wfoo"),
             ]))),
         .job(nil, nil),
+        .recorded, .metrics("# TYPE will_it_compile_slots gauge\nwill_it_compile_slots 2.0\n"),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
         .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),
         .answered(
