@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 public import WillItCompile
 
 /// A request as the FastCGI layer hands it over: CGI parameters already parsed.
