@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // The command-line client's arguments.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Metrics (swift-metrics' API, exposed in Prometheus' text format) and structured logs.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libfcgi (Debian: libfcgi-dev). Used only by the responder.
@@ -61,7 +65,7 @@ let package = Package(
         // The JobStore protocol and its memory and Redis implementations.
         .target(
             name: "JobStore",
-            dependencies: ["WillItCompile", "CHiredis", "POSIXSupport"],
+            dependencies: ["WillItCompile", "CHiredis", "POSIXSupport", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         // Unix-socket client of the worker, used by responders and tests.
@@ -70,15 +74,38 @@ let package = Package(
             dependencies: ["WillItCompile", "POSIXSupport"],
             swiftSettings: swiftSettings
         ),
+        // The metrics of the whole host: what each process measures (swift-metrics), how a
+        // responder hands its measurements to the worker, and the worker's Prometheus text.
+        .target(
+            name: "ServiceMetrics",
+            dependencies: [
+                "WillItCompile",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Structured logs: a logfmt handler for swift-log, one line per event, and LOG_LEVEL.
+        .target(
+            name: "ServiceLog",
+            dependencies: ["WillItCompile", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // The worker daemon's parts: socket server, queue, sandbox, toolchain probe.
         .target(
             name: "WorkerService",
-            dependencies: ["WillItCompile", "JobStore", "SeccompFilter", "POSIXSupport"],
+            dependencies: [
+                "WillItCompile", "JobStore", "SeccompFilter", "POSIXSupport", "ServiceMetrics",
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["WorkerService", "WillItCompile", "JobStore", "SeccompFilter"],
+            dependencies: [
+                "WorkerService", "WillItCompile", "JobStore", "SeccompFilter", "ServiceMetrics", "ServiceLog",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The HTTP API v1, independent of FastCGI.
@@ -90,7 +117,10 @@ let package = Package(
         // FastCGI responder: the only place libfcgi is used.
         .executableTarget(
             name: "Responder",
-            dependencies: ["HTTPAPI", "CFastCGI", "WillItCompile", "JobStore", "WorkerClient"],
+            dependencies: [
+                "HTTPAPI", "CFastCGI", "WillItCompile", "JobStore", "WorkerClient", "ServiceMetrics", "ServiceLog",
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The command-line client's logic: its commands and arguments, the API as a client
@@ -125,6 +155,15 @@ let package = Package(
         .testTarget(
             name: "HTTPAPITests",
             dependencies: ["HTTPAPI", "WillItCompile", "WorkerClient", "JobStore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The logfmt handler, and how the responders' measurements reach the host's metrics.
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "ServiceLog", "ServiceMetrics", "WillItCompile", "TestSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The generic POSIX plumbing, with real processes and descriptors.

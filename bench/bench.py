@@ -191,8 +191,11 @@ class Bench:
                          "@BODY_LIMIT@": body_limit, "@RATE@": "100000", "@BURST@": "100000", "@READ_RATE@": "1000000",
                          "@READ_BURST@": "1000000", "@CONN_LIMIT@": "60000", "@NOFILE@": "20000", "@WORKER_CONNECTIONS@": "9000",
                          "@WORK_DIR@": os.path.join(reference_dir, "nginx-work"), "@LOG_DIR@": os.path.join(reference_dir, "logs"),
-                         "@CONF_DIR@": os.path.join(reference_dir, "nginx"), "@SET_REAL_IP_FROM@": "", "@OPENAPI_FILE@": os.path.join(REPO, "openapi.yaml")}
-        for name in ["will-it-compile.conf", "nginx.conf", "fastcgi_params"]:
+                         "@CONF_DIR@": os.path.join(reference_dir, "nginx"), "@SET_REAL_IP_FROM@": "", "@OPENAPI_FILE@": os.path.join(REPO, "openapi.yaml"),
+                         "@METRICS_ALLOW@": "", "@WEB_DIR@": os.path.join(REPO, "web")}
+        # No listener of its own for /metrics (METRICS_LISTEN): nginx.conf includes an empty file.
+        open(os.path.join(reference_dir, "nginx", "metrics.conf"), "w").close()
+        for name in ["will-it-compile.conf", "will-it-compile-page-headers.conf", "nginx.conf", "fastcgi_params"]:
             with open(os.path.join(REPO, "nginx", name)) as template:
                 text = template.read()
             for key, value in substitutions.items():

@@ -296,7 +296,7 @@ unmount_program_cache() {
 # checked: a malformed value stops the caller naming the variable. Sets set_real_ip_from:
 # nginx's `set_real_ip_from` for each trusted load balancer (TRUSTED_PROXIES).
 front_end_settings() {
-  local variable proxy proxies=()
+  local variable
   PORT=${PORT:-8080}
   LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
   FCGI_CHILDREN=${FCGI_CHILDREN:-2}
@@ -314,17 +314,39 @@ front_end_settings() {
   done
   # nginx's own bound for limit_conn.
   [ "$CONN_LIMIT_PER_CLIENT" -lt 65536 ] || die "CONN_LIMIT_PER_CLIENT=\"$CONN_LIMIT_PER_CLIENT\" is invalid: expected a whole number from 1 to 65535"
-  # nginx's set_real_ip_from for each trusted load balancer; only addresses and networks are
-  # accepted (a host name would be resolved once, at start, behind the operator's back).
-  set_real_ip_from=
+  # nginx's set_real_ip_from for each trusted load balancer.
+  set_real_ip_from=$(network_directives set_real_ip_from TRUSTED_PROXIES "empty trusts no balancer")
+  # nginx's allow for each address or network that may read /metrics; the rest get a 404.
+  METRICS_ALLOW=${METRICS_ALLOW-127.0.0.1 ::1}
+  [ "$METRICS_ALLOW" = none ] && METRICS_ALLOW=
+  metrics_allow=$(network_directives allow METRICS_ALLOW "none lets nobody read /metrics")
+  # /metrics on a listener of its own (nginx/metrics.conf; the API's listener then serves it to
+  # nobody), or on the API's.
+  METRICS_LISTEN=${METRICS_LISTEN:-}
+  api_metrics_allow=$metrics_allow
+  if [ -n "$METRICS_LISTEN" ]; then
+    local metrics_host=${METRICS_LISTEN%:*} metrics_port=${METRICS_LISTEN##*:}
+    { [[ $metrics_port =~ ^[1-9][0-9]{0,4}$ ]] && [ "$metrics_port" -le 65535 ] && [ "$metrics_port" != "$PORT" ] &&
+      { ipv4_address "$metrics_host" || { [[ $metrics_host =~ ^\[(.+)\]$ ]] && ipv6_address "${BASH_REMATCH[1]}"; }; }; } ||
+      die "METRICS_LISTEN=\"$METRICS_LISTEN\" is invalid: expected ADDRESS:PORT, an IPv4 address or an IPv6 one in brackets and a port from 1 to 65535 other than PORT (e.g. 127.0.0.1:9464, [::1]:9464, 10.0.0.5:9464)"
+    api_metrics_allow=
+  fi
+}
+
+# One nginx `DIRECTIVE ADDRESS;` for each address or network the variable lists. Only
+# addresses and networks are accepted (a host name would be resolved once, at start,
+# behind the operator's back); anything else stops the script naming the entry.
+network_directives() {  # directive, variable name, what an empty list means
+  local directive=$1 variable=$2 empty=$3 entries entry directives=
   # All of it, every line (read stops at the NUL that never comes, hence `|| true`).
-  IFS=$', \t\n' read -rd '' -a proxies <<< "${TRUSTED_PROXIES:-}" || true
-  for proxy in ${proxies[@]+"${proxies[@]}"}; do
-    [ -n "$proxy" ] || continue
-    ip_network "$proxy" ||
-      die "TRUSTED_PROXIES=\"$TRUSTED_PROXIES\" is invalid: \"$proxy\" is not an IPv4 or IPv6 address or CIDR network (accepted e.g. 10.0.0.5, 10.0.0.0/24, fd00::5, fd00::/64; entries separated by commas or spaces; empty trusts no balancer)"
-    set_real_ip_from+="set_real_ip_from $proxy; "
+  IFS=$', \t\n' read -rd '' -a entries <<< "${!variable:-}" || true
+  for entry in ${entries[@]+"${entries[@]}"}; do
+    [ -n "$entry" ] || continue
+    ip_network "$entry" ||
+      die "$variable=\"${!variable}\" is invalid: \"$entry\" is not an IPv4 or IPv6 address or CIDR network (accepted e.g. 10.0.0.5, 10.0.0.0/24, fd00::5, fd00::/64; entries separated by commas or spaces; $empty)"
+    directives+="$directive $entry; "
   done
+  printf '%s' "$directives"
 }
 
 # Writes nginx/nginx.conf, will-it-compile.conf and fastcgi_params with their @…@ values into
@@ -338,13 +360,19 @@ render_nginx_configuration() {
   [ "$nofile" = unlimited ] && nofile=65536
   worker_connections=$(( (nofile - 64) / 2 ))
   for file in will-it-compile.conf will-it-compile-page-headers.conf nginx.conf fastcgi_params; do
-    sed -e "s|@LISTEN@|$LISTEN_ADDR:$PORT|g" -e "s|@FCGI_SOCKET@|$fcgi_socket|g" \
+    sed -e "s|@LISTEN@|$LISTEN_ADDR:$PORT|g" \
         -e "s|@BODY_LIMIT@|$body_limit|g" -e "s|@RATE@|$RATE_LIMIT_PER_SECOND|g" \
         -e "s|@BURST@|$RATE_LIMIT_BURST|g" -e "s|@READ_RATE@|$READ_RATE_LIMIT_PER_SECOND|g" \
         -e "s|@READ_BURST@|$READ_RATE_LIMIT_BURST|g" -e "s|@CONN_LIMIT@|$CONN_LIMIT_PER_CLIENT|g" \
         -e "s|@NOFILE@|$nofile|g" -e "s|@WORKER_CONNECTIONS@|$worker_connections|g" \
         -e "s|@WORK_DIR@|$work_dir|g" -e "s|@LOG_DIR@|$log_dir|g" -e "s|@CONF_DIR@|$dir|g" \
         -e "s|@SET_REAL_IP_FROM@|$set_real_ip_from|g" -e "s|@OPENAPI_FILE@|$openapi_file|g" \
-        -e "s|@WEB_DIR@|$web_dir|g" "nginx/$file" > "$dir/$file"
+        -e "s|@WEB_DIR@|$web_dir|g" -e "s|@METRICS_ALLOW@|$api_metrics_allow|g" "nginx/$file" > "$dir/$file"
   done
+  if [ -n "$METRICS_LISTEN" ]; then
+    sed -e "s|@METRICS_LISTEN@|$METRICS_LISTEN|g" -e "s|@METRICS_ALLOW@|$metrics_allow|g" \
+      nginx/metrics.conf > "$dir/metrics.conf"
+  else
+    : > "$dir/metrics.conf"
+  fi
 }

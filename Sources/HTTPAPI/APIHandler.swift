@@ -66,8 +66,7 @@ public final class APIHandler: Sendable {
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
-        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
-        guard let (route, parameter) = Self.routes.route(for: path) else {
+        guard let (route, parameter) = Self.routes.route(for: Self.withoutTrailingSlash(request.path)) else {
             return .error(404, "not_found", "No endpoint at \(request.path). Endpoints: \(Self.routes.listing).")
         }
         guard route.methods.contains(request.method) else {
@@ -75,6 +74,16 @@ public final class APIHandler: Sendable {
             return .error(405, "method_not_allowed", "This endpoint accepts \(allowed) only.", headers: [("Allow", allowed)])
         }
         return route.answer(self, request, parameter)
+    }
+
+    /// The pattern of the route that answers `path` (`/api/v1/compile/{job_id}`), or `none`:
+    /// what metrics and logs name a request by, one of a few values whatever the path.
+    public func routeName(of path: String) -> String {
+        Self.routes.route(for: Self.withoutTrailingSlash(path))?.0.pattern ?? "none"
+    }
+
+    private static func withoutTrailingSlash(_ path: String) -> String {
+        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
     }
 
     /// Makes long polls in progress answer within one slice: the process is stopping.

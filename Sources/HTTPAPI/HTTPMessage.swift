@@ -1,4 +1,5 @@
-public import FoundationEssentials
+import FoundationEssentials
+public import WillItCompile
 
 /// A request as the FastCGI layer hands it over: CGI parameters already parsed.
 public struct HTTPRequest: Sendable {
@@ -14,11 +15,14 @@ public struct HTTPRequest: Sendable {
     public var contentType: String?
     /// The `Accept` header (`HTTP_ACCEPT`); nil when there is none.
     public var accept: String?
+    /// The front end's id of the request (`RequestID`), which a job it submits carries.
+    public var requestID: String?
 
     public init(
         method: String, path: String, query: String = "", body: [UInt8] = [], clientAddress: String? = nil,
-        contentType: String? = nil, accept: String? = nil
+        contentType: String? = nil, accept: String? = nil, requestID: String? = nil
     ) {
+        self.requestID = requestID
         self.method = method
         self.path = path
         self.query = query
@@ -69,6 +73,8 @@ public struct HTTPResponse: Sendable, Equatable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// The job the answer is about, for the request's log line; never sent.
+    public var jobID: JobID?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -78,6 +84,13 @@ public struct HTTPResponse: Sendable, Equatable {
 
     public static func == (lhs: HTTPResponse, rhs: HTTPResponse) -> Bool {
         lhs.status == rhs.status && lhs.body == rhs.body && lhs.headers.map { "\($0.0): \($0.1)" } == rhs.headers.map { "\($0.0): \($0.1)" }
+    }
+
+    /// The same answer, about the job `id` (for the log).
+    func about(_ id: JobID?) -> HTTPResponse {
+        var response = self
+        response.jobID = id
+        return response
     }
 
     /// A JSON body with `Content-Type: application/json; charset=utf-8`.

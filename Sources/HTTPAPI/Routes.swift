@@ -1,3 +1,5 @@
+import WillItCompile
+
 /// One endpoint: where it is, which methods it takes, and what answers it.
 struct Route: Sendable {
     /// A path, or a path whose last segment is a `{name}`: that segment is then the
@@ -9,12 +11,15 @@ struct Route: Sendable {
     let methods: [String]
     /// The request and the path's parameter (empty for a pattern without one).
     let answer: @Sendable (APIHandler, HTTPRequest, String) -> HTTPResponse
+    /// Whether the 404 names it: not an operator's endpoint that nginx keeps from the public.
+    let listed: Bool
 
-    init(_ pattern: String, aliases: [String] = [], methods: [String],
+    init(_ pattern: String, aliases: [String] = [], methods: [String], listed: Bool = true,
          answer: @escaping @Sendable (APIHandler, HTTPRequest, String) -> HTTPResponse) {
         self.pattern = pattern
         self.aliases = aliases
         self.methods = methods
+        self.listed = listed
         self.answer = answer
     }
 
@@ -47,14 +52,14 @@ struct RouteTable: Sendable {
     /// `POST /api/v1/compile, GET /api/v1/compile/{job_id}, …`: each route by its first
     /// method, then what nginx serves itself.
     var listing: String {
-        (routes.map { "\($0.methods[0]) \($0.pattern)" } + Self.servedByNginx).joined(separator: ", ")
+        (routes.filter(\.listed).map { "\($0.methods[0]) \($0.pattern)" } + Self.servedByNginx).joined(separator: ", ")
     }
 }
 
 extension APIHandler {
     static let routes = RouteTable(routes: [
         Route("/api/v1/compile", methods: ["POST"]) { api, request, _ in api.submit(request) },
-        Route("/api/v1/compile/{job_id}", methods: ["GET", "HEAD"]) { api, request, id in api.job(id, request) },
+        Route("/api/v1/compile/{job_id}", methods: ["GET", "HEAD"]) { api, request, id in api.job(id, request).about(JobID(id)) },
         Route("/api/v1/matrix", methods: ["POST"]) { api, request, _ in api.submitMatrix(request) },
         Route("/api/v1/matrix/{matrix_id}", methods: ["GET", "HEAD"]) { api, request, id in api.matrix(id, request) },
         Route("/api/v1/environments", methods: ["GET", "HEAD"]) { api, _, _ in api.environments() },
@@ -62,5 +67,6 @@ extension APIHandler {
         Route("/api/v1/flags/{family}", methods: ["GET", "HEAD"]) { api, _, family in api.flagList(family) },
         Route("/api/v1/workers/stats", methods: ["GET", "HEAD"]) { api, _, _ in api.workerStats() },
         Route("/health", aliases: ["/api/v1/health"], methods: ["GET", "HEAD"]) { api, _, _ in api.health() },
+        Route("/metrics", methods: ["GET", "HEAD"], listed: false) { api, _, _ in api.metrics() },
     ])
 }

@@ -1,4 +1,5 @@
 import CHiredis
+import CoreMetrics
 import FoundationEssentials
 import Glibc
 import WillItCompile
@@ -31,8 +32,10 @@ enum RedisConnectionError: Error {
     case failed(String)
 
     /// What the store reports for it: Redis at `address` is unavailable, and why.
+    /// Every such failure is counted (`will_it_compile_redis_errors_total`).
     func storeError(address: RedisAddress) -> JobStoreError {
-        switch self {
+        Counter(label: MetricName.redisErrors).increment()
+        return switch self {
         case let .connectionLost(reason), let .failed(reason): .unavailable("Redis at \(address): \(reason)")
         }
     }

@@ -633,6 +633,10 @@ enum JobHash {
         if let host = job.host {
             fields += [bytes("host"), bytes(host)]
         }
+        // Ours, beside the predecessor's: the host that compiles the job logs it.
+        if let requestID = job.requestID {
+            fields += [bytes("request_id"), bytes(requestID)]
+        }
         return fields
     }
 
@@ -646,13 +650,15 @@ enum JobHash {
         } catch {
             throw .corrupt(key: key, reason: "field request: \(error)")
         }
-        return CompilationJob(
+        var job = CompilationJob(
             id: id, request: request,
             status: try reader.required("status") { JobStatus(rawValue: $0) },
             createdAt: try reader.required("created_at", Timestamp.parse),
             startedAt: reader.optional("started_at", Timestamp.parse),
             completedAt: reader.optional("completed_at", Timestamp.parse),
             host: reader.optional("host") { $0 })
+        job.requestID = reader.optional("request_id") { $0 }
+        return job
     }
 }
 

@@ -316,6 +316,18 @@ public final class RedisWorkQueue: Sendable {
         return counters
     }
 
+    /// Counts one more start of this host's worker (`starts` beside its counters);
+    /// returns how many starts that makes.
+    public func countStart() throws(JobStoreError) -> Int {
+        let key = Self.countersKey(host: consumer)
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["HINCRBY", key, "starts", "1"])
+        }
+        try store.check(reply, doing: "HINCRBY \(key) starts", on: key)
+        guard case let .integer(starts) = reply else { throw .corrupt(key: key, reason: "starts is not a number") }
+        return Int(starts)
+    }
+
     /// Waits for submissions anywhere in the cluster: a subscription to the doorbell
     /// channel on a connection of its own. Blocks until a message comes (true), or the
     /// connection fails or is silent for `timeout` (false: subscribe again).

@@ -10,6 +10,7 @@ final class AcceptState: Sendable {
 /// One thread's accept–handle–respond loop over its own libfcgi request slot.
 struct RequestLoop: Sendable {
     let handler: APIHandler
+    let record: RequestRecord
 
     func run(_ state: AcceptState) {
         let slot = FastCGIRequestSlot()
@@ -18,11 +19,13 @@ struct RequestLoop: Sendable {
             let accepted = slot.accept()
             state.accepting.store(false, ordering: .sequentiallyConsistent)
             guard accepted else { return }
+            let started = ContinuousClock.now
+            let requestID = RequestID.accepted(slot.parameter("REQUEST_ID"))
             let method = slot.parameter("REQUEST_METHOD") ?? "GET"
             let uri = slot.parameter("DOCUMENT_URI") ?? slot.parameter("REQUEST_URI") ?? "/"
             let path = String(uri.prefix { $0 != "?" })
             let length = Int(slot.parameter("CONTENT_LENGTH") ?? "") ?? 0
-            let response: HTTPResponse
+            var response: HTTPResponse
             if let tooLarge = handler.bodyTooLarge(length: length) {
                 response = tooLarge
             } else {
@@ -30,8 +33,11 @@ struct RequestLoop: Sendable {
                 let query = slot.parameter("QUERY_STRING") ?? ""
                 response = handler.handle(HTTPRequest(
                     method: method, path: path, query: query, body: body, clientAddress: slot.parameter("REMOTE_ADDR"),
-                    contentType: slot.parameter("CONTENT_TYPE"), accept: slot.parameter("HTTP_ACCEPT")))
+                    contentType: slot.parameter("CONTENT_TYPE"), accept: slot.parameter("HTTP_ACCEPT"),
+                    requestID: requestID))
             }
+            response.headers.append(("X-Request-ID", requestID))
+            record.record(requestID: requestID, method: method, route: handler.routeName(of: path), response: response, duration: .now - started)
             slot.write(response, includeBody: method != "HEAD")
             slot.finish()
         }

@@ -1,9 +1,13 @@
+import CoreMetrics
 import Dispatch
 import FoundationEssentials
 import Glibc
 import Synchronization
 import HTTPAPI
 import JobStore
+import Logging
+import ServiceLog
+import ServiceMetrics
 import WillItCompile
 import WorkerClient
 
@@ -11,14 +15,15 @@ import WorkerClient
 /// kept alive by multiwatch, serving the API with `FCGI_THREADS` threads.
 /// Only FoundationEssentials is linked, not Foundation: that keeps each of the
 /// pool's processes several megabytes smaller.
-func fail(_ message: String) -> Never {
-    printToStandardError("error: \(message)")
-    exit(2)
+
+/// The process's log; made at each use, so that it is ServiceLog's once that is bootstrapped.
+func log() -> Logger {
+    Logger(label: "will-it-compile-responder")
 }
 
-func printToStandardError(_ line: String) {
-    let bytes = Array("will-it-compile-responder: \(line)\n".utf8)
-    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+func fail(_ message: String) -> Never {
+    log().critical("\(message)")
+    exit(2)
 }
 
 /// Runs `body` on a new thread. Not detached: `pthread_kill` stays safe on a
@@ -55,10 +60,11 @@ let environment = ProcessInfo.processInfo.environment
 let configuration: ServiceConfiguration
 let threadCount: Int
 do {
+    try ServiceLog.bootstrap(program: "will-it-compile-responder", environment: environment)
     configuration = try ServiceConfiguration(environment: environment)
     threadCount = try EnvironmentReader(environment: environment).integer("FCGI_THREADS", default: 8, in: 1...1024)
 } catch {
-    fail(error.description)
+    fail("\(error)")
 }
 // `--body-limit`: the largest body, for nginx's client_max_body_size (scripts/run),
 // so that nginx and the responders refuse at the same size.
@@ -67,6 +73,9 @@ if CommandLine.arguments.dropFirst() == ["--body-limit"] {
     exit(0)
 }
 guard FastCGIRequestSlot.initializeLibrary() else { fail("FCGX_Init failed") }
+// Before anything measures: this process's measurements go to the worker (RequestRecord).
+let forwarding = ForwardingMetrics()
+MetricsSystem.bootstrap(forwarding)
 
 let store: (any JobStore)? = configuration.redis.enabled ? RedisJobStore(configuration: configuration.redis) : nil
 // Long polls may hold all threads but two, which stay for quick requests (with
@@ -80,7 +89,9 @@ let handler = APIHandler(
     configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store,
     rateLimiter: rateLimiter, maxWaitingRequests: max(0, threadCount - 2))
 
-let loop = RequestLoop(handler: handler)
+let record = RequestRecord(forwarding: forwarding, worker: WorkerClient(socketPath: configuration.worker.socketPath, timeoutMilliseconds: 1000))
+_ = startThread { record.flushPeriodically() }
+let loop = RequestLoop(handler: handler, record: record)
 let loopsDone = DispatchGroup()
 let stopping = Atomic<Bool>(false)
 let acceptStates = (0..<threadCount).map { _ in AcceptState() }
@@ -112,8 +123,10 @@ repeat {
     }
 } while loopsDone.wait(timeout: min(deadline, .now() + .milliseconds(50))) == .timedOut && DispatchTime.now() < deadline
 if DispatchTime.now() >= deadline {
-    printToStandardError("requests still running 10 s after signal \(received); exiting")
+    log().warning("requests still running 10 s after signal \(received); exiting")
 }
+// What the last requests measured: a process multiwatch replaces loses none of it.
+record.flush()
 store?.close()
 rateLimiter?.close()
 exit(0)

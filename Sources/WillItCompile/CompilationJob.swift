@@ -12,6 +12,8 @@ public struct CompilationJob: Sendable, Equatable {
     public var completedAt: Date?
     /// The worker host that owns the job, so a restarted worker recovers only its own jobs.
     public var host: String?
+    /// The id of the request that submitted it (`X-Request-ID`), which the compile's log line names.
+    public var requestID: String?
 
     public init(
         id: JobID = JobID(), request: CompilationRequest, status: JobStatus = .queued,
@@ -50,7 +52,7 @@ public struct CompilationJob: Sendable, Equatable {
 /// JSON with the predecessor's snake_case names and RFC 3339 timestamps.
 extension CompilationJob: Codable {
     private enum CodingKeys: String, CodingKey {
-        case id, request, status, host
+        case id, request, status, host, requestID = "request_id"
         case createdAt = "created_at", startedAt = "started_at", completedAt = "completed_at"
     }
 
@@ -72,6 +74,7 @@ extension CompilationJob: Codable {
             status: try container.decode(JobStatus.self, forKey: .status),
             createdAt: createdAt, startedAt: try date(.startedAt), completedAt: try date(.completedAt),
             host: try container.decodeIfPresent(String.self, forKey: .host))
+        requestID = try container.decodeIfPresent(String.self, forKey: .requestID)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -83,5 +86,6 @@ extension CompilationJob: Codable {
         try container.encodeIfPresent(startedAt.map(Timestamp.format), forKey: .startedAt)
         try container.encodeIfPresent(completedAt.map(Timestamp.format), forKey: .completedAt)
         try container.encodeIfPresent(host, forKey: .host)
+        try container.encodeIfPresent(requestID, forKey: .requestID)
     }
 }

@@ -10,4 +10,10 @@ extension Duration {
         let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return Int(attoseconds % 1_000_000_000_000_000 > 0 ? milliseconds + 1 : milliseconds)
     }
+
+    /// Whole nanoseconds, for swift-metrics' timers.
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
 }

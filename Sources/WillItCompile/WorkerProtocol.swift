@@ -22,6 +22,10 @@ public enum WorkerRequest: Sendable, Equatable {
     /// A job and its result from the worker's own store (memory mode), once the
     /// job is terminal or after `waitMilliseconds`, whichever comes first.
     case readJob(JobID, waitMilliseconds: Int = 0)
+    /// A responder's measurements, added to the host's metrics. Replies `recorded`.
+    case recordMetrics(MetricsBatch)
+    /// The host's metrics in Prometheus' text format. Replies `metrics`.
+    case metrics
 }
 
 public enum WorkerReply: Sendable, Equatable {
@@ -41,6 +45,9 @@ public enum WorkerReply: Sendable, Equatable {
     case job(CompilationJob?, CompilationResult?)
     /// nil: unknown or expired id.
     case matrix(CompilationMatrix?)
+    case recorded
+    /// Prometheus' text exposition format 0.0.4.
+    case metrics(String)
     case failure(WorkerFailure)
 }
 
@@ -193,9 +200,10 @@ private struct RequestEnvelope: Codable {
     /// The matrix cells' one project: each file's content in Base64, in the order of the
     /// cells' `files` (which travel with their names only).
     var fileContents: [String]?
+    var metrics: MetricsBatch?
 
     private enum CodingKeys: String, CodingKey {
-        case type, job, client, id, matrix, cells, source, fileContents = "file_contents", waitMilliseconds = "wait_ms"
+        case type, job, client, id, matrix, cells, source, fileContents = "file_contents", waitMilliseconds = "wait_ms", metrics
     }
 
     init(_ request: WorkerRequest) {
@@ -217,6 +225,8 @@ private struct RequestEnvelope: Codable {
         case .stats: type = "stats"
         case .toolchains: type = "toolchains"
         case let .readJob(id, wait): type = "read_job"; self.id = id; waitMilliseconds = wait > 0 ? wait : nil
+        case let .recordMetrics(batch): type = "record_metrics"; metrics = batch
+        case .metrics: type = "metrics"
         }
     }
 
@@ -240,6 +250,8 @@ private struct RequestEnvelope: Codable {
         case ("stats", _, _): return .stats
         case ("toolchains", _, _): return .toolchains
         case let ("read_job", _, id?): return .readJob(id, waitMilliseconds: max(0, waitMilliseconds ?? 0))
+        case ("record_metrics", _, _): if let metrics { return .recordMetrics(metrics) }
+        case ("metrics", _, _): return .metrics
         default: break
         }
         throw WorkerFailure(.malformedRequest, "unknown request type \(type) or missing field")
@@ -267,9 +279,10 @@ private struct ReplyEnvelope: Codable {
     var result: CompilationResult?
     var failure: WorkerFailure?
     var matrix: CompilationMatrix?
+    var text: String?
 
     private enum CodingKeys: String, CodingKey {
-        case type, id, capacity, share, stats, toolchains, job, result, failure, matrix
+        case type, id, capacity, share, stats, toolchains, job, result, failure, matrix, text
         case retryAfterSeconds = "retry_after_seconds"
     }
 
@@ -284,6 +297,8 @@ private struct ReplyEnvelope: Codable {
         case let .toolchains(list): type = "toolchains"; toolchains = list
         case let .job(job, result): type = "job"; self.job = job; self.result = result
         case let .matrix(matrix): type = "matrix"; self.matrix = matrix
+        case .recorded: type = "recorded"
+        case let .metrics(text): type = "metrics"; self.text = text
         case let .failure(failure): type = "failure"; self.failure = failure
         }
     }
@@ -301,6 +316,8 @@ private struct ReplyEnvelope: Codable {
         case "toolchains": if let toolchains { return .toolchains(toolchains) }
         case "job": return .job(job, result)
         case "matrix": return .matrix(matrix)
+        case "recorded": return .recorded
+        case "metrics": if let text { return .metrics(text) }
         case "failure": if let failure { return .failure(failure) }
         default: break
         }

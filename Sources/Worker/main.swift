@@ -1,14 +1,17 @@
+import CoreMetrics
 import Foundation
 import Glibc
 import JobStore
 import SeccompFilter
+import ServiceLog
+import ServiceMetrics
 import WillItCompile
 import WorkerService
 
 /// The compile worker daemon: reads configuration, probes toolchains, opens the
 /// job store, serves the socket, and shuts down gracefully on SIGTERM or SIGINT.
 func fail(_ message: String) -> Never {
-    log("error: \(message)")
+    log(message, level: .critical)
     exit(2)
 }
 
@@ -22,9 +25,10 @@ signal(SIGPIPE, SIG_IGN)
 
 let configuration: ServiceConfiguration
 do {
+    try ServiceLog.bootstrap(program: "will-it-compile-worker", environment: ProcessInfo.processInfo.environment)
     configuration = try ServiceConfiguration(environment: ProcessInfo.processInfo.environment)
 } catch {
-    fail(error.description)
+    fail("\(error)")
 }
 if getuid() == 0 {
     fail("refusing to run as root: bwrap run by root maps the sandbox to host root. Run the worker as the service user (scripts/setup creates `willitcompile`).")
@@ -90,7 +94,7 @@ if configuration.sandbox.cgroups {
     log("a cgroup per compile (\(cgroups!.layout.subtrees(named: cgroups!.subtree).joined(separator: ", "))): \(configuration.sandbox.cgroupMemoryMegabytes) MB, \(configuration.sandbox.pids) processes and threads")
 } else {
     cgroups = nil
-    log("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits; RLIMIT_NPROC (SANDBOX_PROCESSES=\(configuration.sandbox.processes)) counts all of the service user's processes")
+    log("SANDBOX_CGROUPS=false: sandboxes run without whole-sandbox memory and process limits; RLIMIT_NPROC (SANDBOX_PROCESSES=\(configuration.sandbox.processes)) counts all of the service user's processes", level: .warning)
 }
 
 let store: any JobStore
@@ -111,7 +115,10 @@ if toolchains.contains(where: { $0.spec.programCache != nil }) {
         fail("\(error)")
     }
 }
-let daemon = WorkerDaemon(configuration: configuration, store: store, toolchains: toolchains, sandbox: sandbox)
+// Before anything measures: the worker keeps the host's metrics (the responders' too).
+let metrics = HostMetrics()
+MetricsSystem.bootstrap(metrics.factory)
+let daemon = WorkerDaemon(configuration: configuration, store: store, toolchains: toolchains, sandbox: sandbox, metrics: metrics)
 let server = SocketServer(path: configuration.worker.socketPath) { daemon.handle($0) }
 do {
     try server.start()

@@ -95,10 +95,11 @@ public struct WorkerClient: Sendable {
 
 extension WorkerRequest {
     /// Whether sending the request again after a lost reply is harmless: all but
-    /// `submit` and `submitMatrix`, whose second copy would be refused as a duplicate of the first.
+    /// `submit` and `submitMatrix`, whose second copy would be refused as a duplicate of the
+    /// first, and `recordMetrics`, whose second copy would count the same requests twice.
     var mayRunTwice: Bool {
         switch self {
-        case .submit, .submitMatrix: false
+        case .submit, .submitMatrix, .recordMetrics: false
         default: true
         }
     }

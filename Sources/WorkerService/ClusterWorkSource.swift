@@ -67,6 +67,11 @@ final class ClusterWorkSource: WorkSource {
         try queue.counters(of: configuration.hostID)
     }
 
+    /// Counts this start of the worker in Redis; returns how many starts this host has had.
+    func countStart() throws(JobStoreError) -> Int {
+        try queue.countStart()
+    }
+
     // MARK: - WorkSource
 
     func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
@@ -118,7 +123,7 @@ final class ClusterWorkSource: WorkSource {
                 }
                 failing = false
             } catch {
-                if !failing { log("taking a job from the cluster's queue failed (retrying every second): \(error)") }
+                if !failing { log("taking a job from the cluster's queue failed (retrying every second): \(error)", level: .warning) }
                 failing = true
             }
             bell.wait(after: rung, atMost: Self.claimInterval)
@@ -149,7 +154,7 @@ final class ClusterWorkSource: WorkSource {
         do {
             try registry.withdraw(host: configuration.hostID)
         } catch {
-            log("could not withdraw this host from the registry (it drops out within \(registry.recordLifetime)): \(error)")
+            log("could not withdraw this host from the registry (it drops out within \(registry.recordLifetime)): \(error)", level: .warning)
         }
         return 0
     }
@@ -259,7 +264,7 @@ final class ClusterWorkSource: WorkSource {
         } catch .corrupt {
             // Likewise: the entry is ended, and an unreadable job cannot take a verdict.
         } catch {
-            log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)")
+            log("job \(ticket.jobID) (\(why)): could not take it out of the queue; it comes back after its lease: \(error)", level: .warning)
             return
         }
         log("job \(ticket.jobID) taken and not compiled: \(why)")
@@ -302,7 +307,7 @@ final class ClusterWorkSource: WorkSource {
                     if offer.isEmpty || offerSet.contains(offer) { bell.ring() }
                 }
             } catch {
-                if !failing { log("the cluster's doorbell is unavailable (idle slots look for work every second): \(error)") }
+                if !failing { log("the cluster's doorbell is unavailable (idle slots look for work every second): \(error)", level: .warning) }
                 failing = true
                 Thread.sleep(forTimeInterval: 1)
             }
@@ -326,7 +331,7 @@ final class ClusterWorkSource: WorkSource {
                 }
                 failing = false
             } catch {
-                if !failing { log("renewing the leases failed (retrying): \(error)") }
+                if !failing { log("renewing the leases failed (retrying): \(error)", level: .warning) }
                 failing = true
             }
         }
@@ -348,7 +353,7 @@ final class ClusterWorkSource: WorkSource {
                 try endJobsNoLiveHostOffers(live: live, unofferedSince: &unofferedSince)
                 failing = false
             } catch {
-                if !failing { log("the registry heartbeat failed (retrying every second): \(error)") }
+                if !failing { log("the registry heartbeat failed (retrying every second): \(error)", level: .warning) }
                 failing = true
             }
             Thread.sleep(forTimeInterval: Self.claimInterval.timeInterval)

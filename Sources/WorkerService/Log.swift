@@ -1,9 +1,10 @@
-import Foundation
-import WillItCompile
+public import Logging
 
-/// One line on standard error: time, program, message. Loud enough for a daemon
-/// supervised by scripts; a logging framework is not needed for this much.
-public func log(_ message: String) {
-    let line = "\(Timestamp.format(Date())) will-it-compile-worker: \(message)\n"
-    FileHandle.standardError.write(Data(line.utf8))
+/// The worker's log: one logfmt line per event (ServiceLog, bootstrapped by the worker's main).
+public let workerLog = Logger(label: "will-it-compile-worker")
+
+/// An event in words, at `level`: `msg` of a logfmt line. The sentence is the service's own
+/// (ids, counts, reasons), never a job's source or flags.
+public func log(_ message: String, level: Logger.Level = .info) {
+    workerLog.log(level: level, "\(message)")
 }

@@ -192,7 +192,7 @@ final class ProgramCache: Sendable {
         }
         guard claimed else { return false }
         let removed = Self.walk(name, in: rootDescriptor, removing: true) != nil
-        if !removed { log("program cache: could not remove the entry \(root)/\(name) (\(String(cString: strerror(errno)))); it is tried again at the next trim") }
+        if !removed { log("program cache: could not remove the entry \(root)/\(name) (\(String(cString: strerror(errno)))); it is tried again at the next trim", level: .warning) }
         state.withLock { state in
             state.removing.remove(name)
             if removed {

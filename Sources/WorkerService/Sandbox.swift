@@ -123,7 +123,7 @@ public struct Sandbox: Sendable {
         }
         let counters = cgroup?.counters() ?? JobCgroup.Counters()
         if let problem = cgroup?.remove() {
-            log("job \(job.id): could not remove its cgroup: \(problem)")
+            log("job \(job.id): could not remove its cgroup: \(problem)", level: .warning)
         }
         let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"
         let processLimit = "the sandbox reached its limit of \(configuration.pids) processes and threads (SANDBOX_PIDS)"

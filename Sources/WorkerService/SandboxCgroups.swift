@@ -133,7 +133,7 @@ public struct SandboxCgroups: Sendable {
         if !layout.sharesCPU {
             // Memory and pids are what keep one job from breaking others; without cpu a job can
             // only slow the others down, so the worker runs, and says so.
-            log("this host offers no cpu cgroup controller (no v1 cpu hierarchy, or no cpu in the v2 cgroup.controllers): CPU is not shared per job, so a sandbox with many processes or sessions can slow the compiles beside it")
+            log("this host offers no cpu cgroup controller (no v1 cpu hierarchy, or no cpu in the v2 cgroup.controllers): CPU is not shared per job, so a sandbox with many processes or sessions can slow the compiles beside it", level: .warning)
         }
         for subtree in layout.subtrees(named: name) where access(subtree, W_OK | X_OK) != 0 {
             let problem = errno == ENOENT ? "is missing" : "is not writable by uid \(getuid())"
@@ -229,7 +229,7 @@ public struct SandboxCgroups: Sendable {
             guard let dash = name.firstIndex(of: "-"), let pid = Int32(name[name.index(after: name.startIndex)..<dash]),
                   pid == getpid() || !Self.isRunning(pid) else { continue }
             if let problem = JobCgroup(layout: layout, subtree: subtree, name: name).remove() {
-                log("could not remove the cgroup \(name) left by a worker that is gone: \(problem)")
+                log("could not remove the cgroup \(name) left by a worker that is gone: \(problem)", level: .warning)
             }
         }
     }

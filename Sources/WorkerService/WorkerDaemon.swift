@@ -1,5 +1,8 @@
+import CoreMetrics
 import Foundation
 public import JobStore
+import Logging
+public import ServiceMetrics
 import Synchronization
 public import WillItCompile
 
@@ -32,9 +35,14 @@ public final class WorkerDaemon: Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private let slotsFinished = DispatchGroup()
     private let startTime = Date()
+    /// The host's metrics: this worker's and the responders'.
+    private let metrics: HostMetrics
 
-    public init(configuration: ServiceConfiguration, store: any JobStore, toolchains: [Toolchain], sandbox: Sandbox) {
+    public init(
+        configuration: ServiceConfiguration, store: any JobStore, toolchains: [Toolchain], sandbox: Sandbox, metrics: HostMetrics
+    ) {
         self.configuration = configuration
+        self.metrics = metrics
         self.store = store
         self.toolchains = toolchains
         self.sandbox = sandbox
@@ -65,9 +73,12 @@ public final class WorkerDaemon: Sendable {
     /// Starts the compile slots (in Redis mode once this host's counters are read back,
     /// and with the cluster's doorbell, lease renewal and heartbeat), and index pruning.
     public func start() {
+        Gauge(label: MetricName.workerStartTime).record(startTime.timeIntervalSince1970)
         if let cluster {
             loadStoredCounters(from: cluster)
             cluster.startBackgroundWork()
+        } else {
+            Counter(label: MetricName.workerStarts).increment()
         }
         for slot in 0..<configuration.worker.maxWorkers {
             slotsFinished.enter()
@@ -83,17 +94,19 @@ public final class WorkerDaemon: Sendable {
         pruning.start()
     }
 
-    /// This host's counters survive a restart: they continue from what Redis holds.
-    /// Waits while Redis is unreachable, as every other part of the worker would.
+    /// This host's counters survive a restart: they continue from what Redis holds,
+    /// which also counts this start. Waits while Redis is unreachable, as every other
+    /// part of the worker would.
     private func loadStoredCounters(from cluster: ClusterWorkSource) {
         var attempt = 0
         while !shuttingDown.load(ordering: .sequentiallyConsistent) {
             do {
                 let stored = try cluster.storedCounters()
+                Counter(label: MetricName.workerStarts).increment(by: Int64(try cluster.countStart()))
                 counters.withLock { $0.stored = stored }
                 return
             } catch {
-                if attempt == 0 { log("reading this host's counters waits for Redis: \(error)") }
+                if attempt == 0 { log("reading this host's counters waits for Redis: \(error)", level: .warning) }
                 attempt += 1
                 Thread.sleep(forTimeInterval: 1)
             }
@@ -109,7 +122,7 @@ public final class WorkerDaemon: Sendable {
             log("shutting down: \(left) queued job(s) are left queued")
         }
         if slotsFinished.wait(timeout: .now() + limit.timeInterval) == .timedOut {
-            log("shutting down: compiles still running after \(limit); they end with the process")
+            log("shutting down: compiles still running after \(limit); they end with the process", level: .warning)
         }
     }
 
@@ -139,6 +152,19 @@ public final class WorkerDaemon: Sendable {
             } catch {
                 return .failure(WorkerFailure(.storeUnavailable, error.description))
             }
+        case let .recordMetrics(batch):
+            do {
+                try metrics.add(batch)
+                return .recorded
+            } catch {
+                return .failure(error)
+            }
+        case .metrics:
+            let busy = counters.withLock { $0.active }
+            Gauge(label: MetricName.queueDepth).record(work.waitingCount)
+            Gauge(label: MetricName.busySlots).record(busy)
+            Gauge(label: MetricName.slots).record(configuration.worker.maxWorkers)
+            return .metrics(metrics.exposition())
         }
     }
 
@@ -176,6 +202,8 @@ public final class WorkerDaemon: Sendable {
             if job.request.useCache,
                var (answered, result) = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
                 counters.withLock { $0.stored.cached += 1 }
+                Counter(label: MetricName.verdictCacheHits).increment()
+                logVerdict(of: answered, status: answered.status, result: result)
                 answered.request = answered.request.withoutSources  // the responder has it; no answer shows it
                 return .answered(answered, result)
             }
@@ -205,7 +233,10 @@ public final class WorkerDaemon: Sendable {
         record.cells = cells.map { MatrixCell(of: $0.job) }
         do {
             let (admission, answered) = try work.submitMatrix(record, cells: cells, from: client, at: Date())
-            if answered > 0 { counters.withLock { $0.stored.cached += answered } }
+            if answered > 0 {
+                counters.withLock { $0.stored.cached += answered }
+                Counter(label: MetricName.verdictCacheHits).increment(by: answered)
+            }
             return reply(to: admission, accepting: matrix.id)
         } catch {
             return reply(to: error)
@@ -278,7 +309,7 @@ public final class WorkerDaemon: Sendable {
             let result = CompilationResult(
                 jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
                 error: "the job was taken \(taken.takes - 1) times and each host compiling it stopped before its verdict; it is not compiled again (JOB_MAX_CLAIMS=\(configuration.worker.maxClaims))")
-            log("job \(job.id): taken \(taken.takes - 1) times without a verdict; ended as error")
+            log("job \(job.id): taken \(taken.takes - 1) times without a verdict; ended as error", level: .warning)
             finish(taken, with: CompileVerdict(status: .error, result: result), counted: &counted)
             return
         }
@@ -291,12 +322,14 @@ public final class WorkerDaemon: Sendable {
             return
         } catch {
             // Compile anyway; the verdict write below retries.
-            log("job \(job.id): could not mark processing: \(error)")
+            log("job \(job.id): could not mark processing: \(error)", level: .warning)
         }
         let verdict: CompileVerdict
         do {
             let toolchain = try toolchains.resolve(job.request)
             verdict = sandbox.compile(job, with: toolchain)
+            Timer(label: MetricName.compileDuration, dimensions: [("toolchain", toolchain.spec.id), ("verdict", verdict.status.rawValue)])
+                .recordNanoseconds(verdict.result.durationNanoseconds)
         } catch {
             verdict = CompileVerdict(status: .error, result: CompilationResult(
                 jobID: job.id, success: false, compiled: false, exitCode: -1, durationNanoseconds: 0,
@@ -309,12 +342,25 @@ public final class WorkerDaemon: Sendable {
     /// the verdict: a client that has its verdict never sees stats that still show the
     /// compile running, nor is refused for holding that job), then stores it.
     private func finish(_ taken: TakenJob, with verdict: CompileVerdict, counted: inout Bool) {
+        logVerdict(of: taken.job, status: verdict.status, result: verdict.result)
         record(verdict)
         work.release(taken)
         counted = true
         // Cached before the job's verdict is readable: a client that has it and asks again is answered from the cache.
         cache(verdict, of: taken.job)
         writeVerdict(verdict, of: taken)
+    }
+
+    /// The job's one log line: its verdict, compiled here or answered from the verdict cache.
+    /// Ids, the toolchain and the outcome only: never the source, the flags or the output.
+    private func logVerdict(of job: CompilationJob, status: JobStatus, result: CompilationResult) {
+        var metadata: Logger.Metadata = [
+            "job_id": "\(job.id)", "toolchain": "\(job.request.compiler ?? "none")", "verdict": "\(status.rawValue)",
+            "exit_code": "\(result.exitCode)", "duration_ms": "\(Double(result.durationNanoseconds / 1000) / 1000)",
+            "cached": "\(result.cached)",
+        ]
+        if let requestID = job.requestID { metadata["request_id"] = "\(requestID)" }
+        workerLog.log(level: status == .error ? .warning : .info, "compile", metadata: metadata)
     }
 
     /// Keeps a verdict about the code (`completed`, `failed`) for identical requests, also
@@ -327,7 +373,7 @@ public final class WorkerDaemon: Sendable {
         do {
             try store.cacheVerdict(verdict.result, status: verdict.status, under: sandbox.verdictKey(for: job.request, with: toolchain))
         } catch {
-            log("job \(job.id): its verdict could not be cached: \(error)")
+            log("job \(job.id): its verdict could not be cached: \(error)", level: .warning)
         }
     }
 
@@ -370,17 +416,17 @@ public final class WorkerDaemon: Sendable {
                 return
             } catch .unavailable(let reason) {
                 if attempt == 1 || attempt.isMultiple(of: 10) {
-                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)")
+                    log("job \(job.id): writing the verdict failed (attempt \(attempt)), retrying until the store is back: \(reason)", level: .warning)
                 }
                 if shuttingDown.load(ordering: .sequentiallyConsistent) {
-                    log("job \(job.id): shutting down with its verdict unwritten; it is compiled again")
+                    log("job \(job.id): shutting down with its verdict unwritten; it is compiled again", level: .warning)
                     return
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 2)
                 attempt += 1
             } catch {
-                log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)")
+                log("job \(job.id): its verdict \(verdict.status.rawValue) cannot be stored, and retrying would not change that: \(error)", level: .error)
                 return
             }
         }
@@ -395,7 +441,7 @@ public final class WorkerDaemon: Sendable {
                 _ = try store.pruneIndexes()
                 failing = false
             } catch {
-                if !failing { log("pruning the status indexes failed (retrying): \(error)") }
+                if !failing { log("pruning the status indexes failed (retrying): \(error)", level: .warning) }
                 failing = true
             }
             Thread.sleep(forTimeInterval: Self.indexPruneInterval)

@@ -58,6 +58,10 @@ final class FakeWorker: WorkerChannel {
                 let found = waitMilliseconds > 0
                     ? try jobs.jobWithResult(id, waitingUpTo: .milliseconds(waitMilliseconds)) : try jobs.jobWithResult(id)
                 return .job(found?.0, found?.1)
+            case .recordMetrics:
+                return .recorded
+            case .metrics:
+                return .metrics("")
             }
         } catch {
             return .failure(WorkerFailure(.storeUnavailable, "\(error)"))

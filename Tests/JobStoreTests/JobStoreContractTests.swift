@@ -12,10 +12,12 @@ import WillItCompile
         let store = try kind.makeStore()
         defer { store.close() }
         // Sources may hold any bytes: NUL, invalid UTF-8, CR LF.
-        let job = makeJob(source: [0x69, 0x6E, 0x74, 0x00, 0xFF, 0xC3, 0x28, 0x0D, 0x0A])
+        var job = makeJob(source: [0x69, 0x6E, 0x74, 0x00, 0xFF, 0xC3, 0x28, 0x0D, 0x0A])
+        job.requestID = "0123456789abcdef0123456789abcdef"
         try store.create(job)
         let read = try #require(try store.job(job.id))
         #expect(read.id == job.id && read.request == job.request && read.status == .queued)
+        #expect(read.requestID == job.requestID, "the host that compiles it logs the request that submitted it")
         #expect(abs(read.createdAt.timeIntervalSince(job.createdAt)) < 1e-6)
         #expect(read.startedAt == nil && read.completedAt == nil)
         #expect(try store.jobIDs(withStatus: .queued).contains(job.id))

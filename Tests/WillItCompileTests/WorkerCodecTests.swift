@@ -18,7 +18,22 @@ import Testing
     static let requests: [WorkerRequest] = [
         .ping, .submit(job), .submit(job, client: ClientIdentity("2001:db8::7")!), .stats, .toolchains, .readJob(JobID()),
         .submitMatrix(matrix, cells: cells, client: ClientIdentity("192.0.2.1")!), .readMatrix(matrix.id),
+        .submit(requested), .recordMetrics(measured), .metrics,
     ]
+
+    /// A job with the id of the request that submitted it, which the compiling host logs.
+    static let requested = {
+        var requested = job
+        requested.requestID = "0123456789abcdef0123456789abcdef"
+        return requested
+    }()
+
+    static let measured = {
+        var batch = MetricsBatch()
+        batch.add(3, to: MetricsBatch.Series(label: MetricName.httpRequests, dimensions: [("route", "/health"), ("status", "200")]))
+        batch.add(nanoseconds: 1_500_000, to: MetricsBatch.Series(label: MetricName.httpRequestDuration, dimensions: [("route", "/health")]))
+        return batch
+    }()
 
     static let replies: [WorkerReply] = [
         .pong, .accepted(JobID()), .queueFull(capacity: 100, retryAfterSeconds: 3),
@@ -35,6 +50,7 @@ import Testing
             ]))),
         .job(nil, nil),
         .matrix(matrix), .matrix(nil),
+        .recorded, .metrics("# TYPE will_it_compile_slots gauge\nwill_it_compile_slots 2.0\n"),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
         .failure(WorkerFailure(.storeFull, "redis at its maxmemory")),
         .answered(

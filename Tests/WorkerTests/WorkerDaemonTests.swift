@@ -229,7 +229,8 @@ let quickSource = "int main(void) { return 0; }\n"
         let worker = try WorkerProcess()
         let run = try worker.runAnotherUntilExit(["QUEUE_SIZE": "lots", "WORKER_SOCKET": worker.socketPath + ".bad"])
         #expect(run.status == 2)
-        #expect(run.output.contains(#"QUEUE_SIZE="lots" is invalid"#), "\(run.output)")
+        // A logfmt line (README, "Logs"): the message is quoted, its quotes escaped.
+        #expect(run.output.contains(#"level=critical program=will-it-compile-worker msg="QUEUE_SIZE=\"lots\" is invalid"#), "\(run.output)")
     }
 
     /// Every write renews a status index's TTL, so the worker prunes the ids of

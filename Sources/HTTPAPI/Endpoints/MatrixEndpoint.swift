@@ -29,7 +29,11 @@ extension APIHandler {
         let client = client(of: http)
         if let refused = checkRate(of: client, cells: cells.count) { return refused }
         let now = Date()
-        let jobs = cells.map { CompilationJob(request: $0, createdAt: now) }
+        let jobs = cells.map { cell in
+            var job = CompilationJob(request: cell, createdAt: now)
+            job.requestID = http.requestID  // the host that compiles a cell logs the request that made it
+            return job
+        }
         let matrix = CompilationMatrix(language: submission.template.language, createdAt: now, cells: jobs.map(MatrixCell.init(of:)))
         let reply: WorkerReply
         do {

@@ -50,7 +50,8 @@ extension APIHandler {
         }
         let client = client(of: http)
         if let refused = checkRate(of: client) { return refused }
-        let job = CompilationJob(request: request, createdAt: Date())
+        var job = CompilationJob(request: request, createdAt: Date())
+        job.requestID = http.requestID
         var reply: WorkerReply
         do {
             reply = try workers.requests.send(.submit(job, client: client))
@@ -70,11 +71,11 @@ extension APIHandler {
                 if answer == MediaType.plainText {
                     var queued = job
                     queued.id = id
-                    return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id))
+                    return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id)).about(id)
                 }
-                return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)])
+                return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)]).about(id)
             }
-            return submitted(job, id: id, waitingUpTo: wait, answer: answer, answered: answered)
+            return submitted(job, id: id, waitingUpTo: wait, answer: answer, answered: answered).about(id)
         default:
             return refusal(reply)
         }

@@ -1,0 +1,49 @@
+import CoreMetrics
+import Glibc
+import HTTPAPI
+import Logging
+import ServiceMetrics
+import WillItCompile
+import WorkerClient
+
+/// What a responder records of each answered request: its metrics, which wait in
+/// `forwarding` until the next flush hands them to the worker (which keeps the host's
+/// metrics), and its log line.
+struct RequestRecord: Sendable {
+    let forwarding: ForwardingMetrics
+    /// Short: a worker that does not take the measurements in time loses them.
+    let worker: WorkerClient
+    let log = Logger(label: "will-it-compile-responder")
+
+    /// How often the measurements go to the worker. Not with each answer: a round trip to
+    /// the worker per request cost a status read two thirds of its throughput.
+    static let flushIntervalMicroseconds: UInt32 = 100_000
+
+    /// - Parameter route: the route table's pattern (`APIHandler.routeName`), never the path itself.
+    func record(requestID: String, method: String, route: String, response: HTTPResponse, duration: Duration) {
+        Counter(label: MetricName.httpRequests, dimensions: [("route", route), ("status", String(response.status))]).increment()
+        Timer(label: MetricName.httpRequestDuration, dimensions: [("route", route)]).recordNanoseconds(duration.nanoseconds)
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestID)", "method": "\(method)", "route": "\(route)", "status": "\(response.status)",
+            "duration_ms": "\(Double(duration.nanoseconds / 1000) / 1000)",
+        ]
+        if let job = response.jobID { metadata["job_id"] = "\(job)" }
+        log.log(level: response.status >= 500 ? .warning : .info, "request", metadata: metadata)
+    }
+
+    /// Hands what was measured so far to the worker. A batch the worker does not take (it
+    /// is down or stuck) is dropped: the sums it belonged to went with the worker.
+    func flush() {
+        forwarding.flush { batch in
+            _ = try? worker.send(.recordMetrics(batch))
+        }
+    }
+
+    /// Flushes every `flushIntervalMicroseconds`, for as long as the process runs.
+    func flushPeriodically() {
+        while true {
+            usleep(Self.flushIntervalMicroseconds)
+            flush()
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import FoundationEssentials
+import Logging
+@testable import ServiceLog
+import Testing
+
+@Suite struct LogfmtHandlerTests {
+    let time = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func fieldsFollowTimeLevelProgramAndMessageSortedByKey() {
+        let line = LogfmtHandler.line(time: time, level: .info, program: "will-it-compile-worker", message: "compile",
+                                      fields: ["verdict": "failed", "job_id": "abc", "duration_ms": "1.5"])
+        #expect(line == "time=2027-01-15T08:00:00.000000000Z level=info program=will-it-compile-worker msg=compile duration_ms=1.5 job_id=abc verdict=failed\n")
+    }
+
+    /// A value cannot end the line, nor start a field of its own.
+    @Test func valuesThatCouldForgeALineOrAFieldAreQuotedAndEscaped() {
+        let forged = "x\ntime=2027 level=critical msg=\"forged\" \\ \t\u{1B}[31m\u{2028}"
+        let line = LogfmtHandler.line(time: time, level: .warning, program: "p", message: forged, fields: ["k ey=": "", "a": "b c"])
+        #expect(line.filter { $0 == "\n" }.count == 1 && line.hasSuffix("\n"))
+        #expect(line.contains(#"msg="x\ntime=2027 level=critical msg=\"forged\" \\ \t\u001b[31m\u2028""#), "\(line)")
+        #expect(line.hasSuffix(#" a="b c" k_ey_="""# + "\n"), "\(line)")
+    }
+
+    @Test func logLevelNamesTheLevelOrSaysWhatIsAccepted() throws {
+        #expect(try ServiceLog.level(from: [:]) == .info)
+        #expect(try ServiceLog.level(from: ["LOG_LEVEL": ""]) == .info)
+        #expect(try ServiceLog.level(from: ["LOG_LEVEL": "Warning"]) == .warning)
+        #expect(throws: LogLevelError.self) { try ServiceLog.level(from: ["LOG_LEVEL": "verbose"]) }
+        do {
+            _ = try ServiceLog.level(from: ["LOG_LEVEL": "verbose"])
+        } catch {
+            #expect(error.description == #"LOG_LEVEL="verbose" is invalid: expected one of trace, debug, info, notice, warning, error, critical"#)
+        }
+    }
+}
