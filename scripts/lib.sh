@@ -360,7 +360,7 @@ render_nginx_configuration() {
   [ "$nofile" = unlimited ] && nofile=65536
   worker_connections=$(( (nofile - 64) / 2 ))
   for file in will-it-compile.conf will-it-compile-page-headers.conf nginx.conf fastcgi_params; do
-    sed -e "s|@LISTEN@|$LISTEN_ADDR:$PORT|g" \
+    sed -e "s|@LISTEN@|$LISTEN_ADDR:$PORT|g" -e "s|@FCGI_SOCKET@|$fcgi_socket|g" \
         -e "s|@BODY_LIMIT@|$body_limit|g" -e "s|@RATE@|$RATE_LIMIT_PER_SECOND|g" \
         -e "s|@BURST@|$RATE_LIMIT_BURST|g" -e "s|@READ_RATE@|$READ_RATE_LIMIT_PER_SECOND|g" \
         -e "s|@READ_BURST@|$READ_RATE_LIMIT_BURST|g" -e "s|@CONN_LIMIT@|$CONN_LIMIT_PER_CLIENT|g" \
