@@ -22,7 +22,7 @@ enum MatrixTable {
         for cell in matrix.cells where !rows.contains(rowName(cell)) { rows.append(rowName(cell)) }
         // A language without standards (Go) has one column, the compiler's own.
         var columns = matrix.summary.standards.map(\.standard)
-        for cell in matrix.cells where !columns.contains(cell.standard ?? "-") { columns.append(cell.standard ?? "-") }
+        for cell in matrix.cells where !columns.contains(cell.standard ?? "default") { columns.append(cell.standard ?? "default") }
 
         let nameWidth = rows.map(\.count).max() ?? 0
         func padded(_ text: String, _ width: Int, shown: String? = nil) -> String {
@@ -32,7 +32,7 @@ enum MatrixTable {
         for row in rows {
             var line = palette.bold(padded(row, nameWidth))
             for column in columns {
-                let cell = matrix.cells.first { rowName($0) == row && ($0.standard ?? "-") == column }
+                let cell = matrix.cells.first { rowName($0) == row && ($0.standard ?? "default") == column }
                 let mark = mark(cell, palette: palette)
                 line += "  " + padded("·", column.count, shown: mark)
             }

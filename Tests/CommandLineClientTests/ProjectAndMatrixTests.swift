@@ -133,6 +133,30 @@ import WillItCompile
             """)
     }
 
+    @Test func severalTargetsAreRowsAndNoStandardIsTheDefaultColumn() throws {
+        func cell(_ compiler: String, _ architecture: String, _ status: String) -> String {
+            #"{"compiler":"\#(compiler)","architecture":"\#(architecture)","os":"linux","job_id":"j","status":"\#(status)"}"#
+        }
+        let body = #"{"matrix_id":"m","status":"completed","cells":["#
+            + [cell("go-1.19", "x86_64", "completed"), cell("go-1.19", "arm64", "failed"), cell("gccgo-12", "x86_64", "timeout")].joined(separator: ",")
+            + #"],"summary":{"cells":3,"finished":3,"compiled":1,"standards":[],"compilers":[{"compiler":"go-1.19","accepts":true},{"compiler":"gccgo-12","accepts":false}]}}"#
+        let answer = try MatrixAnswer.decode(ServiceReply(status: 200, headers: [:], body: Data(body.utf8)))
+        #expect(MatrixTable.text(of: answer, palette: Self.plain).hasPrefix("""
+                                   default
+            go-1.19 x86_64/linux   ✓
+            go-1.19 arm64/linux    ✗
+            gccgo-12 x86_64/linux  ✗
+
+            oldest standard each compiler accepts:
+              go-1.19   its default
+              gccgo-12  none: no cell compiled
+            first error of each cell that did not compile:
+              go-1.19 arm64/linux: failed
+              gccgo-12 x86_64/linux: timeout
+            1 of 3 cells compiled (matrix m)
+            """))
+    }
+
     @Test func matrixUsageErrorsExitTwo() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-cli-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
