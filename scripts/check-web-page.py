@@ -10,9 +10,13 @@ errors are marked in the editor's gutter with their messages, that the diagnosti
 as a compiler prints them, and that the compiler's output stayed text: the program's `#error`
 line carries markup (an <img> whose onerror would run script), which must show as text and
 never become an element. Any script error or Content-Security-Policy violation on the page
-fails it too. Last it tries the policy itself: markup put into the page as HTML on purpose
-must neither run its inline handler nor load its image. Screenshots (PNG): SCREENSHOT_DIR/1-ready.png (the program, before
-compiling) and SCREENSHOT_DIR/2-verdict.png.
+fails it too. Then the matrix mode: gcc-12's every standard for a program whose `#error`
+(with markup again) fires before C++11; each cell of the page's table is checked against the
+API's answer for that matrix (its mark, its first error on hover), and a click on a failing
+cell shows that error as text. Last it tries the policy itself: markup put into the page as
+HTML on purpose must neither run its inline handler nor load its image. Screenshots (PNG):
+SCREENSHOT_DIR/1-ready.png (the program, before compiling), SCREENSHOT_DIR/2-verdict.png and
+SCREENSHOT_DIR/3-matrix.png.
 
 Chromium (Debian's `chromium`) is driven over the DevTools protocol on a pipe
 (--remote-debugging-pipe: commands on its descriptor 3, answers on 4, each a JSON message
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 PROGRAM = """#include <cstdio>
 
@@ -39,6 +44,15 @@ int main() {
 }
 #error <img src=x onerror="document.body.dataset.injected='yes'">
 """
+# Compiles from C++11 on; before, its #error (carrying markup) is the first error.
+MATRIX_PROGRAM = """#if __cplusplus < 201103L
+#error <img src=x onerror="document.body.dataset.injected='matrix'">
+#endif
+int main() { int *p = nullptr; return p ? 1 : 0; }
+"""
+# What a cell of each status shows.
+MARKS = {"completed": "✓", "failed": "✗", "timeout": "✗", "error": "!"}
+
 # The lines the program's errors are on, and what their messages start with.
 EXPECTED = {4: "expected ';' after expression", 7: "<img src=x onerror="}
 
@@ -193,6 +207,67 @@ STATE = """(() => {
 })()"""
 
 
+# The matrix table's cells, read in the page.
+MATRIX_STATE = """(() => {
+  const table = document.getElementById('matrix-table');
+  return {
+    id: table.dataset.matrixId || null,
+    cells: [...table.querySelectorAll('td[data-status]')].map((td) => ({
+      compiler: td.dataset.compiler, standard: td.dataset.standard, target: td.dataset.target,
+      mark: td.textContent, title: td.title})),
+    columns: [...table.querySelectorAll('thead th')].map((th) => th.textContent),
+    verdict: document.getElementById('verdict').textContent,
+    images: document.querySelectorAll('img').length,
+    injected: document.body.dataset.injected || null,
+  };
+})()"""
+
+
+def diagnostic_text(diagnostic, compiler):
+    """A diagnostic as a compiler prints it, as the page shows it."""
+    place = diagnostic.get("file") or compiler
+    if diagnostic.get("file") and diagnostic.get("line"):
+        place += f":{diagnostic['line']}"
+        if diagnostic.get("column"):
+            place += f":{diagnostic['column']}"
+    option = f" [{diagnostic['option']}]" if diagnostic.get("option") else ""
+    return f"{place}: {diagnostic['severity']}: {diagnostic['message']}{option}"
+
+
+def api_matrix(url, matrix_id):
+    """The API's answer for the matrix, read directly (no proxy)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url.rstrip('/')}/api/v1/matrix/{matrix_id}", timeout=30) as answer:
+        return json.load(answer)
+
+
+def matrix_failures(page, api):
+    """What of the page's table differs from the API's answer."""
+    failures = []
+    shown = {(cell["compiler"], cell["standard"], cell["target"]): cell for cell in page["cells"]}
+    if len(shown) != len(api["cells"]):
+        failures.append(f"the table shows {len(shown)} cells, the API answers {len(api['cells'])}")
+    for cell in api["cells"]:
+        key = (cell["compiler"], cell.get("standard", ""), f"{cell['architecture']}/{cell['os']}")
+        td = shown.get(key)
+        if td is None:
+            failures.append(f"the table has no cell {key}")
+            continue
+        if td["mark"] != MARKS.get(cell["status"]):
+            failures.append(f"cell {key} shows {td['mark']!r} for {cell['status']}")
+        if cell.get("first_error") and td["title"] != diagnostic_text(cell["first_error"], cell["compiler"]):
+            failures.append(f"cell {key}'s first error is {td['title']!r}, the API's {cell['first_error']}")
+    statuses = {cell["status"] for cell in api["cells"]}
+    if statuses != {"completed", "failed"}:
+        failures.append(f"the matrix's cells are {sorted(statuses)}, expected some compiled and some failed")
+    old = next((td for td in page["cells"] if td["standard"] == "c++98"), None)
+    if not old or not old["title"].startswith("main.cpp:2:2: error: #error <img src=x onerror="):
+        failures.append(f"the c++98 cell does not show the #error as text: {old}")
+    if page["images"] != 0 or page["injected"] is not None:
+        failures.append("markup in a matrix cell's error became an element of the page")
+    return failures
+
+
 # The page's Content-Security-Policy, tried: markup put into the page as HTML (what a mistake in
 # the page's script could do with a compiler's message) may neither run its handler nor load its
 # image. Waits for the browser's two violation reports (a bounded wait for an event, not a
@@ -243,6 +318,28 @@ def main():
             browser.wait_for("a verdict", "/\\b(compiled|failed|problem)\\b/.test(document.getElementById('verdict').className)", 120)
             state = browser.evaluate(STATE)
             browser.screenshot(os.path.join(screenshots, "2-verdict.png"))
+
+            # The matrix mode: gcc-12 with each of its standards.
+            browser.evaluate(f"""(() => {{
+              const compiler = document.getElementById('compiler');
+              compiler.value = 'gcc-12';
+              compiler.dispatchEvent(new Event('change'));
+              document.getElementById('matrix-scope').value = 'compiler';
+              const source = document.getElementById('source');
+              source.value = {json.dumps(MATRIX_PROGRAM)};
+              source.dispatchEvent(new Event('input'));
+              document.getElementById('matrix').click();
+            }})()""")
+            browser.wait_for("the matrix's table", "!!document.getElementById('matrix-table').dataset.matrixId", 150)
+            matrix_state = browser.evaluate(MATRIX_STATE)
+            detail = browser.evaluate("""(() => {
+              document.querySelector('#matrix-table td.failed').click();
+              return document.getElementById('matrix-detail').textContent;
+            })()""")
+            browser.screenshot(os.path.join(screenshots, "3-matrix.png"))
+            failures += matrix_failures(matrix_state, api_matrix(url, matrix_state["id"]))
+            if not detail.startswith("gcc-12 c++98 x86_64/linux: main.cpp:2:2: error: #error <img"):
+                failures.append(f"a click on the first failing cell shows {detail!r}")
             # What the page did itself; the probe below makes violations on purpose.
             failures += browser.problems()
             blocked = browser.evaluate(POLICY_PROBE)
@@ -275,7 +372,8 @@ def main():
     if failures:
         print(json.dumps(state, indent=2))
         sys.exit("check-web-page: " + "\ncheck-web-page: ".join(failures))
-    print(f"check-web-page: the page showed the errors at lines {sorted(EXPECTED)}; screenshots in {screenshots}")
+    print(f"check-web-page: the page showed the errors at lines {sorted(EXPECTED)} and the matrix's "
+          f"{len(matrix_state['cells'])} cells as the API answers them; screenshots in {screenshots}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ public struct WillItCompileCommand: AsyncParsableCommand {
             Exit status: 0 compiled, 1 did not compile, 2 usage error, 3 service error (unreachable, \
             an error answer, no verdict within --wait, or a compile that ran out of time or that the service failed).
             """,
-        subcommands: [Compile.self, Environments.self])
+        subcommands: [Compile.self, Matrix.self, Environments.self])
 
     public init() {}
 
     public func run() async throws {
-        throw UsageError("name a command: compile or environments")
+        throw UsageError("name a command: compile, matrix or environments")
     }
 }
 
@@ -38,26 +38,83 @@ private func outputPalette() -> Palette {
     Palette.forOutput(isTerminal: isatty(STDOUT_FILENO) == 1, environment: ProcessInfo.processInfo.environment)
 }
 
+/// `--wait`'s value, checked: a number of seconds above 0.
+private func checkWait(_ wait: Double) throws {
+    guard wait.isFinite, wait > 0 else {
+        throw ValidationError("--wait \(wait) is not a time to wait: expected a number of seconds above 0, e.g. 60")
+    }
+}
+
+/// Writes the service's JSON answer to standard output as it is, ending in a line break.
+private func writeJSON(_ reply: ServiceReply) {
+    write(String(decoding: reply.body, as: UTF8.self) + (reply.body.last == UInt8(ascii: "\n") ? "" : "\n"))
+}
+
 /// Writes `text` to standard output as it is (it ends in its own line break).
 private func write(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
 }
 
+/// The source and the settings every cell or compile shares: `compile`'s and `matrix`'s.
+struct SourceOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("The source file, or a project's files; their extensions say the language unless --language does.", valueName: "file"))
+    var files: [String]
+
+    @Option(help: ArgumentHelp("Name a project's files relative to this folder (default: the deepest folder that holds them all).", valueName: "dir"))
+    var root: String?
+
+    @Option(name: .customLong("unit"), help: ArgumentHelp(
+        "A project's file to compile (its translation unit), by its name in the project; once per file (default: every source).", valueName: "name"))
+    var units: [String] = []
+
+    @Option(help: "c, cpp (or c++), go, rust or swift (default: from the files' extensions).")
+    var language: String?
+
+    @Option(name: .customLong("flag"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("A compiler flag, once per flag: --flag -O2 --flag -Wall.", valueName: "flag"))
+    var flags: [String] = []
+
+    @Flag(name: .customLong("no-link"), help: "Compile without linking: a file without main() compiles.")
+    var noLink = false
+
+    @Flag(name: .customLong("no-cache"), help: "Compile even when the service's verdict cache knows the answer.")
+    var noCache = false
+
+    /// The source part of a request and its settings: one file's bytes, or the project's files.
+    func request() throws(UsageError) -> CompileRequest {
+        var request: CompileRequest
+        if files.count > 1 || root != nil || !units.isEmpty {
+            let project = try ProjectFiles(paths: files, root: root, currentDirectory: FileManager.default.currentDirectoryPath)
+            let language = if let language { try CompileRequest.language(named: language, file: "") } else { try project.language() }
+            request = CompileRequest(files: try project.contents(), translationUnits: try project.translationUnits(units), language: language)
+        } else {
+            let language = try CompileRequest.language(named: language, file: files[0])
+            request = CompileRequest(source: try CompileRequest.source(at: files[0]), language: language)
+        }
+        request.flags = flags.isEmpty ? nil : flags
+        request.link = noLink ? false : nil
+        request.cache = noCache ? false : nil
+        return request
+    }
+
+}
+
 struct Compile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compiles FILE on the service: prints the compiler's messages as a compiler does, then the verdict.",
+        abstract: "Compiles FILE (or a project of several) on the service: prints the compiler's messages as a compiler does, then the verdict.",
         discussion: """
-            The service names the source main.c, main.cpp, main.go, main.rs or main.swift: its diagnostics \
-            (file:line:col: error: message [-Wflag]) use that name. When the compiler printed something \
-            no diagnostic was read from, its output is printed as it is; --raw-output always prints it \
-            so. Exit status: 0 compiled, 1 did not compile, 2 usage error, 3 service error.
+            One FILE is sent alone: the service names it main.c, main.cpp, main.go, main.rs or main.swift, \
+            and its diagnostics (file:line:col: error: message [-Wflag]) use that name. Several FILEs \
+            (or one with --root or --unit) are a project: each file is named by its path relative to \
+            --root DIR, else to the deepest folder that holds them all, so that `#include "../include/util.h"` \
+            finds its file; the diagnostics use those names. A name the service would refuse is a usage \
+            error. The language comes from the sources' extensions (.c, .cpp, .cc, .cxx, .go, .rs, .swift; \
+            headers do not decide) unless --language says it. When the compiler printed something no \
+            diagnostic was read from, its output is printed as it is; --raw-output always prints it so. \
+            Exit status: 0 compiled, 1 did not compile, 2 usage error, 3 service error.
             """)
 
-    @Argument(help: ArgumentHelp("The source file; its extension says the language unless --language does.", valueName: "file"))
-    var file: String
-
-    @Option(help: "c, cpp (or c++), go, rust or swift (default: from FILE's extension).")
-    var language: String?
+    @OptionGroup var source: SourceOptions
 
     @Option(help: "A compiler the service offers, e.g. gcc-12 (default: the language's; see `environments`).")
     var compiler: String?
@@ -71,16 +128,6 @@ struct Compile: AsyncParsableCommand {
     @Option(help: "The target operating system: linux (default) or windows.")
     var os: String?
 
-    @Option(name: .customLong("flag"), parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("A compiler flag, once per flag: --flag -O2 --flag -Wall.", valueName: "flag"))
-    var flags: [String] = []
-
-    @Flag(name: .customLong("no-link"), help: "Compile without linking: a file without main() compiles.")
-    var noLink = false
-
-    @Flag(name: .customLong("no-cache"), help: "Compile even when the service's verdict cache knows the answer.")
-    var noCache = false
-
     @Option(help: ArgumentHelp("Wait at most this many seconds for the verdict.", valueName: "seconds"))
     var wait: Double = 300
 
@@ -93,24 +140,18 @@ struct Compile: AsyncParsableCommand {
     @OptionGroup var server: ServerOption
 
     func validate() throws {
-        guard wait.isFinite, wait > 0 else {
-            throw ValidationError("--wait \(wait) is not a time to wait: expected a number of seconds above 0, e.g. 60")
-        }
+        try checkWait(wait)
     }
 
     func run() async throws {
-        let language = try CompileRequest.language(named: language, file: file)
-        var request = CompileRequest(source: try CompileRequest.source(at: file), language: language)
+        var request = try source.request()
         request.compiler = compiler
         request.standard = standard
         request.architecture = architecture
         request.os = os
-        request.flags = flags.isEmpty ? nil : flags
-        request.link = noLink ? false : nil
-        request.cache = noCache ? false : nil
         let (job, reply) = try await VerdictWait(client: try server.client(), seconds: wait).verdict(of: request)
         if json {
-            write(String(decoding: reply.body, as: UTF8.self) + (reply.body.last == UInt8(ascii: "\n") ? "" : "\n"))
+            writeJSON(reply)
         } else {
             write(VerdictReport.text(of: job, mode: rawOutput ? .raw : .diagnostics, palette: outputPalette()))
         }
@@ -118,6 +159,69 @@ struct Compile: AsyncParsableCommand {
         case .completed: .compiled
         case .failed: .didNotCompile
         case .timeout, .error, .queued, .processing: .serviceError
+        }
+        if status != .compiled { throw ExitCode(status.rawValue) }
+    }
+}
+
+struct Matrix: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compiles FILE (or a project) in many environments: prints a table of compilers × standards, then the summary.",
+        discussion: """
+            The cells are --all (the default: every compiler of the language × each of its standards, \
+            on x86_64/linux), narrowed by --compilers (families such as gcc, clang, or compiler ids), \
+            --standards and --targets (ARCH/OS; each a comma-separated list, or repeated); or --env \
+            COMPILER[:STANDARD[:ARCH/OS]] once per cell. FILEs are read as `compile` reads them. \
+            The table marks ✓ compiled, ✗ did not compile, ! the service failed, · no such cell; \
+            the summary names the oldest standard each compiler accepts and each failing cell's first \
+            error (file:line:col: error: message). Exit status: 0 every cell compiled, 1 some did not, \
+            2 usage error, 3 service error (also a cell the service failed).
+            """)
+
+    @OptionGroup var source: SourceOptions
+
+    @Flag(help: "Every compiler of the language × each of its standards (the default without --env).")
+    var all = false
+
+    @Option(name: .customLong("env"), help: ArgumentHelp("One cell: COMPILER[:STANDARD[:ARCH/OS]], once per cell.", valueName: "environment"))
+    var environments: [String] = []
+
+    @Option(help: ArgumentHelp("With --all: only these flag families (gcc, clang) or compilers.", valueName: "names"))
+    var compilers: [String] = []
+
+    @Option(help: ArgumentHelp("With --all: only these standards.", valueName: "standards"))
+    var standards: [String] = []
+
+    @Option(help: ArgumentHelp("With --all: these targets (x86_64/linux, arm64/linux, …) instead of x86_64/linux.", valueName: "targets"))
+    var targets: [String] = []
+
+    @Option(help: ArgumentHelp("Wait at most this many seconds for every cell.", valueName: "seconds"))
+    var wait: Double = 600
+
+    @Flag(help: "Print the service's matrix (JSON) as it is, instead of the table.")
+    var json = false
+
+    @OptionGroup var server: ServerOption
+
+    func validate() throws {
+        try checkWait(wait)
+    }
+
+    func run() async throws {
+        let request = try MatrixRequest(source: try source.request(), all: all, environments: environments,
+                                        compilers: compilers, standards: standards, targets: targets)
+        let (matrix, reply) = try await MatrixWait(client: try server.client(), seconds: wait).completed(request)
+        if json {
+            writeJSON(reply)
+        } else {
+            write(MatrixTable.text(of: matrix, palette: outputPalette()))
+        }
+        let status: ExitStatus = if matrix.cells.contains(where: { $0.status == .error }) {
+            .serviceError
+        } else if matrix.cells.allSatisfy({ $0.status == .completed }) {
+            .compiled
+        } else {
+            .didNotCompile
         }
         if status != .compiled { throw ExitCode(status.rawValue) }
     }
@@ -137,7 +241,7 @@ struct Environments: AsyncParsableCommand {
         guard reply.status == 200 else { throw reply.refusal }
         let environments = try EnvironmentsReport.decode(reply)
         if json {
-            write(String(decoding: reply.body, as: UTF8.self) + (reply.body.last == UInt8(ascii: "\n") ? "" : "\n"))
+            writeJSON(reply)
         } else {
             write(EnvironmentsReport.text(of: environments, palette: outputPalette()))
         }

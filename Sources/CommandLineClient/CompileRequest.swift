@@ -2,9 +2,25 @@ import Foundation
 import WillItCompile
 
 /// What `compile` sends: the file's bytes in Base64 (`code`, so any byte reaches the compiler
-/// as it is) and the settings given on the command line; the service's defaults for the rest.
+/// as it is), or a project's files (`files`, each in Base64), and the settings given on the
+/// command line; the service's defaults for the rest.
 struct CompileRequest: Encodable, Sendable {
-    let code: String
+    /// One file of a project: its name in the project and its bytes in Base64.
+    struct File: Encodable, Sendable, Equatable {
+        let name: String
+        let content: String
+        let encoding = "base64"
+
+        init(name: String, content: Data) {
+            self.name = name
+            self.content = content.base64EncodedString()
+        }
+    }
+
+    var code: String?
+    var files: [File]?
+    /// Sent only for a project with `--unit`.
+    var translationUnits: [String]?
     let language: String
     var compiler: String?
     var standard: String?
@@ -16,8 +32,18 @@ struct CompileRequest: Encodable, Sendable {
     /// Sent only as false (`--no-cache`).
     var cache: Bool?
 
+    private enum CodingKeys: String, CodingKey {
+        case code, files, translationUnits = "translation_units", language, compiler, standard, architecture, os, flags, link, cache
+    }
+
     init(source: Data, language: Language) {
         code = source.base64EncodedString()
+        self.language = language.rawValue
+    }
+
+    init(files: [File], translationUnits: [String], language: Language) {
+        self.files = files
+        self.translationUnits = translationUnits.isEmpty ? nil : translationUnits
         self.language = language.rawValue
     }
 
@@ -61,14 +87,11 @@ struct VerdictWait {
     /// The finished job and the answer that carried it.
     func verdict(of request: CompileRequest) async throws(ServiceError) -> (JobAnswer, ServiceReply) {
         let deadline = Date() + seconds
-        let body: Data
-        do { body = try JSONEncoder().encode(request) } catch { throw ServiceError("cannot encode the request: \(error)") }
         var wait = Self.waitParameter(seconds)
-        var reply = try await client.send("POST", "/api/v1/compile?wait=\(wait)", body: body, contentType: "application/json",
-                                          timeout: Double(wait) + Self.answerMargin)
+        var reply = try await client.post("/api/v1/compile?wait=\(wait)", request, timeout: Double(wait) + Self.answerMargin)
         guard reply.status == 200 || reply.status == 202 else { throw reply.refusal }
         var job = try JobAnswer.decode(reply)
-        var pause = 0.1
+        var pause = LongPollPause()
         while !job.status.isTerminal {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else {
@@ -79,12 +102,7 @@ struct VerdictWait {
             reply = try await client.send("GET", "/api/v1/compile/\(job.jobID)?wait=\(wait)", timeout: Double(wait) + Self.answerMargin)
             guard reply.status == 200 else { throw reply.refusal }
             job = try JobAnswer.decode(reply)
-            // A long poll answered at once (the responder had no waiting thread free) is
-            // asked again after a growing pause rather than at once.
-            if !job.status.isTerminal, Date().timeIntervalSince(asked) < 1 {
-                try? await Task.sleep(for: .seconds(pause))
-                pause = min(pause * 2, 2)
-            }
+            if !job.status.isTerminal { await pause.after(askedAt: asked) }
         }
         return (job, reply)
     }
@@ -97,7 +115,19 @@ struct VerdictWait {
         max(1, min(30, Int(seconds.rounded(.up))))
     }
 
-    private static func shown(_ seconds: Double) -> String {
+    static func shown(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+}
+
+/// The pause before the next long poll when one was answered at once (the responder had no
+/// waiting thread free): it grows from 0.1 s to 2 s, rather than asking again at once.
+struct LongPollPause {
+    private var seconds = 0.1
+
+    mutating func after(askedAt asked: Date) async {
+        guard Date().timeIntervalSince(asked) < 1 else { return }
+        try? await Task.sleep(for: .seconds(seconds))
+        seconds = min(seconds * 2, 2)
     }
 }

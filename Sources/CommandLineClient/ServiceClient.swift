@@ -41,6 +41,13 @@ struct ServiceClient: Sendable {
     /// The server's base URL without a final `/` (`ServerAddress`).
     let base: String
 
+    /// POSTs `value` as JSON.
+    func post(_ pathAndQuery: String, _ value: some Encodable, timeout: Double) async throws(ServiceError) -> ServiceReply {
+        let body: Data
+        do { body = try JSONEncoder().encode(value) } catch { throw ServiceError("cannot encode the request: \(error)") }
+        return try await send("POST", pathAndQuery, body: body, contentType: "application/json", timeout: timeout)
+    }
+
     /// Sends one request; `pathAndQuery` starts with `/`. `timeout` bounds the wait for each
     /// part of the answer: give a long poll's `wait` and a margin.
     func send(

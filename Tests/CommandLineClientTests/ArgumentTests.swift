@@ -60,8 +60,9 @@ import WillItCompile
 
     @Test func flagsMayStartWithADashAndRepeat() throws {
         let command = try Compile.parse(["main.c", "--flag", "-O2", "--flag=-Wall", "--flag", "-std=c11", "--no-link", "--std", "c11", "--arch", "arm64"])
-        #expect(command.flags == ["-O2", "-Wall", "-std=c11"])
-        #expect(command.noLink && !command.noCache && command.standard == "c11" && command.architecture == "arm64")
+        let source = command.source
+        #expect(source.flags == ["-O2", "-Wall", "-std=c11"])
+        #expect(source.noLink && !source.noCache && command.standard == "c11" && command.architecture == "arm64")
         #expect(command.wait == 300)
     }
 

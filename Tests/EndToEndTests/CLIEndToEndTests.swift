@@ -120,4 +120,69 @@ import Testing
         #expect(timedOut.status == 3, "\(timedOut)")
         #expect(timedOut.output.hasPrefix("did not compile in time: gcc-12 cpp gnu++17 x86_64/linux, "), "\(timedOut.output)")
     }
+
+    /// Writes `files` (name → text) under a fresh folder; answers the folder.
+    func project(_ files: [String: String]) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wic-cli-project-\(UUID().uuidString.prefix(8))").path
+        for (name, text) in files {
+            let path = "\(directory)/\(name)"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return directory
+    }
+
+    @Test(.runningTimeLimit(minutes: 4))
+    func aProjectAndAMatrixExitByTheirVerdictsWithTheProjectsNames() throws {
+        let stack = try Stack()
+        let server = "http://127.0.0.1:\(stack.port)"
+        let main = "#include \"../include/util.h\"\nint main() { return twice(0); }\n"
+        let good = try project(["src/main.cpp": main, "include/util.h": "inline int twice(int x) { return 2 * x; }\n"])
+        // nullptr is C++11: the header fails under C++98 only.
+        let bad = try project(["src/main.cpp": main, "include/util.h": "inline int twice(int x) { int *p = nullptr; return p ? 0 : 2 * x; }\n"])
+
+        // Named relative to their common folder: src/main.cpp and include/util.h; C++ from main.cpp, not util.h.
+        let compiled = try cli(["compile", "--server", server, "\(good)/src/main.cpp", "\(good)/include/util.h"])
+        #expect(compiled.status == 0, "\(compiled)")
+        #expect(compiled.output.hasPrefix("compiled: gcc-12 cpp gnu++17 x86_64/linux, "), "\(compiled.output)")
+
+        let failed = try cli(["compile", "--server", server, "--std", "c++98", "--root", bad, "\(bad)/include/util.h", "\(bad)/src/main.cpp", "--unit", "src/main.cpp"])
+        #expect(failed.status == 1, "\(failed)")
+        let errorLine = failed.output.split(separator: "\n").first { $0.hasPrefix("include/util.h:1:") && $0.contains(": error: ") }
+        #expect(errorLine?.contains("nullptr") == true, "\(failed.output)")
+        #expect(failed.output.contains("did not compile: gcc-12 cpp c++98 x86_64/linux, exit code 1, "), "\(failed.output)")
+
+        // A name the service would refuse is the user's input, checked before anything is sent.
+        let spaced = try project(["my util.h": "", "main.cpp": "int main() {}\n"])
+        let refused = try cli(["compile", "--server", server, "\(spaced)/main.cpp", "\(spaced)/my util.h"])
+        #expect(refused.status == 2 && refused.output.isEmpty, "\(refused)")
+        #expect(refused.errors.contains("would be named `my util.h` in the project, which the service refuses: the byte 0x20 is not accepted in a name"), "\(refused.errors)")
+
+        // A matrix of two gcc-12 standards: C++98 fails in the header, C++17 compiles.
+        let matrix = try cli(["matrix", "--server", server, "--compilers", "gcc-12", "--standards", "c++98,c++17",
+                              "\(bad)/src/main.cpp", "\(bad)/include/util.h"])
+        #expect(matrix.status == 1, "\(matrix)")
+        let lines = matrix.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.prefix(2) == ["        c++98  c++17", "gcc-12  ✗      ✓"], "\(matrix.output)")
+        #expect(lines.contains("  gcc-12  c++17"), "\(matrix.output)")
+        #expect(lines.contains { $0.hasPrefix("  gcc-12 c++98 x86_64/linux: include/util.h:1:") && $0.contains(": error: ") && $0.contains("nullptr") },
+                "\(matrix.output)")
+        #expect(lines.contains { $0.hasPrefix("1 of 2 cells compiled (matrix ") }, "\(matrix.output)")
+
+        // Every cell compiled: 0; --json is the service's matrix.
+        let json = try cli(["matrix", "--server", server, "--json", "--env", "gcc-12:c++17", "--env", "clang-16:c++20",
+                            "\(good)/src/main.cpp", "\(good)/include/util.h"])
+        #expect(json.status == 0, "\(json)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        #expect(object["status"] as? String == "completed" && (object["cells"] as? [Any])?.count == 2, "\(json.output)")
+
+        // Usage errors: filters beside --env, a malformed environment.
+        let both = try cli(["matrix", "--server", server, "--env", "gcc-12", "--standards", "c++17", "\(good)/src/main.cpp"])
+        #expect(both.status == 2 && both.errors.contains("--standards narrows --all"), "\(both)")
+        let malformed = try cli(["matrix", "--server", server, "--env", "gcc-12:c++17:arm64", "\(good)/src/main.cpp"])
+        #expect(malformed.status == 2 && malformed.errors.contains("is not ARCH/OS"), "\(malformed)")
+        // A cell the service refuses is its 400: a service error.
+        let unknown = try cli(["matrix", "--server", server, "--env", "gcc-12:c++99", "\(good)/src/main.cpp"])
+        #expect(unknown.status == 3 && unknown.errors.contains("the service answered 400 invalid_request"), "\(unknown)")
+    }
 }

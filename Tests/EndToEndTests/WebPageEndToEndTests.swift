@@ -3,13 +3,13 @@ import TestSupport
 import Testing
 
 /// The web page nginx serves at `/`: its files and their headers, and the page itself used in
-/// headless Chromium (scripts/check-web-page.py), which leaves its screenshots in
+/// headless Chromium (scripts/check-web-page.py: a compile, then the matrix mode), which leaves its screenshots in
 /// `.build/web-page-test/` of the repository.
 @Suite struct WebPageEndToEndTests {
     static let policy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    @Test(.runningTimeLimit(minutes: 3))
-    func thePageShowsAFailingProgramsErrorsAtTheirLines() throws {
+    @Test(.runningTimeLimit(minutes: 4))
+    func thePageShowsAFailingProgramsErrorsAtTheirLinesAndAMatrix() throws {
         let stack = try Stack()
         let screenshots = repositoryRoot.appendingPathComponent(".build/web-page-test")
         try? FileManager.default.removeItem(at: screenshots)
@@ -17,7 +17,7 @@ import Testing
             "/usr/bin/python3", [repositoryRoot.appendingPathComponent("scripts/check-web-page.py").path,
                                  "http://127.0.0.1:\(stack.port)/", screenshots.path], withErrors: true)
         #expect(status == 0, "\(output)")
-        for name in ["1-ready.png", "2-verdict.png"] {
+        for name in ["1-ready.png", "2-verdict.png", "3-matrix.png"] {
             let bytes = try Data(contentsOf: screenshots.appendingPathComponent(name))
             #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(name) is a PNG")
         }
