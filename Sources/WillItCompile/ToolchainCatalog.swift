@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 
 /// Reads the toolchain catalog: a directory of JSON files, one per toolchain family
 /// (`toolchains/catalog/gcc.json`, `clang.json`, …), each `{"toolchains": [entry, …]}`. A path to

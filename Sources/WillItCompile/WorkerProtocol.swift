@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 
 /// What a responder (or an operator's tool) asks the worker over its Unix socket.
 /// The wire format is described in `docs/WORKER_PROTOCOL.md`.

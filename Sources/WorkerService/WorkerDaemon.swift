@@ -200,7 +200,7 @@ public final class WorkerDaemon: Sendable {
         do {
             // Answered at once, before the queue: it takes no slot and no place in the client's share.
             if job.request.useCache,
-               var (answered, result) = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
+               case (var answered, let result)? = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
                 counters.withLock { $0.stored.cached += 1 }
                 Counter(label: MetricName.verdictCacheHits).increment()
                 logVerdict(of: answered, status: answered.status, result: result)

@@ -53,7 +53,8 @@ import Testing
         #expect(results.map { $0["ruleId"] as? String ?? "" } == ["", "-Wunused-variable"], "\(reply.text)")
         // The note after the error is its related location.
         let related = (results[0]["relatedLocations"] as? [[String: Any]])?.first
-        #expect(((related?["message"] as? [String: Any])?["text"] as? String ?? "").hasPrefix("each undeclared identifier"), "\(reply.text)")
+        let relatedText = (related?["message"] as? [String: Any])?["text"] as? String ?? ""
+        #expect(relatedText.hasPrefix("each undeclared identifier"), "\(reply.text)")
 
         // A system header is an absolute file URI; the linker's message has no location.
         let header = try stack.compile(Self.request("#define FILE struct\n#include <stdio.h>\nint main(void) { return 0; }\n", "c"))

@@ -1,5 +1,5 @@
 public import Foundation
-public import Glibc
+import Glibc
 import POSIXSupport
 
 /// A test precondition or wait that did not hold, said plainly.
