@@ -113,7 +113,7 @@ final class ProgramCache: Sendable {
             if Self.problem(with: status) != nil {
                 // Planted or damaged, and held by this compile alone or by others that got nil too:
                 // remove the name itself (a link is unlinked, never followed) and start afresh.
-                guard state.withLock({ $0.inUse[key] == 1 }), Self.walk(key, in: rootDescriptor, removing: true) != nil,
+                guard state.withLock({ $0.inUse[key] == 1 }), (try? Self.walk(key, in: rootDescriptor, removing: true).get()) != nil,
                       mkdirat(rootDescriptor, key, 0o700) == 0 else {
                     release(key, keep: true, trimming: false)
                     return nil
@@ -137,7 +137,7 @@ final class ProgramCache: Sendable {
             return true
         }
         if last, let rootDescriptor = openRoot() {
-            let bytes = Self.walk(key, in: rootDescriptor, removing: false) ?? maxBytes + 1
+            let bytes = (try? Self.walk(key, in: rootDescriptor, removing: false).get()) ?? maxBytes + 1
             if !keep || bytes > maxEntryBytes {
                 evict(key, in: rootDescriptor)
             } else {
@@ -159,7 +159,7 @@ final class ProgramCache: Sendable {
         // counts as more than the whole cache.
         var measured: [String: Int] = [:]
         for name in names where known[name] == nil && !held.contains(name) {
-            measured[name] = Self.walk(name, in: rootDescriptor, removing: false) ?? maxBytes + 1
+            measured[name] = (try? Self.walk(name, in: rootDescriptor, removing: false).get()) ?? maxBytes + 1
         }
         let present = Set(names)
         let (sizes, lastUse) = state.withLock { state -> ([String: Int], [String: Int]) in
@@ -191,8 +191,13 @@ final class ProgramCache: Sendable {
             return true
         }
         guard claimed else { return false }
-        let removed = Self.walk(name, in: rootDescriptor, removing: true) != nil
-        if !removed { log("program cache: could not remove the entry \(root)/\(name) (\(String(cString: strerror(errno)))); it is tried again at the next trim", level: .warning) }
+        let removed: Bool
+        switch Self.walk(name, in: rootDescriptor, removing: true) {
+        case .success: removed = true
+        case .failure(let failure):
+            removed = false
+            log("program cache: could not remove the entry \(root)/\(name) (\(failure)); it is tried again at the next trim", level: .warning)
+        }
         state.withLock { state in
             state.removing.remove(name)
             if removed {
@@ -244,25 +249,45 @@ final class ProgramCache: Sendable {
         let inode: ino_t
     }
 
+    /// Why a walk stopped: the step and, when a call failed, its errno, read at once.
+    struct WalkFailure: Error, CustomStringConvertible {
+        let step: String
+        let code: Int32?
+
+        static func failed(_ step: String) -> WalkFailure { WalkFailure(step: step, code: errno) }
+        static func changed(_ step: String) -> WalkFailure { WalkFailure(step: step, code: nil) }
+
+        var description: String {
+            guard let code else { return "\(step): the tree changed under the walk" }
+            return "\(step): \(String(cString: strerror(code)))"
+        }
+    }
+
     /// Walks the tree `name` in the directory `parent` without following a symbolic link,
     /// without recursion and holding one directory open at a time, so neither a deep tree
     /// nor a link planted anywhere in it leads outside. Returns the bytes of disk the tree
     /// takes (its subdirectories on other file systems not counted) after removing it all
-    /// when `removing`; nil when the tree changed under the walk or could not be removed.
-    static func walk(_ name: String, in parent: Int32, removing: Bool) -> Int? {
+    /// when `removing`; fails when the tree changed under the walk or could not be removed.
+    static func walk(_ name: String, in parent: Int32, removing: Bool) -> Result<Int, WalkFailure> {
         var status = stat()
-        guard fstatat(parent, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { return errno == ENOENT ? 0 : nil }
+        guard fstatat(parent, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else {
+            return errno == ENOENT ? .success(0) : .failure(.failed("stat \(name)"))
+        }
         guard status.st_mode & S_IFMT == S_IFDIR else {
-            return !removing || unlinkat(parent, name, 0) == 0 ? Int(status.st_blocks) * 512 : nil
+            guard !removing || unlinkat(parent, name, 0) == 0 else { return .failure(.failed("unlink \(name)")) }
+            return .success(Int(status.st_blocks) * 512)
         }
         let device = status.st_dev
-        if removing, status.st_mode & 0o700 != 0o700 { fchmodat(parent, name, 0o700, AT_SYMLINK_NOFOLLOW) }
+        // A sandbox may have left a directory it made unreadable.
+        if removing, status.st_mode & 0o700 != 0o700, fchmodat(parent, name, 0o700, AT_SYMLINK_NOFOLLOW) != 0 {
+            return .failure(.failed("chmod \(name)"))
+        }
         var current = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard current >= 0 else { return nil }
+        guard current >= 0 else { return .failure(.failed("open \(name)")) }
         var opened = stat()
         guard fstat(current, &opened) == 0, opened.st_dev == device, opened.st_ino == status.st_ino else {
             close(current)
-            return nil
+            return .failure(.changed("open \(name)"))
         }
         var total = Int(opened.st_blocks) * 512
         var path = [Level(name: name, device: device, inode: opened.st_ino)]
@@ -270,7 +295,7 @@ final class ProgramCache: Sendable {
         var resumeAfter: String?
         while true {
             var descend: (name: String, descriptor: Int32, status: stat)?
-            var failed = false
+            var failure: WalkFailure?
             var skipping = resumeAfter != nil
             let readable = forEachName(in: current) { child in
                 if skipping {
@@ -281,30 +306,37 @@ final class ProgramCache: Sendable {
                 guard fstatat(current, child, &childStatus, AT_SYMLINK_NOFOLLOW) == 0 else { return true }
                 guard childStatus.st_mode & S_IFMT == S_IFDIR else {
                     total += Int(childStatus.st_blocks) * 512
-                    if removing, unlinkat(current, child, 0) != 0 { failed = true }
-                    return !failed
+                    if removing, unlinkat(current, child, 0) != 0 { failure = .failed("unlink at depth \(path.count)") }
+                    return failure == nil
                 }
                 // Another file system mounted inside is neither counted nor entered.
                 guard childStatus.st_dev == device else {
-                    failed = removing
-                    return !failed
+                    if removing { failure = .changed("a mount at depth \(path.count)") }
+                    return failure == nil
                 }
-                // A sandbox may have left a directory it made unreadable.
-                if removing, childStatus.st_mode & 0o700 != 0o700 { fchmodat(current, child, 0o700, AT_SYMLINK_NOFOLLOW) }
+                if removing, childStatus.st_mode & 0o700 != 0o700, fchmodat(current, child, 0o700, AT_SYMLINK_NOFOLLOW) != 0 {
+                    failure = .failed("chmod at depth \(path.count)")
+                    return false
+                }
                 let descriptor = openat(current, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard descriptor >= 0 else {
+                    failure = .failed("open at depth \(path.count)")
+                    return false
+                }
                 var openedChild = stat()
-                guard descriptor >= 0, fstat(descriptor, &openedChild) == 0, openedChild.st_ino == childStatus.st_ino,
+                guard fstat(descriptor, &openedChild) == 0, openedChild.st_ino == childStatus.st_ino,
                       openedChild.st_dev == device else {
-                    if descriptor >= 0 { close(descriptor) }
-                    failed = true
+                    close(descriptor)
+                    failure = .changed("open at depth \(path.count)")
                     return false
                 }
                 descend = (child, descriptor, openedChild)
                 return false
             }
-            if !readable || failed {
+            if !readable { failure = .failed("read at depth \(path.count)") }
+            if let failure {
                 close(current)
-                return nil
+                return .failure(failure)
             }
             if let descend {
                 close(current)
@@ -318,20 +350,26 @@ final class ProgramCache: Sendable {
             let finished = path.removeLast()
             guard let above = path.last else {
                 close(current)
-                return !removing || unlinkat(parent, finished.name, AT_REMOVEDIR) == 0 ? total : nil
+                guard !removing || unlinkat(parent, finished.name, AT_REMOVEDIR) == 0 else {
+                    return .failure(.failed("remove \(finished.name)"))
+                }
+                return .success(total)
             }
             let up = openat(current, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let upFailure: WalkFailure? = up < 0 ? .failed("open .. at depth \(path.count)") : nil
             close(current)
+            if let upFailure { return .failure(upFailure) }
             var upStatus = stat()
-            guard up >= 0, fstat(up, &upStatus) == 0, upStatus.st_dev == above.device, upStatus.st_ino == above.inode else {
-                if up >= 0 { close(up) }
-                return nil
+            guard fstat(up, &upStatus) == 0, upStatus.st_dev == above.device, upStatus.st_ino == above.inode else {
+                close(up)
+                return .failure(.changed("open .. at depth \(path.count)"))
             }
             current = up
             if removing {
                 guard unlinkat(current, finished.name, AT_REMOVEDIR) == 0 else {
+                    let failure = WalkFailure.failed("remove at depth \(path.count)")
                     close(current)
-                    return nil
+                    return .failure(failure)
                 }
                 resumeAfter = nil
             } else {

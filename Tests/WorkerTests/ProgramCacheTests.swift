@@ -205,11 +205,11 @@ import WillItCompile
         let planted = "\(cacheRoot(worker))/deep"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
         try chownToServiceUser(staging)
-        guard let account = getpwnam(serviceUser) else { throw HarnessError("no user \(serviceUser)") }
+        let account = try account(named: serviceUser)
         var directory = open(staging, O_RDONLY | O_DIRECTORY)
         for _ in 0..<10_000 {
             guard mkdirat(directory, "d", 0o700) == 0,
-                  fchownat(directory, "d", account.pointee.pw_uid, account.pointee.pw_gid, AT_SYMLINK_NOFOLLOW) == 0 else {
+                  fchownat(directory, "d", account.uid, account.gid, AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw HarnessError("mkdirat: \(String(cString: strerror(errno)))")
             }
             let next = openat(directory, "d", O_RDONLY | O_DIRECTORY)
@@ -217,7 +217,7 @@ import WillItCompile
             directory = next
         }
         #expect(symlinkat(victim.path, directory, "escape") == 0)
-        fchownat(directory, "escape", account.pointee.pw_uid, account.pointee.pw_gid, AT_SYMLINK_NOFOLLOW)
+        fchownat(directory, "escape", account.uid, account.gid, AT_SYMLINK_NOFOLLOW)
         close(directory)
         // As a sandbox can leave it: a directory not even its owner may read.
         #expect(chmod("\(staging)/d", 0) == 0)

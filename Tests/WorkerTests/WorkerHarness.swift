@@ -57,8 +57,8 @@ final class WorkerProcess {
         if programCacheOnItsOwnFileSystem {
             let cache = directory.appendingPathComponent("program-cache").path
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-            guard let account = getpwnam(serviceUser) else { throw HarnessError("no user \(serviceUser)") }
-            let status = try runToExit("/bin/mount", ["-t", "tmpfs", "-o", "size=\(environment["SANDBOX_PROGRAM_CACHE_MB"] ?? "64")m,mode=0700,uid=\(account.pointee.pw_uid),gid=\(account.pointee.pw_gid)",
+            let account = try account(named: serviceUser)
+            let status = try runToExit("/bin/mount", ["-t", "tmpfs", "-o", "size=\(environment["SANDBOX_PROGRAM_CACHE_MB"] ?? "64")m,mode=0700,uid=\(account.uid),gid=\(account.gid)",
                                                "wic-test-program-cache", cache])
             guard status == 0 else { throw HarnessError("mount a tmpfs on \(cache): status \(status)") }
             mountedProgramCache = cache
@@ -111,8 +111,7 @@ final class WorkerProcess {
         let worker = try Self.workerExecutable()
         var arguments = ["-s", "KILL", "20"]
         if asServiceUser {
-            guard let account = getpwnam(user) else { throw HarnessError("no user \(user)") }
-            arguments += ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(account.pointee.pw_gid)", "--init-groups", "--"]
+            arguments += ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(try account(named: user).gid)", "--init-groups", "--"]
         }
         return try run("/usr/bin/timeout", arguments + [worker], environment: environment.merging(overrides) { $1 },
                        capturing: .standardError)
@@ -191,20 +190,29 @@ final class WorkerProcess {
     }
 }
 
-func chownToServiceUser(_ path: String) throws {
-    guard let user = getpwnam(serviceUser) else {
-        throw HarnessError("user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
+/// A user's ids, read with getpwnam_r: getpwnam's record is one static buffer shared by every
+/// thread, and tests run in parallel (another test's lookup of `nobody` once changed the ids a
+/// test was giving the service user's files, midway through).
+func account(named name: String) throws -> (uid: uid_t, gid: gid_t) {
+    var record = passwd()
+    var found: UnsafeMutablePointer<passwd>?
+    var buffer = [CChar](repeating: 0, count: 1 << 14)
+    let code = getpwnam_r(name, &record, &buffer, buffer.count, &found)
+    guard code == 0, found != nil else {
+        throw HarnessError("user \(name) does not exist\(code == 0 ? "" : " (\(String(cString: strerror(code))))"): run scripts/setup (scripts/test does)")
     }
-    guard chown(path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+    return (record.pw_uid, record.pw_gid)
+}
+
+func chownToServiceUser(_ path: String) throws {
+    let account = try account(named: serviceUser)
+    guard chown(path, account.uid, account.gid) == 0 else {
         throw HarnessError("chown \(path): \(String(cString: strerror(errno)))")
     }
 }
 
 func serviceUserID() throws -> uid_t {
-    guard let user = getpwnam(serviceUser) else {
-        throw HarnessError("user \(serviceUser) does not exist: run scripts/setup (scripts/test does)")
-    }
-    return user.pointee.pw_uid
+    try account(named: serviceUser).uid
 }
 
 /// The repository's catalog without one toolchain id, a directory readable by the service user.
