@@ -86,48 +86,15 @@ struct VerdictWait {
 
     /// The finished job and the answer that carried it.
     func verdict(of request: CompileRequest) async throws(ServiceError) -> (JobAnswer, ServiceReply) {
-        let deadline = Date() + seconds
-        var wait = Self.waitParameter(seconds)
-        var reply = try await client.post("/api/v1/compile?wait=\(wait)", request, timeout: Double(wait) + Self.answerMargin)
+        let poll = LongPoll(client: client, seconds: seconds)
+        let wait = LongPoll.waitParameter(seconds)
+        let reply = try await client.post("/api/v1/compile?wait=\(wait)", request, timeout: Double(wait) + LongPoll.answerMargin)
         guard reply.status == 200 || reply.status == 202 else { throw reply.refusal }
-        var job = try JobAnswer.decode(reply)
-        var pause = LongPollPause()
-        while !job.status.isTerminal {
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else {
-                throw ServiceError("job \(job.jobID) is still \(job.status.rawValue) after \(Self.shown(seconds)) s (--wait); its verdict will be at \(client.base)/api/v1/compile/\(job.jobID)")
-            }
-            wait = Self.waitParameter(remaining)
-            let asked = Date()
-            reply = try await client.send("GET", "/api/v1/compile/\(job.jobID)?wait=\(wait)", timeout: Double(wait) + Self.answerMargin)
-            guard reply.status == 200 else { throw reply.refusal }
-            job = try JobAnswer.decode(reply)
-            if !job.status.isTerminal { await pause.after(askedAt: asked) }
-        }
-        return (job, reply)
-    }
-
-    /// nginx gives a responder 60 s; a long poll answers within its `wait` (at most 30).
-    static let answerMargin = 35.0
-
-    /// The API's `wait`: whole seconds from 1 to 30.
-    static func waitParameter(_ seconds: Double) -> Int {
-        max(1, min(30, Int(seconds.rounded(.up))))
-    }
-
-    static func shown(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
-    }
-}
-
-/// The pause before the next long poll when one was answered at once (the responder had no
-/// waiting thread free): it grows from 0.1 s to 2 s, rather than asking again at once.
-struct LongPollPause {
-    private var seconds = 0.1
-
-    mutating func after(askedAt asked: Date) async {
-        guard Date().timeIntervalSince(asked) < 1 else { return }
-        try? await Task.sleep(for: .seconds(seconds))
-        seconds = min(seconds * 2, 2)
+        let job = try JobAnswer.decode(reply)
+        return try await poll.until(
+            "/api/v1/compile/\(job.jobID)", first: (job, reply), decode: JobAnswer.decode, isDone: { $0.status.isTerminal },
+            overdue: { job in
+                ServiceError("job \(job.jobID) is still \(job.status.rawValue) after \(poll.shownSeconds) s (--wait); its verdict will be at \(client.base)/api/v1/compile/\(job.jobID)")
+            })
     }
 }

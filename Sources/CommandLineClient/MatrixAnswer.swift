@@ -83,22 +83,14 @@ struct MatrixWait {
 
     /// The completed matrix and the answer that carried it.
     func completed(_ request: MatrixRequest) async throws(ServiceError) -> (MatrixAnswer, ServiceReply) {
-        let deadline = Date() + seconds
-        let submitted = try await client.post("/api/v1/matrix", request, timeout: VerdictWait.answerMargin)
+        let poll = LongPoll(client: client, seconds: seconds)
+        let submitted = try await client.post("/api/v1/matrix", request, timeout: LongPoll.answerMargin)
         guard submitted.status == 202 else { throw submitted.refusal }
         let id = try MatrixAnswer.submittedID(submitted)
-        var pause = LongPollPause()
-        while true {
-            let wait = VerdictWait.waitParameter(deadline.timeIntervalSinceNow)
-            let asked = Date()
-            let reply = try await client.send("GET", "/api/v1/matrix/\(id)?wait=\(wait)", timeout: Double(wait) + VerdictWait.answerMargin)
-            guard reply.status == 200 else { throw reply.refusal }
-            let matrix = try MatrixAnswer.decode(reply)
-            if matrix.status == .completed { return (matrix, reply) }
-            guard deadline.timeIntervalSinceNow > 0 else {
-                throw ServiceError("matrix \(id) has \(matrix.summary.finished) of \(matrix.summary.cells) cells finished after \(VerdictWait.shown(seconds)) s (--wait); it will be at \(client.base)/api/v1/matrix/\(id)")
-            }
-            await pause.after(askedAt: asked)
-        }
+        return try await poll.until(
+            "/api/v1/matrix/\(id)", decode: MatrixAnswer.decode, isDone: { $0.status == .completed },
+            overdue: { matrix in
+                ServiceError("matrix \(id) has \(matrix.summary.finished) of \(matrix.summary.cells) cells finished after \(poll.shownSeconds) s (--wait); it will be at \(client.base)/api/v1/matrix/\(id)")
+            })
     }
 }

@@ -84,10 +84,10 @@ import WillItCompile
     }
 
     @Test func theAPIWaitIsWholeSecondsFromOneToThirty() {
-        #expect(VerdictWait.waitParameter(0.2) == 1)
-        #expect(VerdictWait.waitParameter(2.5) == 3)
-        #expect(VerdictWait.waitParameter(30) == 30)
-        #expect(VerdictWait.waitParameter(300) == 30)
+        #expect(LongPoll.waitParameter(0.2) == 1)
+        #expect(LongPoll.waitParameter(2.5) == 3)
+        #expect(LongPoll.waitParameter(30) == 30)
+        #expect(LongPoll.waitParameter(300) == 30)
     }
 
     /// A command line that cannot run exits 2 before anything is sent; help exits 0.

@@ -202,16 +202,9 @@ import Testing
         #expect(malformed.status == 400 && malformed.json["error"] as? String == "invalid_matrix_id", "\(malformed.text)")
 
         // Within the limit: accepted, and read back finished with wait.
-        let small = try stack.request("POST", "/api/v1/matrix", body: try Self.json([
+        let (id, report) = try Self.completedMatrix(on: stack, [
             "source_code": Self.source, "language": "cpp", "environments": [environment, ["compiler": "gcc-12", "standard": "c++17"]],
-        ]))
-        #expect(small.status == 202, "\(small.text)")
-        let id = try #require(small.json["matrix_id"] as? String)
-        var report: [String: Any] = [:]
-        try waitUntil("the small matrix is completed", within: 120) {
-            report = try stack.request("GET", "/api/v1/matrix/\(id)?wait=20").json
-            return report["status"] as? String == "completed"
-        }
+        ])
         let head = try stack.request("HEAD", "/api/v1/matrix/\(id)")
         #expect(head.status == 200 && head.body.isEmpty)
         let compilers = (report["summary"] as? [String: Any])?["compilers"] as? [[String: Any]] ?? []
@@ -226,17 +219,10 @@ import Testing
             ["name": "src/main.cpp", "content": "#include \"../include/util.h\"\nint main() { return twice(3) == 6 ? 0 : 1; }\n"],
             ["name": "include/util.h", "content": "#include <concepts>\ntemplate <std::integral T> T twice(T value) { return 2 * value; }\n"],
         ]
-        let submitted = try stack.request("POST", "/api/v1/matrix", body: try Self.json([
+        let (_, report) = try Self.completedMatrix(on: stack, [
             "files": files, "language": "cpp",
             "environments": [["compiler": "gcc-12", "standard": "c++20"], ["compiler": "gcc-12", "standard": "c++17"]],
-        ]))
-        #expect(submitted.status == 202, "\(submitted.text)")
-        let id = try #require(submitted.json["matrix_id"] as? String)
-        var report: [String: Any] = [:]
-        try waitUntil("the project matrix is completed", within: 120) {
-            report = try stack.request("GET", "/api/v1/matrix/\(id)?wait=20").json
-            return report["status"] as? String == "completed"
-        }
+        ])
         let cells = report["cells"] as? [[String: Any]] ?? []
         #expect(cells.map { $0["compiled"] as? Bool } == [true, false], "\(report)")
         let firstError = cells.last?["first_error"] as? [String: Any]
@@ -244,6 +230,19 @@ import Testing
         // Each cell's job is the project's, with its translation units.
         let job = try stack.request("GET", "/api/v1/compile/\(try #require(cells.first?["job_id"] as? String))").json
         #expect(job["translation_units"] as? [String] == ["src/main.cpp"], "\(job)")
+    }
+
+    /// Submits a small matrix and reads it back with `wait` until it is completed: its id and report.
+    static func completedMatrix(on stack: Stack, _ request: [String: Any]) throws -> (id: String, report: [String: Any]) {
+        let submitted = try stack.request("POST", "/api/v1/matrix", body: try json(request))
+        #expect(submitted.status == 202, "\(submitted.text)")
+        let id = try #require(submitted.json["matrix_id"] as? String)
+        var report: [String: Any] = [:]
+        try waitUntil("matrix \(id) is completed", within: 120) {
+            report = try stack.request("GET", "/api/v1/matrix/\(id)?wait=20").json
+            return report["status"] as? String == "completed"
+        }
+        return (id, report)
     }
 
     static func json(_ object: [String: Any]) throws -> String {
