@@ -34,13 +34,20 @@ enum BorrowedHashReply {
 /// A hash's field/value pairs where hiredis holds them. A job hash has under ten
 /// fields, so a linear search beats building a dictionary on every status read.
 struct BorrowedHash {
-    let pairs: [(field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)]
+    /// A struct, not a tuple: an array of tuples looks up their type's metadata at run time.
+    struct Pair {
+        let field: UnsafeRawBufferPointer
+        let value: UnsafeRawBufferPointer
+    }
+
+    let pairs: [Pair]
 
     var isEmpty: Bool { pairs.isEmpty }
 
     subscript(field: StaticString) -> UnsafeRawBufferPointer? {
         let name = UnsafeRawBufferPointer(start: field.utf8Start, count: field.utf8CodeUnitCount)
-        return pairs.first { $0.field.elementsEqual(name) }?.value
+        guard let start = name.baseAddress, !name.isEmpty else { return pairs.first { $0.field.isEmpty }?.value }
+        return pairs.first { $0.field.count == name.count && memcmp($0.field.baseAddress!, start, name.count) == 0 }?.value
     }
 }
 
@@ -229,7 +236,7 @@ final class RedisConnection {
     /// strings (what HGETALL answers; none when the key does not exist); anything else copied.
     private static func borrowedHash(of reply: redisReply) -> BorrowedHashReply {
         guard reply.type == REDIS_REPLY_ARRAY, reply.elements % 2 == 0 else { return .other(value(of: reply)) }
-        var pairs: [(field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
+        var pairs: [BorrowedHash.Pair] = []
         pairs.reserveCapacity(reply.elements / 2)
         func string(_ index: Int) -> UnsafeRawBufferPointer? {
             guard let element = reply.element?[index]?.pointee, element.type == REDIS_REPLY_STRING else { return nil }
@@ -237,7 +244,7 @@ final class RedisConnection {
         }
         for pair in stride(from: 0, to: reply.elements, by: 2) {
             guard let field = string(pair), let value = string(pair + 1) else { return .other(value(of: reply)) }
-            pairs.append((field, value))
+            pairs.append(BorrowedHash.Pair(field: field, value: value))
         }
         return .hash(BorrowedHash(pairs: pairs))
     }

@@ -17,8 +17,9 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible, Codable {
         self = id
     }
 
-    /// `init?(_:)` on the id's UTF-8 bytes, as Redis returns them.
-    public init?(utf8 bytes: some Collection<UInt8>) {
+    /// `init?(_:)` on the id's UTF-8 bytes, as Redis returns them. Of a concrete type, so
+    /// that callers in other modules get the parser specialized, not its generic form.
+    public init?(utf8 bytes: UnsafeRawBufferPointer) {
         guard let id = JobID.parse(bytes) else { return nil }
         self = id
     }
