@@ -60,7 +60,7 @@ enum StoredStatusBody {
     /// A stored timestamp as the model path shows it: parsed, then formatted again
     /// (which is not always the stored text: a `Date` keeps less than nanoseconds).
     private static func timestamp(_ stored: UnsafeRawBufferPointer) -> String? {
-        Timestamp.parse(String(decoding: stored, as: UTF8.self)).map(Timestamp.format)
+        Timestamp.parse(utf8: stored).map(Timestamp.format)
     }
 }
 

@@ -290,5 +290,20 @@ import WillItCompile
             if case .written = try compare(id, "round \(round): \(field)") { written += 1 }
         }
         #expect(written > 150, "most noise lands in fields shown as text or read leniently: \(written) of 300 written directly")
+        // Timestamps: digits and their separators, now and then a byte that is not UTF-8.
+        let timeAlphabet = Array("0123456789-:.TtZz+ ".utf8) + [0xFF, 0xC3]
+        for round in 0..<300 {
+            let id = JobID()
+            var stamp = Array("2025-01-19T10:04:05.123456789Z".utf8)
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                stamp[Int.random(in: 0..<stamp.count, using: &generator)] = timeAlphabet.randomElement(using: &generator)!
+            }
+            let field = ["created_at", "started_at", "completed_at"][round % 3]
+            var job = Self.storedJob(id)
+            job.removeAll { $0.0 == field }
+            job.append((field, stamp))
+            try store(job: job, result: Self.storedResult(id), id: id)
+            try compare(id, "timestamp round \(round): \(field)=\(String(decoding: stamp, as: UTF8.self))")
+        }
     }
 }
