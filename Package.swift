@@ -50,10 +50,13 @@ let package = Package(
             dependencies: ["CSeccomp"],
             swiftSettings: swiftSettings
         ),
+        // glibc's <malloc.h> (mallopt), which the Glibc module leaves out. Used only by POSIXSupport.
+        .systemLibrary(name: "CMalloc"),
         // Generic POSIX plumbing: system calls and errno, Unix sockets, a pthread condition,
-        // process spawning with captured output and a deadline. Knows nothing of the service.
+        // process spawning with captured output and a deadline, malloc's arenas. Knows nothing of the service.
         .target(
             name: "POSIXSupport",
+            dependencies: ["CMalloc"],
             swiftSettings: swiftSettings
         ),
         // Models, validation, job lifecycle, configuration. Pure Swift.
@@ -119,6 +122,7 @@ let package = Package(
             name: "Responder",
             dependencies: [
                 "HTTPAPI", "CFastCGI", "WillItCompile", "JobStore", "WorkerClient", "ServiceMetrics", "ServiceLog",
+                "POSIXSupport",
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

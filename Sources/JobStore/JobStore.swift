@@ -47,6 +47,15 @@ public enum TransitionOutcome: Sendable, Equatable {
     case refused(current: JobStatus)
 }
 
+/// What `JobStore.statusJSON` found.
+public enum StatusJSON: Sendable, Equatable {
+    /// The status body, the same bytes as the models would give.
+    case body([UInt8])
+    case notFound
+    /// This store, or this job's stored data, needs the model path: `jobWithResult`.
+    case useModel
+}
+
 /// How long a key has left to live.
 public enum KeyLifetime: Sendable, Equatable {
     case missing
@@ -90,6 +99,11 @@ public protocol JobStore: Sendable {
     /// shows it, and decoding it would cost every poll. Stores that can fetch
     /// both in one round trip override this.
     func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)?
+
+    /// The JSON body of the job's status (`GET /api/v1/compile/{id}`), written straight
+    /// from what is stored, for stores that keep it as text; `.useModel` where the caller
+    /// reads it with `jobWithResult` and writes it from the models.
+    func statusJSON(_ id: JobID) throws(JobStoreError) -> StatusJSON
 
     /// `jobWithResult` once the job is terminal or `timeout` has passed, whichever
     /// comes first: a long poll. An unknown or already terminal job answers at once.
@@ -165,6 +179,8 @@ public struct MatrixCellJob: Sendable {
 }
 
 extension JobStore {
+    public func statusJSON(_ id: JobID) throws(JobStoreError) -> StatusJSON { .useModel }
+
     public func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)? {
         guard var job = try job(id) else { return nil }
         job.request = job.request.withoutSources

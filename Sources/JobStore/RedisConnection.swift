@@ -23,6 +23,34 @@ enum RedisValue: Equatable {
     }
 }
 
+/// An HGETALL reply read in place (`RedisConnection.pipelineReadingHashes`).
+enum BorrowedHashReply {
+    /// The hash's pairs; none when the key does not exist.
+    case hash(BorrowedHash)
+    /// Anything else (an error reply, another type), copied.
+    case other(RedisValue)
+}
+
+/// A hash's field/value pairs where hiredis holds them. A job hash has under ten
+/// fields, so a linear search beats building a dictionary on every status read.
+struct BorrowedHash {
+    /// A struct, not a tuple: an array of tuples looks up their type's metadata at run time.
+    struct Pair {
+        let field: UnsafeRawBufferPointer
+        let value: UnsafeRawBufferPointer
+    }
+
+    let pairs: [Pair]
+
+    var isEmpty: Bool { pairs.isEmpty }
+
+    subscript(field: StaticString) -> UnsafeRawBufferPointer? {
+        let name = UnsafeRawBufferPointer(start: field.utf8Start, count: field.utf8CodeUnitCount)
+        guard let start = name.baseAddress, !name.isEmpty else { return pairs.first { $0.field.isEmpty }?.value }
+        return pairs.first { $0.field.count == name.count && memcmp($0.field.baseAddress!, start, name.count) == 0 }?.value
+    }
+}
+
 /// Why a connection failed. The connection is unusable afterwards.
 enum RedisConnectionError: Error {
     /// Redis closed the connection or reset it: typical of a restarted server.
@@ -99,6 +127,19 @@ final class RedisConnection {
     /// Sends several commands in one write and reads their replies in order: one round
     /// trip. Arguments go through `redisAppendCommandArgv`, binary-safe (any bytes, NUL included).
     func pipeline(_ commands: [[[UInt8]]]) throws(RedisConnectionError) -> [RedisValue] {
+        try append(commands)
+        var replies: [RedisValue] = []
+        for _ in commands {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure() }
+            replies.append(Self.value(of: reply.assumingMemoryBound(to: redisReply.self).pointee))
+            freeReplyObject(reply)
+        }
+        return replies
+    }
+
+    /// Queues the commands in hiredis's output buffer; the first `redisGetReply` sends them in one write.
+    private func append(_ commands: [[[UInt8]]]) throws(RedisConnectionError) {
         for arguments in commands {
             let lengths = arguments.map(\.count)
             let buffer = arguments.flatMap { $0 }
@@ -117,14 +158,22 @@ final class RedisConnection {
             }
             guard status == REDIS_OK else { throw failure() }
         }
-        var replies: [RedisValue] = []
+    }
+
+    /// `pipeline` for commands that answer hashes (HGETALL), handing `read` each reply as
+    /// hiredis holds it, without copying its strings: the hot path of a status read.
+    /// What `read` is given is valid only while it runs.
+    func pipelineReadingHashes<T>(_ commands: [[[UInt8]]], _ read: ([BorrowedHashReply]) -> T) throws(RedisConnectionError) -> T {
+        try append(commands)
+        var replies: [UnsafeMutableRawPointer] = []
+        replies.reserveCapacity(commands.count)
+        defer { replies.forEach { freeReplyObject($0) } }
         for _ in commands {
             var reply: UnsafeMutableRawPointer?
             guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure() }
-            replies.append(Self.value(of: reply.assumingMemoryBound(to: redisReply.self).pointee))
-            freeReplyObject(reply)
+            replies.append(reply)
         }
-        return replies
+        return read(replies.map { Self.borrowedHash(of: $0.assumingMemoryBound(to: redisReply.self).pointee) })
     }
 
     /// Waits up to `timeout` for the next message on a connection that has
@@ -181,6 +230,23 @@ final class RedisConnection {
             let text = String(decoding: bytes, as: UTF8.self)
             return text.isEmpty ? "error \(context.pointee.err)" : text
         }
+    }
+
+    /// The reply's field/value pairs when it is an array of an even number of bulk
+    /// strings (what HGETALL answers; none when the key does not exist); anything else copied.
+    private static func borrowedHash(of reply: redisReply) -> BorrowedHashReply {
+        guard reply.type == REDIS_REPLY_ARRAY, reply.elements % 2 == 0 else { return .other(value(of: reply)) }
+        var pairs: [BorrowedHash.Pair] = []
+        pairs.reserveCapacity(reply.elements / 2)
+        func string(_ index: Int) -> UnsafeRawBufferPointer? {
+            guard let element = reply.element?[index]?.pointee, element.type == REDIS_REPLY_STRING else { return nil }
+            return UnsafeRawBufferPointer(start: element.str, count: Int(element.len))
+        }
+        for pair in stride(from: 0, to: reply.elements, by: 2) {
+            guard let field = string(pair), let value = string(pair + 1) else { return .other(value(of: reply)) }
+            pairs.append(BorrowedHash.Pair(field: field, value: value))
+        }
+        return .hash(BorrowedHash(pairs: pairs))
     }
 
     private static func value(of reply: redisReply) -> RedisValue {

@@ -257,6 +257,21 @@ public final class RedisJobStore: JobStore {
         return (job, try ResultHash.result(from: resultHash, key: resultKey))
     }
 
+    /// Both hashes in one pipelined round trip, the body written from hiredis's reply
+    /// (`StoredStatusBody`). Data that is not as this store writes it (an error reply,
+    /// another type, a field it does not know how to show) goes the model path, which
+    /// reads it again and answers or refuses it as it always has.
+    public func statusJSON(_ id: JobID) throws(JobStoreError) -> StatusJSON {
+        let commands = [[bytes("HGETALL"), bytes(JobKeys.job(id))], [bytes("HGETALL"), bytes(JobKeys.result(id))]]
+        return try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.pipelineReadingHashes(commands) { replies in
+                guard case let .hash(job) = replies[0], case let .hash(result) = replies[1] else { return .useModel }
+                guard !job.isEmpty else { return .notFound }
+                return StoredStatusBody.write(job: job, result: result).map(StatusJSON.body) ?? .useModel
+            }
+        }
+    }
+
     /// Subscribes to the job's verdict channel on a connection of its own (a
     /// subscribed connection can do nothing else), reads again to close the race
     /// with a verdict stored before the subscription, then waits for the message.
@@ -702,7 +717,7 @@ enum ResultHash {
     }
 
     /// Accepts what Go's `strconv.ParseBool` accepts.
-    private static func parseBool(_ text: String) -> Bool? {
+    static func parseBool(_ text: String) -> Bool? {
         switch text {
         case "1", "t", "T", "true", "TRUE", "True": true
         case "0", "f", "F", "false", "FALSE", "False": false

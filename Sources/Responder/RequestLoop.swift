@@ -14,6 +14,7 @@ struct RequestLoop: Sendable {
 
     func run(_ state: AcceptState) {
         let slot = FastCGIRequestSlot()
+        var meters = RequestMeters()
         while true {
             state.accepting.store(true, ordering: .sequentiallyConsistent)
             let accepted = slot.accept()
@@ -37,7 +38,7 @@ struct RequestLoop: Sendable {
                     requestID: requestID))
             }
             response.headers.append(("X-Request-ID", requestID))
-            record.record(requestID: requestID, method: method, route: handler.routeName(of: path), response: response, duration: .now - started)
+            record.record(requestID: requestID, method: method, route: handler.routeName(of: path), response: response, duration: .now - started, meters: &meters)
             slot.write(response, includeBody: method != "HEAD")
             slot.finish()
         }

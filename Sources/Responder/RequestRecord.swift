@@ -19,10 +19,12 @@ struct RequestRecord: Sendable {
     /// the worker per request cost a status read two thirds of its throughput.
     static let flushIntervalMicroseconds: UInt32 = 100_000
 
-    /// - Parameter route: the route table's pattern (`APIHandler.routeName`), never the path itself.
-    func record(requestID: String, method: String, route: String, response: HTTPResponse, duration: Duration) {
-        Counter(label: MetricName.httpRequests, dimensions: [("route", route), ("status", String(response.status))]).increment()
-        Timer(label: MetricName.httpRequestDuration, dimensions: [("route", route)]).recordNanoseconds(duration.nanoseconds)
+    /// - Parameters:
+    ///   - route: the route table's pattern (`APIHandler.routeName`), never the path itself.
+    ///   - meters: the calling thread's own.
+    func record(requestID: String, method: String, route: String, response: HTTPResponse, duration: Duration, meters: inout RequestMeters) {
+        meters.counter(route: route, status: response.status).increment()
+        meters.timer(route: route).recordNanoseconds(duration.nanoseconds)
         var metadata: Logger.Metadata = [
             "request_id": "\(requestID)", "method": "\(method)", "route": "\(route)", "status": "\(response.status)",
             "duration_ms": "\(Double(duration.nanoseconds / 1000) / 1000)",
@@ -45,5 +47,32 @@ struct RequestRecord: Sendable {
             usleep(Self.flushIntervalMicroseconds)
             flush()
         }
+    }
+}
+
+/// One request thread's request counters and timers, each made once per route and status:
+/// made per request, each went through the metrics factory, building its series every time.
+struct RequestMeters {
+    private struct CounterKey: Hashable {
+        let route: String
+        let status: Int
+    }
+
+    private var counters: [CounterKey: Counter] = [:]
+    private var timers: [String: Timer] = [:]
+
+    mutating func counter(route: String, status: Int) -> Counter {
+        let key = CounterKey(route: route, status: status)
+        if let counter = counters[key] { return counter }
+        let counter = Counter(label: MetricName.httpRequests, dimensions: [("route", route), ("status", String(status))])
+        counters[key] = counter
+        return counter
+    }
+
+    mutating func timer(route: String) -> Timer {
+        if let timer = timers[route] { return timer }
+        let timer = Timer(label: MetricName.httpRequestDuration, dimensions: [("route", route)])
+        timers[route] = timer
+        return timer
     }
 }

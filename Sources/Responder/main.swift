@@ -6,6 +6,7 @@ import Synchronization
 import HTTPAPI
 import JobStore
 import Logging
+import POSIXSupport
 import ServiceLog
 import ServiceMetrics
 import WillItCompile
@@ -72,6 +73,8 @@ if CommandLine.arguments.dropFirst() == ["--body-limit"] {
     print(BodyLimit.bytes(forSourceSize: configuration.compilation.maxSourceSize))
     exit(0)
 }
+// Before the request threads start: each would otherwise get a malloc arena (a heap) of its own.
+MallocArenas.limit(to: 2, environment: environment)
 guard FastCGIRequestSlot.initializeLibrary() else { fail("FCGX_Init failed") }
 // Before anything measures: this process's measurements go to the worker (RequestRecord).
 let forwarding = ForwardingMetrics()

@@ -28,19 +28,89 @@ public struct LogfmtHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
-        let line = Self.line(time: Date(), level: event.level, program: program, message: event.message.description, fields: fields)
-        let bytes = Array(line.utf8)
+        if let extra = event.metadata { fields = fields.isEmpty ? extra : fields.merging(extra) { $1 } }
+        let bytes = Self.lineBytes(time: Date(), level: event.level, program: program, message: event.message.description, fields: fields)
         // One write per line: lines of concurrent threads never interleave in the log file (O_APPEND).
         _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     static func line(time: Date, level: Logger.Level, program: String, message: String, fields: Logger.Metadata) -> String {
-        var line = "time=\(Timestamp.format(time)) level=\(level.rawValue) program=\(value(program)) msg=\(value(message))"
+        String(decoding: lineBytes(time: time, level: level, program: program, message: message, fields: fields), as: UTF8.self)
+    }
+
+    /// The line's UTF-8, written into one buffer: every request of a responder logs one.
+    static func lineBytes(time: Date, level: Logger.Level, program: String, message: String, fields: Logger.Metadata) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line += "time=".utf8
+        line += Timestamp.format(time).utf8
+        line += " level=".utf8
+        line += level.rawValue.utf8
+        line += " program=".utf8
+        append(value: program, to: &line)
+        line += " msg=".utf8
+        append(value: message, to: &line)
         for key in fields.keys.sorted() {
-            line += " \(self.key(key))=\(value(fields[key]!.description))"
+            line.append(UInt8(ascii: " "))
+            append(key: key, to: &line)
+            line.append(UInt8(ascii: "="))
+            append(value: fields[key]!.description, to: &line)
         }
-        return line + "\n"
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+
+    /// `key(_:)`'s UTF-8, byte by byte for an ASCII key (every key the service logs):
+    /// Unicode's properties are looked up only for the others.
+    static func append(key text: String, to line: inout [UInt8]) {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 < 0x80 }) else {
+            line += key(text).utf8
+            return
+        }
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"):
+                line.append(byte)
+            default:
+                line.append(UInt8(ascii: "_"))
+            }
+        }
+    }
+
+    /// `value(_:)`'s UTF-8, byte by byte for an ASCII value (nearly every value the service
+    /// logs): in ASCII, the control characters are below 0x20 and 0x7F.
+    static func append(value text: String, to line: inout [UInt8]) {
+        var needsQuotes = text.isEmpty
+        for byte in text.utf8 {
+            guard byte < 0x80 else {
+                line += value(text).utf8
+                return
+            }
+            switch byte {
+            case ...0x20, 0x7F, UInt8(ascii: "="), UInt8(ascii: "\""), UInt8(ascii: "\\"): needsQuotes = true
+            default: break
+            }
+        }
+        guard needsQuotes else {
+            line += text.utf8
+            return
+        }
+        line.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): line += [UInt8(ascii: "\\"), byte]
+            case UInt8(ascii: "\n"): line += "\\n".utf8
+            case UInt8(ascii: "\r"): line += "\\r".utf8
+            case UInt8(ascii: "\t"): line += "\\t".utf8
+            case ..<0x20, 0x7F:
+                let digits = Array("0123456789abcdef".utf8)
+                line += "\\u00".utf8
+                line += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
+            default: line.append(byte)
+            }
+        }
+        line.append(UInt8(ascii: "\""))
     }
 
     /// Letters, digits, `_`, `.` and `-`; anything else becomes `_`.

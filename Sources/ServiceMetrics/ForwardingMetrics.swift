@@ -1,4 +1,5 @@
 public import CoreMetrics
+import Glibc
 import Synchronization
 public import WillItCompile
 
@@ -9,11 +10,23 @@ public import WillItCompile
 /// when it stops). Counters and timers only: a gauge is one
 /// process's value and cannot be added up over the pool (the responders record none).
 public final class ForwardingMetrics: MetricsFactory {
-    private let pending = Mutex(MetricsBatch())
+    /// What waits for the next flush, in shards chosen by the measuring thread: every
+    /// request thread counts and times each request, and with one lock they queued on it.
+    private let pending = (0..<16).map { _ in PendingShard() }
     /// Held while a batch is on its way: see `flush`.
     private let sending = Mutex(())
 
     public init() {}
+
+    private final class PendingShard: Sendable {
+        let batch = Mutex(MetricsBatch())
+    }
+
+    /// The calling thread's shard: its thread id, hashed (ids are addresses, far apart and aligned).
+    private var shard: PendingShard {
+        let hash = UInt64(pthread_self()) &* 0x9E37_79B9_7F4A_7C15
+        return pending[Int(hash >> 60)]
+    }
 
     /// Hands what was measured so far to `send`. Flushes are one at a time, so once
     /// `flush` returns, every measurement made before it was called has reached `send`
@@ -21,20 +34,24 @@ public final class ForwardingMetrics: MetricsFactory {
     /// to deliver is dropped: the worker is gone, and with it the sums it belonged to.
     public func flush(_ send: (MetricsBatch) -> Void) {
         sending.withLock { _ in
-            let batch = pending.withLock { batch in
-                defer { batch = MetricsBatch() }
-                return batch
+            var batch = MetricsBatch()
+            for shard in pending {
+                let taken = shard.batch.withLock { taken in
+                    defer { taken = MetricsBatch() }
+                    return taken
+                }
+                batch.add(taken)
             }
             if !batch.isEmpty { send(batch) }
         }
     }
 
     fileprivate func add(_ amount: Int64, to series: MetricsBatch.Series) {
-        pending.withLock { $0.add(amount, to: series) }
+        shard.batch.withLock { $0.add(amount, to: series) }
     }
 
     fileprivate func add(nanoseconds: Int64, to series: MetricsBatch.Series) {
-        pending.withLock { $0.add(nanoseconds: nanoseconds, to: series) }
+        shard.batch.withLock { $0.add(nanoseconds: nanoseconds, to: series) }
     }
 
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {

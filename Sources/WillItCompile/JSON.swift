@@ -286,6 +286,15 @@ public struct JSONObjectWriter {
         member(name, value)
     }
 
+    /// A string given as its UTF-8 bytes, written from them without making a `String`.
+    /// Bytes that are not valid UTF-8 are written as `String(decoding:as:)` reads them
+    /// (each bad sequence a U+FFFD), as a member given that `String` would be.
+    public mutating func member(_ name: String, utf8 value: UnsafeRawBufferPointer) {
+        guard Self.isValidUTF8(value) else { return member(name, String(decoding: value, as: UTF8.self)) }
+        key(name)
+        Self.append(utf8: value, to: &bytes)
+    }
+
     /// A value already written as JSON.
     public mutating func member(_ name: String, json value: [UInt8]) {
         key(name)
@@ -317,8 +326,12 @@ public struct JSONObjectWriter {
     /// Escapes what JSON requires (quote, backslash, control characters) and
     /// nothing else, like `JSONEncoder` with `.withoutEscapingSlashes`.
     private static func append(string: String, to bytes: inout [UInt8]) {
+        append(utf8: string.utf8, to: &bytes)
+    }
+
+    private static func append(utf8: some Sequence<UInt8>, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
+        for byte in utf8 {
             let escaped: UInt8
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"): escaped = byte
@@ -342,5 +355,34 @@ public struct JSONObjectWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether the bytes are UTF-8 as `String(validating:as:)` takes it (no overlong
+    /// forms, no surrogates, nothing above U+10FFFF), without making the `String`.
+    static func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        while index < bytes.count {
+            let lead = bytes[index]
+            if lead < 0x80 {
+                index += 1
+                continue
+            }
+            // The sequence's length and the range its second byte must be in.
+            let length: Int, second: ClosedRange<UInt8>
+            switch lead {
+            case 0xC2...0xDF: (length, second) = (2, 0x80...0xBF)
+            case 0xE0: (length, second) = (3, 0xA0...0xBF)
+            case 0xE1...0xEC, 0xEE...0xEF: (length, second) = (3, 0x80...0xBF)
+            case 0xED: (length, second) = (3, 0x80...0x9F)
+            case 0xF0: (length, second) = (4, 0x90...0xBF)
+            case 0xF1...0xF3: (length, second) = (4, 0x80...0xBF)
+            case 0xF4: (length, second) = (4, 0x80...0x8F)
+            default: return false
+            }
+            guard index + length <= bytes.count, second.contains(bytes[index + 1]) else { return false }
+            for offset in 2..<length where !(0x80...0xBF).contains(bytes[index + offset]) { return false }
+            index += length
+        }
+        return true
     }
 }

@@ -17,6 +17,13 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible, Codable {
         self = id
     }
 
+    /// `init?(_:)` on the id's UTF-8 bytes, as Redis returns them. Of a concrete type, so
+    /// that callers in other modules get the parser specialized, not its generic form.
+    public init?(utf8 bytes: UnsafeRawBufferPointer) {
+        guard let id = JobID.parse(bytes) else { return nil }
+        self = id
+    }
+
     private static func parse(_ bytes: some Collection<UInt8>) -> JobID? {
         guard bytes.count == 36 else { return nil }
         // The 32 hex digits as two 64-bit halves: no allocation on this hot path.

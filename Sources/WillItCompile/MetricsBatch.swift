@@ -51,6 +51,18 @@ public struct MetricsBatch: Sendable, Equatable, Codable {
         }
     }
 
+    /// Everything `other` holds, added to what this batch holds.
+    public mutating func add(_ other: MetricsBatch) {
+        for increment in other.increments { add(increment.by, to: increment.series) }
+        for durations in other.durations {
+            if let index = self.durations.firstIndex(where: { $0.series == durations.series }) {
+                self.durations[index].nanoseconds += durations.nanoseconds
+            } else {
+                self.durations.append(durations)
+            }
+        }
+    }
+
     public mutating func add(nanoseconds: Int64, to series: Series) {
         if let index = durations.firstIndex(where: { $0.series == series }) {
             durations[index].nanoseconds.append(nanoseconds)

@@ -40,7 +40,12 @@ public enum Timestamp {
     /// Returns nil for anything else, and for Go's zero time (`0001-01-01T00:00:00Z`),
     /// which the predecessor wrote for "never happened".
     public static func parse(_ text: String) -> Date? {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parse(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `parse(_:)` on the text's UTF-8 bytes, as Redis returns them, without making a `String`.
+    public static func parse(utf8 bytes: UnsafeRawBufferPointer) -> Date? {
         var index = 0
         func number(_ digits: Int) -> Int? {
             guard index + digits <= bytes.count else { return nil }

@@ -48,6 +48,36 @@ import WillItCompile
 }
 
 @Suite struct ForwardingMetricsTests {
+    /// Threads measure into shards of their own; a flush hands on the sum of all of them.
+    @Test(.runningTimeLimit(minutes: 1))
+    func aFlushHandsOnWhatEveryThreadMeasured() {
+        let forwarding = ForwardingMetrics()
+        let threads = 24, each = 500
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            let counter = forwarding.makeCounter(label: MetricName.httpRequests, dimensions: [("route", "/r")])
+            let timer = forwarding.makeTimer(label: MetricName.httpRequestDuration, dimensions: [("route", "/r")])
+            for index in 0..<each {
+                counter.increment(by: 1)
+                timer.recordNanoseconds(Int64(thread * each + index))
+                // A series of the thread's own, beside the shared one.
+                forwarding.makeCounter(label: MetricName.httpRequests, dimensions: [("thread", String(thread))]).increment(by: 2)
+            }
+        }
+        var batches: [MetricsBatch] = []
+        forwarding.flush { batches.append($0) }
+        #expect(batches.count == 1)
+        let batch = batches.first ?? MetricsBatch()
+        let shared = MetricsBatch.Series(label: MetricName.httpRequests, dimensions: [("route", "/r")])
+        #expect(batch.increments.first { $0.series == shared }?.by == Int64(threads * each))
+        #expect(batch.increments.count == threads + 1, "each series once")
+        #expect(batch.increments.filter { $0.series != shared }.allSatisfy { $0.by == Int64(2 * each) })
+        #expect(batch.durations.count == 1 && batch.durations.first?.nanoseconds.count == threads * each)
+        #expect(batch.durations.first.map { Set($0.nanoseconds) } == Set((0..<threads * each).map(Int64.init)))
+        var after: [MetricsBatch] = []
+        forwarding.flush { after.append($0) }
+        #expect(after.isEmpty, "a flush takes what it hands on")
+    }
+
     /// Once a flush returns, every measurement made before it has been handed on, also when
     /// another thread's flush took it and is still sending: the responder's last flush as it
     /// stops loses nothing to a periodic one in flight.

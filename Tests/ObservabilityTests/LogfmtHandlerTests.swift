@@ -21,6 +21,25 @@ import Testing
         #expect(line.hasSuffix(#" a="b c" k_ey_="""# + "\n"), "\(line)")
     }
 
+    /// The byte-wise writer of ASCII keys and values gives what the Unicode-aware one gives, on
+    /// every ASCII byte and on strings mixing them with non-ASCII (which take the Unicode-aware one).
+    @Test func keysAndValuesWrittenBytewiseMatchTheUnicodeAwareWriter() {
+        var samples = (0..<0x80).map { String(UnicodeScalar(UInt8($0))) } + ["", "a b", "k=v", "\u{85}", "é", "x\u{2028}", "\u{7F}\u{80}\u{9F}"]
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array((0..<0x80).map { Character(UnicodeScalar(UInt8($0))) }) + ["é", "\u{85}", "\u{2028}", "🦀", "\u{FEFF}"]
+        for _ in 0..<2000 {
+            samples.append(String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        for sample in samples {
+            var value: [UInt8] = []
+            LogfmtHandler.append(value: sample, to: &value)
+            #expect(value == Array(LogfmtHandler.value(sample).utf8), "value \(sample.debugDescription)")
+            var key: [UInt8] = []
+            LogfmtHandler.append(key: sample, to: &key)
+            #expect(key == Array(LogfmtHandler.key(sample).utf8), "key \(sample.debugDescription)")
+        }
+    }
+
     @Test func logLevelNamesTheLevelOrSaysWhatIsAccepted() throws {
         #expect(try ServiceLog.level(from: [:]) == .info)
         #expect(try ServiceLog.level(from: ["LOG_LEVEL": ""]) == .info)

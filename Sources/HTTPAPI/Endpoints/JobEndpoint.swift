@@ -21,6 +21,19 @@ extension APIHandler {
         } catch {
             return invalidWait(error)
         }
+        let mediaType = MediaType.preferred(by: request.accept, among: [MediaType.json, MediaType.plainText, MediaType.sarif])
+        // The hot path of polling clients: JSON written straight from the store.
+        if wait == .zero, mediaType != MediaType.plainText, mediaType != MediaType.sarif, let store {
+            do {
+                switch try store.statusJSON(id) {
+                case let .body(body): return .json(200, body: body)
+                case .notFound: return jobNotFound(id)
+                case .useModel: break
+                }
+            } catch {
+                return redisUnavailable("\(error)")
+            }
+        }
         let found: (CompilationJob, CompilationResult?)?
         do {
             found = try readJob(id, wait: wait)
@@ -29,10 +42,8 @@ extension APIHandler {
         } catch {
             return workerUnavailable(error)
         }
-        guard let (job, result) = found else {
-            return .error(404, "job_not_found", "No job \(id): it never existed or expired after \(configuration.redis.jobTTLHours) h.")
-        }
-        switch MediaType.preferred(by: request.accept, among: [MediaType.json, MediaType.plainText, MediaType.sarif]) {
+        guard let (job, result) = found else { return jobNotFound(id) }
+        switch mediaType {
         case MediaType.plainText?:
             return PlainTextAnswer.response(job: job, result: result, location: location(of: id))
         case MediaType.sarif?:
@@ -44,6 +55,10 @@ extension APIHandler {
         default:
             return .json(200, body: JobResponse(job: job, result: job.status.isTerminal ? result : nil).body)
         }
+    }
+
+    private func jobNotFound(_ id: JobID) -> HTTPResponse {
+        .error(404, "job_not_found", "No job \(id): it never existed or expired after \(configuration.redis.jobTTLHours) h.")
     }
 
     func location(of id: JobID) -> (String, String) {
