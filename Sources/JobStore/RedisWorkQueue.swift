@@ -107,7 +107,7 @@ public final class RedisWorkQueue: Sendable {
     public func submit(
         _ job: CompilationJob, client: ClientIdentity?, perClientLimit: Int, capacity: Int
     ) throws(JobStoreError) -> QueueAdmission {
-        let fields = try JobHash.fields(of: job)
+        let fields = JobHash.fields(of: job)
         let arguments = [
             bytes(String(store.ttlSeconds)), bytes(job.id.description), bytes(Self.clientKey(client)),
             bytes(String(perClientLimit)), bytes(String(capacity)), bytes(Self.offer(of: job.request)),
