@@ -6,6 +6,16 @@
 /// stores them as they are.
 enum SubmitCodec {
     static func payload(submitting job: CompilationJob, client: ClientIdentity?) -> [UInt8] {
+        let fields = jobJSON(job)
+        var envelope = JSONObjectWriter(reservingCapacity: fields.count + 128, escapingSlashes: true)
+        envelope.member("type", "submit")
+        envelope.member("job", json: fields)
+        if let client { envelope.member("client", client.rawValue) }
+        return envelope.finish()
+    }
+
+    /// A job as `CompilationJob`'s `Codable` writes it, its request as stored.
+    private static func jobJSON(_ job: CompilationJob) -> [UInt8] {
         let request = job.storedRequestJSON ?? job.request.storedJSON
         var fields = JSONObjectWriter(reservingCapacity: request.count + 256, escapingSlashes: true)
         fields.member("id", job.id.description)
@@ -17,18 +27,38 @@ enum SubmitCodec {
         }
         if let host = job.host { fields.member("host", host) }
         if let requestID = job.requestID { fields.member("request_id", requestID) }
-        let jobJSON = fields.finish()
-        var envelope = JSONObjectWriter(reservingCapacity: jobJSON.count + 128, escapingSlashes: true)
-        envelope.member("type", "submit")
-        envelope.member("job", json: jobJSON)
-        if let client { envelope.member("client", client.rawValue) }
-        return envelope.finish()
+        return fields.finish()
     }
 
-    /// The replies a `submit` gets, except `answered` (which carries a whole result); nil for the others.
+    /// A result as `CompilationResult`'s `Codable` reads it.
+    private static func resultJSON(_ result: CompilationResult) -> [UInt8] {
+        var fields = JSONObjectWriter(reservingCapacity: 512 + result.stdout.utf8.count + result.stderr.utf8.count, escapingSlashes: true)
+        fields.member("job_id", result.jobID.description)
+        fields.member("success", result.success)
+        fields.member("compiled", result.compiled)
+        fields.member("stdout", result.stdout)
+        fields.member("stderr", result.stderr)
+        fields.member("exit_code", result.exitCode)
+        fields.member("duration", result.durationNanoseconds)
+        fields.member("error", result.error)
+        fields.member("artifact", result.artifact)
+        fields.member("diagnostics", json: Diagnostic.json(result.diagnostics))
+        fields.member("error_count", result.errorCount)
+        fields.member("warning_count", result.warningCount)
+        fields.member("cached", result.cached)
+        return fields.finish()
+    }
+
+    /// The replies a `submit` gets; nil for the others.
     static func payload(of reply: WorkerReply) -> [UInt8]? {
         var envelope = JSONObjectWriter(reservingCapacity: 128, escapingSlashes: true)
         switch reply {
+        case let .answered(job, result):
+            let (jobFields, resultFields) = (jobJSON(job), resultJSON(result))
+            envelope = JSONObjectWriter(reservingCapacity: jobFields.count + resultFields.count + 64, escapingSlashes: true)
+            envelope.member("type", "answered")
+            envelope.member("job", json: jobFields)
+            envelope.member("result", json: resultFields)
         case let .accepted(id):
             envelope.member("type", "accepted")
             envelope.member("id", id.description)
@@ -58,14 +88,19 @@ enum SubmitCodec {
 
     /// A `submit` frame's request; `frame` holds its members.
     static func submit(from frame: FrameObject) throws(WorkerFailure) -> WorkerRequest {
-        let fields = try frame.requiredObject("job")
-        let id = try fields.required("id", { JobID($0) }, "a job id (a UUID in 8-4-4-4-12 hexadecimal)")
-        let requestJSON = Array(frame.bytes[try fields.requiredRange("request")])
+        let job = try job(from: frame.requiredObject("job"))
+        return .submit(job, client: try frame.optional("client", { ClientIdentity($0) }, ClientIdentity.accepted))
+    }
+
+    /// A job `jobJSON` wrote (or `CompilationJob`'s `Codable`), keeping its request's bytes.
+    private static func job(from fields: FrameObject) throws(WorkerFailure) -> CompilationJob {
+        let id = try fields.required("id", { JobID($0) }, jobIDForm)
+        let requestJSON = Array(fields.bytes[try fields.requiredRange("request")])
         let request: CompilationRequest
         do {
             request = try CompilationRequest(storedJSON: requestJSON, withSource: true)
         } catch {
-            throw frame.failure("job.request is not a stored request: \(error.description)")
+            throw fields.failure("job.request is not a stored request: \(error.description)")
         }
         let status = try fields.required("status", JobStatus.init(rawValue:), "one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         let time = "an RFC 3339 time such as 2025-01-19T10:04:05.123456789Z"
@@ -77,15 +112,37 @@ enum SubmitCodec {
             host: try fields.string("host"))
         job.requestID = try fields.string("request_id")
         job.storedRequestJSON = requestJSON
-        let client = try frame.optional("client", { ClientIdentity($0) }, ClientIdentity.accepted)
-        return .submit(job, client: client)
+        return job
     }
+
+    /// A result `resultJSON` wrote (or `CompilationResult`'s `Codable`).
+    private static func result(from fields: FrameObject) throws(WorkerFailure) -> CompilationResult {
+        var diagnostics: [Diagnostic] = []
+        if let range = fields.range("diagnostics") {
+            guard let list = Diagnostic.list(fromJSON: Array(fields.bytes[range])) else {
+                throw fields.failure("result.diagnostics is not a list of diagnostics ({severity, message, file?, line?, column?, option?})")
+            }
+            diagnostics = list
+        }
+        return CompilationResult(
+            jobID: try fields.required("job_id", { JobID($0) }, jobIDForm), success: try fields.boolean("success"),
+            compiled: try fields.boolean("compiled"), stdout: try fields.string("stdout") ?? "", stderr: try fields.string("stderr") ?? "",
+            exitCode: try fields.integer("exit_code"), durationNanoseconds: Int64(try fields.integer("duration")),
+            error: try fields.string("error") ?? "", artifact: try fields.string("artifact") ?? "",
+            diagnostics: DiagnosticSummary(diagnostics: diagnostics, errorCount: try fields.optionalInteger("error_count") ?? 0,
+                                           warningCount: try fields.optionalInteger("warning_count") ?? 0),
+            cached: try fields.range("cached") == nil ? false : fields.boolean("cached"))
+    }
+
+    private static let jobIDForm = "a job id (a UUID in 8-4-4-4-12 hexadecimal)"
 
     /// One of the replies `payload(of:)` writes; nil for a reply of another type.
     static func reply(from frame: FrameObject) throws(WorkerFailure) -> WorkerReply? {
         switch try frame.string("type") {
         case "accepted":
-            return .accepted(try frame.required("id", { JobID($0) }, "a job id (a UUID in 8-4-4-4-12 hexadecimal)"))
+            return .accepted(try frame.required("id", { JobID($0) }, jobIDForm))
+        case "answered":
+            return .answered(try job(from: frame.requiredObject("job")), try result(from: frame.requiredObject("result")))
         case "queue_full":
             return .queueFull(capacity: try frame.integer("capacity"), retryAfterSeconds: try frame.integer("retry_after_seconds"))
         case "too_many_jobs":
@@ -172,10 +229,22 @@ struct FrameObject {
 
     /// A whole number that fits an `Int`.
     func integer(_ name: String) throws(WorkerFailure) -> Int {
-        let range = try requiredRange(name)
+        guard let value = try optionalInteger(name) else { throw failure("\(path)\(name) is missing; expected a whole number") }
+        return value
+    }
+
+    /// A whole number that fits an `Int`; nil when absent or null.
+    func optionalInteger(_ name: String) throws(WorkerFailure) -> Int? {
+        guard let range = range(name) else { return nil }
         guard case let .number(text)? = try? JSONValue(parsing: Array(bytes[range])), let value = Int(text) else {
             throw failure("\(path)\(name) is not a whole number")
         }
+        return value
+    }
+
+    func boolean(_ name: String) throws(WorkerFailure) -> Bool {
+        let range = try requiredRange(name)
+        guard case let .bool(value)? = try? JSONValue(parsing: Array(bytes[range])) else { throw failure("\(path)\(name) is not true or false") }
         return value
     }
 

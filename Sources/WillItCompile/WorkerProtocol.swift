@@ -104,7 +104,7 @@ public enum WorkerCodec {
     /// diagnostics (under 5 MiB escaped), so that every job and result fits.
     public static let maxPayloadSize = 24 << 20
 
-    /// A `submit` and its replies (but `answered`) are written and read by `SubmitCodec`, the
+    /// A `submit` and its replies are written and read by `SubmitCodec`, the
     /// rest through the `Codable` envelopes below: the same JSON either way.
     public static func frame(_ request: WorkerRequest) -> [UInt8] {
         if case let .submit(job, client) = request { return frame(payload: SubmitCodec.payload(submitting: job, client: client)) }

@@ -140,7 +140,22 @@ import Testing
     ] + hostile.map { .failure(WorkerFailure(.unsupportedJob, $0)) } + [
         .failure(WorkerFailure(.malformedRequest, "m")), .failure(WorkerFailure(.storeUnavailable, "s")),
         .failure(WorkerFailure(.storeFull, "f")), .failure(WorkerFailure(.duplicateJob, "d")), .failure(WorkerFailure(.shuttingDown, "x")),
-    ]
+    ] + jobs.prefix(40).enumerated().map { index, pair in
+        // As the worker answers from the verdict cache: finished, without the sources, with a result of hostile text.
+        var job = pair.0.finished(index % 2 == 0 ? .completed : .failed, at: pair.0.createdAt.addingTimeInterval(0.5))
+        job.request = job.request.withoutSources
+        job.host = "host-\(index)"
+        let text = hostile[index % hostile.count]
+        return .answered(job, CompilationResult(
+            jobID: JobID(), success: true, compiled: index % 2 == 0, stdout: text, stderr: text + "\n" + hostile[(index + 1) % hostile.count],
+            exitCode: index % 2 == 0 ? 0 : 1, durationNanoseconds: Int64(index) * 1_000_003, error: index % 7 == 0 ? text : "",
+            artifact: index % 3 == 0 ? "ELF 64-bit LSB pie executable, x86-64" : "",
+            diagnostics: DiagnosticSummary(Array([
+                Diagnostic(file: "src/main.c", line: index, column: 5, severity: .error, message: text, option: index % 2 == 0 ? "-Wfoo" : nil),
+                Diagnostic(file: nil, line: nil, column: nil, severity: .note, message: "in \(text)"),
+            ].prefix(index % 3))),
+            cached: true))
+    }
 
     @Test(arguments: replies)
     func aReplyReadsAsTheModelsReplyAndTheModelsReplyAsIt(_ reply: WorkerReply) throws {
@@ -213,6 +228,13 @@ import Testing
         (#"{"type":"too_many_jobs","share":{"jobs":1,"waiting":1},"retry_after_seconds":1}"#, "share.limit is missing"),
         (#"{"type":"failure","failure":{"code":"oops","message":"m"}}"#, "failure.code `oops` is not one of malformed_request"),
         (#"{"type":"failure","failure":{"code":"store_full"}}"#, "failure.message is missing"),
+        (#"{"type":"answered","job":{\#(job),\#(request)}}"#, "answered frame: result is missing"),
+        (#"{"type":"answered","job":{\#(job),\#(request)},"result":{"job_id":"6f1c3b1e-4a8e-4a57-9a2f-1f2d3c4b5a69","success":1}}"#,
+         "result.success is not true or false"),
+        (#"{"type":"answered","job":{\#(job),\#(request)},"result":{"job_id":"6f1c3b1e-4a8e-4a57-9a2f-1f2d3c4b5a69","success":true,"compiled":true,"exit_code":0,"duration":5,"diagnostics":[{"message":"m"}]}}"#,
+         "result.diagnostics is not a list of diagnostics"),
+        (#"{"type":"answered","job":{\#(job),\#(request)},"result":{"job_id":"6f1c3b1e-4a8e-4a57-9a2f-1f2d3c4b5a69","success":true,"compiled":true,"exit_code":0}}"#,
+         "result.duration is missing"),
     ]
 
     @Test func aMalformedReplyGetsAFailureThatSaysWhatIsWrong() {
