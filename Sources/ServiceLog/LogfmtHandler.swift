@@ -45,6 +45,8 @@ public struct LogfmtHandler: LogHandler {
 
     /// Letters, digits, `_`, `.` and `-`; anything else becomes `_`.
     static func key(_ text: String) -> String {
+        // Keys are ASCII names nearly always: kept as they are without looking up Unicode properties.
+        if !text.isEmpty, text.utf8.allSatisfy({ Self.isKeyByte($0) }) { return text }
         let safe = String(text.unicodeScalars.map { scalar in
             scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar))
                 ? Character(scalar) : "_"
@@ -52,7 +54,24 @@ public struct LogfmtHandler: LogHandler {
         return safe.isEmpty ? "_" : safe
     }
 
+    /// A byte `key` keeps: an ASCII letter or digit, `_`, `.` or `-`.
+    private static func isKeyByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"): true
+        default: false
+        }
+    }
+
+    /// Whether an ASCII byte makes a value need quotes: a space, `=`, `"`, `\` or a control character.
+    private static func needsQuotes(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "=") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+            || byte < 0x20 || byte == 0x7F
+    }
+
     static func value(_ text: String) -> String {
+        // Plain ASCII, the usual value, is decided byte by byte; the rest by its Unicode properties.
+        if !text.isEmpty, text.utf8.allSatisfy({ $0 < 0x80 && !Self.needsQuotes($0) }) { return text }
         let needsQuotes = text.isEmpty || text.unicodeScalars.contains { scalar in
             scalar == " " || scalar == "=" || scalar == "\"" || scalar == "\\" || scalar.properties.generalCategory == .control
                 || scalar == "\u{2028}" || scalar == "\u{2029}"

@@ -21,6 +21,23 @@ import Testing
         #expect(line.hasSuffix(#" a="b c" k_ey_="""# + "\n"), "\(line)")
     }
 
+    /// Keys and values of plain ASCII are decided byte by byte: each of the 128 ASCII
+    /// characters, alone and inside a word, is kept, replaced or quoted as the Unicode rules say.
+    @Test func everyASCIICharacterIsTreatedAsTheUnicodeRulesSay() {
+        for byte in UInt8(0)..<0x80 {
+            let scalar = Unicode.Scalar(byte)
+            let kept = scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar)
+            let quoted = " =\"\\".unicodeScalars.contains(scalar) || scalar.properties.generalCategory == .control
+            for text in [String(scalar), "a\(scalar)b", "key\(scalar)"] {
+                #expect(LogfmtHandler.key(text) == (kept ? text : text.replacingOccurrences(of: String(scalar), with: "_")), "key \(byte)")
+                #expect(LogfmtHandler.value(text).hasPrefix("\"") == quoted, "value \(byte)")
+            }
+        }
+        #expect(LogfmtHandler.key("") == "_" && LogfmtHandler.value("") == "\"\"")
+        #expect(LogfmtHandler.key("naïve") == "na_ve" && LogfmtHandler.value("naïve") == "naïve")
+        #expect(LogfmtHandler.value("a\u{85}b") == "\"a\\u0085b\"" && LogfmtHandler.value("a\u{2028}") == "\"a\\u2028\"")
+    }
+
     @Test func logLevelNamesTheLevelOrSaysWhatIsAccepted() throws {
         #expect(try ServiceLog.level(from: [:]) == .info)
         #expect(try ServiceLog.level(from: ["LOG_LEVEL": ""]) == .info)
