@@ -1,6 +1,7 @@
 /// The worker protocol's `submit` and the replies to it, written and read by hand: the
 /// same JSON as the `Codable` envelopes of `WorkerCodec`, without `JSONEncoder` and
-/// `JSONDecoder`, which took most of a submission's CPU in the responder and the worker.
+/// `JSONDecoder`, whose generic machinery was the largest single cost of a submission in the
+/// worker and among the largest in the responder.
 /// The job's request is the stored JSON (`CompilationRequest.storedJSON`), written once by
 /// the responder; the worker keeps those bytes (`CompilationJob.storedRequestJSON`) and
 /// stores them as they are.
