@@ -43,7 +43,7 @@ public final class RedisJobStore: JobStore {
 
     public func create(_ job: CompilationJob) throws(JobStoreError) {
         let id = job.id
-        let fields = try JobHash.fields(of: job)
+        let fields = JobHash.fields(of: job)
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(
                 Scripts.create,
@@ -133,7 +133,7 @@ public final class RedisJobStore: JobStore {
     public func answerFromCache(
         _ job: CompilationJob, key: VerdictKey, at date: Date, countingIn counters: String?
     ) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
-        var jobFields = try JobHash.fields(of: job.finished(job.status, at: date))
+        var jobFields = JobHash.fields(of: job.finished(job.status, at: date))
         // The script sets the status: the cached verdict's.
         if let status = stride(from: 0, to: jobFields.count, by: 2).first(where: { jobFields[$0] == bytes("status") }) {
             jobFields.removeSubrange(status...(status + 1))
@@ -198,7 +198,7 @@ public final class RedisJobStore: JobStore {
             bytes(JobKeys.matrix(matrix.id)), matrix.storedJSON, bytes(String(cells.count)),
         ]
         for cell in cells {
-            let fields = try JobHash.fields(of: cell.job)
+            let fields = JobHash.fields(of: cell.job)
             arguments += [bytes(cell.job.id.description), bytes(RedisWorkQueue.offer(of: cell.job.request)),
                           bytes(cell.cacheKey.map(JobKeys.verdict) ?? ""), bytes(String(fields.count))] + fields
         }
@@ -626,16 +626,11 @@ enum Scripts {
 
 /// `job:{id}` fields, as the predecessor wrote them with go-redis.
 enum JobHash {
-    static func fields(of job: CompilationJob) throws(JobStoreError) -> [[UInt8]] {
-        let request: Data
-        do {
-            request = try JSONEncoder().encode(job.request)
-        } catch {
-            throw .invalidArgument("request of job \(job.id) cannot be encoded: \(error)")
-        }
+    /// The request's JSON is the one the job arrived with, when it did (a submission's).
+    static func fields(of job: CompilationJob) -> [[UInt8]] {
         var fields: [[UInt8]] = [
             bytes("id"), bytes(job.id.description),
-            bytes("request"), Array(request),
+            bytes("request"), job.storedRequestJSON ?? job.request.storedJSON,
             bytes("status"), bytes(job.status.rawValue),
             bytes("created_at"), bytes(Timestamp.format(job.createdAt)),
         ]

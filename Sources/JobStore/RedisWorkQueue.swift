@@ -40,6 +40,32 @@ public enum QueueAdmission: Sendable, Equatable {
     case clientLimit(ClientShare)
 }
 
+/// What became of a submission that the verdict cache may answer.
+public enum QueueSubmission: Sendable, Equatable {
+    /// Not answered: taken into the queue, or refused.
+    case queued(QueueAdmission)
+    /// Stored finished with the cached verdict: its status and its result.
+    case answered(JobStatus, CompilationResult)
+}
+
+/// Where a submission looks for its verdict first, and how a job it answers is stored.
+public struct VerdictLookup: Sendable {
+    public var key: VerdictKey
+    /// The hash whose field `cached` counts the answer (a host's counters).
+    public var counters: String
+    /// The host that answers, stored as the job's `host`.
+    public var host: String
+    /// When the job is answered: its `started_at` and `completed_at`.
+    public var date: Date
+
+    public init(key: VerdictKey, counters: String, host: String, date: Date) {
+        self.key = key
+        self.counters = counters
+        self.host = host
+        self.date = date
+    }
+}
+
 /// The cluster's shared work queue in Redis: Streams with one consumer group.
 ///
 /// - One stream per toolchain offer (language, toolchain id, target) and fairness
@@ -107,26 +133,47 @@ public final class RedisWorkQueue: Sendable {
     public func submit(
         _ job: CompilationJob, client: ClientIdentity?, perClientLimit: Int, capacity: Int
     ) throws(JobStoreError) -> QueueAdmission {
-        let fields = try JobHash.fields(of: job)
+        guard case let .queued(admission) = try submit(job, client: client, perClientLimit: perClientLimit, capacity: capacity, answeringFrom: nil) else {
+            throw .rejected("submitting \(job.id) without a verdict lookup was answered from the verdict cache")
+        }
+        return admission
+    }
+
+    /// `submit`, but first, in the same script, the verdict cache under `lookup`: a job whose
+    /// verdict it holds is stored finished with it (as `RedisJobStore.answerFromCache` stores
+    /// it) and never queued, whatever the queue and the client's share hold. One round trip
+    /// for both, where a lookup and then a submission took two.
+    public func submit(
+        _ job: CompilationJob, client: ClientIdentity?, perClientLimit: Int, capacity: Int, answeringFrom lookup: VerdictLookup?
+    ) throws(JobStoreError) -> QueueSubmission {
+        let fields = JobHash.fields(of: job)
         let arguments = [
             bytes(String(store.ttlSeconds)), bytes(job.id.description), bytes(Self.clientKey(client)),
             bytes(String(perClientLimit)), bytes(String(capacity)), bytes(Self.offer(of: job.request)),
+            bytes(lookup?.counters ?? ""), bytes(JobKeys.verdictChannel(job.id)), bytes(lookup?.host ?? ""),
+            bytes(lookup.map { Timestamp.format($0.date) } ?? ""), bytes(JobKeys.statusIndexPrefix),
         ] + fields
         let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
             try connection.evaluate(
-                Scripts.submit, keys: [bytes(JobKeys.job(job.id)), bytes(JobKeys.statusIndex(job.status))],
+                Scripts.submit,
+                keys: [bytes(JobKeys.job(job.id)), bytes(JobKeys.statusIndex(job.status)),
+                       bytes(lookup.map { JobKeys.verdict($0.key) } ?? ""), bytes(JobKeys.result(job.id))],
                 arguments: arguments)
         }
         try store.check(reply, doing: "submit \(job.id)")
         guard case let .array(items) = reply, let outcome = items.first?.text else {
             throw .rejected("unexpected reply to submitting \(job.id): \(reply)")
         }
+        if outcome == "answered", items.count == 2, let lookup {
+            let (status, result) = try store.cachedAnswer(items[1], of: job.id, key: JobKeys.verdict(lookup.key))
+            return .answered(status, result)
+        }
         let numbers = Self.integers(in: items.dropFirst())
         switch (outcome, numbers.count) {
-        case ("accepted", 0): return .accepted
+        case ("accepted", 0): return .queued(.accepted)
         case ("duplicate", 0): throw .duplicate(job.id)
-        case ("queue_full", 1): return .queueFull(waiting: numbers[0], capacity: capacity)
-        case ("client_limit", 2): return .clientLimit(ClientShare(jobs: numbers[0], waiting: numbers[1], limit: perClientLimit))
+        case ("queue_full", 1): return .queued(.queueFull(waiting: numbers[0], capacity: capacity))
+        case ("client_limit", 2): return .queued(.clientLimit(ClientShare(jobs: numbers[0], waiting: numbers[1], limit: perClientLimit)))
         default: throw .rejected("unexpected reply to submitting \(job.id): \(reply)")
         }
     }
@@ -363,20 +410,33 @@ public final class RedisWorkQueue: Sendable {
 }
 
 extension Scripts {
-    /// KEYS: job, queued index. ARGV: ttl, id, client key, per-client limit, capacity
-    /// (0: none), offer, then the job's field/value pairs. No flags: a full Redis refuses it whole.
-    /// Returns {'accepted'}, {'duplicate'}, {'queue_full', waiting} or {'client_limit', held, waiting}.
+    /// KEYS: job, queued index, verdict ('': no lookup), result. ARGV: ttl, id, client key,
+    /// per-client limit, capacity (0: none), offer, counters hash, verdict channel, answering
+    /// host, answering time, status index prefix, then the job's field/value pairs. With a
+    /// verdict key whose verdict exists, the job is stored answered (`answerFromCache`) and
+    /// not queued. No flags: a full Redis refuses it whole.
+    /// Returns {'answered', {status, the result's field/value pairs}}, {'accepted'},
+    /// {'duplicate'}, {'queue_full', waiting} or {'client_limit', held, waiting}.
     static let submit = """
         #!lua
         \(queueFunctions)
+        \(answerFromCacheFunction)
         local ttl, id, clientKey, offer = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
         local limit, capacity = tonumber(ARGV[4]), tonumber(ARGV[5])
+        if KEYS[3] ~= '' then
+            if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
+            local answered = {unpack(ARGV, 12)}
+            answered[#answered + 1] = 'host'
+            answered[#answered + 1] = ARGV[9]
+            local answer = answerFromCache(KEYS[3], KEYS[1], KEYS[4], id, ttl, ARGV[11], ARGV[7], ARGV[8], answered, ARGV[10])
+            if answer then return {'answered', answer} end
+        end
         local waiting = waitingJobs()
         if capacity > 0 and waiting >= capacity then return {'queue_full', waiting} end
         local held, clientWaiting = clientJobs(clientKey)
         if held >= limit then return {'client_limit', held, clientWaiting} end
         if redis.call('EXISTS', KEYS[1]) == 1 then return {'duplicate'} end
-        redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+        redis.call('HSET', KEYS[1], unpack(ARGV, 12))
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SADD', KEYS[2], id)
         redis.call('EXPIRE', KEYS[2], ttl)

@@ -3,7 +3,18 @@ public import FoundationEssentials
 /// A job as stored: the request, where it is in its lifecycle, and when things happened.
 public struct CompilationJob: Sendable, Equatable {
     public var id: JobID
-    public var request: CompilationRequest
+    public var request: CompilationRequest {
+        get { submittedRequest }
+        set {
+            if newValue != submittedRequest { storedRequestJSON = nil }
+            submittedRequest = newValue
+        }
+    }
+    private var submittedRequest: CompilationRequest
+    /// `request.storedJSON` as it arrived with the job (a `submit` frame carries it), so that
+    /// the store writes those bytes instead of encoding the request again; nil once `request`
+    /// changes, and for jobs made any other way.
+    public internal(set) var storedRequestJSON: [UInt8]?
     public var status: JobStatus
     public var createdAt: Date
     /// Set when the job enters `processing`.
@@ -20,12 +31,19 @@ public struct CompilationJob: Sendable, Equatable {
         createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil, host: String? = nil
     ) {
         self.id = id
-        self.request = request
+        submittedRequest = request
         self.status = status
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.completedAt = completedAt
         self.host = host
+    }
+
+    /// Equal when everything but `storedRequestJSON` is: those bytes are `request`'s.
+    public static func == (lhs: CompilationJob, rhs: CompilationJob) -> Bool {
+        lhs.id == rhs.id && lhs.submittedRequest == rhs.submittedRequest && lhs.status == rhs.status
+            && lhs.createdAt == rhs.createdAt && lhs.startedAt == rhs.startedAt && lhs.completedAt == rhs.completedAt
+            && lhs.host == rhs.host && lhs.requestID == rhs.requestID
     }
 
     /// The job as the verdict cache stores it: finished in `status` at `date`, started then too.

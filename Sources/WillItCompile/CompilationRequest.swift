@@ -120,6 +120,38 @@ extension CompilationRequest: Codable {
 }
 
 extension CompilationRequest {
+    /// The stored JSON shape, written by hand: byte for byte what `JSONEncoder` (default
+    /// options) makes of `encode(to:)` above, in the same member order, without its generic
+    /// machinery. The responder writes it once per submission; it travels to the worker
+    /// and into the store as it is.
+    public var storedJSON: [UInt8] {
+        var json = JSONObjectWriter(reservingCapacity: 160 + source.count * 4 / 3 + files.reduce(0) { $0 + 40 + $1.content.count * 4 / 3 },
+                                    escapingSlashes: true)
+        if isProject {
+            var stored: [UInt8] = [UInt8(ascii: "[")]
+            for file in files {
+                if stored.count > 1 { stored.append(UInt8(ascii: ",")) }
+                var entry = JSONObjectWriter(reservingCapacity: 40 + file.content.count * 4 / 3, escapingSlashes: true)
+                entry.member("name", file.name)
+                entry.member("content", Data(file.content).base64EncodedString())
+                stored += entry.finish()
+            }
+            stored.append(UInt8(ascii: "]"))
+            json.member("files", json: stored)
+            json.member("translation_units", translationUnits)
+        } else {
+            json.member("code", Data(source).base64EncodedString())
+        }
+        json.member("language", language.rawValue)
+        for (name, value) in [("compiler", compiler), ("standard", standard), ("architecture", architecture), ("os", os)] {
+            if let value { json.member(name, value) }
+        }
+        if !flags.isEmpty { json.member("flags", flags) }
+        if !link { json.member("link", false) }
+        if !useCache { json.member("cache", false) }
+        return json.finish()
+    }
+
     /// Reads the stored JSON shape (as `Codable` writes it, or the predecessor
     /// did) with `JSONValue` instead of `JSONDecoder`: this runs on every status read.
     /// - Parameter withSource: false leaves `source` empty and skips the Base64

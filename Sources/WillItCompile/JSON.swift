@@ -27,6 +27,24 @@ public enum JSONValue: Equatable, Sendable {
     public var string: String? {
         if case let .string(text) = self { text } else { nil }
     }
+
+    /// The members of the JSON object at `range` of `bytes` (nil: the whole document, with
+    /// nothing but whitespace around it), each with the range of its value's bytes. Every
+    /// value is checked as `init(parsing:)` checks it. For readers that keep a member's own
+    /// bytes (the stored request a `submit` carries) or read only some members.
+    public static func memberRanges(
+        of bytes: [UInt8], in range: Range<Int>? = nil
+    ) throws(JSONSyntaxError) -> [(name: String, value: Range<Int>)] {
+        var parser = JSONParser(bytes: bytes)
+        parser.index = range?.lowerBound ?? 0
+        let members = try parser.memberRanges()
+        if let range {
+            guard parser.index == range.upperBound else { throw JSONSyntaxError(offset: parser.index, problem: "the object does not end where its value does") }
+        } else {
+            try parser.end()
+        }
+        return members
+    }
 }
 
 public struct JSONMember: Equatable, Sendable {
@@ -57,9 +75,23 @@ private struct JSONParser {
 
     mutating func document() throws(JSONSyntaxError) -> JSONValue {
         let value = try self.value(depth: 0)
+        try end()
+        return value
+    }
+
+    /// Only whitespace is left.
+    mutating func end() throws(JSONSyntaxError) {
         skipWhitespace()
         guard index == bytes.count else { throw failure("unexpected data after the document") }
-        return value
+    }
+
+    /// An object's members with where each value's bytes are, the values checked but not kept.
+    mutating func memberRanges() throws(JSONSyntaxError) -> [(name: String, value: Range<Int>)] {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw failure("expected an object") }
+        var members: [(name: String, value: Range<Int>)] = []
+        try forEachMember(depth: 0) { name, range, _ in members.append((name, range)) }
+        return members
     }
 
     private func failure(_ problem: String) -> JSONSyntaxError {
@@ -88,12 +120,19 @@ private struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        index += 1
         var members: [JSONMember] = []
+        try forEachMember(depth: depth) { name, _, value in members.append(JSONMember(name, value)) }
+        return .object(members)
+    }
+
+    /// Reads the object whose `{` is at `index`, handing over each member: its name, where
+    /// its value's bytes are, and the value.
+    private mutating func forEachMember(depth: Int, _ body: (String, Range<Int>, JSONValue) -> Void) throws(JSONSyntaxError) {
+        index += 1
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return
         }
         while true {
             skipWhitespace()
@@ -101,12 +140,15 @@ private struct JSONParser {
             let key = try string()
             skipWhitespace()
             try expect(":")
-            members.append(JSONMember(key, try value(depth: depth + 1)))
+            skipWhitespace()
+            let start = index
+            let value = try value(depth: depth + 1)
+            body(key, start..<index, value)
             skipWhitespace()
             guard index < bytes.count else { throw failure("unexpected end inside an object") }
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
-                return .object(members)
+                return
             }
             try expect(",")
         }
@@ -250,14 +292,17 @@ private struct JSONParser {
 /// bytes match what the rest of the API sends.
 public struct JSONObjectWriter {
     private var bytes: [UInt8] = [UInt8(ascii: "{")]
+    /// Whether `/` is written `\/`, as `JSONEncoder` writes it without `.withoutEscapingSlashes`.
+    private let escapingSlashes: Bool
 
-    public init(reservingCapacity capacity: Int = 512) {
+    public init(reservingCapacity capacity: Int = 512, escapingSlashes: Bool = false) {
         bytes.reserveCapacity(capacity)
+        self.escapingSlashes = escapingSlashes
     }
 
     public mutating func member(_ name: String, _ value: String) {
         key(name)
-        Self.append(string: value, to: &bytes)
+        Self.append(string: value, to: &bytes, escapingSlashes: escapingSlashes)
     }
 
     public mutating func member(_ name: String, _ value: Int) {
@@ -292,7 +337,7 @@ public struct JSONObjectWriter {
     public mutating func member(_ name: String, utf8 value: UnsafeRawBufferPointer) {
         guard Self.isValidUTF8(value) else { return member(name, String(decoding: value, as: UTF8.self)) }
         key(name)
-        Self.append(utf8: value, to: &bytes)
+        Self.append(utf8: value, to: &bytes, escapingSlashes: escapingSlashes)
     }
 
     /// A value already written as JSON.
@@ -306,7 +351,7 @@ public struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "["))
         for (position, value) in values.enumerated() {
             if position > 0 { bytes.append(UInt8(ascii: ",")) }
-            Self.append(string: value, to: &bytes)
+            Self.append(string: value, to: &bytes, escapingSlashes: escapingSlashes)
         }
         bytes.append(UInt8(ascii: "]"))
     }
@@ -319,22 +364,24 @@ public struct JSONObjectWriter {
 
     private mutating func key(_ name: String) {
         if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
-        Self.append(string: name, to: &bytes)
+        Self.append(string: name, to: &bytes, escapingSlashes: escapingSlashes)
         bytes.append(UInt8(ascii: ":"))
     }
 
     /// Escapes what JSON requires (quote, backslash, control characters) and
-    /// nothing else, like `JSONEncoder` with `.withoutEscapingSlashes`.
-    private static func append(string: String, to bytes: inout [UInt8]) {
-        append(utf8: string.utf8, to: &bytes)
+    /// nothing else, like `JSONEncoder` with `.withoutEscapingSlashes`; with
+    /// `escapingSlashes`, also `/`, as `JSONEncoder` does by default.
+    private static func append(string: String, to bytes: inout [UInt8], escapingSlashes: Bool) {
+        append(utf8: string.utf8, to: &bytes, escapingSlashes: escapingSlashes)
     }
 
-    private static func append(utf8: some Sequence<UInt8>, to bytes: inout [UInt8]) {
+    private static func append(utf8: some Sequence<UInt8>, to bytes: inout [UInt8], escapingSlashes: Bool) {
         bytes.append(UInt8(ascii: "\""))
         for byte in utf8 {
             let escaped: UInt8
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"): escaped = byte
+            case UInt8(ascii: "/") where escapingSlashes: escaped = byte
             case 0x0A: escaped = UInt8(ascii: "n")
             case 0x0D: escaped = UInt8(ascii: "r")
             case 0x09: escaped = UInt8(ascii: "t")

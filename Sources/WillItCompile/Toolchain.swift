@@ -264,6 +264,15 @@ extension [Toolchain] {
     /// The request's standard, architecture and os where no offered toolchain of its language
     /// has them, each with what the language's toolchains offer together.
     private func unknownNames(in request: CompilationRequest) -> [ValidationProblem] {
+        // Most requests name what some toolchain declares: answered without building the offer's lists.
+        let mine = filter { $0.spec.language == request.language }
+        func declared(_ name: String?, _ names: (Toolchain) -> [String]) -> Bool {
+            name.map { name in mine.contains { names($0).contains(name) } } ?? true
+        }
+        if declared(request.standard, \.spec.standards), declared(request.architecture, { $0.targets.map(\.architecture) }),
+           declared(request.os, { $0.targets.map(\.os) }) {
+            return []
+        }
         let language = request.language.rawValue
         let offer = offer(for: request.language)
         func problem(_ field: String, _ value: String?, accepted: [String], none: String) -> ValidationProblem? {

@@ -104,19 +104,42 @@ public enum WorkerCodec {
     /// diagnostics (under 5 MiB escaped), so that every job and result fits.
     public static let maxPayloadSize = 24 << 20
 
+    /// A `submit` and its replies are written and read by `SubmitCodec`, the
+    /// rest through the `Codable` envelopes below: the same JSON either way.
     public static func frame(_ request: WorkerRequest) -> [UInt8] {
-        frame(payload: encode(RequestEnvelope(request)))
+        if case let .submit(job, client) = request { return frame(payload: SubmitCodec.payload(submitting: job, client: client)) }
+        return frame(payload: encode(RequestEnvelope(request)))
     }
 
     public static func frame(_ reply: WorkerReply) -> [UInt8] {
-        frame(payload: encode(ReplyEnvelope(reply)))
+        frame(payload: SubmitCodec.payload(of: reply) ?? encode(ReplyEnvelope(reply)))
     }
 
     public static func decodeRequest(_ payload: [UInt8]) throws(WorkerFailure) -> WorkerRequest {
-        try decode(RequestEnvelope.self, payload).request()
+        let frame = try FrameObject(frame: payload)
+        if try frame.string("type") == "submit" { return try SubmitCodec.submit(from: frame) }
+        return try decode(RequestEnvelope.self, payload).request()
     }
 
     public static func decodeReply(_ payload: [UInt8]) throws(WorkerFailure) -> WorkerReply {
+        if let reply = try SubmitCodec.reply(from: try FrameObject(frame: payload)) { return reply }
+        return try decode(ReplyEnvelope.self, payload).reply()
+    }
+
+    /// The frames as the `Codable` envelopes write and read them, for tests that compare them with `SubmitCodec`.
+    static func modelFrame(_ request: WorkerRequest) -> [UInt8] {
+        frame(payload: encode(RequestEnvelope(request)))
+    }
+
+    static func modelFrame(_ reply: WorkerReply) -> [UInt8] {
+        frame(payload: encode(ReplyEnvelope(reply)))
+    }
+
+    static func modelDecodeRequest(_ payload: [UInt8]) throws(WorkerFailure) -> WorkerRequest {
+        try decode(RequestEnvelope.self, payload).request()
+    }
+
+    static func modelDecodeReply(_ payload: [UInt8]) throws(WorkerFailure) -> WorkerReply {
         try decode(ReplyEnvelope.self, payload).reply()
     }
 

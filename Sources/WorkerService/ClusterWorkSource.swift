@@ -74,12 +74,22 @@ final class ClusterWorkSource: WorkSource {
 
     // MARK: - WorkSource
 
-    func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
-        let admission = try queue.submit(
-            job, client: client, perClientLimit: configuration.maxJobsPerClient, capacity: capacity())
-        // This host's own idle slots need not wait for the doorbell's round trip.
-        if admission == .accepted { bell.ring() }
-        return admission
+    /// One script looks for the verdict and, without one, queues the job. An answer never enters
+    /// the stream; this host's `cached` counter in Redis counts it in the same step.
+    func submit(_ job: CompilationJob, cacheKey: VerdictKey?, from client: ClientIdentity?, at date: Date) throws(JobStoreError) -> Submission {
+        let lookup = cacheKey.map {
+            VerdictLookup(key: $0, counters: RedisWorkQueue.countersKey(host: configuration.hostID), host: configuration.hostID, date: date)
+        }
+        switch try queue.submit(job, client: client, perClientLimit: configuration.maxJobsPerClient, capacity: capacity(), answeringFrom: lookup) {
+        case let .answered(status, result):
+            var answered = job
+            answered.host = configuration.hostID
+            return .answered(answered.finished(status, at: date), result)
+        case let .queued(admission):
+            // This host's own idle slots need not wait for the doorbell's round trip.
+            if admission == .accepted { bell.ring() }
+            return .queued(admission)
+        }
     }
 
     func submitMatrix(
@@ -90,15 +100,6 @@ final class ClusterWorkSource: WorkSource {
             countingIn: RedisWorkQueue.countersKey(host: configuration.hostID), at: date)
         if admission == .accepted { bell.ring() }
         return (admission, answers.count { $0 != nil })
-    }
-
-    /// The answer never enters the stream; this host's `cached` counter in Redis counts it in the same step.
-    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {
-        var answered = job
-        answered.host = configuration.hostID
-        return try store.answerFromCache(
-            answered, key: key, at: date, countingIn: RedisWorkQueue.countersKey(host: configuration.hostID)
-        ).map { (answered.finished($0.0, at: date), $0.1) }
     }
 
     func take() -> TakenJob? {

@@ -14,8 +14,11 @@ struct TakenJob: Sendable {
 /// Where a worker's jobs wait until a slot takes them, and how they leave: the local
 /// queue of one host (memory mode) or the cluster's queue in Redis.
 protocol WorkSource: Sendable {
-    /// Stores the job as queued and enqueues it, unless the queue or the client's share is full.
-    func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission
+    /// Answers the job from the verdict cache under `cacheKey` when that holds its verdict
+    /// (stored finished at `date`, counted for this host; it takes no place in the queue and
+    /// no queue or share limit refuses it), else stores it as queued and enqueues it, unless
+    /// the queue or the client's share is full.
+    func submit(_ job: CompilationJob, cacheKey: VerdictKey?, from client: ClientIdentity?, at date: Date) throws(JobStoreError) -> Submission
     /// Stores the matrix and its cells (`JobStore.createMatrix`) and enqueues every cell the
     /// verdict cache did not answer, all or nothing, unless those do not fit in the queue or
     /// the client's share (each of which takes a matrix larger than it only when empty).
@@ -23,9 +26,6 @@ protocol WorkSource: Sendable {
     func submitMatrix(
         _ matrix: CompilationMatrix, cells: [MatrixCellJob], from client: ClientIdentity?, at date: Date
     ) throws(JobStoreError) -> (QueueAdmission, answered: Int)
-    /// Stores the job finished at `date` with the verdict cached under `key`, and counts it for
-    /// this host; returns the job as stored and its result. nil, with nothing stored, when there is none.
-    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)?
     /// Blocks until a job for one of this host's slots comes; nil once shut down.
     func take() -> TakenJob?
     /// Marks the job `processing` by this host.
@@ -43,6 +43,14 @@ protocol WorkSource: Sendable {
     var waitingCount: Int { get }
 }
 
+/// What became of a submission.
+enum Submission {
+    /// Answered from the verdict cache: the job as stored, finished, and its result.
+    case answered(CompilationJob, CompilationResult)
+    /// Taken into the queue, or refused.
+    case queued(QueueAdmission)
+}
+
 /// Memory mode: one host's bounded queue, with each client's fair share, in front of its store.
 final class LocalWorkSource: WorkSource {
     private let store: any JobStore
@@ -53,7 +61,14 @@ final class LocalWorkSource: WorkSource {
         queue = JobQueue(capacity: capacity, perOwnerLimit: perClientLimit)
     }
 
-    func submit(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
+    func submit(_ job: CompilationJob, cacheKey: VerdictKey?, from client: ClientIdentity?, at date: Date) throws(JobStoreError) -> Submission {
+        if let cacheKey, let (status, result) = try store.answerFromCache(job, key: cacheKey, at: date) {
+            return .answered(job.finished(status, at: date), result)
+        }
+        return .queued(try enqueue(job, from: client))
+    }
+
+    private func enqueue(_ job: CompilationJob, from client: ClientIdentity?) throws(JobStoreError) -> QueueAdmission {
         switch queue.reserve(for: client) {
         case .granted:
             break
@@ -96,10 +111,6 @@ final class LocalWorkSource: WorkSource {
             if answer == nil { queue.push(reserved: cell.job, for: client) } else { queue.cancelReservation(for: client) }
         }
         return (.accepted, answers.count { $0 != nil })
-    }
-
-    func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (CompilationJob, CompilationResult)? {
-        try store.answerFromCache(job, key: key, at: date).map { (job.finished($0.0, at: date), $0.1) }
     }
 
     func take() -> TakenJob? {

@@ -199,15 +199,18 @@ public final class WorkerDaemon: Sendable {
         }
         do {
             // Answered at once, before the queue: it takes no slot and no place in the client's share.
-            if job.request.useCache,
-               case (var answered, let result)? = try work.answerFromCache(job, key: sandbox.verdictKey(for: job.request, with: toolchain), at: Date()) {
+            let cacheKey = job.request.useCache ? sandbox.verdictKey(for: job.request, with: toolchain) : nil
+            switch try work.submit(job, cacheKey: cacheKey, from: client, at: Date()) {
+            case let .answered(answered, result):
                 counters.withLock { $0.stored.cached += 1 }
                 Counter(label: MetricName.verdictCacheHits).increment()
                 logVerdict(of: answered, status: answered.status, result: result)
-                answered.request = answered.request.withoutSources  // the responder has it; no answer shows it
-                return .answered(answered, result)
+                var shown = answered
+                shown.request = answered.request.withoutSources  // the responder has it; no answer shows it
+                return .answered(shown, result)
+            case let .queued(admission):
+                return reply(to: admission, accepting: job.id)
             }
-            return reply(to: try work.submit(job, from: client), accepting: job.id)
         } catch {
             return reply(to: error)
         }

@@ -86,6 +86,11 @@ final class Stack {
         try redisCLI(["--scan", "--pattern", pattern]).split(separator: "\n")
     }
 
+    /// One field of a hash in the stack's private Redis, as stored.
+    func redisHashField(_ key: String, _ field: String) throws -> String {
+        String(try redisCLI(["--raw", "HGET", key, field]).dropLast())  // redis-cli ends it with a line feed
+    }
+
     /// What redis-cli prints for `arguments` against the stack's private Redis.
     private func redisCLI(_ arguments: [String]) throws -> String {
         try TestSupport.redisCLI(socket: "\(runDirectory)/redis.sock", arguments)

@@ -293,6 +293,34 @@ import WillItCompile
         #expect(try store.pruneIndexes() == 0, "nothing left to remove")
     }
 
+    /// A submission's request is stored as the bytes its `submit` frame carried, not encoded
+    /// again: here a request whose members another writer ordered and spaced its own way.
+    @Test func aSubmittedRequestIsStoredAsTheBytesItArrivedWith() throws {
+        let configuration = try sharedRedisConfiguration()
+        let store = RedisJobStore(configuration: configuration)
+        defer { store.close() }
+        let connection = try RedisConnection(configuration: configuration)
+        let queue = RedisWorkQueue(store: store, consumer: "stored-bytes", leaseSeconds: 15)
+        let key = freshVerdictKey()
+        try store.cacheVerdict(makeResult(for: JobID(), status: .completed), status: .completed, under: key)
+        for answered in [false, true] {
+            let request = #"{ "standard":"c11","compiler":"gcc-12", "language":"c","code":"aW50IG1haW4oKXt9" }"#
+            let id = JobID()
+            let frame = #"{"type":"submit","job":{"id":"\#(id)","request":\#(request),"status":"queued","created_at":"2026-11-28T01:02:03.5Z"}}"#
+            guard case let .submit(job, _) = try WorkerCodec.decodeRequest(Array(frame.utf8)) else {
+                Issue.record("not a submit")
+                return
+            }
+            if answered {
+                #expect(try store.answerFromCache(job, key: key, at: Date()) != nil)
+            } else {
+                #expect(try queue.submit(job, client: nil, perClientLimit: 10, capacity: 0) == .accepted)
+            }
+            #expect(try connection.command(["HGET", JobKeys.job(id), "request"]).text == request)
+            #expect(try store.job(id)?.request == job.request)
+        }
+    }
+
     private func hash(_ key: String, on connection: RedisConnection) throws -> [String: String] {
         guard case let .array(items) = try connection.command(["HGETALL", key]) else { return [:] }
         var hash: [String: String] = [:]

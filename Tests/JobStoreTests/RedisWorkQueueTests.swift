@@ -97,6 +97,46 @@ import WillItCompile
         #expect(try a.counters(of: "a").cached == 2)
     }
 
+    /// One script answers a submission from the verdict cache or queues it: an answered job is
+    /// stored finished by the answering host, counted, published, and takes no place, so no
+    /// full queue or share refuses it; without a verdict, or without a lookup, it is queued.
+    @Test func aSubmissionIsAnsweredFromTheVerdictCacheOrQueuedInOneScript() throws {
+        let a = host("a")
+        let key = freshVerdictKey()
+        let cached = CompilationResult(jobID: JobID(), success: true, compiled: false, stderr: "main.c:1:1: error: x\n", exitCode: 1,
+                                       durationNanoseconds: 7_000_000)
+        try store.cacheVerdict(cached, status: .failed, under: key)
+        try submit(job(), to: a, as: "10.0.0.1", limit: 1, capacity: 1)
+        let now = Date(timeIntervalSince1970: 1_800_000_000.5)
+        let lookup = VerdictLookup(key: key, counters: RedisWorkQueue.countersKey(host: "a"), host: "a", date: now)
+        let hit = job()
+        let answer = try a.submit(hit, client: ClientIdentity("10.0.0.1"), perClientLimit: 1, capacity: 1, answeringFrom: lookup)
+        guard case let .answered(status, result) = answer else {
+            Issue.record("not answered from the cache: \(answer)")
+            return
+        }
+        #expect(status == .failed && result.cached && result.jobID == hit.id && result.stderr == cached.stderr)
+        let stored = try #require(try store.job(hit.id))
+        #expect(stored.status == .failed && stored.host == "a" && stored.startedAt == now && stored.completedAt == now)
+        #expect(stored.request == hit.request)
+        #expect(try store.result(hit.id) == result)
+        #expect(try a.waitingCount() == 1, "the answer took no place")
+        #expect(try a.counters(of: "a").cached == 1)
+        #expect(throws: JobStoreError.duplicate(hit.id)) {
+            try a.submit(hit, client: nil, perClientLimit: 10, capacity: 0, answeringFrom: lookup)
+        }
+        let miss = VerdictLookup(key: freshVerdictKey(), counters: RedisWorkQueue.countersKey(host: "a"), host: "a", date: now)
+        #expect(try a.submit(job(), client: ClientIdentity("10.0.0.1"), perClientLimit: 1, capacity: 0, answeringFrom: miss)
+            == .queued(.clientLimit(ClientShare(jobs: 1, waiting: 1, limit: 1))))
+        let queued = job()
+        #expect(try a.submit(queued, client: ClientIdentity("10.0.0.2"), perClientLimit: 1, capacity: 0, answeringFrom: miss) == .queued(.accepted))
+        #expect(try store.job(queued.id)?.status == .queued && store.job(queued.id)?.host == nil)
+        let bypassing = job()
+        #expect(try a.submit(bypassing, client: ClientIdentity("10.0.0.3"), perClientLimit: 1, capacity: 0, answeringFrom: nil) == .queued(.accepted))
+        #expect(try a.waitingCount() == 3)
+        #expect(try a.counters(of: "a").cached == 1)
+    }
+
     @Test func aJobIsStoredQueuedAndTakenOnlyByAHostThatOffersItsToolchain() throws {
         let a = host("a"), b = host("b")
         let job = job("gcc-12")

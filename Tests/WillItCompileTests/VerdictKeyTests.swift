@@ -78,6 +78,20 @@ import Testing
         }
     }
 
+    /// The catalog entry's encoding is kept per id: an entry of the same id with other
+    /// contents (another host's catalog) is keyed by its own contents, each time it comes back.
+    @Test func anEntryOfTheSameIdWithOtherContentsIsKeyedByItsOwnContents() {
+        var otherCommand = Self.gcc
+        otherCommand.spec.command.append("-fno-builtin")
+        let first = key()
+        let other = key(toolchain: otherCommand)
+        #expect(other != first)
+        #expect(key() == first)
+        #expect(key(toolchain: otherCommand) == other)
+        #expect(VerdictKey.canonicalForm(request: Self.request, toolchain: otherCommand, sandbox: SandboxConfiguration(), timeout: .seconds(30)).bytes
+            != VerdictKey.canonicalForm(request: Self.request, toolchain: Self.gcc, sandbox: SandboxConfiguration(), timeout: .seconds(30)).bytes)
+    }
+
     /// Settings that only change where caches live, or which bwrap runs, give no other verdict.
     @Test func settingsThatCannotChangeAVerdictKeepTheKey() {
         var sandbox = SandboxConfiguration()
