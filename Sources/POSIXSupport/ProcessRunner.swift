@@ -40,11 +40,13 @@ public enum ProcessRunner {
     ///     other descriptor is closed in the child.
     ///   - prepared: a process spawned ahead that runs the command (its pid and process group
     ///     become the command's); nil to spawn one now.
+    ///   - started: called once the command runs, before its output is collected: work of the
+    ///     caller's that may overlap with the command.
     public static func run(
         executable: String, arguments: [String], environment: [String], descriptors: [Int32: Int32] = [:],
-        collecting limits: [Int32: Int], timeout: Duration, in prepared: PreparedProcess? = nil
+        collecting limits: [Int32: Int], timeout: Duration, in prepared: PreparedProcess? = nil, started: () -> Void = {}
     ) throws(SystemCallError) -> ProcessOutcome {
-        let started = ContinuousClock.now
+        let start = ContinuousClock.now
         var pipes: [(target: Int32, pipe: Pipe2, limit: Int)] = []
         for (target, limit) in limits.sorted(by: { $0.key < $1.key }) {
             pipes.append((target, try Pipe2(), limit))
@@ -59,7 +61,8 @@ public enum ProcessRunner {
         } else {
             pid = try spawn(executable: executable, arguments: arguments, environment: environment, mapping: mapping, pipes: pipes)
         }
-        return collect(from: pid, pipes: pipes, deadline: started + timeout, started: started)
+        started()
+        return collect(from: pid, pipes: pipes, deadline: start + timeout, started: start)
     }
 
     /// Spawns the command with `mapping`'s descriptors in place; closes the pipes' write ends.

@@ -125,7 +125,9 @@ public struct Sandbox: Sendable {
                 descriptors: sources.merging([Self.seccompDescriptor: filter]) { $1 },
                 collecting: [1: configuration.outputLimitBytes, 2: configuration.outputLimitBytes,
                              Self.statusDescriptor: 1 << 16, Self.artifactDescriptor: 4096],
-                timeout: timeout, in: launch?.process)
+                // The slot's next job gets its cgroup and launcher while this one compiles: with
+                // jobs waiting, the move into the cgroup would otherwise be on the next one's path.
+                timeout: timeout, in: launch?.process, started: { slot?.prepare() })
         } catch {
             launch?.process.discard()
             cgroup?.remove()

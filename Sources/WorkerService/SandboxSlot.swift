@@ -5,7 +5,9 @@ import POSIXSupport
 /// 8–25 ms here (it waits for an RCU grace period), so each slot keeps the NEXT job's cgroup
 /// ready: made with its limits, with a process of the worker's own binary already moved into
 /// it and waiting (`SandboxLauncher`). When the job comes, that process is handed the sandbox
-/// command and its descriptors and execs it; the slot prepares the next one after the job.
+/// command and its descriptors and execs it; the slot prepares the next one while that job
+/// compiles (and when the worker starts), so also a job that was already waiting finds its
+/// cgroup ready.
 ///
 /// Each job still gets a fresh cgroup of its own, never used before: its limits are set when it
 /// is made, its counters start at zero, and it is removed, with everything in it killed, after
