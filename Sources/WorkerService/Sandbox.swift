@@ -135,7 +135,9 @@ public struct Sandbox: Sendable {
             return verdict(.error, exitCode: -1, error: "sandbox failed to start: \(error)")
         }
         let counters = cgroup?.counters() ?? JobCgroup.Counters()
-        if let problem = cgroup?.remove() {
+        if let cgroup, let slot {
+            slot.retire(cgroup)
+        } else if let problem = cgroup?.remove() {
             log("job \(job.id): could not remove its cgroup: \(problem)", level: .warning)
         }
         let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"

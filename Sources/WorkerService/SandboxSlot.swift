@@ -21,6 +21,8 @@ public final class SandboxSlot {
     let cgroups: SandboxCgroups
     let name: String
     private var prepared: (cgroup: JobCgroup, process: PreparedProcess)?
+    /// Cgroups of finished jobs, removed once their verdicts are stored (see `retire`).
+    private var finished: [JobCgroup] = []
     private var made = 0
 
     /// The worker binary, which runs as `SandboxLauncher` when given its flag.
@@ -58,10 +60,29 @@ public final class SandboxSlot {
         return try make()
     }
 
-    /// Kills the waiting process and removes its cgroup (at shutdown).
+    /// Keeps a finished job's cgroup until `removeFinished`: right after a sandbox exits, its
+    /// cgroup stays busy for a millisecond or more (the kernel is still releasing its
+    /// processes), which need not delay the verdict.
+    func retire(_ cgroup: JobCgroup) {
+        finished.append(cgroup)
+    }
+
+    /// Kills whatever is left in the finished jobs' cgroups and removes them; the slot does
+    /// this after each job's verdict is stored and before it takes its next job.
+    public func removeFinished() {
+        for cgroup in finished {
+            if let problem = cgroup.remove() {
+                log("slot \(name): could not remove the cgroup \(cgroup.name) of a finished job: \(problem)", level: .warning)
+            }
+        }
+        finished = []
+    }
+
+    /// Kills the waiting process and removes its cgroup, and the finished jobs' (at shutdown).
     public func discard() {
         if let ready = prepared { discard(ready) }
         prepared = nil
+        removeFinished()
     }
 
     private func discard(_ ready: (cgroup: JobCgroup, process: PreparedProcess)) {

@@ -84,13 +84,15 @@ public final class WorkerDaemon: Sendable {
             slotsFinished.enter()
             let thread = Thread { [self] in
                 // The next job's cgroup is prepared while the slot waits for that job.
-                let cgroups = sandbox.makeSlot(named: "slot\(slot)")
-                cgroups?.prepare()
+                let sandboxSlot = sandbox.makeSlot(named: "slot\(slot)")
+                sandboxSlot?.prepare()
                 while let taken = work.take() {
-                    process(taken, in: cgroups)
-                    cgroups?.prepare()
+                    process(taken, in: sandboxSlot)
+                    // After the verdict is stored: nothing of this job is left when the next starts.
+                    sandboxSlot?.removeFinished()
+                    sandboxSlot?.prepare()
                 }
-                cgroups?.discard()
+                sandboxSlot?.discard()
                 slotsFinished.leave()
             }
             thread.name = "compile-slot-\(slot)"

@@ -278,6 +278,7 @@ final class ProbeToolchain {
         probe.release(release)
         let (finished, result) = try worker.waitForVerdict(job, within: 30)
         #expect(finished.status == .completed, "\(result.stderr) \(result.error)")
+        try? waitUntil("the job's cgroup is removed", within: 10) { !FileManager.default.fileExists(atPath: expected) }
         #expect(!FileManager.default.fileExists(atPath: expected), "\(expected) left behind")
     }
 
@@ -353,8 +354,7 @@ final class ProbeToolchain {
         let (finished, _) = try short.waitForVerdict(job, within: 30)
         #expect(finished.status == .timeout)
         try waitUntil("no probe process runs", within: 5) { probe.runningProbes().isEmpty }
-        let left = layout.cgroupsHoldingMoreThanAWaitingLauncher(of: short.pid!)
-        #expect(left.isEmpty, "job cgroups left: \(left)")
+        layout.expectNothingLeft(of: short.pid!)
     }
 
     @Test(.runningTimeLimit(minutes: 2))
@@ -373,11 +373,11 @@ final class ProbeToolchain {
         let (finished, result) = try worker.waitForVerdict(job, within: 30)
         #expect(finished.status == .completed, "\(result.stderr) \(result.error)")
         try waitUntil("no probe process runs", within: 5) { probe.runningProbes().isEmpty }
+        try? waitUntil("the job's cgroup is removed", within: 10) { !directories.contains { FileManager.default.fileExists(atPath: $0) } }
         for directory in directories {
             #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) left behind")
         }
-        let left = layout.cgroupsHoldingMoreThanAWaitingLauncher(of: worker.pid!)
-        #expect(left.isEmpty, "job cgroups left: \(left)")
+        layout.expectNothingLeft(of: worker.pid!)
     }
 }
 
@@ -416,11 +416,20 @@ extension CgroupLayout {
         for subtree in subtrees {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? [] where name.hasPrefix("w\(pid)-") {
                 let processes = JobCgroup.processes(in: "\(subtree)/\(name)")
-                let launchers = processes.filter { isWaitingLauncher($0, of: pid) }
-                if processes.count != launchers.count || launchers.count > 1 { found["\(subtree)/\(name)"] = processes }
+                if processes.count != 1 || !isWaitingLauncher(processes[0], of: pid) { found["\(subtree)/\(name)"] = processes }
             }
         }
         return found
+    }
+
+    /// Waits until every job cgroup of the worker `pid` holds just its waiting launcher: a
+    /// slot removes a finished job's cgroup right after storing its verdict.
+    func expectNothingLeft(of pid: Int32) {
+        try? waitUntil("only waiting launchers are left in the worker's job cgroups", within: 10) {
+            cgroupsHoldingMoreThanAWaitingLauncher(of: pid).isEmpty
+        }
+        let left = cgroupsHoldingMoreThanAWaitingLauncher(of: pid)
+        #expect(left.isEmpty, "job cgroups left: \(left)")
     }
 }
 
