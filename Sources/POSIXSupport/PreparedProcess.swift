@@ -19,8 +19,9 @@ public final class PreparedProcess {
     public static let channelDescriptor: Int32 = 3
     /// The most descriptors one command may be given (the kernel's limit for one message).
     public static let maxDescriptors = 253
-    /// The largest command (its strings, NUL-separated) one message carries.
-    static let maxMessageBytes = 1 << 20
+    /// The largest command (its strings, NUL-separated) one message carries: below what the
+    /// kernel sends in one datagram with its default socket buffer (208 KiB).
+    static let maxMessageBytes = 192 << 10
 
     private init(pid: pid_t, channel: Int32) {
         self.pid = pid
@@ -124,23 +125,22 @@ public final class PreparedProcess {
     /// status 127 if that fails). Exits with status 0 if the socket closes first.
     public static func serve(prepare: () -> String?) -> Never {
         let problem = prepare()
-        var payload = [UInt8](repeating: 0, count: maxMessageBytes)
+        // Not zero-filled: pages the message does not reach are never touched.
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: maxMessageBytes, alignment: 1)
         var control = [UInt8](repeating: 0, count: controlSpace(descriptors: maxDescriptors))
         var received = 0
         var controlLength = 0
         var flags: Int32 = 0
-        payload.withUnsafeMutableBytes { payload in
-            control.withUnsafeMutableBytes { control in
-                var vector = iovec(iov_base: payload.baseAddress, iov_len: payload.count)
-                withUnsafeMutablePointer(to: &vector) { vector in
-                    var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
-                                         msg_control: control.baseAddress, msg_controllen: control.count, msg_flags: 0)
-                    repeat {
-                        received = recvmsg(channelDescriptor, &message, Int32(MSG_CMSG_CLOEXEC))
-                    } while received == -1 && errno == EINTR
-                    controlLength = message.msg_controllen
-                    flags = message.msg_flags
-                }
+        control.withUnsafeMutableBytes { control in
+            var vector = iovec(iov_base: payload.baseAddress, iov_len: payload.count)
+            withUnsafeMutablePointer(to: &vector) { vector in
+                var message = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: vector, msg_iovlen: 1,
+                                     msg_control: control.baseAddress, msg_controllen: control.count, msg_flags: 0)
+                repeat {
+                    received = recvmsg(channelDescriptor, &message, Int32(MSG_CMSG_CLOEXEC))
+                } while received == -1 && errno == EINTR
+                controlLength = message.msg_controllen
+                flags = message.msg_flags
             }
         }
         if received <= 0 { _exit(0) }

@@ -416,7 +416,7 @@ extension CgroupLayout {
         for subtree in subtrees {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: subtree)) ?? [] where name.hasPrefix("w\(pid)-") {
                 let processes = JobCgroup.processes(in: "\(subtree)/\(name)")
-                if processes.count != 1 || !isWaitingLauncher(processes[0], of: pid) { found["\(subtree)/\(name)"] = processes }
+                if processes.count != 1 || !isWaitingSandboxLauncher(processes[0], of: pid) { found["\(subtree)/\(name)"] = processes }
             }
         }
         return found
@@ -431,15 +431,6 @@ extension CgroupLayout {
         let left = cgroupsHoldingMoreThanAWaitingLauncher(of: pid)
         #expect(left.isEmpty, "job cgroups left: \(left)")
     }
-}
-
-/// Whether `process` is a child of the worker `pid` that runs the worker's binary as `SandboxLauncher`.
-func isWaitingLauncher(_ process: Int32, of pid: Int32) -> Bool {
-    let commandLine = JobCgroup.read("/proc/\(process)/cmdline").split(separator: "\u{0}")
-    let stat = JobCgroup.read("/proc/\(process)/stat")
-    guard let close = stat.lastIndex(of: ")") else { return false }
-    let parent = stat[stat.index(after: close)...].split(separator: " ").dropFirst().first
-    return commandLine.dropFirst().first == Substring(SandboxLauncher.flag) && parent == Substring("\(pid)")
 }
 
 /// The slots' prepared cgroups and the launchers waiting in them, through the worker's real
@@ -462,6 +453,10 @@ func isWaitingLauncher(_ process: Int32, of pid: Int32) -> Bool {
 
     func directories(named name: String) -> [String] {
         layout.subtrees.map { "\($0)/\(name)" }
+    }
+
+    @Test func theTestsKnowTheLaunchersFlag() {
+        #expect(sandboxLauncherFlag == SandboxLauncher.flag)
     }
 
     @Test(.runningTimeLimit(minutes: 2))

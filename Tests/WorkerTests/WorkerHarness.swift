@@ -181,13 +181,13 @@ final class WorkerProcess {
         guard let pid else { return [] }
         func commandLine(_ process: Int32) -> String? { try? String(contentsOfFile: "/proc/\(process)/cmdline", encoding: .utf8) }
         let worker = commandLine(pid)
-        return TestSupport.children(of: pid).filter { !isWaitingLauncher($0, of: pid) && commandLine($0) != worker }
+        return TestSupport.children(of: pid).filter { !isWaitingSandboxLauncher($0, of: pid) && commandLine($0) != worker }
     }
 
     /// The processes each compile slot keeps waiting in its next job's cgroup (one per slot at most).
     func waitingLaunchers() -> [Int32] {
         guard let pid else { return [] }
-        return TestSupport.children(of: pid).filter { isWaitingLauncher($0, of: pid) }
+        return TestSupport.children(of: pid).filter { isWaitingSandboxLauncher($0, of: pid) }
     }
 
     static func workerExecutable() throws -> String {
