@@ -38,23 +38,43 @@ public enum ProcessRunner {
     ///   - collecting: the child's descriptors that are pipes whose writes are collected, each
     ///     with the most bytes kept (1 and 2 for its output). Standard input is /dev/null; every
     ///     other descriptor is closed in the child.
+    ///   - prepared: a process spawned ahead that runs the command (its pid and process group
+    ///     become the command's); nil to spawn one now.
+    ///   - started: called once the command runs, before its output is collected: work of the
+    ///     caller's that may overlap with the command.
     public static func run(
         executable: String, arguments: [String], environment: [String], descriptors: [Int32: Int32] = [:],
-        collecting limits: [Int32: Int], timeout: Duration
+        collecting limits: [Int32: Int], timeout: Duration, in prepared: PreparedProcess? = nil, started: () -> Void = {}
     ) throws(SystemCallError) -> ProcessOutcome {
-        let started = ContinuousClock.now
+        let start = ContinuousClock.now
         var pipes: [(target: Int32, pipe: Pipe2, limit: Int)] = []
         for (target, limit) in limits.sorted(by: { $0.key < $1.key }) {
             pipes.append((target, try Pipe2(), limit))
         }
+        let mapping: [(source: Int32, target: Int32)] = pipes.map { ($0.pipe.write, $0.target) }
+            + descriptors.sorted(by: { $0.key < $1.key }).map { ($0.value, $0.key) }
+        let pid: pid_t
+        if let prepared {
+            try prepared.launch(executable: executable, arguments: arguments, environment: environment, descriptors: mapping)
+            pid = prepared.pid
+            pipes.forEach { $0.pipe.closeWrite() }
+        } else {
+            pid = try spawn(executable: executable, arguments: arguments, environment: environment, mapping: mapping, pipes: pipes)
+        }
+        started()
+        return collect(from: pid, pipes: pipes, deadline: start + timeout, started: start)
+    }
 
+    /// Spawns the command with `mapping`'s descriptors in place; closes the pipes' write ends.
+    private static func spawn(
+        executable: String, arguments: [String], environment: [String], mapping: [(source: Int32, target: Int32)],
+        pipes: [(target: Int32, pipe: Pipe2, limit: Int)]
+    ) throws(SystemCallError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         // The child's descriptors are filled from copies numbered above all of them, so that no
         // source is itself one of them (dup2 onto itself would keep close-on-exec set).
-        let mapping: [(source: Int32, target: Int32)] = pipes.map { ($0.pipe.write, $0.target) }
-            + descriptors.sorted(by: { $0.key < $1.key }).map { ($0.value, $0.key) }
         let highest = mapping.map(\.target).max() ?? 2
         let copies = try mapping.map { entry throws(SystemCallError) in
             try systemCall("duplicate descriptor") { fcntl(entry.source, F_DUPFD_CLOEXEC, max(10, highest + 1)) }
@@ -78,8 +98,14 @@ public enum ProcessRunner {
         copies.forEach { close($0) }
         pipes.forEach { $0.pipe.closeWrite() }
         guard spawnResult == 0 else { throw SystemCallError("spawn \(executable)", errno: spawnResult) }
+        return pid
+    }
 
-        let deadline = started + timeout
+    /// Reads the pipes until the command closes them all or the deadline passes (then its
+    /// process group is killed), and reaps it.
+    private static func collect(
+        from pid: pid_t, pipes: [(target: Int32, pipe: Pipe2, limit: Int)], deadline: ContinuousClock.Instant, started: ContinuousClock.Instant
+    ) -> ProcessOutcome {
         var streams: [Int32: CapturedStream] = [:]
         var open: [(descriptor: Int32, target: Int32, limit: Int)] = pipes.map { ($0.pipe.read, $0.target, $0.limit) }
         for entry in open { streams[entry.target] = CapturedStream() }
@@ -191,10 +217,13 @@ public enum GNUCalls {
     public typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     public typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
     typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
+    typealias CloseFrom = @convention(c) (Int32) -> Void
 
     public static let addCloseFrom: AddCloseFrom = lookup("posix_spawn_file_actions_addclosefrom_np")
     public static let pipe2: Pipe2 = lookup("pipe2")
     static let memfdCreate: MemfdCreate = lookup("memfd_create")
+    /// Closes every descriptor from the given one up.
+    static let closeFrom: CloseFrom = lookup("closefrom")
     /// `MFD_CLOEXEC` from <sys/mman.h>.
     static let memfdCloseOnExec: Int32 = 1
 

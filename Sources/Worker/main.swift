@@ -10,6 +10,13 @@ import WorkerService
 
 /// The compile worker daemon: reads configuration, probes toolchains, opens the
 /// job store, serves the socket, and shuts down gracefully on SIGTERM or SIGINT.
+
+// The process a compile slot keeps waiting in the next job's cgroup (SandboxSlot): nothing
+// of the worker's start-up runs in it.
+if CommandLine.arguments.count >= 2, CommandLine.arguments[1] == SandboxLauncher.flag {
+    SandboxLauncher.main(arguments: Array(CommandLine.arguments.dropFirst(2)))
+}
+
 func fail(_ message: String) -> Never {
     log(message, level: .critical)
     exit(2)

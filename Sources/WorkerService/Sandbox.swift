@@ -53,9 +53,16 @@ public struct Sandbox: Sendable {
                                          maxEntries: configuration.programCacheEntries)
     }
 
-    /// Compiles `job`'s source with `toolchain`. Never throws: a failure of the
-    /// service becomes an `error` verdict that says what happened.
-    public func compile(_ job: CompilationJob, with toolchain: Toolchain) -> CompileVerdict {
+    /// A compile slot's way into per-job cgroups, which keeps the next job's ready; nil
+    /// when cgroups are off.
+    public func makeSlot(named name: String) -> SandboxSlot? {
+        cgroups.map { SandboxSlot(cgroups: $0, name: name) }
+    }
+
+    /// Compiles `job`'s source with `toolchain`, in `slot`'s prepared cgroup (without a slot,
+    /// in one made now). Never throws: a failure of the service becomes an `error` verdict
+    /// that says what happened.
+    public func compile(_ job: CompilationJob, with toolchain: Toolchain, in slot: SandboxSlot? = nil) -> CompileVerdict {
         let started = ContinuousClock.now
         func verdict(_ status: JobStatus, exitCode: Int, stdout: String = "", stderr: String = "", error: String = "",
                      artifact: String = "") -> CompileVerdict {
@@ -99,30 +106,38 @@ public struct Sandbox: Sendable {
         }
         defer { close(filter) }
 
-        let cgroup: JobCgroup?
-        do {
-            cgroup = try cgroups?.create(for: job.id.description)
-        } catch {
-            return verdict(.error, exitCode: -1, error: "could not create the job's cgroup: \(error)")
+        // The sandbox's first process, already in the job's cgroup: nothing of it runs outside.
+        var launch: (cgroup: JobCgroup, process: PreparedProcess)?
+        if cgroups != nil {
+            do {
+                launch = try (slot ?? makeSlot(named: job.id.description))?.take()
+            } catch {
+                return verdict(.error, exitCode: -1, error: "could not create the job's cgroup: \(error)")
+            }
         }
+        let cgroup = launch?.cgroup
         let cache = toolchain.spec.programCache.flatMap { _ in programCache(for: job, toolchain: toolchain, target: target) }
         let command = ["/usr/bin/prlimit"] + arguments(for: job, toolchain: toolchain, target: target, programCache: cache?.path)
-        let spawned = cgroup?.entering(command) ?? command
         let outcome: ProcessOutcome
         do {
             outcome = try ProcessRunner.run(
-                executable: spawned[0], arguments: Array(spawned.dropFirst()), environment: [],
+                executable: command[0], arguments: Array(command.dropFirst()), environment: [],
                 descriptors: sources.merging([Self.seccompDescriptor: filter]) { $1 },
                 collecting: [1: configuration.outputLimitBytes, 2: configuration.outputLimitBytes,
                              Self.statusDescriptor: 1 << 16, Self.artifactDescriptor: 4096],
-                timeout: timeout)
+                // The slot's next job gets its cgroup and launcher while this one compiles: with
+                // jobs waiting, the move into the cgroup would otherwise be on the next one's path.
+                timeout: timeout, in: launch?.process, started: { slot?.prepare() })
         } catch {
+            launch?.process.discard()
             cgroup?.remove()
             if let cache { programCacheStore.release(cache, keep: false) }
             return verdict(.error, exitCode: -1, error: "sandbox failed to start: \(error)")
         }
         let counters = cgroup?.counters() ?? JobCgroup.Counters()
-        if let problem = cgroup?.remove() {
+        if let cgroup, let slot {
+            slot.retire(cgroup)
+        } else if let problem = cgroup?.remove() {
             log("job \(job.id): could not remove its cgroup: \(problem)", level: .warning)
         }
         let memoryLimit = "the sandbox's processes together reached its memory limit of \(configuration.cgroupMemoryMegabytes) MB (SANDBOX_CGROUP_MEMORY_MB), and the kernel killed \(counters.oomKills == 1 ? "one" : "\(counters.oomKills)") of them"

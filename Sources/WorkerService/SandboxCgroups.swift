@@ -259,14 +259,6 @@ struct JobCgroup: Sendable {
         var pidsRefused = 0
     }
 
-    /// The command that runs `command` inside this cgroup: a shell writes its own pid
-    /// (`0`) to each `cgroup.procs`, then execs `command`. So the sandbox is in the
-    /// cgroup before anything of it runs, let alone forks; if it cannot get in, nothing runs.
-    func entering(_ command: [String]) -> [String] {
-        let script = #"while [ "$1" != -- ]; do echo 0 >"$1" || { echo "cannot enter the job's cgroup $1" >&2; exit 125; }; shift; done; shift; exec "$@""#
-        return ["/bin/sh", "-c", script, "enter-cgroup"] + directories.map { "\($0)/cgroup.procs" } + ["--"] + command
-    }
-
     func counters() -> Counters {
         let memory = directory(of: .memory)!, pids = directory(of: .pids)!
         switch layout {

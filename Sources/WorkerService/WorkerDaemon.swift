@@ -83,7 +83,16 @@ public final class WorkerDaemon: Sendable {
         for slot in 0..<configuration.worker.maxWorkers {
             slotsFinished.enter()
             let thread = Thread { [self] in
-                while let taken = work.take() { process(taken) }
+                // The next job's cgroup is prepared while the slot waits for that job.
+                let sandboxSlot = sandbox.makeSlot(named: "slot\(slot)")
+                sandboxSlot?.prepare()
+                while let taken = work.take() {
+                    process(taken, in: sandboxSlot)
+                    // After the verdict is stored: nothing of this job is left when the next starts.
+                    sandboxSlot?.removeFinished()
+                    sandboxSlot?.prepare()
+                }
+                sandboxSlot?.discard()
                 slotsFinished.leave()
             }
             thread.name = "compile-slot-\(slot)"
@@ -294,7 +303,7 @@ public final class WorkerDaemon: Sendable {
         return min(60, max(1, Int((average * compiles).rounded(.up))))
     }
 
-    private func process(_ taken: TakenJob) {
+    private func process(_ taken: TakenJob, in slot: SandboxSlot?) {
         let job = taken.job
         counters.withLock { $0.active += 1 }
         var counted = false
@@ -330,7 +339,7 @@ public final class WorkerDaemon: Sendable {
         let verdict: CompileVerdict
         do {
             let toolchain = try toolchains.resolve(job.request)
-            verdict = sandbox.compile(job, with: toolchain)
+            verdict = sandbox.compile(job, with: toolchain, in: slot)
             Timer(label: MetricName.compileDuration, dimensions: [("toolchain", toolchain.spec.id), ("verdict", verdict.status.rawValue)])
                 .recordNanoseconds(verdict.result.durationNanoseconds)
         } catch {

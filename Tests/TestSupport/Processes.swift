@@ -45,6 +45,19 @@ public func children(of parent: Int32) -> [Int32] {
     }
 }
 
+/// The worker's flag that runs its binary as a sandbox launcher (`SandboxLauncher.flag`; a test
+/// of WorkerTests checks they are the same).
+public let sandboxLauncherFlag = "--sandbox-launcher"
+
+/// Whether `process` is one of the launchers a worker's compile slots keep waiting in their
+/// next jobs' cgroups: a child of the worker `worker` that runs the worker's binary with
+/// `sandboxLauncherFlag` (once it runs a sandbox, its command line is the sandbox's).
+public func isWaitingSandboxLauncher(_ process: Int32, of worker: Int32) -> Bool {
+    guard let fields = statFields(process), fields.count > 2, Int32(fields[1]) == worker else { return false }
+    let commandLine = (try? String(contentsOfFile: "/proc/\(process)/cmdline", encoding: .utf8)) ?? ""
+    return commandLine.split(separator: "\u{0}").dropFirst().first == Substring(sandboxLauncherFlag)
+}
+
 /// Children of a process that have exited but were never reaped.
 public func zombieChildren(of parent: Int32) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -37,6 +37,7 @@ import WillItCompile
             "\(pid): " + ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "?").replacingOccurrences(of: "\u{0}", with: " ")
         }
         #expect(children.isEmpty, "sandbox processes left: \(children)")
+        #expect(worker.waitingLaunchers().count <= Int(worker.environment["MAX_WORKERS"] ?? "2")!, "at most one waiting launcher per slot")
         let scratch = try FileManager.default.contentsOfDirectory(atPath: worker.scratchParent)
         for directory in scratch where directory.hasPrefix("wic-worker-") {
             let left = try FileManager.default.contentsOfDirectory(atPath: "\(worker.scratchParent)/\(directory)")

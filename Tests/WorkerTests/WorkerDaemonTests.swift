@@ -110,7 +110,7 @@ let quickSource = "int main(void) { return 0; }\n"
         let quick = try (0..<3).map { _ in try worker.submit(quickSource, language: .c) }
         try waitUntil("the slow job is processing") { try store.job(slow)?.status == .processing }
         // A job is `processing` before its cgroup and sandbox are made: wait for bwrap itself
-        // (the worker's child execs /bin/sh, then prlimit, then bwrap).
+        // (the slot's launcher, waiting in the job's cgroup, execs prlimit, then bwrap).
         try waitUntil("the slow job's sandbox runs") {
             worker.children().contains { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "bwrap\n" }
         }

@@ -173,9 +173,20 @@ final class WorkerProcess {
         return stats
     }
 
-    /// Processes whose parent is the worker (sandboxes in flight).
+    /// Processes whose parent is the worker (sandboxes in flight), without the launchers that
+    /// wait in the next jobs' cgroups (see `waitingLaunchers`), nor one being started (between
+    /// its spawn and its exec it is a copy of the worker, with the worker's command line).
     func children() -> [Int32] {
-        pid.map { TestSupport.children(of: $0) } ?? []
+        guard let pid else { return [] }
+        func commandLine(_ process: Int32) -> String? { try? String(contentsOfFile: "/proc/\(process)/cmdline", encoding: .utf8) }
+        let worker = commandLine(pid)
+        return TestSupport.children(of: pid).filter { !isWaitingSandboxLauncher($0, of: pid) && commandLine($0) != worker }
+    }
+
+    /// The processes each compile slot keeps waiting in its next job's cgroup (one per slot at most).
+    func waitingLaunchers() -> [Int32] {
+        guard let pid else { return [] }
+        return TestSupport.children(of: pid).filter { isWaitingSandboxLauncher($0, of: pid) }
     }
 
     static func workerExecutable() throws -> String {
