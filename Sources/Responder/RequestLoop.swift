@@ -26,7 +26,7 @@ struct RequestLoop: Sendable {
             let uri = slot.parameter("DOCUMENT_URI") ?? slot.parameter("REQUEST_URI") ?? "/"
             let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(uri[..<$0]) } ?? uri
             let length = Int(slot.parameter("CONTENT_LENGTH") ?? "") ?? 0
-            var (response, route): (HTTPResponse, String)
+            let (response, route): (HTTPResponse, String)
             if let tooLarge = handler.bodyTooLarge(length: length) {
                 (response, route) = (tooLarge, handler.routeName(of: path))
             } else {
@@ -37,9 +37,8 @@ struct RequestLoop: Sendable {
                     contentType: slot.parameter("CONTENT_TYPE"), accept: slot.parameter("HTTP_ACCEPT"),
                     requestID: requestID))
             }
-            response.headers.append(("X-Request-ID", requestID))
             record.record(requestID: requestID, method: method, route: route, response: response, duration: .now - started, meters: &meters)
-            slot.write(response, includeBody: method != "HEAD")
+            slot.write(response, requestID: requestID, includeBody: method != "HEAD")
             slot.finish()
         }
     }
