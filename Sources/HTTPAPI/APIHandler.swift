@@ -66,24 +66,33 @@ public final class APIHandler: Sendable {
     }
 
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
+        handleNamingRoute(request).response
+    }
+
+    /// The answer, and the route that gave it as `routeName(of:)` names it: the route is
+    /// looked up once for both.
+    public func handleNamingRoute(_ request: HTTPRequest) -> (response: HTTPResponse, route: String) {
         guard let (route, parameter) = Self.routes.route(for: Self.withoutTrailingSlash(request.path)) else {
-            return .error(404, "not_found", "No endpoint at \(request.path). Endpoints: \(Self.routes.listing).")
+            return (.error(404, "not_found", "No endpoint at \(request.path). Endpoints: \(Self.routes.listing)."), Self.noRoute)
         }
         guard route.methods.contains(request.method) else {
             let allowed = route.methods.joined(separator: ", ")
-            return .error(405, "method_not_allowed", "This endpoint accepts \(allowed) only.", headers: [("Allow", allowed)])
+            return (.error(405, "method_not_allowed", "This endpoint accepts \(allowed) only.", headers: [("Allow", allowed)]), route.pattern)
         }
-        return route.answer(self, request, parameter)
+        return (route.answer(self, request, parameter), route.pattern)
     }
 
     /// The pattern of the route that answers `path` (`/api/v1/compile/{job_id}`), or `none`:
     /// what metrics and logs name a request by, one of a few values whatever the path.
     public func routeName(of path: String) -> String {
-        Self.routes.route(for: Self.withoutTrailingSlash(path))?.0.pattern ?? "none"
+        Self.routes.route(for: Self.withoutTrailingSlash(path))?.0.pattern ?? Self.noRoute
     }
 
+    private static let noRoute = "none"
+
+    /// Without one trailing `/` (`/` itself stays), looked at as bytes.
     private static func withoutTrailingSlash(_ path: String) -> String {
-        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        path.utf8.count > 1 && path.utf8.last == UInt8(ascii: "/") ? String(Substring(path.utf8.dropLast())) : path
     }
 
     /// Makes long polls in progress answer within one slice: the process is stopping.

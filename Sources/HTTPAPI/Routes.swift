@@ -13,6 +13,8 @@ struct Route: Sendable {
     let answer: @Sendable (APIHandler, HTTPRequest, String) -> HTTPResponse
     /// Whether the 404 names it: not an operator's endpoint that nginx keeps from the public.
     let listed: Bool
+    /// The pattern up to and without its `{name}`; nil for a pattern without one.
+    private let parameterPrefix: String?
 
     init(_ pattern: String, aliases: [String] = [], methods: [String], listed: Bool = true,
          answer: @escaping @Sendable (APIHandler, HTTPRequest, String) -> HTTPResponse) {
@@ -21,15 +23,17 @@ struct Route: Sendable {
         self.methods = methods
         self.listed = listed
         self.answer = answer
+        parameterPrefix = pattern.utf8.firstIndex(of: UInt8(ascii: "{")).map { String(pattern[..<$0]) }
     }
 
-    /// The path's parameter when the path is this route's, else nil.
+    /// The path's parameter when the path is this route's, else nil. Compared byte by byte:
+    /// every pattern is ASCII, and a path is whatever bytes the client sent.
     func parameter(in path: String) -> String? {
-        guard let brace = pattern.firstIndex(of: "{") else {
-            return path == pattern || aliases.contains(path) ? "" : nil
+        guard let prefix = parameterPrefix else {
+            return path.utf8.elementsEqual(pattern.utf8) || aliases.contains { path.utf8.elementsEqual($0.utf8) } ? "" : nil
         }
-        let prefix = pattern[..<brace]
-        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : nil
+        guard path.utf8.starts(with: prefix.utf8) else { return nil }
+        return String(Substring(path.utf8.dropFirst(prefix.utf8.count)))
     }
 }
 

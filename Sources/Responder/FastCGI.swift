@@ -54,13 +54,27 @@ final class FastCGIRequestSlot {
         }
     }
 
-    /// Writes the CGI response: a `Status` header, the headers, then the body.
-    func write(_ response: HTTPResponse, includeBody: Bool) {
-        var head = "Status: \(response.status) \(HTTPResponse.reason(response.status))\r\n"
-        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(response.body.count)\r\n\r\n"
-        put(Array(head.utf8))
-        if includeBody { put(response.body) }
+    /// Writes the CGI response: a `Status` header, the headers, `X-Request-ID`, then the body.
+    /// Each piece goes straight into libfcgi's output buffer: a head built as a string first
+    /// cost an allocation per header.
+    func write(_ response: HTTPResponse, requestID: String, includeBody: Bool) {
+        put("Status: ")
+        put(String(response.status))
+        put(" ")
+        put(HTTPResponse.reason(response.status))
+        put("\r\n")
+        for (name, value) in response.headers {
+            put(name)
+            put(": ")
+            put(value)
+            put("\r\n")
+        }
+        put("X-Request-ID: ")
+        put(requestID)
+        put("\r\nContent-Length: ")
+        put(String(response.body.count))
+        put("\r\n\r\n")
+        if includeBody { response.body.withUnsafeBytes(put) }
     }
 
     /// Ends the request; the slot is ready for the next `accept`.
@@ -68,12 +82,13 @@ final class FastCGIRequestSlot {
         FCGX_Finish_r(request)
     }
 
-    private func put(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                _ = FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
-            }
-        }
+    private func put(_ text: String) {
+        var text = text
+        text.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+    }
+
+    private func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, !bytes.isEmpty else { return }
+        _ = FCGX_PutStr(start.assumingMemoryBound(to: CChar.self), Int32(bytes.count), request.pointee.out)
     }
 }

@@ -24,22 +24,21 @@ struct RequestLoop: Sendable {
             let requestID = RequestID.accepted(slot.parameter("REQUEST_ID"))
             let method = slot.parameter("REQUEST_METHOD") ?? "GET"
             let uri = slot.parameter("DOCUMENT_URI") ?? slot.parameter("REQUEST_URI") ?? "/"
-            let path = String(uri.prefix { $0 != "?" })
+            let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(uri[..<$0]) } ?? uri
             let length = Int(slot.parameter("CONTENT_LENGTH") ?? "") ?? 0
-            var response: HTTPResponse
+            let (response, route): (HTTPResponse, String)
             if let tooLarge = handler.bodyTooLarge(length: length) {
-                response = tooLarge
+                (response, route) = (tooLarge, handler.routeName(of: path))
             } else {
                 let body = length > 0 ? slot.readBody(limit: length) : []
                 let query = slot.parameter("QUERY_STRING") ?? ""
-                response = handler.handle(HTTPRequest(
+                (response, route) = handler.handleNamingRoute(HTTPRequest(
                     method: method, path: path, query: query, body: body, clientAddress: slot.parameter("REMOTE_ADDR"),
                     contentType: slot.parameter("CONTENT_TYPE"), accept: slot.parameter("HTTP_ACCEPT"),
                     requestID: requestID))
             }
-            response.headers.append(("X-Request-ID", requestID))
-            record.record(requestID: requestID, method: method, route: handler.routeName(of: path), response: response, duration: .now - started, meters: &meters)
-            slot.write(response, includeBody: method != "HEAD")
+            record.record(requestID: requestID, method: method, route: route, response: response, duration: .now - started, meters: &meters)
+            slot.write(response, requestID: requestID, includeBody: method != "HEAD")
             slot.finish()
         }
     }

@@ -2,6 +2,7 @@ import CoreMetrics
 import Glibc
 import HTTPAPI
 import Logging
+import ServiceLog
 import ServiceMetrics
 import WillItCompile
 import WorkerClient
@@ -13,7 +14,7 @@ struct RequestRecord: Sendable {
     let forwarding: ForwardingMetrics
     /// Short: a worker that does not take the measurements in time loses them.
     let worker: WorkerClient
-    let log = Logger(label: "will-it-compile-responder")
+    let log: EventLog
 
     /// How often the measurements go to the worker. Not with each answer: a round trip to
     /// the worker per request cost a status read two thirds of its throughput.
@@ -25,12 +26,22 @@ struct RequestRecord: Sendable {
     func record(requestID: String, method: String, route: String, response: HTTPResponse, duration: Duration, meters: inout RequestMeters) {
         meters.counter(route: route, status: response.status).increment()
         meters.timer(route: route).recordNanoseconds(duration.nanoseconds)
-        var metadata: Logger.Metadata = [
-            "request_id": "\(requestID)", "method": "\(method)", "route": "\(route)", "status": "\(response.status)",
-            "duration_ms": "\(Double(duration.nanoseconds / 1000) / 1000)",
-        ]
-        if let job = response.jobID { metadata["job_id"] = "\(job)" }
-        log.log(level: response.status >= 500 ? .warning : .info, "request", metadata: metadata)
+        let level: Logger.Level = response.status >= 500 ? .warning : .info
+        guard log.writes(level) else { return }
+        log.log(level, "request", Self.fields(requestID: requestID, method: method, route: route, response: response, duration: duration))
+    }
+
+    /// The request line's fields, in key order.
+    static func fields(requestID: String, method: String, route: String, response: HTTPResponse, duration: Duration) -> [LogField] {
+        var fields: [LogField] = []
+        fields.reserveCapacity(6)
+        fields.append(LogField("duration_ms", String(describing: Double(duration.nanoseconds / 1000) / 1000)))
+        if let job = response.jobID { fields.append(LogField("job_id", String(describing: job))) }
+        fields.append(LogField("method", method))
+        fields.append(LogField("request_id", requestID))
+        fields.append(LogField("route", route))
+        fields.append(LogField("status", String(response.status)))
+        return fields
     }
 
     /// Hands what was measured so far to the worker. A batch the worker does not take (it

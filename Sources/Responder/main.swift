@@ -92,7 +92,9 @@ let handler = APIHandler(
     configuration: configuration, worker: WorkerClient(socketPath: configuration.worker.socketPath), store: store,
     rateLimiter: rateLimiter, maxWaitingRequests: max(0, threadCount - 2))
 
-let record = RequestRecord(forwarding: forwarding, worker: WorkerClient(socketPath: configuration.worker.socketPath, timeoutMilliseconds: 1000))
+let record = RequestRecord(
+    forwarding: forwarding, worker: WorkerClient(socketPath: configuration.worker.socketPath, timeoutMilliseconds: 1000),
+    log: EventLog(program: "will-it-compile-responder", sameLevelAs: log()))
 _ = startThread { record.flushPeriodically() }
 let loop = RequestLoop(handler: handler, record: record)
 let loopsDone = DispatchGroup()

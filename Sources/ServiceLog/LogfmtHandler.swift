@@ -29,9 +29,12 @@ public struct LogfmtHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields = fields.isEmpty ? extra : fields.merging(extra) { $1 } }
-        let bytes = Self.lineBytes(time: Date(), level: event.level, program: program, message: event.message.description, fields: fields)
+        Self.write(Self.lineBytes(time: Date(), level: event.level, program: program, message: event.message.description, fields: fields))
+    }
+
+    static func write(_ line: [UInt8]) {
         // One write per line: lines of concurrent threads never interleave in the log file (O_APPEND).
-        _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        _ = line.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     static func line(time: Date, level: Logger.Level, program: String, message: String, fields: Logger.Metadata) -> String {
@@ -40,6 +43,13 @@ public struct LogfmtHandler: LogHandler {
 
     /// The line's UTF-8, written into one buffer: every request of a responder logs one.
     static func lineBytes(time: Date, level: Logger.Level, program: String, message: String, fields: Logger.Metadata) -> [UInt8] {
+        lineBytes(time: time, level: level, program: program, message: message,
+                  fields: fields.keys.sorted().map { LogField($0, fields[$0]!.description) })
+    }
+
+    /// The line of `fields` given in key order, as the metadata's are written.
+    static func lineBytes(time: Date, level: Logger.Level, program: String, message: String, fields: [LogField]) -> [UInt8] {
+        assert(zip(fields, fields.dropFirst()).allSatisfy { $0.key < $1.key }, "fields out of key order")
         var line: [UInt8] = []
         line.reserveCapacity(256)
         line += "time=".utf8
@@ -50,11 +60,11 @@ public struct LogfmtHandler: LogHandler {
         append(value: program, to: &line)
         line += " msg=".utf8
         append(value: message, to: &line)
-        for key in fields.keys.sorted() {
+        for field in fields {
             line.append(UInt8(ascii: " "))
-            append(key: key, to: &line)
+            append(key: field.key, to: &line)
             line.append(UInt8(ascii: "="))
-            append(value: fields[key]!.description, to: &line)
+            append(value: field.value, to: &line)
         }
         line.append(UInt8(ascii: "\n"))
         return line
@@ -143,6 +153,45 @@ public struct LogfmtHandler: LogHandler {
             }
         }
         return quoted + "\""
+    }
+}
+
+/// One key and value of a line written by `EventLog`.
+public struct LogField: Sendable {
+    public let key: String
+    public let value: String
+
+    public init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// Writes the lines of an event logged for every request (a responder's `request` line) as
+/// `LogfmtHandler` writes them, at the same level threshold, without a `Logger.Metadata`:
+/// building that dictionary of interpolated strings, and sorting its keys, cost each request
+/// more than writing the line.
+public struct EventLog: Sendable {
+    let program: String
+    /// The lowest level written: the one `ServiceLog.bootstrap` gave the handler (`LOG_LEVEL`).
+    let threshold: Logger.Level
+
+    /// Writes at the level and for the program of the process's `LogfmtHandler`, which
+    /// `logger` (made after `ServiceLog.bootstrap`) uses.
+    public init(program: String, sameLevelAs logger: Logger) {
+        self.program = program
+        threshold = logger.logLevel
+    }
+
+    /// Whether a line at `level` is written: when it is not, the caller need not build its fields.
+    public func writes(_ level: Logger.Level) -> Bool {
+        level >= threshold
+    }
+
+    /// - Parameter fields: in key order, as `LogfmtHandler` writes a metadata's.
+    public func log(_ level: Logger.Level, _ message: String, _ fields: [LogField]) {
+        guard writes(level) else { return }
+        LogfmtHandler.write(LogfmtHandler.lineBytes(time: Date(), level: level, program: program, message: message, fields: fields))
     }
 }
 

@@ -163,6 +163,33 @@ import WillItCompile
         }
     }
 
+    /// The route is looked up once per request, on the path's bytes: the name it gives with the
+    /// answer is `routeName(of:)`'s, one trailing `/` is dropped, and a path that only starts
+    /// like a pattern (or is not ASCII) is not taken for it.
+    @Test func theAnswerNamesTheRouteThatGaveIt() throws {
+        let api = Self.api(try Self.worker())
+        let id = UUID().uuidString.lowercased()
+        let cases: [(method: String, path: String, route: String, status: Int?)] = [
+            ("GET", "/health", "/health", 200), ("GET", "/health/", "/health", 200), ("GET", "/api/v1/health", "/health", 200),
+            ("GET", "/api/v1/health/", "/health", 200), ("GET", "/health//", "none", 404), ("GET", "/healthz", "none", 404),
+            ("GET", "/", "none", 404), ("GET", "//", "none", 404), ("GET", "", "none", 404),
+            ("GET", "/api/v1/compile/\(id)", "/api/v1/compile/{job_id}", nil), ("GET", "/api/v1/compile/\(id)/", "/api/v1/compile/{job_id}", nil),
+            ("DELETE", "/api/v1/compile/\(id)", "/api/v1/compile/{job_id}", 405), ("GET", "/api/v1/compile", "/api/v1/compile", 405),
+            ("GET", "/api/v1/compile/", "/api/v1/compile", 405), ("GET", "/api/v1/compilé", "none", 404),
+            ("GET", "/api/v1/compile/é", "/api/v1/compile/{job_id}", nil), ("GET", "/api/v1/compile/\u{301}", "/api/v1/compile/{job_id}", nil),
+            ("GET", "/heal\u{0}th", "none", 404), ("GET", "/api/v1/flags/gcc", "/api/v1/flags/{family}", 200),
+            ("GET", "/api/v1/flags/", "none", 404), ("GET", "/metrics", "/metrics", nil),
+        ]
+        for (method, path, route, status) in cases {
+            let (reply, named) = api.handleNamingRoute(HTTPRequest(method: method, path: path))
+            #expect(named == route && api.routeName(of: path) == route, "\(method) \(path.debugDescription): \(named)")
+            if let status {
+                #expect(reply.status == status, "\(method) \(path.debugDescription): \(reply.text)")
+                #expect(api.handle(HTTPRequest(method: method, path: path)).status == status, "\(method) \(path.debugDescription)")
+            }
+        }
+    }
+
     @Test(arguments: [
         ("/api/v1/compile", "POST"), ("/api/v1/compile/", "POST"), ("/api/v1/compile/\(UUID().uuidString)", "GET, HEAD"),
         ("/api/v1/environments", "GET, HEAD"), ("/api/v1/toolchains", "GET, HEAD"), ("/api/v1/flags/gcc", "GET, HEAD"),
