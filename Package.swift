@@ -114,7 +114,7 @@ let package = Package(
         // The HTTP API v1, independent of FastCGI.
         .target(
             name: "HTTPAPI",
-            dependencies: ["WillItCompile", "JobStore", "WorkerClient"],
+            dependencies: ["WillItCompile", "JobStore", "WorkerClient", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         // FastCGI responder: the only place libfcgi is used.

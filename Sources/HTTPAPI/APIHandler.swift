@@ -1,3 +1,4 @@
+import CoreMetrics
 public import JobStore
 public import WillItCompile
 public import WorkerClient
@@ -15,6 +16,10 @@ public final class APIHandler: Sendable {
     let store: (any JobStore)?
     /// The cluster-wide per-client submission limit; nil in memory mode or when it is off.
     let rateLimiter: ClientRateLimiter?
+    /// The limit and the verdict cache in one step (Redis mode only).
+    let gate: SubmissionGate?
+    /// Made once: a counter made per answer goes through the metrics factory each time.
+    let verdictCacheHits = Counter(label: MetricName.verdictCacheHits)
     let validator: RequestValidator
     let toolchains: ToolchainCache
     /// Long polls in progress in this process, and how many may be: each holds a
@@ -57,6 +62,7 @@ public final class APIHandler: Sendable {
     ) {
         self.configuration = configuration
         self.rateLimiter = rateLimiter
+        gate = (store as? RedisJobStore).map { SubmissionGate(store: $0, rateLimiter: rateLimiter) }
         self.workers = workers
         self.maxWaitingRequests = maxWaitingRequests
         self.store = store

@@ -75,6 +75,9 @@ public struct HTTPResponse: Sendable, Equatable {
     public var body: [UInt8]
     /// The job the answer is about, for the request's log line; never sent.
     public var jobID: JobID?
+    /// A submission this responder answered from the verdict cache itself, for the job's
+    /// `compile` log line, which the worker writes for every other job; never sent.
+    public var answeredFromCache: (job: CompilationJob, result: CompilationResult)?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -55,10 +55,13 @@ public final class ClientRateLimiter: Sendable {
     public func admit(_ client: ClientIdentity?, count: Int = 1) throws(JobStoreError) -> RateDecision {
         let key = Self.key(for: client)
         let reply = try pool.withConnection { connection throws(RedisConnectionError) in
-            try connection.evaluate(
-                Self.gcra, keys: [Array(key.utf8)],
-                arguments: [Array(String(emissionIntervalMicroseconds).utf8), Array(String(burst).utf8), Array(String(max(1, count)).utf8)])
+            try connection.evaluate(Self.gcra, keys: [Array(key.utf8)], arguments: arguments(count: count))
         }
+        return try decision(from: reply, key: key)
+    }
+
+    /// What a reply of {1, 0} or {0, µs to wait} says; an error reply of Redis as what it means.
+    func decision(from reply: RedisValue, key: String) throws(JobStoreError) -> RateDecision {
         if case let .array(items) = reply, items.count == 2, case let .integer(allowed) = items[0],
            case let .integer(waitMicroseconds) = items[1] {
             return allowed == 1 ? .allowed : .limited(retryAfter: .microseconds(waitMicroseconds))
@@ -80,28 +83,39 @@ public final class ClientRateLimiter: Sendable {
     }
 
     /// KEYS: the client's key. ARGV: emission interval T (µs), burst B, submissions N.
-    /// The stored value is the theoretical arrival time (µs, Redis's clock). N submissions
-    /// at `now` are allowed when `max(tat, now) + min(N, B)*T - B*T <= now`; they then move
-    /// the arrival time on by N*T. Returns {1, 0} when allowed, else {0, µs to wait}.
+    /// Returns {1, 0} when allowed, else {0, µs to wait} (`gcraFunction`).
     /// `allow-oom`: on a Redis at its maxmemory the check still runs, so the submission
     /// goes on to the store, which refuses it with the answer a full store gives (503
     /// `store_full`). What it may write over the bound is one short key per client
     /// that submitted within the last burst's time.
     static let gcra = """
         #!lua flags=allow-oom
-        local interval = tonumber(ARGV[1])
-        local burst = tonumber(ARGV[2])
-        local count = tonumber(ARGV[3])
-        local time = redis.call('TIME')
-        local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-        local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-        if tat < now then tat = now end
-        local nextTat = tat + count * interval
-        local allowedAt = tat + math.min(count, burst) * interval - burst * interval
-        if allowedAt > now then
-            return {0, allowedAt - now}
-        end
-        redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', string.format('%d', math.ceil((nextTat - now) / 1000)))
+        \(gcraFunction)
+        local wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+        if wait > 0 then return {0, wait} end
         return {1, 0}
         """
+
+    /// `gcra(key, interval, burst, count)`: the microseconds to wait before `count`
+    /// submissions are allowed, or 0 when they are, which then counts them. The stored value
+    /// is the theoretical arrival time (µs, Redis's clock). N submissions at `now` are allowed
+    /// when `max(tat, now) + min(N, B)*T - B*T <= now`; they then move the arrival time on by N*T.
+    static let gcraFunction = """
+        local function gcra(key, interval, burst, count)
+            local time = redis.call('TIME')
+            local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+            local tat = tonumber(redis.call('GET', key) or now)
+            if tat < now then tat = now end
+            local nextTat = tat + count * interval
+            local allowedAt = tat + math.min(count, burst) * interval - burst * interval
+            if allowedAt > now then return allowedAt - now end
+            redis.call('SET', key, string.format('%d', nextTat), 'PX', string.format('%d', math.ceil((nextTat - now) / 1000)))
+            return 0
+        end
+        """
+
+    /// The arguments `gcraFunction` takes after the key, as script arguments.
+    func arguments(count: Int) -> [[UInt8]] {
+        [Array(String(emissionIntervalMicroseconds).utf8), Array(String(burst).utf8), Array(String(max(1, count)).utf8)]
+    }
 }

@@ -124,6 +124,10 @@ public final class RedisWorkQueue: Sendable {
     }
 
     public static func countersKey(host: String) -> String { "wic:host:\(host):counters" }
+    /// The digest of the host's `VerdictCacheTerms` while its worker runs (`publishVerdictCacheTerms`).
+    public static func verdictCacheTermsKey(host: String) -> String { "wic:host:\(host):verdict-terms" }
+    /// How long a host's published terms outlive its last heartbeat.
+    static let verdictCacheTermsSeconds = 10
     static func clientKey(_ client: ClientIdentity?) -> String { "wic:client:\(client?.rawValue ?? "-")" }
 
     /// Stores the job as queued and puts it in its stream, all or nothing, unless the
@@ -365,6 +369,16 @@ public final class RedisWorkQueue: Sendable {
 
     /// Counts one more start of this host's worker (`starts` beside its counters);
     /// returns how many starts that makes.
+    /// Says in Redis, for `verdictCacheTermsSeconds`, under which terms this host's verdicts
+    /// are keyed: responders answer from the verdict cache in its name only while these hold.
+    public func publishVerdictCacheTerms(_ terms: VerdictCacheTerms) throws(JobStoreError) {
+        let key = Self.verdictCacheTermsKey(host: consumer)
+        let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.command(["SET", key, terms.digest, "EX", String(Self.verdictCacheTermsSeconds)])
+        }
+        try store.check(reply, doing: "SET \(key)", on: key)
+    }
+
     public func countStart() throws(JobStoreError) -> Int {
         let key = Self.countersKey(host: consumer)
         let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in

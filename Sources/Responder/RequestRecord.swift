@@ -29,6 +29,24 @@ struct RequestRecord: Sendable {
         let level: Logger.Level = response.status >= 500 ? .warning : .info
         guard log.writes(level) else { return }
         log.log(level, "request", Self.fields(requestID: requestID, method: method, route: route, response: response, duration: duration))
+        if let (job, result) = response.answeredFromCache {
+            log.log(.info, "compile", Self.compileFields(of: job, result: result))
+        }
+    }
+
+    /// The `compile` line of a job this responder answered from the verdict cache, with the
+    /// fields of the line the worker writes for every job it compiles or answers, in key order.
+    static func compileFields(of job: CompilationJob, result: CompilationResult) -> [LogField] {
+        var fields = [
+            LogField("cached", String(describing: result.cached)),
+            LogField("duration_ms", String(describing: Double(result.durationNanoseconds / 1000) / 1000)),
+            LogField("exit_code", String(result.exitCode)),
+            LogField("job_id", String(describing: job.id)),
+        ]
+        if let requestID = job.requestID { fields.append(LogField("request_id", requestID)) }
+        fields.append(LogField("toolchain", job.request.compiler ?? "none"))
+        fields.append(LogField("verdict", job.status.rawValue))
+        return fields
     }
 
     /// The request line's fields, in key order.

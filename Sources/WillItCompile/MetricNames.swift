@@ -13,7 +13,7 @@ public enum MetricName {
     /// Histogram: a compile in the sandbox, by `toolchain` (the catalog's id) and `verdict`
     /// (the job's final status).
     public static let compileDuration = "will_it_compile_compile_duration_seconds"
-    /// Counter: submissions answered from the verdict cache.
+    /// Counter: submissions answered from the verdict cache, by the worker or by a responder.
     public static let verdictCacheHits = "will_it_compile_verdict_cache_hits_total"
     /// Gauge: jobs waiting for a compile slot (in Redis mode, in the cluster's queue).
     public static let queueDepth = "will_it_compile_queue_depth"
@@ -31,6 +31,6 @@ public enum MetricName {
     /// order: a batch naming anything else is refused, so that each metric keeps the one set
     /// of labels its queries expect.
     public static let measuredByResponders: [String: [String]] = [
-        httpRequests: ["route", "status"], httpRequestDuration: ["route"], redisErrors: [],
+        httpRequests: ["route", "status"], httpRequestDuration: ["route"], redisErrors: [], verdictCacheHits: [],
     ]
 }

@@ -53,12 +53,30 @@ public struct CanonicalForm: Sendable {
         append("translation_units", list: request.translationUnits)
     }
 
+    /// Each of a compile's limits, as the verdict key's fields name them.
+    public mutating func append(_ limits: CompileLimits) {
+        append("timeout_ms", limits.timeoutMilliseconds)
+        append("cpu_seconds", limits.cpuSeconds)
+        append("address_space_mb", limits.addressSpaceMegabytes)
+        append("file_size_mb", limits.fileSizeMegabytes)
+        append("processes", limits.processes)
+        append("cgroups", limits.cgroups)
+        append("cgroup_memory_mb", limits.cgroupMemoryMegabytes)
+        append("pids", limits.pids)
+        append("workspace_mb", limits.workspaceMegabytes)
+        append("output_limit_bytes", limits.outputLimitBytes)
+    }
+
     /// The SHA-256 of the form, in lower-case hexadecimal.
     public var sha256Hex: String {
-        SHA256.hash(data: bytes).map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-        }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: bytes) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     private init() {}
@@ -97,13 +115,11 @@ public struct VerdictKey: Sendable, Hashable, CustomStringConvertible {
 
     public static let tag = "will-it-compile verdict 1"
 
-    public init(request: CompilationRequest, toolchain: Toolchain, sandbox: SandboxConfiguration, timeout: Duration) {
-        digest = Self.canonicalForm(request: request, toolchain: toolchain, sandbox: sandbox, timeout: timeout).sha256Hex
+    public init(request: CompilationRequest, toolchain: Toolchain, limits: CompileLimits) {
+        digest = Self.canonicalForm(request: request, toolchain: toolchain, limits: limits).sha256Hex
     }
 
-    public static func canonicalForm(
-        request: CompilationRequest, toolchain: Toolchain, sandbox: SandboxConfiguration, timeout: Duration
-    ) -> CanonicalForm {
+    public static func canonicalForm(request: CompilationRequest, toolchain: Toolchain, limits: CompileLimits) -> CanonicalForm {
         var form = CanonicalForm(tag: tag)
         form.append("source", request.source)
         form.append("language", request.language.rawValue)
@@ -116,17 +132,7 @@ public struct VerdictKey: Sendable, Hashable, CustomStringConvertible {
         form.append("flags", list: request.flags)
         form.append("link", request.link)
         form.appendProject(of: request)
-        let (seconds, attoseconds) = timeout.components
-        form.append("timeout_ms", Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
-        form.append("cpu_seconds", sandbox.cpuSeconds)
-        form.append("address_space_mb", sandbox.addressSpaceMegabytes)
-        form.append("file_size_mb", sandbox.fileSizeMegabytes)
-        form.append("processes", sandbox.processes)
-        form.append("cgroups", sandbox.cgroups)
-        form.append("cgroup_memory_mb", sandbox.cgroupMemoryMegabytes)
-        form.append("pids", sandbox.pids)
-        form.append("workspace_mb", sandbox.workspaceMegabytes)
-        form.append("output_limit_bytes", sandbox.outputLimitBytes)
+        form.append(limits)
         return form
     }
 
@@ -147,4 +153,77 @@ public struct VerdictKey: Sendable, Hashable, CustomStringConvertible {
     private static let encodedSpecs = Mutex<[String: (spec: ToolchainSpec, json: [UInt8])]>([:])
 
     public var description: String { digest }
+}
+
+/// The limits a compile runs under on one host, each of which can change a verdict: the
+/// compile's wall-clock timeout and the sandbox's limits (`SandboxConfiguration`).
+public struct CompileLimits: Sendable, Equatable, Codable {
+    public var timeoutMilliseconds: Int
+    public var cpuSeconds: Int
+    public var addressSpaceMegabytes: Int
+    public var fileSizeMegabytes: Int
+    public var processes: Int
+    public var cgroups: Bool
+    public var cgroupMemoryMegabytes: Int
+    public var pids: Int
+    public var workspaceMegabytes: Int
+    public var outputLimitBytes: Int
+
+    public init(sandbox: SandboxConfiguration, timeout: Duration) {
+        let (seconds, attoseconds) = timeout.components
+        timeoutMilliseconds = Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+        cpuSeconds = sandbox.cpuSeconds
+        addressSpaceMegabytes = sandbox.addressSpaceMegabytes
+        fileSizeMegabytes = sandbox.fileSizeMegabytes
+        processes = sandbox.processes
+        cgroups = sandbox.cgroups
+        cgroupMemoryMegabytes = sandbox.cgroupMemoryMegabytes
+        pids = sandbox.pids
+        workspaceMegabytes = sandbox.workspaceMegabytes
+        outputLimitBytes = sandbox.outputLimitBytes
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case timeoutMilliseconds = "timeout_ms", cpuSeconds = "cpu_seconds", addressSpaceMegabytes = "address_space_mb"
+        case fileSizeMegabytes = "file_size_mb", processes, cgroups, cgroupMemoryMegabytes = "cgroup_memory_mb", pids
+        case workspaceMegabytes = "workspace_mb", outputLimitBytes = "output_limit_bytes"
+    }
+}
+
+/// What a responder needs to answer a submission from the verdict cache itself, exactly as
+/// its worker would: the limits that key this worker's verdicts, and the host that answers
+/// (the job's `host`, and whose `cached` counter in Redis counts the answer). A worker
+/// publishes them with its toolchains in Redis mode only: without Redis there is no shared
+/// cache for a responder to read.
+public struct VerdictCacheTerms: Sendable, Equatable, Codable {
+    public let limits: CompileLimits
+    public let hostID: String
+    /// A SHA-256 of the terms, which the worker keeps in Redis while it runs: a responder
+    /// answers in the worker's name only while the worker's terms are still the ones it knows
+    /// (a worker restarted with other limits changes them at once).
+    public let digest: String
+
+    public init(limits: CompileLimits, hostID: String) {
+        self.limits = limits
+        self.hostID = hostID
+        var form = CanonicalForm(tag: "will-it-compile verdict cache terms 1")
+        form.append("host_id", hostID)
+        form.append(limits)
+        digest = form.sha256Hex
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(limits: try container.decode(CompileLimits.self, forKey: .limits), hostID: try container.decode(String.self, forKey: .hostID))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(limits, forKey: .limits)
+        try container.encode(hostID, forKey: .hostID)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case limits, hostID = "host_id"
+    }
 }

@@ -17,7 +17,8 @@ public enum WorkerRequest: Sendable, Equatable {
     case readMatrix(JobID)
     /// Counters, as `/api/v1/workers/stats`.
     case stats
-    /// The toolchains the worker probed at start-up.
+    /// The toolchains the worker probed at start-up (in a cluster, every live host's), and
+    /// in Redis mode what a responder needs to answer from the verdict cache itself.
     case toolchains
     /// A job and its result from the worker's own store (memory mode), once the
     /// job is terminal or after `waitMilliseconds`, whichever comes first.
@@ -40,7 +41,8 @@ public enum WorkerReply: Sendable, Equatable {
     /// The client holds its share of queued and running jobs already (HTTP 429 with `Retry-After`).
     case tooManyJobs(ClientShare, retryAfterSeconds: Int)
     case stats(WorkerStats)
-    case toolchains([Toolchain])
+    /// nil terms: the worker keeps no shared verdict cache (memory mode).
+    case toolchains([Toolchain], VerdictCacheTerms?)
     /// nil job: unknown or expired id.
     case job(CompilationJob?, CompilationResult?)
     /// nil: unknown or expired id.
@@ -298,6 +300,7 @@ private struct ReplyEnvelope: Codable {
     var share: ClientShare?
     var stats: WorkerStats?
     var toolchains: [Toolchain]?
+    var verdictCacheTerms: VerdictCacheTerms?
     var job: CompilationJob?
     var result: CompilationResult?
     var failure: WorkerFailure?
@@ -306,7 +309,7 @@ private struct ReplyEnvelope: Codable {
 
     private enum CodingKeys: String, CodingKey {
         case type, id, capacity, share, stats, toolchains, job, result, failure, matrix, text
-        case retryAfterSeconds = "retry_after_seconds"
+        case retryAfterSeconds = "retry_after_seconds", verdictCacheTerms = "verdict_cache_terms"
     }
 
     init(_ reply: WorkerReply) {
@@ -317,7 +320,7 @@ private struct ReplyEnvelope: Codable {
         case let .queueFull(capacity, seconds): type = "queue_full"; self.capacity = capacity; retryAfterSeconds = seconds
         case let .tooManyJobs(share, seconds): type = "too_many_jobs"; self.share = share; retryAfterSeconds = seconds
         case let .stats(stats): type = "stats"; self.stats = stats
-        case let .toolchains(list): type = "toolchains"; toolchains = list
+        case let .toolchains(list, terms): type = "toolchains"; toolchains = list; verdictCacheTerms = terms
         case let .job(job, result): type = "job"; self.job = job; self.result = result
         case let .matrix(matrix): type = "matrix"; self.matrix = matrix
         case .recorded: type = "recorded"
@@ -336,7 +339,7 @@ private struct ReplyEnvelope: Codable {
         case "too_many_jobs":
             if let share, let retryAfterSeconds { return .tooManyJobs(share, retryAfterSeconds: retryAfterSeconds) }
         case "stats": if let stats { return .stats(stats) }
-        case "toolchains": if let toolchains { return .toolchains(toolchains) }
+        case "toolchains": if let toolchains { return .toolchains(toolchains, verdictCacheTerms) }
         case "job": return .job(job, result)
         case "matrix": return .matrix(matrix)
         case "recorded": return .recorded

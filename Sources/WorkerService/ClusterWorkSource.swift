@@ -34,17 +34,24 @@ final class ClusterWorkSource: WorkSource {
     private let offered: Mutex<[Toolchain]>
     /// This host's record now, for the heartbeat and for `stats`.
     private let localRecord: @Sendable () -> HostRecord
+    /// Given this host's counters as Redis holds them, before each heartbeat: a responder that
+    /// answers from the verdict cache counts the answer there, and nowhere else.
+    private let storedCountersRead: @Sendable (HostCounters) -> Void
+    /// Published with each heartbeat, for the responders that answer from the verdict cache.
+    private let verdictCacheTerms: VerdictCacheTerms
 
     /// How often a free slot looks for leases that ran out, and the heartbeat runs.
     static let claimInterval = Duration.seconds(1)
 
     init(
-        store: RedisJobStore, configuration: WorkerConfiguration, toolchains: [Toolchain],
-        localRecord: @escaping @Sendable () -> HostRecord
+        store: RedisJobStore, configuration: WorkerConfiguration, toolchains: [Toolchain], verdictCacheTerms: VerdictCacheTerms,
+        localRecord: @escaping @Sendable () -> HostRecord, storedCounters: @escaping @Sendable (HostCounters) -> Void
     ) {
         self.store = store
         self.configuration = configuration
         self.localRecord = localRecord
+        storedCountersRead = storedCounters
+        self.verdictCacheTerms = verdictCacheTerms
         queue = RedisWorkQueue(store: store, consumer: configuration.hostID, leaseSeconds: configuration.leaseSeconds)
         registry = WorkerRegistry(store: store)
         offers = RedisWorkQueue.offers(of: toolchains)
@@ -343,6 +350,8 @@ final class ClusterWorkSource: WorkSource {
         var unofferedSince: [String: ContinuousClock.Instant] = [:]
         while !shuttingDown.load(ordering: .relaxed) {
             do {
+                storedCountersRead(try storedCounters())
+                try queue.publishVerdictCacheTerms(verdictCacheTerms)
                 try heartbeatOpen.withLock { open throws(JobStoreError) in
                     if open { try registry.publish(localRecord()) }
                 }

@@ -21,6 +21,8 @@ public struct Sandbox: Sendable {
     public let timeout: Duration
     /// The system-call filter every sandboxed process runs under.
     public let seccomp: SeccompFilter
+    /// The limits every compile here runs under, which key its verdicts.
+    public let limits: CompileLimits
 
     /// Paths every toolchain needs: compilers, assemblers, linkers, their libraries and headers.
     static let commonBinds = ["/usr/bin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/include", "/etc/ld.so.cache"]
@@ -49,6 +51,7 @@ public struct Sandbox: Sendable {
         self.timeout = timeout
         self.seccomp = seccomp
         self.cgroups = cgroups
+        limits = CompileLimits(sandbox: configuration, timeout: timeout)
         programCacheStore = ProgramCache(root: configuration.programCacheDirectory, maxBytes: configuration.programCacheMegabytes << 20,
                                          maxEntries: configuration.programCacheEntries)
     }
@@ -313,7 +316,7 @@ public struct Sandbox: Sendable {
 
     /// What names the verdict of compiling `request` with `toolchain` in this sandbox, its limits included.
     public func verdictKey(for request: CompilationRequest, with toolchain: Toolchain) -> VerdictKey {
-        VerdictKey(request: request, toolchain: toolchain, sandbox: configuration, timeout: timeout)
+        VerdictKey(request: request, toolchain: toolchain, limits: limits)
     }
 
     /// The persistent cache directory of exactly this program with exactly these

@@ -31,6 +31,8 @@ public final class WorkerDaemon: Sendable {
     private let work: any WorkSource
     /// The same source in Redis mode, for what the cluster offers and holds.
     private let cluster: ClusterWorkSource?
+    /// What responders need to answer from the verdict cache in this worker's name.
+    private let verdictCacheTerms: VerdictCacheTerms
     private let counters = Counters()
     private let shuttingDown = Atomic<Bool>(false)
     private let slotsFinished = DispatchGroup()
@@ -46,11 +48,14 @@ public final class WorkerDaemon: Sendable {
         self.store = store
         self.toolchains = toolchains
         self.sandbox = sandbox
+        verdictCacheTerms = VerdictCacheTerms(limits: sandbox.limits, hostID: configuration.worker.hostID)
         if let redis = store as? RedisJobStore {
             // A slot takes a job from the cluster only when it is free: none waits on this host.
             let cluster = ClusterWorkSource(
-                store: redis, configuration: configuration.worker, toolchains: toolchains, localRecord: { [counters, startTime] in
+                store: redis, configuration: configuration.worker, toolchains: toolchains, verdictCacheTerms: verdictCacheTerms, localRecord: { [counters, startTime] in
                     Self.record(configuration.worker, startTime: startTime, counters: counters, queued: 0, toolchains: toolchains)
+                }, storedCounters: { [counters] stored in
+                    counters.withLock { $0.stored.cached = stored.cached }
                 })
             self.cluster = cluster
             work = cluster
@@ -152,7 +157,8 @@ public final class WorkerDaemon: Sendable {
         case .stats:
             return .stats(stats())
         case .toolchains:
-            return .toolchains(cluster?.offeredToolchains() ?? toolchains)
+            guard let cluster else { return .toolchains(toolchains, nil) }
+            return .toolchains(cluster.offeredToolchains(), verdictCacheTerms)
         case let .readJob(id, wait):
             do {
                 // Bounded here too: the socket is not the HTTP API's only possible client.
@@ -184,6 +190,8 @@ public final class WorkerDaemon: Sendable {
             return Self.record(configuration.worker, startTime: startTime, counters: counters, queued: work.waitingCount, toolchains: toolchains)
                 .stats(now: now)
         }
+        // Responders answer from the verdict cache too, counting in Redis: the count is read from there.
+        if let stored = try? cluster.storedCounters() { counters.withLock { $0.stored.cached = stored.cached } }
         let hosts = cluster.liveHosts()
         var total = WorkerStats(
             maxWorkers: hosts.map(\.maxWorkers).reduce(0, +), activeWorkers: hosts.map(\.activeWorkers).reduce(0, +),
@@ -211,7 +219,7 @@ public final class WorkerDaemon: Sendable {
             let cacheKey = job.request.useCache ? sandbox.verdictKey(for: job.request, with: toolchain) : nil
             switch try work.submit(job, cacheKey: cacheKey, from: client, at: Date()) {
             case let .answered(answered, result):
-                counters.withLock { $0.stored.cached += 1 }
+                countCachedAnswers(1)
                 Counter(label: MetricName.verdictCacheHits).increment()
                 logVerdict(of: answered, status: answered.status, result: result)
                 var shown = answered
@@ -246,7 +254,7 @@ public final class WorkerDaemon: Sendable {
         do {
             let (admission, answered) = try work.submitMatrix(record, cells: cells, from: client, at: Date())
             if answered > 0 {
-                counters.withLock { $0.stored.cached += answered }
+                countCachedAnswers(answered)
                 Counter(label: MetricName.verdictCacheHits).increment(by: answered)
             }
             return reply(to: admission, accepting: matrix.id)
@@ -361,6 +369,12 @@ public final class WorkerDaemon: Sendable {
         // Cached before the job's verdict is readable: a client that has it and asks again is answered from the cache.
         cache(verdict, of: taken.job)
         writeVerdict(verdict, of: taken)
+    }
+
+    /// In memory mode this worker's own count; in Redis mode the script that answered counted it
+    /// in Redis, which `stats` and the heartbeat read.
+    private func countCachedAnswers(_ count: Int) {
+        if cluster == nil { counters.withLock { $0.stored.cached += count } }
     }
 
     /// The job's one log line: its verdict, compiled here or answered from the verdict cache.

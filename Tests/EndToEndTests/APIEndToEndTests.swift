@@ -280,7 +280,8 @@ import Testing
         let stack = try Stack()
         let before = try stack.compile(#"{"source_code":"int main(){}","language":"c"}"#)
         try stack.kill("worker")
-        for (method, path, body) in [("POST", "/api/v1/compile", #"{"source_code":"int main(){}","language":"c"}"#),
+        // A source not compiled before: the verdict cache cannot answer it without the worker.
+        for (method, path, body) in [("POST", "/api/v1/compile", #"{"source_code":"int main(){return 1;}","language":"c"}"#),
                                      ("GET", "/api/v1/workers/stats", nil), ("GET", "/api/v1/environments", nil),
                                      ("GET", "/api/v1/toolchains", nil), ("GET", "/health", nil)] {
             let reply = try stack.request(method, path, body: body)

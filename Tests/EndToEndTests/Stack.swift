@@ -91,6 +91,11 @@ final class Stack {
         String(try redisCLI(["--raw", "HGET", key, field]).dropLast())  // redis-cli ends it with a line feed
     }
 
+    /// A string key of the stack's private Redis, as stored; empty when it does not exist.
+    func redisString(_ key: String) throws -> String {
+        String(try redisCLI(["--raw", "GET", key]).dropLast())
+    }
+
     /// What redis-cli prints for `arguments` against the stack's private Redis.
     private func redisCLI(_ arguments: [String]) throws -> String {
         try TestSupport.redisCLI(socket: "\(runDirectory)/redis.sock", arguments)
@@ -109,15 +114,16 @@ final class Stack {
 
     /// SIGKILLs the worker, runs `pausing` while it is down, and starts it again with
     /// the very command line and environment scripts/run gave it (read from /proc
-    /// before the kill). Returns the pids of the sandboxes the killed worker had running.
+    /// before the kill), but for `changes`. Returns the pids of the sandboxes the killed
+    /// worker had running.
     @discardableResult
-    func killAndRestartWorker(pausing: () throws -> Void = {}) throws -> [Int32] {
+    func killAndRestartWorker(changing changes: [String: String] = [:], pausing: () throws -> Void = {}) throws -> [Int32] {
         let pid = try pid(of: "worker")
         let argv = try nulSeparated("/proc/\(pid)/cmdline")
         let environment = Dictionary(try nulSeparated("/proc/\(pid)/environ").compactMap { entry -> (String, String)? in
             guard let equals = entry.firstIndex(of: "=") else { return nil }
             return (String(entry[..<equals]), String(entry[entry.index(after: equals)...]))
-        }, uniquingKeysWith: { $1 })
+        }, uniquingKeysWith: { $1 }).merging(changes) { $1 }
         let sandboxes = children(of: pid)
         try kill("worker")
         try pausing()

@@ -143,4 +143,89 @@ import Testing
         #expect(count(stats, "total_cached") == 0)
         #expect(try stack.redisKeys(matching: "verdict:*").isEmpty)
     }
+
+    /// The lines of a log of the stack's that hold `part`.
+    func logLines(_ stack: Stack, _ name: String, containing part: String) throws -> [Substring] {
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(stack.runDirectory)/logs/\(name).log")), as: UTF8.self)
+        return text.split(separator: "\n").filter { $0.contains(part) }
+    }
+
+    /// In Redis mode a responder answers a hit itself, in the script that checks the client's
+    /// limit: the worker is stopped (SIGSTOP) and the hit is answered all the same, stored and
+    /// counted as the worker would store and count it, and logged by the responder.
+    @Test(.runningTimeLimit(minutes: 3))
+    func aHitIsAnsweredByTheResponderAloneAsTheWorkerWouldAnswerIt() throws {
+        // One responder, whose copy of the worker's terms the test keeps fresh.
+        let stack = try Stack(["FCGI_CHILDREN": "1"])
+        let first = try submitWaiting(stack, Self.good)
+        #expect(first["cached"] as? Bool == false, "\(first)")
+        let stats = try counters(stack, until: { count($0, "total_processed") == 1 }, "the first compile")
+        let hostID = try #require((stats["hosts"] as? [[String: Any]])?.first?["host_id"] as? String, "\(stats)")
+        #expect(try stack.request("GET", "/api/v1/toolchains").status == 200)
+
+        let worker = try stack.pid(of: "worker")
+        Glibc.kill(worker, SIGSTOP)
+        let hit: HTTPReply
+        do {
+            defer { Glibc.kill(worker, SIGCONT) }
+            hit = try stack.request("POST", "/api/v1/compile?wait=25", body: Self.good)
+        }
+        #expect(hit.status == 200 && hit.json["cached"] as? Bool == true && hit.json["status"] as? String == "completed", "\(hit.text)")
+        let id = try #require(hit.json["job_id"] as? String)
+        for field in ["compiled", "success", "stdout", "stderr", "exit_code", "duration", "compiler", "standard"] {
+            #expect("\(hit.json[field] ?? "absent")" == "\(first[field] ?? "absent")", "\(field)")
+        }
+        // Stored as the worker's answer: its host, finished when answered, the request's id.
+        #expect(try stack.redisHashField("job:\(id)", "host") == hostID)
+        #expect(try stack.redisHashField("job:\(id)", "started_at") == stack.redisHashField("job:\(id)", "completed_at"))
+        let requestID = try #require(hit.headers["x-request-id"])
+        #expect(try stack.redisHashField("job:\(id)", "request_id") == requestID)
+        let read = try stack.request("GET", "/api/v1/compile/\(id)")
+        #expect(read.status == 200 && read.json["cached"] as? Bool == true && read.json["created_at"] != nil, "\(read.text)")
+
+        // Counted in the worker's counters, nothing compiled; logged once, by the responder.
+        let after = try counters(stack, until: { count($0, "total_cached") == 1 }, "the responder's answer")
+        #expect(count(after, "total_processed") == 1, "\(after)")
+        let compileLines = try logLines(stack, "responders", containing: "job_id=\(id)").filter { $0.contains("msg=compile") }
+        #expect(compileLines.count == 1, "\(compileLines)")
+        for part in ["program=will-it-compile-responder", "cached=true", "exit_code=0", "request_id=\(requestID)", "toolchain=gcc-12",
+                     "verdict=completed"] {
+            #expect(compileLines.first?.contains(part) == true, "\(part): \(compileLines)")
+        }
+        #expect(try logLines(stack, "worker", containing: "job_id=\(id)").isEmpty, "the worker never saw the job")
+    }
+
+    /// A responder answers in the worker's name only under the terms the worker publishes: a
+    /// worker restarted with another timeout keys its verdicts apart at once, though the
+    /// responder's copy of the old terms is still fresh, and the same source is compiled again.
+    @Test(.runningTimeLimit(minutes: 3))
+    func aWorkerRestartedWithOtherLimitsIsNeverAnsweredForUnderTheOldOnes() throws {
+        let stack = try Stack(["FCGI_CHILDREN": "1", "COMPILATION_TIMEOUT_SECONDS": "30"])
+        #expect(try submitWaiting(stack, Self.good)["cached"] as? Bool == false)
+        #expect(try submitWaiting(stack, Self.good)["cached"] as? Bool == true)
+        #expect(try stack.request("GET", "/api/v1/toolchains").status == 200)
+        let hostID = try #require(((try stack.request("GET", "/api/v1/workers/stats").json["hosts"]) as? [[String: Any]])?.first?["host_id"] as? String)
+        let termsKey = "wic:host:\(hostID):verdict-terms"
+        let published = try stack.redisString(termsKey)
+        try stack.killAndRestartWorker(changing: ["COMPILATION_TIMEOUT_SECONDS": "29"])
+        try waitUntil("the restarted worker publishes its terms", within: 20) {
+            let now = try stack.redisString(termsKey)
+            return !now.isEmpty && now != published
+        }
+        let again = try submitWaiting(stack, Self.good)
+        #expect(again["cached"] as? Bool == false, "compiled under the new timeout: \(again)")
+        #expect(try submitWaiting(stack, Self.good)["cached"] as? Bool == true)
+    }
+
+    /// Without Redis there is no shared cache for a responder to read: the worker answers.
+    @Test(.runningTimeLimit(minutes: 2))
+    func inMemoryModeTheWorkerAnswersAHit() throws {
+        let stack = try Stack(["REDIS_ENABLED": "false"])
+        #expect(try submitWaiting(stack, Self.good)["cached"] as? Bool == false)
+        let hit = try submitWaiting(stack, Self.good)
+        #expect(hit["cached"] as? Bool == true, "\(hit)")
+        let id = try #require(hit["job_id"] as? String)
+        let lines = try logLines(stack, "worker", containing: "job_id=\(id)")
+        #expect(lines.count == 1 && lines.first?.contains("cached=true") == true, "\(lines)")
+    }
 }

@@ -39,7 +39,7 @@ final class FakeWorker: WorkerChannel {
             case .ping:
                 return .pong
             case .toolchains:
-                return .toolchains(toolchains)
+                return .toolchains(toolchains, nil)
             case .stats:
                 let start = Date(timeIntervalSince1970: 1_800_000_000)
                 return .stats(WorkerStats(maxWorkers: 2, activeWorkers: 0, queuedJobs: 0, totalProcessed: submissions.count,

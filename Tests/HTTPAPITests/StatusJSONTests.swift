@@ -152,7 +152,7 @@ import WillItCompile
     private func freshKey() -> VerdictKey {
         let request = CompilationRequest(source: Array(UUID().uuidString.utf8), language: .c, compiler: "gcc-12", standard: "c11")
         return VerdictKey(request: request, toolchain: Toolchain(spec: try! Self.gccSpec(), version: "12", isDefault: true),
-                          sandbox: SandboxConfiguration(), timeout: .seconds(30))
+                          limits: CompileLimits(sandbox: SandboxConfiguration(), timeout: .seconds(30)))
     }
 
     private static func gccSpec() throws -> ToolchainSpec {

@@ -59,7 +59,7 @@ func freshVerdictKey() -> VerdictKey {
     let request = CompilationRequest(source: Array(UUID().uuidString.utf8), language: .c, compiler: "gcc-12", standard: "c11")
     let spec = try! ToolchainCatalog.load(at: repositoryRoot.appendingPathComponent("toolchains/catalog").path)[0]
     return VerdictKey(request: request, toolchain: Toolchain(spec: spec, version: "12", isDefault: true),
-                      sandbox: SandboxConfiguration(), timeout: .seconds(30))
+                      limits: CompileLimits(sandbox: SandboxConfiguration(), timeout: .seconds(30)))
 }
 
 /// A job with a fresh id, created now.

@@ -174,7 +174,7 @@ import Testing
         func key(_ change: (inout CompilationRequest) -> Void) -> String {
             var changed = project
             change(&changed)
-            return VerdictKey(request: changed, toolchain: gcc, sandbox: SandboxConfiguration(), timeout: .seconds(30)).digest
+            return VerdictKey(request: changed, toolchain: gcc, limits: CompileLimits(sandbox: SandboxConfiguration(), timeout: .seconds(30))).digest
         }
         let keys = [
             key { _ in }, key { $0.files[1].name = "b.h" }, key { $0.files[1].content = [0x20] },

@@ -17,7 +17,7 @@ import Testing
         _ request: CompilationRequest = request, toolchain: Toolchain = gcc, sandbox: SandboxConfiguration = SandboxConfiguration(),
         timeout: Duration = .seconds(30)
     ) -> VerdictKey {
-        VerdictKey(request: request, toolchain: toolchain, sandbox: sandbox, timeout: timeout)
+        VerdictKey(request: request, toolchain: toolchain, limits: CompileLimits(sandbox: sandbox, timeout: timeout))
     }
 
     @Test func isTheSameForTheSameInputsAndIgnoresTheCacheChoice() {
@@ -88,8 +88,8 @@ import Testing
         #expect(other != first)
         #expect(key() == first)
         #expect(key(toolchain: otherCommand) == other)
-        #expect(VerdictKey.canonicalForm(request: Self.request, toolchain: otherCommand, sandbox: SandboxConfiguration(), timeout: .seconds(30)).bytes
-            != VerdictKey.canonicalForm(request: Self.request, toolchain: Self.gcc, sandbox: SandboxConfiguration(), timeout: .seconds(30)).bytes)
+        #expect(VerdictKey.canonicalForm(request: Self.request, toolchain: otherCommand, limits: CompileLimits(sandbox: SandboxConfiguration(), timeout: .seconds(30))).bytes
+            != VerdictKey.canonicalForm(request: Self.request, toolchain: Self.gcc, limits: CompileLimits(sandbox: SandboxConfiguration(), timeout: .seconds(30))).bytes)
     }
 
     /// Settings that only change where caches live, or which bwrap runs, give no other verdict.

@@ -49,6 +49,9 @@ import Testing
                 Diagnostic(file: nil, line: nil, column: nil, severity: .warning, message: "w", option: "-Wfoo"),
             ]))),
         .job(nil, nil),
+        .toolchains([], nil),
+        .toolchains([], VerdictCacheTerms(limits: CompileLimits(sandbox: SandboxConfiguration(cpuSeconds: 7, cgroups: false), timeout: .milliseconds(2500)),
+                                          hostID: "host-a")),
         .matrix(matrix), .matrix(nil),
         .recorded, .metrics("# TYPE will_it_compile_slots gauge\nwill_it_compile_slots 2.0\n"),
         .failure(WorkerFailure(.storeUnavailable, "redis down")),
@@ -74,6 +77,26 @@ import Testing
         var decoder = WorkerFrameDecoder()
         decoder.append(WorkerCodec.frame(reply))
         #expect(try WorkerCodec.decodeReply(try #require(try decoder.next())) == reply)
+    }
+
+    /// The terms' digest is the responder's and the worker's proof that both key verdicts alike:
+    /// it comes back the same from the wire, and any limit or the host changes it.
+    @Test func verdictCacheTermsKeepTheirDigestAndEveryLimitChangesIt() throws {
+        let terms = VerdictCacheTerms(limits: CompileLimits(sandbox: SandboxConfiguration(), timeout: .seconds(30)), hostID: "host-a")
+        let decoded = try JSONDecoder().decode(VerdictCacheTerms.self, from: JSONEncoder().encode(terms))
+        #expect(decoded == terms && decoded.digest == terms.digest && terms.digest.count == 64)
+        let changes: [(inout CompileLimits) -> Void] = [
+            { $0.timeoutMilliseconds += 1 }, { $0.cpuSeconds += 1 }, { $0.addressSpaceMegabytes += 1 }, { $0.fileSizeMegabytes += 1 },
+            { $0.processes += 1 }, { $0.cgroups.toggle() }, { $0.cgroupMemoryMegabytes += 1 }, { $0.pids += 1 },
+            { $0.workspaceMegabytes += 1 }, { $0.outputLimitBytes += 1 },
+        ]
+        var digests = [terms.digest, VerdictCacheTerms(limits: terms.limits, hostID: "host-b").digest]
+        for change in changes {
+            var limits = terms.limits
+            change(&limits)
+            digests.append(VerdictCacheTerms(limits: limits, hostID: "host-a").digest)
+        }
+        #expect(Set(digests).count == digests.count)
     }
 
     @Test func aMatrixCarriesItsSourceOnceWhateverTheNumberOfCells() throws {

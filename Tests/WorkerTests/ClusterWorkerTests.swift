@@ -33,7 +33,7 @@ import WorkerClient
         defer { try? FileManager.default.removeItem(atPath: catalog) }
         let lacking = try worker("lacking", ["WORKER_CATALOG": catalog])
         try waitUntil("each host sees the other") {
-            guard case let .toolchains(list) = try lacking.client.send(.toolchains) else { return false }
+            guard case let .toolchains(list, _) = try lacking.client.send(.toolchains) else { return false }
             return list.first { $0.spec.id == "clang-16" && $0.spec.language == .c }?.hosts == ["full"]
                 && list.first { $0.spec.id == "gcc-12" && $0.spec.language == .c }?.hosts == ["full", "lacking"]
         }

@@ -34,7 +34,7 @@ import WillItCompile
     }
 
     func installed() throws -> [Toolchain] {
-        guard case let .toolchains(list) = try worker.client.send(.toolchains) else {
+        guard case let .toolchains(list, _) = try worker.client.send(.toolchains) else {
             throw HarnessError("the worker did not list its toolchains")
         }
         return list

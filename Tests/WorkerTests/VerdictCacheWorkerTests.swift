@@ -48,7 +48,7 @@ import WillItCompile
         let full = try worker("full")
         let lacking = try worker("lacking", ["WORKER_CATALOG": catalog])
         try waitUntil("the hosts see each other") {
-            guard case let .toolchains(list) = try lacking.client.send(.toolchains) else { return false }
+            guard case let .toolchains(list, _) = try lacking.client.send(.toolchains) else { return false }
             return list.first { $0.spec.id == "clang-16" && $0.spec.language == .c }?.hosts == ["full"]
                 && list.first { $0.spec.id == "gcc-12" && $0.spec.language == .c }?.hosts == ["full", "lacking"]
         }

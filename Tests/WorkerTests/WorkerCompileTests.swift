@@ -125,7 +125,7 @@ import WillItCompile
     }
 
     @Test func theWorkerListsTheToolchainsItFoundWithVersions() throws {
-        guard case let .toolchains(list) = try worker.client.send(.toolchains) else {
+        guard case let .toolchains(list, _) = try worker.client.send(.toolchains) else {
             Issue.record("no toolchains reply")
             return
         }

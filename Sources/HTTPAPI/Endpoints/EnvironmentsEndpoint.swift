@@ -5,7 +5,7 @@ extension APIHandler {
     func environments() -> HTTPResponse {
         do {
             // Asked afresh: what this host can compile right now, and nothing while the worker is down.
-            return .json(200, LanguageEnvironment.all(of: try toolchains.refresh()))
+            return .json(200, LanguageEnvironment.all(of: try toolchains.refresh().toolchains))
         } catch {
             return workerUnavailable(error)
         }

@@ -34,14 +34,15 @@ extension APIHandler {
         } catch {
             return invalid(error)
         }
-        let installed: [Toolchain]
+        let offer: ToolchainCache.Offer
         do {
-            installed = try toolchains.current()
+            offer = try toolchains.currentOffer()
         } catch {
             return workerUnavailable(error)
         }
+        let toolchain: Toolchain
         do {
-            let toolchain = try installed.resolve(request)
+            toolchain = try offer.toolchains.resolve(request)
             // Store what will really be used, so a result always says which compiler and standard made it.
             request.compiler = toolchain.spec.id
             request.standard = request.standard ?? toolchain.spec.defaultStandard
@@ -49,35 +50,87 @@ extension APIHandler {
             return invalid(error)
         }
         let client = client(of: http)
-        if let refused = checkRate(of: client) { return refused }
         var job = CompilationJob(request: request, createdAt: Date())
         job.requestID = http.requestID
-        var reply: WorkerReply
+        switch admit(job, compiledWith: toolchain, terms: offer.verdictCacheTerms, from: client) {
+        case let .refused(response):
+            return response
+        case let .answered(answeredJob, result):
+            var response = accepted(job, id: answeredJob.id, answered: (answeredJob, result), http, wait: wait)
+            response.answeredFromCache = (answeredJob, result)
+            return response
+        case .admitted:
+            break
+        }
+        let reply: WorkerReply
         do {
             reply = try workers.requests.send(.submit(job, client: client))
         } catch {
             return workerUnavailable(error)
         }
-        var answered: (CompilationJob, CompilationResult)?
-        if case let .answered(job, result) = reply {
-            // Answered from the verdict cache: finished already, and answered as any accepted job.
-            answered = (job, result)
-            reply = .accepted(job.id)
-        }
         switch reply {
         case let .accepted(id):
-            let answer = MediaType.preferred(by: http.accept, among: [MediaType.json, MediaType.plainText, MediaType.sarif])
-            guard let wait else {
-                if answer == MediaType.plainText {
-                    var queued = job
-                    queued.id = id
-                    return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id)).about(id)
-                }
-                return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)]).about(id)
-            }
-            return submitted(job, id: id, waitingUpTo: wait, answer: answer, answered: answered).about(id)
+            return accepted(job, id: id, answered: nil, http, wait: wait)
+        case let .answered(answeredJob, result):
+            // Answered from the verdict cache: finished already, and answered as any accepted job.
+            return accepted(job, id: answeredJob.id, answered: (answeredJob, result), http, wait: wait)
         default:
             return refusal(reply)
+        }
+    }
+
+    /// The answer to an accepted submission: at once (202) or, with `wait`, once it is finished.
+    private func accepted(
+        _ job: CompilationJob, id: JobID, answered: (CompilationJob, CompilationResult)?, _ http: HTTPRequest, wait: Duration?
+    ) -> HTTPResponse {
+        let answer = MediaType.preferred(by: http.accept, among: [MediaType.json, MediaType.plainText, MediaType.sarif])
+        guard let wait else {
+            if answer == MediaType.plainText {
+                var queued = job
+                queued.id = id
+                return PlainTextAnswer.response(job: queued, result: nil, location: location(of: id)).about(id)
+            }
+            return .json(202, body: SubmitResponse(jobID: id, status: .queued).body, headers: [location(of: id)]).about(id)
+        }
+        return submitted(job, id: id, waitingUpTo: wait, answer: answer, answered: answered).about(id)
+    }
+
+    /// What a submission's first step says: refused (over the client's limit, Redis
+    /// unreachable), answered from the verdict cache, or admitted, for the worker to take.
+    enum Admission {
+        case refused(HTTPResponse)
+        case answered(CompilationJob, CompilationResult)
+        case admitted
+    }
+
+    /// The client's submission limit and, in Redis mode for a submission that may use it, the
+    /// verdict cache, in one step: a verdict the cache holds is answered here, as the worker
+    /// would answer it (the job stored finished, as the worker's host, counted in its
+    /// counters), without the worker's hop. The key is the worker's (`terms`: its limits).
+    func admit(_ job: CompilationJob, compiledWith toolchain: Toolchain, terms: VerdictCacheTerms?, from client: ClientIdentity?) -> Admission {
+        guard let gate, let terms, job.request.useCache else {
+            return checkRate(of: client).map(Admission.refused) ?? .admitted
+        }
+        let date = Date()
+        let key = VerdictKey(request: job.request, toolchain: toolchain, limits: terms.limits)
+        let decision: GateDecision
+        do {
+            decision = try gate.admit(client, answering: job, key: key, terms: terms, at: date)
+        } catch {
+            return .refused(redisUnavailable("\(error)"))
+        }
+        switch decision {
+        case let .limited(retryAfter):
+            return .refused(rateLimited(retryAfter: retryAfter, cells: nil))
+        case .admitted:
+            return .admitted
+        case let .answered(status, result):
+            verdictCacheHits.increment()
+            var answered = job
+            answered.host = terms.hostID
+            answered = answered.finished(status, at: date)
+            answered.request = answered.request.withoutSources  // as the worker's answer shows it
+            return .answered(answered, result)
         }
     }
 
@@ -137,9 +190,15 @@ extension APIHandler {
             return redisUnavailable("\(error)")
         }
         guard case let .limited(retryAfter) = decision else { return nil }
+        return rateLimited(retryAfter: retryAfter, cells: cells)
+    }
+
+    /// The 429 of a client over the cluster-wide submission limit.
+    private func rateLimited(retryAfter: Duration, cells: Int?) -> HTTPResponse {
         let seconds = max(1, (retryAfter.roundedUpMilliseconds + 999) / 1000)
         let matrix = cells.map { " This matrix counts as \($0) submissions, one per cell (more than a burst at once only when the client has submitted nothing for a burst's time); nothing of it was stored." } ?? ""
-        return .error(429, "rate_limited", "Too many submissions from this client address (an IPv6 address counts by its /64) across all hosts: at most \(rateLimiter.submitsPerSecond) per second, in bursts of up to \(rateLimiter.burst).\(matrix) Retry after \(seconds) s, and space submissions out.",
+        let limit = rateLimiter.map { "at most \($0.submitsPerSecond) per second, in bursts of up to \($0.burst)" } ?? "the limit"
+        return .error(429, "rate_limited", "Too many submissions from this client address (an IPv6 address counts by its /64) across all hosts: \(limit).\(matrix) Retry after \(seconds) s, and space submissions out.",
                       headers: [("Retry-After", String(seconds))])
     }
 

@@ -5,7 +5,7 @@ extension APIHandler {
     func toolchainList() -> HTTPResponse {
         do {
             // Asked afresh, as the environments are.
-            return .json(200, ToolchainsResponse(toolchains: try toolchains.refresh()))
+            return .json(200, ToolchainsResponse(toolchains: try toolchains.refresh().toolchains))
         } catch {
             return workerUnavailable(error)
         }
