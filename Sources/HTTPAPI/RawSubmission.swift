@@ -94,6 +94,28 @@ enum RawSubmission {
         return settings
     }
 
+    /// The query string of a submission whose body is JSON, which takes only `accepted`
+    /// (`wait`, or nothing): the body says everything else, so a raw form's setting in the
+    /// query would be ignored without a word; it is refused, naming where it belongs.
+    static func checkQuery(ofJSONBody request: HTTPRequest, accepting accepted: [String]) throws(RequestValidationError) {
+        let shownAccepted = accepted.isEmpty ? "none" : accepted.joined(separator: ", ")
+        var problems: [ValidationProblem] = []
+        for name in Set(request.queryNames).sorted() where !accepted.contains(name) {
+            let shown = SubmissionBody.shortened(name)
+            let instead = switch name {
+            case "flag": " With a JSON body, the flags are its field `flags` (an array)."
+            case "filename": " With a JSON body, the language is its field `language`."
+            case _ where parameters.contains(name): " With a JSON body, give it as the body's field `\(name)`."
+            default: ""
+            }
+            let raw = parameters.contains(name) ? " is a setting of a raw submission (a body that is the source itself), and this body is JSON." : " is not a query parameter of a submission with a JSON body."
+            problems.append(ValidationProblem(
+                field: shown, kind: .unsupported(accepted: accepted),
+                message: "The query parameter `\(shown)`\(raw)\(instead) Accepted in the query here: \(shownAccepted)."))
+        }
+        if !problems.isEmpty { throw RequestValidationError(problems: problems) }
+    }
+
     /// What a form-encoded body with no line break that is not a JSON object gets.
     static let formRefusal = "The body came as a form (Content-Type application/x-www-form-urlencoded) without a single line break, as `curl -d @main.c` sends a file after deleting its newlines, so it is not compiled. Send the file as it is with `curl --data-binary @main.c '…/api/v1/compile?language=c'` (for a file of one line with no final newline, add `-H 'Content-Type: text/plain'`), or a JSON body with Content-Type application/json."
     /// What a `multipart/form-data` body gets.

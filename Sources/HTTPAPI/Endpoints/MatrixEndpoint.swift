@@ -18,6 +18,7 @@ extension APIHandler {
         let submission: MatrixSubmission
         let cells: [CompilationRequest]
         do {
+            try RawSubmission.checkQuery(ofJSONBody: http, accepting: [])
             submission = try validator.validateMatrix(json: Data(body))
             // Every cell is checked against what the workers offer, as a job of its own would be.
             cells = try submission.cells(offered: try toolchains.current(), maxCells: configuration.compilation.maxMatrixCells)

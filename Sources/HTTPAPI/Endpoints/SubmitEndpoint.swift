@@ -21,8 +21,10 @@ extension APIHandler {
         do {
             switch SubmissionForm(contentType: http.contentType) {
             case .json:
+                try RawSubmission.checkQuery(ofJSONBody: http, accepting: ["wait"])
                 request = try validator.validate(json: Data(body))
             case .form where body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{"):
+                try RawSubmission.checkQuery(ofJSONBody: http, accepting: ["wait"])
                 request = try validator.validate(json: Data(body))
             case .form where RawSubmission.holdsALineBreak(body), .raw:
                 request = try validator.validate(RawSubmission.settings(of: http), source: body)
