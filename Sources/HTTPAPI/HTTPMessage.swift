@@ -69,6 +69,18 @@ func percentDecoded(_ text: String) -> String? {
     return String(validating: bytes, as: UTF8.self)
 }
 
+/// A job and its result as a responder answered it from the verdict cache. A reference, so
+/// that every answer, which rarely has one, stays as small to copy as before.
+public final class AnsweredFromCache: Sendable {
+    public let job: CompilationJob
+    public let result: CompilationResult
+
+    init(job: CompilationJob, result: CompilationResult) {
+        self.job = job
+        self.result = result
+    }
+}
+
 public struct HTTPResponse: Sendable, Equatable {
     public var status: Int
     public var headers: [(String, String)]
@@ -77,7 +89,7 @@ public struct HTTPResponse: Sendable, Equatable {
     public var jobID: JobID?
     /// A submission this responder answered from the verdict cache itself, for the job's
     /// `compile` log line, which the worker writes for every other job; never sent.
-    public var answeredFromCache: (job: CompilationJob, result: CompilationResult)?
+    public var answeredFromCache: AnsweredFromCache?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -29,8 +29,8 @@ struct RequestRecord: Sendable {
         let level: Logger.Level = response.status >= 500 ? .warning : .info
         guard log.writes(level) else { return }
         log.log(level, "request", Self.fields(requestID: requestID, method: method, route: route, response: response, duration: duration))
-        if let (job, result) = response.answeredFromCache {
-            log.log(.info, "compile", Self.compileFields(of: job, result: result))
+        if let answered = response.answeredFromCache {
+            log.log(.info, "compile", Self.compileFields(of: answered.job, result: answered.result))
         }
     }
 

@@ -59,7 +59,7 @@ extension APIHandler {
             return response
         case let .answered(answeredJob, result):
             var response = accepted(job, id: answeredJob.id, answered: (answeredJob, result), http, wait: wait)
-            response.answeredFromCache = (answeredJob, result)
+            response.answeredFromCache = AnsweredFromCache(job: answeredJob, result: result)
             return response
         case .admitted:
             break
