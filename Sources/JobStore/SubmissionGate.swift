@@ -7,6 +7,10 @@ public enum GateDecision: Sendable, Equatable {
     case limited(retryAfter: Duration)
     /// Within the limit, and not answered: the worker gets the submission.
     case admitted
+    /// Within the limit, and not answered because the answering worker does not publish the
+    /// terms given (it restarted with other limits, or stopped): the worker gets the
+    /// submission, and the caller asks it for its terms again.
+    case termsOutdated
     /// Within the limit, and stored finished with the verdict the cache held: its status and result.
     case answered(JobStatus, CompilationResult)
 }
@@ -65,6 +69,7 @@ public final class SubmissionGate: Sendable {
             let (status, result) = try store.cachedAnswer(items[1], of: job.id, key: verdictKey)
             return .answered(status, result)
         }
+        if reply == .array([.integer(1), .integer(1)]) { return .termsOutdated }
         guard let rateLimiter else {
             try store.check(reply, doing: "look up the verdict of \(job.id)")
             return .admitted
@@ -76,10 +81,11 @@ public final class SubmissionGate: Sendable {
     /// answering host's published terms. ARGV: `gcra`'s interval, burst and count, then ttl,
     /// id, status index prefix, counters hash, verdict channel, answering time, the terms'
     /// digest, then the job's field/value pairs.
-    /// Returns {0, µs to wait}, {1, 0} (allowed, not answered) or {2, {status, the result's
-    /// field/value pairs}}. Not answered: a job key that exists already (the worker's
-    /// submission then reports the duplicate), and terms the host no longer publishes (it
-    /// restarted with other limits, or stopped). No flags: a full Redis refuses it whole.
+    /// Returns {0, µs to wait}, {1, 0} (allowed, not answered), {1, 1} (allowed, not answered:
+    /// the host does not publish these terms, having restarted with other limits or stopped)
+    /// or {2, {status, the result's field/value pairs}}. A job key that exists already is not
+    /// answered over (the worker's submission then reports the duplicate). No flags: a full
+    /// Redis refuses it whole.
     static let admitOrAnswer = """
         #!lua
         \(ClientRateLimiter.gcraFunction)
@@ -88,7 +94,8 @@ public final class SubmissionGate: Sendable {
             local wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
             if wait > 0 then return {0, wait} end
         end
-        if redis.call('GET', KEYS[5]) == ARGV[10] and redis.call('EXISTS', KEYS[3]) == 0 then
+        if redis.call('GET', KEYS[5]) ~= ARGV[10] then return {1, 1} end
+        if redis.call('EXISTS', KEYS[3]) == 0 then
             local answer = answerFromCache(KEYS[2], KEYS[3], KEYS[4], ARGV[5], ARGV[4], ARGV[6], ARGV[7], ARGV[8], {unpack(ARGV, 11)}, ARGV[9])
             if answer then return {2, answer} end
         end

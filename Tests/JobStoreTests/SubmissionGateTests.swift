@@ -82,16 +82,19 @@ import WillItCompile
     @Test func withoutAVerdictOrWithTermsTheWorkerNoLongerPublishesNothingIsStored() throws {
         let key = freshVerdictKey()
         let gate = gate()
-        #expect(try gate.admit(nil, answering: job(), key: key, terms: Self.terms, at: Date()) == .admitted, "nothing cached, nothing published")
+        #expect(try gate.admit(nil, answering: job(), key: key, terms: Self.terms, at: Date()) == .termsOutdated, "nothing published")
+        try publish()
+        #expect(try gate.admit(nil, answering: job(), key: key, terms: Self.terms, at: Date()) == .admitted, "nothing cached")
         try store.cacheVerdict(Self.verdict, status: .completed, under: key)
         let unpublished = job()
-        #expect(try gate.admit(nil, answering: unpublished, key: key, terms: Self.terms, at: Date()) == .admitted,
+        try RedisConnection(configuration: configuration).command(["DEL", RedisWorkQueue.verdictCacheTermsKey(host: Self.terms.hostID)])
+        #expect(try gate.admit(nil, answering: unpublished, key: key, terms: Self.terms, at: Date()) == .termsOutdated,
                 "a worker that publishes no terms (stopped for longer than they last) is not answered for")
         // The worker restarted with another timeout: responders that still know the old terms miss.
         var shorterTimeout = Self.terms.limits
         shorterTimeout.timeoutMilliseconds = 10_000
         try publish(VerdictCacheTerms(limits: shorterTimeout, hostID: Self.terms.hostID))
-        #expect(try gate.admit(nil, answering: unpublished, key: key, terms: Self.terms, at: Date()) == .admitted)
+        #expect(try gate.admit(nil, answering: unpublished, key: key, terms: Self.terms, at: Date()) == .termsOutdated)
         #expect(try store.job(unpublished.id) == nil && store.result(unpublished.id) == nil)
         #expect(try RedisWorkQueue(store: store, consumer: "host-a", leaseSeconds: 15).counters(of: "host-a").cached == 0)
         try publish()

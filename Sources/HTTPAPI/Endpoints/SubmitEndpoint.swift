@@ -126,6 +126,10 @@ extension APIHandler {
             return .refused(rateLimited(retryAfter: retryAfter, cells: nil))
         case .admitted:
             return .admitted
+        case .termsOutdated:
+            // The worker's limits changed (or it stopped): the next submission asks it again.
+            toolchains.invalidate()
+            return .admitted
         case let .answered(status, result):
             verdictCacheHits.increment()
             var answered = job
