@@ -337,21 +337,27 @@ class Bench:
 
     # 2. Submit path at a steady rate below compile capacity
     def submit_path(self):
+        """Paced submissions at `rate` per second to ours and to the C reference alternately, tick
+        by tick, the first of each tick taking turns: every submission of ours starts a compile,
+        and the C reference's writes are measured under the very same compiles."""
         rate, seconds = 20, (3 if self.quick else 15)
-        def paced(port, make_body):
-            latencies = []
-            connection = Connection(port)
-            started = time.perf_counter()
-            for index in range(rate * seconds):
-                target = started + index / rate
-                time.sleep(max(0, target - time.perf_counter()))
+        nonce = time.time_ns()
+        sides = {"ours": (Connection(self.port), lambda i: json.dumps(
+                     {"source_code": f"int main(void){{return {i % 100};}} /* {nonce}-{i} */", "language": "c"})),
+                 "c_reference": (Connection(self.ref_port), lambda i: json.dumps(
+                     {"source_code": f"int main(void){{return {i % 100};}}", "language": "c"}))}
+        latencies = {name: [] for name in sides}
+        started = time.perf_counter()
+        for index in range(rate * seconds):
+            time.sleep(max(0, started + index / rate - time.perf_counter()))
+            order = ["ours", "c_reference"] if index % 2 == 0 else ["c_reference", "ours"]
+            for name in order:
+                connection, make_body = sides[name]
                 status, _, _, elapsed = connection.request("POST", "/api/v1/compile", make_body(index))
                 if status == 202:
-                    latencies.append(elapsed * 1000)
-            return {"requests": len(latencies), "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99)}
-        nonce = time.time_ns()
-        ours = paced(self.port, lambda i: json.dumps({"source_code": f"int main(void){{return {i % 100};}} /* {nonce}-{i} */", "language": "c"}))
-        reference = paced(self.ref_port, lambda i: json.dumps({"source_code": f"int main(void){{return {i % 100};}}", "language": "c"}))
+                    latencies[name].append(elapsed * 1000)
+        ours, reference = ({"requests": len(values), "p50_ms": percentile(values, 0.5), "p99_ms": percentile(values, 0.99)}
+                           for values in (latencies["ours"], latencies["c_reference"]))
         self.results["submit_path"] = {"rate_per_second": rate, "ours": ours, "c_reference": reference,
                                        "p50_ours_over_c": ours["p50_ms"] / reference["p50_ms"]}
         self.wait_until_idle()
