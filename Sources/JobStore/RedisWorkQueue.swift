@@ -367,8 +367,6 @@ public final class RedisWorkQueue: Sendable {
         return counters
     }
 
-    /// Counts one more start of this host's worker (`starts` beside its counters);
-    /// returns how many starts that makes.
     /// Says in Redis, for `verdictCacheTermsSeconds`, under which terms this host's verdicts
     /// are keyed: responders answer from the verdict cache in its name only while these hold.
     public func publishVerdictCacheTerms(_ terms: VerdictCacheTerms) throws(JobStoreError) {
@@ -379,6 +377,8 @@ public final class RedisWorkQueue: Sendable {
         try store.check(reply, doing: "SET \(key)", on: key)
     }
 
+    /// Counts one more start of this host's worker (`starts` beside its counters);
+    /// returns how many starts that makes.
     public func countStart() throws(JobStoreError) -> Int {
         let key = Self.countersKey(host: consumer)
         let reply = try store.pool.withConnection { connection throws(RedisConnectionError) in
