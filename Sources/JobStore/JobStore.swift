@@ -100,6 +100,10 @@ public protocol JobStore: Sendable {
     /// both in one round trip override this.
     func jobWithResult(_ id: JobID) throws(JobStoreError) -> (CompilationJob, CompilationResult?)?
 
+    /// `jobWithResult` of each of `ids`, by id (a job that does not exist is absent). Stores
+    /// that can fetch them all in one round trip override this: a matrix read needs every cell.
+    func jobsWithResults(_ ids: [JobID]) throws(JobStoreError) -> [JobID: (CompilationJob, CompilationResult?)]
+
     /// The JSON body of the job's status (`GET /api/v1/compile/{id}`), written straight
     /// from what is stored, for stores that keep it as text; `.useModel` where the caller
     /// reads it with `jobWithResult` and writes it from the models.
@@ -185,6 +189,14 @@ extension JobStore {
         guard var job = try job(id) else { return nil }
         job.request = job.request.withoutSources
         return (job, job.status.isTerminal ? try result(id) : nil)
+    }
+
+    public func jobsWithResults(_ ids: [JobID]) throws(JobStoreError) -> [JobID: (CompilationJob, CompilationResult?)] {
+        var found: [JobID: (CompilationJob, CompilationResult?)] = [:]
+        for id in ids {
+            if let jobAndResult = try jobWithResult(id) { found[id] = jobAndResult }
+        }
+        return found
     }
 
     /// Only a verdict about the code itself is cached.

@@ -257,6 +257,30 @@ public final class RedisJobStore: JobStore {
         return (job, try ResultHash.result(from: resultHash, key: resultKey))
     }
 
+    /// Every job's two hashes in one pipelined round trip.
+    public func jobsWithResults(_ ids: [JobID]) throws(JobStoreError) -> [JobID: (CompilationJob, CompilationResult?)] {
+        guard !ids.isEmpty else { return [:] }
+        let keys = ids.flatMap { [JobKeys.job($0), JobKeys.result($0)] }
+        let replies = try pool.withConnection { connection throws(RedisConnectionError) in
+            try connection.pipeline(keys.map { [bytes("HGETALL"), bytes($0)] })
+        }
+        var found: [JobID: (CompilationJob, CompilationResult?)] = [:]
+        for (index, id) in ids.enumerated() {
+            let (jobKey, resultKey) = (keys[2 * index], keys[2 * index + 1])
+            let (jobReply, resultReply) = (replies[2 * index], replies[2 * index + 1])
+            try check(jobReply, doing: "HGETALL \(jobKey)", on: jobKey)
+            try check(resultReply, doing: "HGETALL \(resultKey)", on: resultKey)
+            guard let jobHash = try hash(from: jobReply, key: jobKey) else { continue }
+            let job = try JobHash.job(from: jobHash, key: jobKey, withSource: false)
+            guard job.status.isTerminal, let resultHash = try hash(from: resultReply, key: resultKey) else {
+                found[id] = (job, nil)
+                continue
+            }
+            found[id] = (job, try ResultHash.result(from: resultHash, key: resultKey))
+        }
+        return found
+    }
+
     /// Both hashes in one pipelined round trip, the body written from hiredis's reply
     /// (`StoredStatusBody`). Data that is not as this store writes it (an error reply,
     /// another type, a field it does not know how to show) goes the model path, which

@@ -54,6 +54,29 @@ import WillItCompile
         #expect(done.0.status == .failed && done.1 == result)
     }
 
+    /// Many jobs read at once (a matrix's cells) read as each one alone does; one that does not
+    /// exist is left out.
+    @Test(arguments: StoreKind.allCases)
+    func manyJobsReadAtOnceReadAsEachAlone(kind: StoreKind) throws {
+        let store = try kind.makeStore()
+        defer { store.close() }
+        let jobs = (0..<5).map { _ in makeJob() }
+        for job in jobs { try store.create(job) }
+        _ = try store.transition(jobs[1].id, to: .processing, at: Date(), result: nil)
+        _ = try store.transition(jobs[2].id, to: .failed, at: Date(), result: makeResult(for: jobs[2].id, status: .failed, stderr: "e"))
+        _ = try store.transition(jobs[3].id, to: .completed, at: Date(), result: makeResult(for: jobs[3].id, status: .completed))
+        let missing = JobID()
+        let read = try store.jobsWithResults(jobs.map(\.id) + [missing])
+        #expect(read.count == jobs.count && read[missing] == nil)
+        for job in jobs {
+            let (alone, aloneResult) = try #require(try store.jobWithResult(job.id))
+            let (together, togetherResult) = try #require(read[job.id])
+            #expect(together == alone && togetherResult == aloneResult, "\(job.id)")
+        }
+        #expect(read[jobs[2].id]?.1?.stderr == "e" && read[jobs[0].id]?.1 == nil && read[jobs[1].id]?.0.status == .processing)
+        #expect(try store.jobsWithResults([]).isEmpty)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func refusesASecondJobWithTheSameId(kind: StoreKind) throws {
         let store = try kind.makeStore()

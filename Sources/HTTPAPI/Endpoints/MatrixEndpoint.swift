@@ -61,11 +61,18 @@ extension APIHandler {
         var states: [JobID: (JobStatus, CompilationResult?)] = [:]
         do {
             found = try readMatrix(id)
-            // Waits for each unfinished cell in turn, all within the one deadline.
+            let cells = found?.cells.map(\.jobID) ?? []
+            // With Redis every cell in one round trip first; then each unfinished one is waited
+            // for in turn, all within the one deadline.
+            if let store {
+                for (cell, (job, result)) in try store.jobsWithResults(cells) { states[cell] = (job.status, result) }
+            }
             let deadline = ContinuousClock.now + wait
-            for cell in found?.cells ?? [] {
+            for cell in cells {
                 let left = max(.zero, deadline - ContinuousClock.now)
-                if let (job, result) = try readJob(cell.jobID, wait: left) { states[cell.jobID] = (job.status, result) }
+                // Read already: only an unfinished cell, with time left, is read again.
+                if store != nil, states[cell].map({ $0.0.isTerminal || left == .zero }) ?? true { continue }
+                if let (job, result) = try readJob(cell, wait: left) { states[cell] = (job.status, result) }
             }
         } catch let error as JobStoreError {
             return redisUnavailable("\(error)")
