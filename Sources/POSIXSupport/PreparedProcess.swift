@@ -113,9 +113,8 @@ public final class PreparedProcess {
         close(channel)
         channel = -1
         guard !reaped else { return }
-        kill(-pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
+        // Not waited on for ever: one still entering its cgroup may be asleep in the kernel.
+        Reaper.killGroup(of: pid)
         reaped = true
     }
 

@@ -102,7 +102,8 @@ public enum ProcessRunner {
     }
 
     /// Reads the pipes until the command closes them all or the deadline passes (then its
-    /// process group is killed), and reaps it.
+    /// process group is killed), and reaps it; returns by the deadline plus
+    /// `Reaper.killedProcessBound` whatever the kernel does with the killed processes.
     private static func collect(
         from pid: pid_t, pipes: [(target: Int32, pipe: Pipe2, limit: Int)], deadline: ContinuousClock.Instant, started: ContinuousClock.Instant
     ) -> ProcessOutcome {
@@ -115,7 +116,6 @@ public enum ProcessRunner {
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero {
                 timedOut = true
-                kill(-pid, SIGKILL)
                 break
             }
             var pollSet = open.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
@@ -137,16 +137,18 @@ public enum ProcessRunner {
             }
             open.removeAll { closed.contains($0.descriptor) }
         }
-        // The group is dead or exits on its own; reap the leader.
-        var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) == -1, errno == EINTR {}
-        let termination: Termination
-        if timedOut {
-            termination = .timedOut
-        } else if waitStatus & 0x7F == 0 {
-            termination = .exited((waitStatus >> 8) & 0xFF)
-        } else {
-            termination = .signaled(waitStatus & 0x7F)
+        // The group is dead or exits on its own: reap the leader, by the deadline at the latest.
+        // One that is still there at the deadline (its output closed) is killed then. A killed
+        // leader that cannot die at once (asleep in the kernel) is reaped later, not waited for:
+        // the outcome comes within the timeout and `Reaper.killedProcessBound` in any case.
+        var waitStatus = timedOut ? Reaper.killGroup(of: pid) : Reaper.reap(pid, until: deadline)
+        if !timedOut, waitStatus == nil {
+            timedOut = true
+            waitStatus = Reaper.killGroup(of: pid)
+        }
+        let termination: Termination = switch waitStatus {
+        case let status? where !timedOut: status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signaled(status & 0x7F)
+        default: .timedOut
         }
         return ProcessOutcome(termination: termination, collected: streams, elapsed: ContinuousClock.now - started)
     }

@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import Glibc
+import POSIXSupport
 import TestSupport
 import Testing
 import WillItCompile
@@ -491,6 +493,31 @@ extension CgroupLayout {
         #expect(stillWaiting.count == 1, "the launcher beside the job still waits: \(worker.waitingLaunchers()) of \(waiting)")
         let (next, nextResult) = try worker.compile("#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
                                                     language: .c, compiler: "gcc-12", within: 60)
+        #expect(next.status == .completed, "\(nextResult.error) \(nextResult.stderr)")
+    }
+
+    /// A job whose launcher the kernel holds (frozen here; moving into a cgroup v1 cgroup holds a
+    /// process in the kernel the same way) ends as `timeout` within its time limit plus
+    /// `Reaper.killedProcessBound`, not when the kernel lets the launcher go (15 s after the
+    /// submission here), and the slot goes on with the next job.
+    @Test(.runningTimeLimit(minutes: 2), .enabled(if: FrozenCgroup.available, "needs the cgroup v1 freezer hierarchy"))
+    func aJobWhoseLauncherTheKernelHoldsGetsItsVerdictInTime() throws {
+        let worker = try WorkerProcess(["MAX_WORKERS": "1", "COMPILATION_TIMEOUT_SECONDS": "2"])
+        var launcher: Int32 = 0
+        try waitUntil("the slot's launcher waits", within: 30) {
+            launcher = worker.waitingLaunchers().first ?? 0
+            return launcher != 0
+        }
+        let frozen = try FrozenCgroup(holding: launcher)
+        defer { frozen.thawAndRemove() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 15) { frozen.thaw() }
+        let started = Date()
+        let (job, result) = try worker.compile("int main(void) { return 0; }\n", language: .c, compiler: "gcc-12", within: 30)
+        let took = Date().timeIntervalSince(started)
+        #expect(job.status == .timeout, "\(job.status): \(result.error)")
+        #expect(took < 2 + Reaper.killedProcessBound.timeInterval + 4, "the verdict came after \(took) s")
+        frozen.thaw()
+        let (next, nextResult) = try worker.compile("int main(void) { return 0; }\n", language: .c, compiler: "gcc-12", within: 30)
         #expect(next.status == .completed, "\(nextResult.error) \(nextResult.stderr)")
     }
 

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Glibc
 import POSIXSupport
 import TestSupport
@@ -71,5 +73,62 @@ import Testing
                                             collecting: [1: 100, 2: 100], timeout: .seconds(20), in: try launcher())
         #expect(outcome.termination == .exited(127))
         #expect(String(decoding: outcome.stderr.bytes, as: UTF8.self) == "cannot run /nonexistent/program: No such file or directory\n")
+    }
+
+    /// A killed command the kernel holds past its deadline (a process in a frozen cgroup v1
+    /// freezer sleeps uninterruptibly and ignores SIGKILL until thawed, as one moving into its
+    /// cgroup waits on the kernel's cgroup lock): the outcome still comes at the deadline plus
+    /// `Reaper.killedProcessBound`, not when the kernel lets the process go, and the process is
+    /// reaped once it can end. Here it is thawed 10 s after the deadline.
+    @Test(.runningTimeLimit(minutes: 1), .enabled(if: FrozenCgroup.available, "needs the cgroup v1 freezer hierarchy"))
+    func aCommandTheKernelHoldsPastItsDeadlineStillEndsInTime() throws {
+        let prepared = try launcher()
+        let frozen = try FrozenCgroup(holding: prepared.pid)
+        defer { frozen.thawAndRemove() }
+        let timeout = Duration.seconds(1)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 11) { frozen.thaw() }
+        let started = ContinuousClock.now
+        let outcome = try run("echo ran", timeout: timeout, in: prepared)
+        let took = ContinuousClock.now - started
+        #expect(outcome.termination == .timedOut)
+        #expect(took < timeout + Reaper.killedProcessBound + .seconds(1), "the outcome came after \(took)")
+        frozen.thaw()
+        try waitUntil("the thawed process is reaped", within: 10) {
+            !Reaper.reapAbandoned().contains(prepared.pid) && kill(prepared.pid, 0) == -1 && errno == ESRCH
+        }
+    }
+}
+
+/// A cgroup of the v1 freezer hierarchy, frozen, holding one process: the process stops in the
+/// kernel, and a SIGKILL ends it only once it is thawed. Made by the test (as root) and removed.
+final class FrozenCgroup: Sendable {
+    static let hierarchy = "/sys/fs/cgroup/freezer"
+    static var available: Bool { access("\(hierarchy)/cgroup.procs", W_OK) == 0 }
+
+    let directory = "\(hierarchy)/wic-test-frozen-\(UUID().uuidString.prefix(8))"
+
+    init(holding pid: pid_t) throws {
+        guard mkdir(directory, 0o755) == 0 else { throw TestFailure("mkdir \(directory): \(String(cString: strerror(errno)))") }
+        try "\(pid)".write(toFile: "\(directory)/cgroup.procs", atomically: false, encoding: .utf8)
+        try "FROZEN".write(toFile: "\(directory)/freezer.state", atomically: false, encoding: .utf8)
+        try waitUntil("the freezer cgroup is frozen", within: 10) { state == "FROZEN" }
+    }
+
+    var state: String {
+        ((try? String(contentsOfFile: "\(directory)/freezer.state", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func thaw() {
+        try? "THAWED".write(toFile: "\(directory)/freezer.state", atomically: false, encoding: .utf8)
+    }
+
+    /// Thaws it, kills what it holds and removes it (it is busy until its processes are gone).
+    func thawAndRemove() {
+        thaw()
+        try? waitUntil("\(directory) is removed", within: 10) {
+            let held = ((try? String(contentsOfFile: "\(directory)/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n")
+            held.compactMap { pid_t($0) }.forEach { kill($0, SIGKILL) }
+            return rmdir(directory) == 0 || errno == ENOENT
+        }
     }
 }
