@@ -1,4 +1,9 @@
-# Shared shell helpers for scripts/*. Source it; do not run it.
+#!/usr/bin/env bash
+# Shared shell helpers for scripts/*. The other scripts source it; run by itself it only says so.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  echo "scripts/lib.sh holds helpers that the other scripts source; run scripts/run, scripts/test or scripts/setup instead" >&2
+  exit 2
+fi
 
 # Debian packages every part of the project needs to build, run and test:
 # libraries, servers, the sandbox, and the compilers of toolchains/catalog/.
