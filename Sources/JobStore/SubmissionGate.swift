@@ -28,7 +28,7 @@ public enum GateDecision: Sendable, Equatable {
 public final class SubmissionGate: Sendable {
     private let store: RedisJobStore
     /// nil: the limit is off (`CLUSTER_RATE_LIMIT_PER_SECOND=0`).
-    public let rateLimiter: ClientRateLimiter?
+    private let rateLimiter: ClientRateLimiter?
 
     public init(store: RedisJobStore, rateLimiter: ClientRateLimiter?) {
         self.store = store
