@@ -125,14 +125,9 @@ public final class RedisJobStore: JobStore {
         try check(reply, doing: "cache the verdict \(key)", on: name)
     }
 
+    /// Counted in no host's counters: in Redis mode a submission is answered by the queue's
+    /// script (`RedisWorkQueue.submit`) or a responder's (`SubmissionGate`), which count it.
     public func answerFromCache(_ job: CompilationJob, key: VerdictKey, at date: Date) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
-        try answerFromCache(job, key: key, at: date, countingIn: nil)
-    }
-
-    /// `answerFromCache`, adding one to the field `cached` of the hash `counters` on a hit.
-    public func answerFromCache(
-        _ job: CompilationJob, key: VerdictKey, at date: Date, countingIn counters: String?
-    ) throws(JobStoreError) -> (JobStatus, CompilationResult)? {
         var jobFields = JobHash.fields(of: job.finished(job.status, at: date))
         // The script sets the status: the cached verdict's.
         if let status = stride(from: 0, to: jobFields.count, by: 2).first(where: { jobFields[$0] == bytes("status") }) {
@@ -144,7 +139,7 @@ public final class RedisJobStore: JobStore {
                 Scripts.answerFromCache,
                 keys: [bytes(JobKeys.verdict(key)), bytes(JobKeys.job(id)), bytes(JobKeys.result(id))],
                 arguments: [bytes(String(ttlSeconds)), bytes(id.description), bytes(JobKeys.statusIndexPrefix),
-                            bytes(counters ?? ""), bytes(JobKeys.verdictChannel(id))] + jobFields)
+                            bytes(""), bytes(JobKeys.verdictChannel(id))] + jobFields)
         }
         try check(reply, doing: "answer \(id) from the verdict cache")
         switch reply {
