@@ -57,9 +57,10 @@ enum RawSubmission {
         var language = value("language")
         if language == nil, let filename = value("filename") {
             guard let inferred = Language(fileName: filename) else {
-                throw RequestValidationError(problems: problems + [ValidationProblem(
+                throw RequestValidationError(problems: SubmissionBody.capped(problems + [ValidationProblem(
                     field: "filename", kind: .unsupported(accepted: Language.fileExtensions.keys.sorted()),
-                    message: "The language of `\(SubmissionBody.shortened(filename))` is not known from its extension (known: \(Language.knownExtensions)); give `language=`.")])
+                    message: "The language of `\(SubmissionBody.shortened(filename))` is not known from its extension (known: \(Language.knownExtensions)); give `language=`.")],
+                    more: "The query string has"))
             }
             language = inferred.rawValue
         }
@@ -80,7 +81,7 @@ enum RawSubmission {
         }
         let link = boolean("link", meaningOfFalse: "compile without linking")
         let cache = boolean("cache", meaningOfFalse: "compile even when the verdict cache holds the answer")
-        guard problems.isEmpty else { throw RequestValidationError(problems: problems) }
+        guard problems.isEmpty else { throw RequestValidationError(problems: SubmissionBody.capped(problems, more: "The query string has")) }
         var settings = SubmissionBody()
         settings.language = language
         settings.compiler = value("compiler")
@@ -113,7 +114,7 @@ enum RawSubmission {
                 field: shown, kind: .unsupported(accepted: accepted),
                 message: "The query parameter `\(shown)`\(raw)\(instead) Accepted in the query here: \(shownAccepted)."))
         }
-        if !problems.isEmpty { throw RequestValidationError(problems: problems) }
+        if !problems.isEmpty { throw RequestValidationError(problems: SubmissionBody.capped(problems, more: "The query string has")) }
     }
 
     /// What a form-encoded body with no line break that is not a JSON object gets.

@@ -109,11 +109,11 @@ public struct SubmissionBody: Sendable {
         guard problems.isEmpty else { throw RequestValidationError(problems: Self.capped(problems)) }
     }
 
-    static let maximumProblems = 20
+    public static let maximumProblems = 20
 
     /// At most `maximumProblems`, then one that says how many more: a body of a hundred
     /// thousand stray keys gets an answer of a readable size.
-    static func capped(_ problems: [ValidationProblem], more what: String = "The body has") -> [ValidationProblem] {
+    public static func capped(_ problems: [ValidationProblem], more what: String = "The body has") -> [ValidationProblem] {
         guard problems.count > maximumProblems else { return problems }
         let more = problems.count - maximumProblems
         return Array(problems.prefix(maximumProblems)) + [ValidationProblem(

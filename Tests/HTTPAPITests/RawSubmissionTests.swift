@@ -47,6 +47,23 @@ import WillItCompile
         }
     }
 
+    /// A query of hundreds of stray parameters gets an answer of a readable size, in either
+    /// form: the first `maximumProblems`, then one that says how many more.
+    @Test func manyStrayParametersAreNamedUpToTheCap() {
+        let stray = (0..<600).map { "p\($0)=1" }.joined(separator: "&")
+        for (what, check) in [("raw", { () throws(RequestValidationError) in _ = try RawSubmission.settings(of: request("language=c&" + stray)) }),
+                              ("json", { () throws(RequestValidationError) in try RawSubmission.checkQuery(ofJSONBody: request(stray), accepting: ["wait"]) })]
+            as [(String, () throws(RequestValidationError) -> Void)] {
+            do throws(RequestValidationError) {
+                try check()
+                Issue.record("\(what): 600 stray parameters were accepted")
+            } catch {
+                #expect(error.problems.count == SubmissionBody.maximumProblems + 1, "\(what): \(error.problems.count)")
+                #expect(error.problems.last?.message == "The query string has 580 more problems like these.", "\(what)")
+            }
+        }
+    }
+
     /// The raw body is the source: over MAX_SOURCE_SIZE it is a 413 (too large, and nothing else), blank it is a 400.
     @Test func aRawSourceIsHeldToTheSourceLimits() throws {
         let validator = RequestValidator(maxSourceSize: 100)
