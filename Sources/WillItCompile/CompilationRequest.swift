@@ -51,6 +51,9 @@ public struct CompilationRequest: Sendable, Equatable {
     /// Whether the request is a project of `files` rather than one source.
     public var isProject: Bool { !files.isEmpty }
 
+    /// The bytes of its sources together: the single source's, or every file's.
+    public var sourceByteCount: Int { source.count + files.reduce(0) { $0 + $1.content.count } }
+
     /// Every file's bytes, for the places that look into the sources: the single source as
     /// the one file `singleName`, or the project's files.
     public func sourceFiles(singleName: String) -> [ProjectFile] {

@@ -220,7 +220,7 @@ extension MatrixSubmission {
                 field: "environments", kind: .unsupported(accepted: []),
                 message: "The matrix makes \(wanted.count) cells; at most \(maxCells) are accepted (MAX_MATRIX_CELLS): \(narrowing).")])
         }
-        let sourceBytes = template.source.count + template.files.reduce(0) { $0 + $1.content.count }
+        let sourceBytes = template.sourceByteCount
         let stored = wanted.count * sourceBytes
         guard stored <= Self.maxStoredSourceBytes else {
             throw RequestValidationError(problems: [ValidationProblem(

@@ -222,6 +222,27 @@ import Testing
         #expect(try logLines(stack, "responders", containing: "job_id=\(id)").contains { $0.contains("msg=compile") && $0.contains("cached=true") })
     }
 
+    /// A source over 64 KiB is not sent to Redis on the chance of a hit: its hit is the worker's
+    /// to answer, and one just under the bound is still the responder's.
+    @Test(.runningTimeLimit(minutes: 3))
+    func aLargeSourcesHitIsAnsweredByTheWorker() throws {
+        let stack = try Stack(["MAX_SOURCE_SIZE": "200000"])
+        for (bytes, answeredBy) in [(64 << 10, "responders"), ((64 << 10) + 1, "worker")] {
+            let head = "int main(void) { return 0; }\n/* "
+            let source = head + String(repeating: "x", count: bytes - head.utf8.count - 4) + " */\n"
+            #expect(source.utf8.count == bytes)
+            let body = String(decoding: try JSONSerialization.data(withJSONObject: ["source_code": source, "language": "c"]), as: UTF8.self)
+            #expect(try submitWaiting(stack, body)["cached"] as? Bool == false)
+            let hit = try submitWaiting(stack, body)
+            let id = try #require(hit["job_id"] as? String)
+            #expect(hit["cached"] as? Bool == true, "\(bytes) bytes: \(hit)")
+            for log in ["responders", "worker"] {
+                let lines = try logLines(stack, log, containing: "job_id=\(id)").filter { $0.contains("msg=compile") }
+                #expect(lines.count == (log == answeredBy ? 1 : 0), "\(bytes) bytes, \(log): \(lines)")
+            }
+        }
+    }
+
     /// Without Redis there is no shared cache for a responder to read: the worker answers.
     @Test(.runningTimeLimit(minutes: 2))
     func inMemoryModeTheWorkerAnswersAHit() throws {

@@ -5,6 +5,9 @@ import WillItCompile
 /// `POST /api/v1/compile[?wait=S]`: a JSON body, or the source itself with its
 /// settings in the query (`RawSubmission`); the job goes to the worker.
 extension APIHandler {
+    /// The largest sources (bytes, all files together) a responder answers from the verdict cache itself.
+    static let largestAnsweredSource = 64 << 10
+
     /// `Retry-After` of a 503 `store_full`: room comes back as jobs expire, not within seconds.
     static let storeFullRetryAfterSeconds = 60
 
@@ -109,8 +112,10 @@ extension APIHandler {
     /// verdict cache, in one step: a verdict the cache holds is answered here, as the worker
     /// would answer it (the job stored finished, as the worker's host, counted in its
     /// counters), without the worker's hop. The key is the worker's (`terms`: its limits).
+    /// Sources over `largestAnsweredSource` are left to the worker: the step carries the job
+    /// to Redis in case it is answered, and a miss would carry a large source twice.
     func admit(_ job: CompilationJob, compiledWith toolchain: Toolchain, terms: VerdictCacheTerms?, from client: ClientIdentity?) -> Admission {
-        guard let gate, let terms, job.request.useCache else {
+        guard let gate, let terms, job.request.useCache, job.request.sourceByteCount <= Self.largestAnsweredSource else {
             return checkRate(of: client).map(Admission.refused) ?? .admitted
         }
         let date = Date()
